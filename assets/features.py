@@ -1,0 +1,89 @@
+"""Features: DEM volumes, tonnages and the per-site table the grade models use."""
+
+
+from dataclasses import dataclass
+
+import dagster as dg
+import geopandas as gpd
+import pandas as pd
+
+from assets.resources import ResiduaSettings
+from geodata.datadrop import DataDrop
+from geodata.reference_tables import ReferenceTables
+from geodata.validate import ValidationResult
+from geodata.volumes import measure_site_volumes
+from models.tonnage import estimate_tonnage
+
+
+@dataclass(frozen=True)
+class SiteVolumes:
+    """DEM measurements by site_id, and sites whose DEMs could not be used."""
+
+    measurements: pd.DataFrame
+    quarantine: gpd.GeoDataFrame
+
+
+@dg.asset(group_name="features")
+def site_volumes(
+    context: dg.AssetExecutionContext, settings: ResiduaSettings, data_drop: DataDrop, sites: ValidationResult
+) -> SiteVolumes:
+    """Volumes between surface and base DEMs, with exact pixel coverage of each footprint."""
+    measurements, quarantine = measure_site_volumes(
+        sites.accepted, data_drop.root, data_drop.sites_path.name, settings.min_dem_coverage
+    )
+    context.log.info("Measured DEM volumes at %d sites (%d quarantined)", len(measurements), len(quarantine))
+    context.add_output_metadata(
+        {
+            "sites_measured": len(measurements),
+            "sites_quarantined": len(quarantine),
+            "negative_volume_m3_total": float(measurements["negative_volume_m3"].sum()),
+            "base_resampled_sites": int(measurements["base_resampled"].sum()),
+        }
+    )
+    return SiteVolumes(measurements, quarantine)
+
+
+@dg.asset(group_name="features")
+def site_tonnage(
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    sites: ValidationResult,
+    site_volumes: SiteVolumes,
+    reference_tables: ReferenceTables,
+) -> pd.DataFrame:
+    """Tonnes per site (median and log-sd) from DEM volumes, reported figures or priors."""
+    usable = sites.accepted[~sites.accepted["site_id"].isin(site_volumes.quarantine["record_id"])]
+    tonnage = estimate_tonnage(
+        usable,
+        site_volumes.measurements,
+        reference_tables.density,
+        reference_tables.thickness_priors,
+        dem_vertical_sd_m=settings.dem_vertical_sd_m,
+    )
+    methods = tonnage["volume_method"].value_counts().to_dict()
+    context.log.info("Tonnage for %d sites by method %s", len(tonnage), methods)
+    context.add_output_metadata({"sites": len(tonnage), "volume_methods": dg.MetadataValue.json(methods)})
+    return tonnage
+
+
+@dg.asset_check(asset=site_tonnage, description="estimated tonnes within 0.5x-2x of reported tonnes")
+def tonnage_agrees_with_reported(site_tonnage: pd.DataFrame) -> dg.AssetCheckResult:
+    """Warn, naming the sites, where the estimate and the reported tonnage disagree."""
+    ratio = site_tonnage.set_index("site_id")["tonnes_vs_reported"].dropna()
+    outside = ratio[(ratio < 0.5) | (ratio > 2.0)]
+    return dg.AssetCheckResult(
+        passed=outside.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"sites_compared": len(ratio), "sites_outside": dg.MetadataValue.json(outside.round(2).to_dict())},
+    )
+
+
+@dg.asset(group_name="features")
+def site_features(sites: ValidationResult, samples: ValidationResult, site_tonnage: pd.DataFrame) -> pd.DataFrame:
+    """One row per estimable site: attributes, tonnage and sampling density."""
+    attributes = pd.DataFrame(sites.accepted.drop(columns="geometry"))
+    counts = samples.accepted.groupby("site_id").agg(n_samples=("sample_id", "size"), n_holes=("hole_id", "nunique"))
+    features = site_tonnage.merge(attributes, on="site_id", how="left", validate="one_to_one")
+    features = features.merge(counts, left_on="site_id", right_index=True, how="left")
+    features[["n_samples", "n_holes"]] = features[["n_samples", "n_holes"]].fillna(0).astype(int)
+    return features

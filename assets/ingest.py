@@ -1,0 +1,86 @@
+"""Ingest: the data drop, its reference tables, and validated sites and samples."""
+
+
+import dagster as dg
+
+from assets.resources import ResiduaSettings
+from geodata.datadrop import DataDrop, open_data_drop
+from geodata.readers import read_samples, read_sites
+from geodata.reference_tables import ReferenceTables, load_reference_tables
+from geodata.validate import ValidationResult, no_samples, validate_samples, validate_sites
+
+
+@dg.asset(group_name="ingest")
+def data_drop(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> DataDrop:
+    """The input folder: which files it holds, their SHA-256, and whether it is synthetic."""
+    drop = open_data_drop(settings.data_path)
+    context.log.info("Reading %s (%d input files%s)", drop.root, len(drop.input_hashes), ", SYNTHETIC" if drop.synthetic else "")
+    context.add_output_metadata(
+        {"root": str(drop.root), "synthetic": drop.synthetic, "files": dg.MetadataValue.json(drop.input_hashes)}
+    )
+    return drop
+
+
+@dg.asset(group_name="ingest")
+def reference_tables(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ReferenceTables:
+    """Cited density, thickness, recovery, price, grade-prior and cut-off tables."""
+    tables = load_reference_tables(data_drop.root)
+    context.add_output_metadata({name: origin for name, origin in tables.origins.items()})
+    return tables
+
+
+@dg.asset(group_name="ingest")
+def sites(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ValidationResult:
+    """Site footprints, accepted or quarantined row by row, in lon/lat."""
+    result = validate_sites(read_sites(data_drop.sites_path), data_drop.sites_path, data_drop.root)
+    context.log.info("Sites: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine))
+    context.add_output_metadata(_counts(result))
+    return result
+
+
+@dg.asset(group_name="ingest")
+def samples(context: dg.AssetExecutionContext, data_drop: DataDrop, sites: ValidationResult) -> ValidationResult:
+    """Assay intervals in g/t with below-detection flags, each tied to a site."""
+    if data_drop.samples_path is None:
+        context.log.info("No samples file: every site is estimated from its residue type")
+        result = no_samples(sites.accepted)
+    else:
+        result = validate_samples(read_samples(data_drop.samples_path), data_drop.samples_path, sites.accepted)
+    context.log.info("Samples: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine))
+    context.add_output_metadata(_counts(result))
+    return result
+
+
+def _counts(result: ValidationResult) -> dict[str, dg.MetadataValue | int]:
+    reasons = result.quarantine["reason"].value_counts().head(20) if len(result.quarantine) else {}
+    return {
+        "rows_in": result.rows_in,
+        "rows_accepted": len(result.accepted),
+        "rows_quarantined": len(result.quarantine),
+        "quarantine_reasons": dg.MetadataValue.json({str(k): int(v) for k, v in dict(reasons).items()}),
+    }
+
+
+@dg.asset_check(asset=sites, blocking=True, description="rows in = rows accepted + rows quarantined")
+def sites_rows_conserved(sites: ValidationResult) -> dg.AssetCheckResult:
+    """Every site row is either accepted or quarantined."""
+    return _conservation(sites)
+
+
+@dg.asset_check(asset=samples, blocking=True, description="rows in = rows accepted + rows quarantined")
+def samples_rows_conserved(samples: ValidationResult) -> dg.AssetCheckResult:
+    """Every sample row is either accepted or quarantined."""
+    return _conservation(samples)
+
+
+@dg.asset_check(asset=sites, blocking=True, description="at least one site is usable")
+def sites_not_empty(sites: ValidationResult) -> dg.AssetCheckResult:
+    """A run with no accepted site has nothing to estimate."""
+    return dg.AssetCheckResult(passed=len(sites.accepted) > 0, metadata={"accepted": len(sites.accepted)})
+
+
+def _conservation(result: ValidationResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=result.balanced,
+        metadata={"rows_in": result.rows_in, "accepted": len(result.accepted), "quarantined": len(result.quarantine)},
+    )

@@ -1,0 +1,61 @@
+"""Publish: the ranked inventory as a GeoPackage and CSV, with provenance."""
+
+
+from datetime import UTC, datetime
+
+import dagster as dg
+import geopandas as gpd
+import pandas as pd
+
+from assets.features import SiteVolumes
+from assets.resources import ResiduaSettings
+from geodata.datadrop import DataDrop
+from geodata.publish import publish_inventory
+from geodata.reference_tables import ReferenceTables
+from geodata.schema import STORAGE_CRS
+from geodata.validate import ValidationResult
+from geodata.provenance import code_version
+
+
+@dg.asset(group_name="publish")
+def inventory(
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    data_drop: DataDrop,
+    reference_tables: ReferenceTables,
+    sites: ValidationResult,
+    samples: ValidationResult,
+    site_volumes: SiteVolumes,
+    site_rankings: pd.DataFrame,
+) -> dg.MaterializeResult:
+    """inventory.gpkg (sites_ranked, samples, quarantine, run_metadata) and sites_ranked.csv in the output folder."""
+    origin = "SYNTHETIC demo data" if data_drop.synthetic else "user data"
+    footprints = sites.accepted[["site_id", "geometry"]]
+    ranked = gpd.GeoDataFrame(site_rankings.merge(footprints, on="site_id"), crs=STORAGE_CRS)
+    ranked["data_origin"] = origin
+    published_samples = samples.accepted.assign(data_origin=origin)
+    quarantine = pd.concat([sites.quarantine, site_volumes.quarantine, samples.quarantine], ignore_index=True)
+    quarantine = gpd.GeoDataFrame(quarantine.assign(data_origin=origin), geometry="geometry", crs=STORAGE_CRS)
+    metadata = {
+        "title": data_drop.title,
+        "data_origin": origin,
+        "synthetic": data_drop.synthetic,
+        "code_version": code_version(),
+        "run_id": context.run_id,
+        "run_time_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "n_draws": settings.n_draws,
+        "seed": settings.seed,
+        **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
+        **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
+    }
+    paths = publish_inventory(settings.out_path, ranked, published_samples, quarantine, metadata)
+    context.log.info("Published %d ranked sites to %s", len(ranked), paths["inventory"])
+    return dg.MaterializeResult(
+        metadata={
+            "sites_ranked": len(ranked),
+            "samples": len(published_samples),
+            "quarantined_rows": len(quarantine),
+            "synthetic": data_drop.synthetic,
+            **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
+        }
+    )

@@ -1,0 +1,1 @@
+"""Residua geodata: readers, validation, rasters and writers (no Dagster)."""

@@ -1,0 +1,96 @@
+"""The input and output contract: residue types, elements, units and column names.
+
+Everything a user's data drop may contain is spelled out here, so readers, validators,
+the README and the tests agree on one definition.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: CRS in which sites and samples travel between stages (lon/lat, WGS 84). Metric work
+#: (areas, volumes, distances) is done in each site's own local projected CRS.
+STORAGE_CRS = "EPSG:4326"
+
+#: Elements Residua estimates; PGM is reported as the sum of Pt, Pd and Rh.
+ELEMENTS: tuple[str, ...] = ("ga", "te", "pt", "pd", "rh")
+PGM_ELEMENTS: tuple[str, ...] = ("pt", "pd", "rh")
+REPORTED_METALS: tuple[str, ...] = (*ELEMENTS, "pgm")
+
+#: Canonical residue types and the spellings users write for them (compared after
+#: lower-casing and folding punctuation to single spaces).
+RESIDUE_TYPES: dict[str, tuple[str, ...]] = {
+    "bauxite_residue": ("bauxite residue", "red mud", "redmud", "bauxite tailings", "bauxite residue red mud"),
+    "zinc_leach_residue": ("zinc leach residue", "jarosite", "jarofix", "zinc residue", "zinc leach residue jarosite", "goethite residue"),
+    "copper_flotation_tailings": ("copper flotation tailings", "copper tailings", "cu tailings", "flotation tailings"),
+    "copper_smelter_slag": ("copper smelter slag", "copper slag", "smelter slag", "cu slag"),
+    "copper_anode_slime": ("copper anode slime", "anode slime", "anode slimes", "refinery residue", "copper refinery residue", "copper anode slime refinery residue"),
+    "chromite_pgm_tailings": ("chromite or pgm tailings", "chromite tailings", "pgm tailings", "chrome tailings", "chromite pgm tailings"),
+    "coal_fly_ash": ("coal fly ash", "fly ash", "flyash", "coal ash", "pond ash"),
+    "other": ("other",),
+}
+
+#: Assay units accepted in column suffixes, and the factor that converts them to g/t.
+UNIT_TO_GT: dict[str, float] = {"ppm": 1.0, "gt": 1.0, "g/t": 1.0, "gpt": 1.0, "g_t": 1.0, "ppb": 1e-3, "pct": 1e4, "%": 1e4}
+
+SITE_REQUIRED: tuple[str, ...] = ("site_id", "name", "residue_type")
+SITE_NUMERIC: tuple[str, ...] = (
+    "commissioned_year",
+    "closed_year",
+    "reported_tonnes",
+    "reported_volume_m3",
+    "dry_density_t_m3",
+)
+SITE_TEXT: tuple[str, ...] = ("operator", "state", "source_process", "surface_dem", "base_dem")
+
+SAMPLE_REQUIRED: tuple[str, ...] = ("sample_id",)
+SAMPLE_NUMERIC: tuple[str, ...] = ("depth_from_m", "depth_to_m")
+
+#: Column spellings accepted for the same thing.
+LON_ALIASES: tuple[str, ...] = ("lon", "longitude", "long", "lng")
+LAT_ALIASES: tuple[str, ...] = ("lat", "latitude")
+
+_ASSAY_COLUMN = re.compile(r"^(ga|te|pt|pd|rh)_(ppm|ppb|gt|g/t|gpt|g_t|pct|%)$", re.IGNORECASE)
+
+
+def normalize_key(text: str) -> str:
+    """Lower-case ``text`` and fold every run of non-alphanumerics to one space.
+
+    >>> normalize_key("  Red-Mud ")
+    'red mud'
+    """
+    return re.sub(r"[^0-9a-z]+", " ", str(text).lower()).strip()
+
+
+_RESIDUE_LOOKUP = {
+    normalize_key(alias): code for code, aliases in RESIDUE_TYPES.items() for alias in (code, *aliases)
+}
+
+
+def canonical_residue_type(value: object) -> str | None:
+    """Return the canonical residue-type code for a user's spelling, or None if unknown.
+
+    >>> canonical_residue_type("Red Mud")
+    'bauxite_residue'
+    >>> canonical_residue_type("granite") is None
+    True
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return _RESIDUE_LOOKUP.get(normalize_key(value))
+
+
+def parse_assay_column(column: str) -> tuple[str, str] | None:
+    """Split an assay column name into (element, unit), or None if it is not one.
+
+    >>> parse_assay_column("Ga_ppm")
+    ('ga', 'ppm')
+    >>> parse_assay_column("pt_g/t")
+    ('pt', 'g/t')
+    >>> parse_assay_column("depth_to_m") is None
+    True
+    """
+    match = _ASSAY_COLUMN.match(column.strip())
+    if match is None:
+        return None
+    return match.group(1).lower(), match.group(2).lower()

@@ -1,0 +1,302 @@
+"""Row-level validation: every input row is either accepted or quarantined with a reason.
+
+Rows in = rows accepted + rows quarantined, always; nothing is silently dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+from pyproj.exceptions import CRSError as ProjCRSError
+
+from geodata.assays import assay_columns, normalise_row_assays
+from geodata.datadrop import resolve_inside
+from geodata.readers import SOURCE_ROW
+from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
+
+_GEOD = pyproj.Geod(ellps="WGS84")
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Accepted rows, quarantined rows (with ``reason``) and the count read from the file."""
+
+    accepted: gpd.GeoDataFrame
+    quarantine: gpd.GeoDataFrame
+    rows_in: int
+
+    @property
+    def balanced(self) -> bool:
+        """True when rows in = rows accepted + rows quarantined."""
+        return self.rows_in == len(self.accepted) + len(self.quarantine)
+
+
+def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> ValidationResult:
+    """Split raw site rows into accepted sites (in STORAGE_CRS) and quarantined rows.
+
+    Accepted sites get a canonical ``residue_type`` (the spelling as written is kept in
+    ``residue_type_as_written``), numeric optional columns, checked raster paths (as
+    written, relative to ``data_root``) and the
+    geodesic footprint area ``area_ha``.
+    """
+    reasons: list[list[str]] = [[] for _ in range(len(raw))]
+    first_row_of: dict[str, int] = {}
+    rows = raw.reset_index(drop=True)
+    clean: dict[str, list] = {column: [] for column in ("site_id", "name", "residue_type", *SITE_NUMERIC, *SITE_TEXT)}
+    for position, row in rows.iterrows():
+        problems = reasons[position]
+        site_id = _text(row.get("site_id"))
+        if not site_id:
+            problems.append("site_id is empty")
+        elif site_id in first_row_of:
+            problems.append(f"duplicate site_id {site_id!r} (first seen at row {first_row_of[site_id]})")
+        else:
+            first_row_of[site_id] = int(row[SOURCE_ROW])
+        name = _text(row.get("name"))
+        if not name:
+            problems.append("name is empty")
+        residue = canonical_residue_type(row.get("residue_type"))
+        if residue is None:
+            problems.append(
+                f"unknown residue_type {row.get('residue_type')!r}; use one of {', '.join(RESIDUE_TYPES)} "
+                "(common spellings such as 'red mud' or 'fly ash' are accepted)"
+            )
+        problems.extend(_geometry_problems(row.geometry))
+        numbers = {column: _number(row.get(column), column, problems) for column in SITE_NUMERIC}
+        _check_site_numbers(numbers, problems)
+        texts = {column: _text(row.get(column)) for column in SITE_TEXT}
+        for column in ("surface_dem", "base_dem"):
+            texts[column] = _raster_path(texts[column], column, data_root, problems)
+        if texts["base_dem"] and not texts["surface_dem"]:
+            problems.append("base_dem is given without surface_dem; add the surface DEM or drop the base")
+        for column, value in {"site_id": site_id, "name": name, "residue_type": residue, **numbers, **texts}.items():
+            clean[column].append(value)
+    table = pd.DataFrame(clean)
+    table["residue_type_as_written"] = rows["residue_type"].map(_text)
+    table[SOURCE_ROW] = rows[SOURCE_ROW].to_numpy()
+    sites = gpd.GeoDataFrame(table, geometry=rows.geometry.to_numpy(), crs=raw.crs)
+    bad = np.array([bool(problems) for problems in reasons], dtype=bool)
+    accepted = sites.loc[~bad].to_crs(STORAGE_CRS).reset_index(drop=True)
+    accepted["area_ha"] = [_geodesic_area_ha(geometry) for geometry in accepted.geometry]
+    quarantine = _quarantine(rows.loc[bad], [reasons[i] for i in np.flatnonzero(bad)], source, "site_id", raw.crs)
+    return ValidationResult(accepted, quarantine, len(raw))
+
+
+def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -> ValidationResult:
+    """Split raw sample rows into accepted assay intervals (g/t, lon/lat points) and quarantine.
+
+    Locations come from lon/lat, else x/y in the row's ``crs``. A row without ``site_id``
+    is assigned the site whose footprint contains it. Assays are converted to g/t per
+    element as ``<e>_gt`` with a ``<e>_bdl`` flag; below-detection values keep their
+    detection limit in ``<e>_gt`` (the modelling substitution is applied downstream).
+    """
+    rows = raw.reset_index(drop=True)
+    reasons: list[list[str]] = [[] for _ in range(len(rows))]
+    points = _sample_points(rows, reasons)
+    by_element = assay_columns(list(rows.columns))
+    assays: list[dict[str, float]] = []
+    seen: dict[str, int] = {}
+    site_ids = set(sites["site_id"])
+    for position, row in rows.iterrows():
+        problems = reasons[position]
+        sample_id = _text(row.get("sample_id"))
+        if not sample_id:
+            problems.append("sample_id is empty")
+        elif sample_id in seen:
+            problems.append(f"duplicate sample_id {sample_id!r} (first seen at row {seen[sample_id]})")
+        else:
+            seen[sample_id] = int(row[SOURCE_ROW])
+        depth_from = _number(row.get("depth_from_m"), "depth_from_m", problems)
+        depth_to = _number(row.get("depth_to_m"), "depth_to_m", problems)
+        if depth_from is not None and depth_to is not None and depth_to <= depth_from:
+            problems.append(f"depth_to_m {depth_to:g} is not below depth_from_m {depth_from:g}; swap or fix them")
+        values, assay_problems = normalise_row_assays(row, by_element)
+        problems.extend(assay_problems)
+        if not assay_problems and all(math.isnan(values[f"{e}_gt"]) for e in ELEMENTS):
+            problems.append("no assay values (expected columns such as ga_ppm, te_ppb, pt_g/t)")
+        given_site = _text(row.get("site_id"))
+        if given_site and given_site not in site_ids:
+            problems.append(f"site_id {given_site!r} is not among the accepted sites")
+        assays.append({"depth_from_m": depth_from, "depth_to_m": depth_to, **values})
+    samples = gpd.GeoDataFrame(pd.DataFrame(assays), geometry=points, crs=STORAGE_CRS)
+    samples.insert(0, "sample_id", rows["sample_id"].map(_text) if "sample_id" in rows else "")
+    samples.insert(1, "hole_id", rows["hole_id"].map(_text) if "hole_id" in rows else "")
+    given = rows["site_id"].map(_text) if "site_id" in rows else pd.Series([""] * len(rows))
+    samples.insert(2, "site_id", _assign_sites(samples, given, sites, reasons))
+    samples[SOURCE_ROW] = rows[SOURCE_ROW].to_numpy()
+    bad = np.array([bool(problems) for problems in reasons], dtype=bool)
+    accepted = samples.loc[~bad].reset_index(drop=True)
+    raw_with_points = gpd.GeoDataFrame(rows, geometry=points, crs=STORAGE_CRS)
+    quarantine = _quarantine(
+        raw_with_points.loc[bad], [reasons[i] for i in np.flatnonzero(bad)], source, "sample_id", STORAGE_CRS
+    )
+    return ValidationResult(accepted, quarantine, len(rows))
+
+
+def no_samples(sites: gpd.GeoDataFrame) -> ValidationResult:
+    """The result for a drop without a samples file: no rows, the usual columns."""
+    empty = pd.DataFrame({"sample_id": [], "lon": [], "lat": [], SOURCE_ROW: []}, dtype=object)
+    return validate_samples(empty, Path("samples.csv"), sites)
+
+
+def _sample_points(rows: pd.DataFrame, reasons: list[list[str]]) -> list[shapely.Point | None]:
+    """Lon/lat points per row: from lon/lat where given, else x/y transformed from ``crs``."""
+    lon = _numeric_column(rows, "lon")
+    lat = _numeric_column(rows, "lat")
+    x = _numeric_column(rows, "x")
+    y = _numeric_column(rows, "y")
+    crs_text = rows["crs"].map(_text) if "crs" in rows else pd.Series([""] * len(rows))
+    points: list[shapely.Point | None] = [None] * len(rows)
+    transformers: dict[str, pyproj.Transformer | None] = {}
+    for position in range(len(rows)):
+        if np.isfinite(lon[position]) and np.isfinite(lat[position]):
+            point_lon, point_lat = lon[position], lat[position]
+        elif np.isfinite(x[position]) and np.isfinite(y[position]) and crs_text[position]:
+            code = crs_text[position]
+            if code not in transformers:
+                transformers[code] = _transformer(code)
+            if transformers[code] is None:
+                reasons[position].append(f"crs {code!r} is not a known coordinate system (write e.g. EPSG:32644)")
+                continue
+            point_lon, point_lat = transformers[code].transform(x[position], y[position])
+        else:
+            reasons[position].append("no location: give lon and lat, or x, y and crs")
+            continue
+        if not (-180 <= point_lon <= 180 and -90 <= point_lat <= 90):
+            reasons[position].append(f"location ({point_lon:g}, {point_lat:g}) is outside lon/lat bounds")
+            continue
+        points[position] = shapely.Point(point_lon, point_lat)
+    return points
+
+
+def _transformer(code: str) -> pyproj.Transformer | None:
+    try:
+        return pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(code), STORAGE_CRS, always_xy=True)
+    except ProjCRSError:
+        return None
+
+
+def _assign_sites(
+    samples: gpd.GeoDataFrame, given: pd.Series, sites: gpd.GeoDataFrame, reasons: list[list[str]]
+) -> list[str]:
+    """The given site_id, else the site whose footprint contains the sample."""
+    located = samples.geometry.notna().to_numpy()
+    joined = gpd.sjoin(
+        samples.loc[located, ["geometry"]], sites[["site_id", "geometry"]], how="left", predicate="within"
+    )
+    found = joined.groupby(level=0)["site_id"].first()
+    assigned: list[str] = []
+    for position, site_id in enumerate(given):
+        if site_id:
+            assigned.append(site_id)
+            continue
+        container = found.get(samples.index[position]) if located[position] else None
+        if isinstance(container, str):
+            assigned.append(container)
+        else:
+            if located[position]:
+                reasons[position].append("outside every accepted site footprint and no site_id given")
+            assigned.append("")
+    return assigned
+
+
+def _geometry_problems(geometry: shapely.Geometry | None) -> list[str]:
+    if geometry is None or geometry.is_empty:
+        return ["geometry is missing, empty or unreadable; draw the site footprint polygon"]
+    if geometry.geom_type not in ("Polygon", "MultiPolygon", "Point"):
+        return [f"geometry is a {geometry.geom_type}; a site needs a Polygon or MultiPolygon footprint"]
+    if not geometry.is_valid:
+        return [f"invalid geometry ({shapely.is_valid_reason(geometry)}); repair it, e.g. QGIS 'Fix geometries'"]
+    return []
+
+
+def _check_site_numbers(numbers: dict[str, float | None], problems: list[str]) -> None:
+    for column in ("reported_tonnes", "reported_volume_m3", "dry_density_t_m3"):
+        value = numbers[column]
+        if value is not None and value <= 0:
+            problems.append(f"{column} {value:g} must be positive")
+    density = numbers["dry_density_t_m3"]
+    if density is not None and density > 6:
+        problems.append(f"dry_density_t_m3 {density:g} is above 6 t/m3; check the unit (t/m3, not kg/m3)")
+    opened, closed = numbers["commissioned_year"], numbers["closed_year"]
+    if opened is not None and closed is not None and closed < opened:
+        problems.append(f"closed_year {closed:g} is before commissioned_year {opened:g}")
+
+
+def _raster_path(text: str, column: str, data_root: Path, problems: list[str]) -> str:
+    if not text:
+        return ""
+    resolved = resolve_inside(data_root, text)
+    if resolved is None:
+        problems.append(f"{column} {text!r} points outside the data directory; use a path relative to it")
+        return ""
+    if not resolved.is_file():
+        problems.append(f"{column} {text!r} not found under {data_root}")
+        return ""
+    return text
+
+
+def _number(cell: object, column: str, problems: list[str]) -> float | None:
+    text = _text(cell)
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(f"{column} {text!r} is not a number")
+        return None
+    if not math.isfinite(value):
+        problems.append(f"{column} {text!r} is not finite")
+        return None
+    return value
+
+
+def _numeric_column(rows: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in rows:
+        return np.full(len(rows), np.nan)
+    return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
+
+
+def _text(cell: object) -> str:
+    if cell is None or cell is pd.NA or (isinstance(cell, float) and math.isnan(cell)):
+        return ""
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).strip()
+
+
+def _quarantine(
+    rows: pd.DataFrame, reasons: list[list[str]], source: Path, id_column: str, crs: object
+) -> gpd.GeoDataFrame:
+    geometry = rows.geometry if isinstance(rows, gpd.GeoDataFrame) else [None] * len(rows)
+    raw = [
+        json.dumps({str(key): _text(value) for key, value in row.items() if key not in ("geometry", SOURCE_ROW)})
+        for _, row in rows.iterrows()
+    ]
+    table = gpd.GeoDataFrame(
+        {
+            "source": source.name,
+            SOURCE_ROW: rows[SOURCE_ROW].to_numpy() if len(rows) else [],
+            "record_id": [_text(row.get(id_column)) for _, row in rows.iterrows()],
+            "reason": ["; ".join(problems) for problems in reasons],
+            "raw": raw,
+        },
+        geometry=list(geometry),
+        crs=crs,
+    )
+    return table.to_crs(STORAGE_CRS) if crs is not None else table
+
+
+def _geodesic_area_ha(geometry: shapely.Geometry) -> float:
+    if geometry.geom_type == "Point":
+        return 0.0
+    area, _ = _GEOD.geometry_area_perimeter(geometry)
+    return abs(area) / 1e4

@@ -1,0 +1,1 @@
+"""Residua models: grades, tonnage, simulation, confidence and ranking (no Dagster)."""

@@ -1,0 +1,45 @@
+"""From fitted grade models and tonnages to per-site resource estimates with confidence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from geodata.schema import ELEMENTS
+from models.grade import HierarchicalLogGrade
+from models.ranking import classify_confidence
+from models.simulation import simulate_resources
+
+
+def site_grade_distributions(models: dict[str, HierarchicalLogGrade], sites: pd.DataFrame) -> pd.DataFrame:
+    """Long table (site_id, element, log_mean, log_sd, sigma_w, sampled) for every site."""
+    frames = []
+    for element in ELEMENTS:
+        predicted = models[element].predict_distribution(sites[["site_id", "residue_type"]])
+        predicted.insert(0, "element", element)
+        predicted.insert(0, "site_id", sites["site_id"].to_numpy())
+        frames.append(predicted.reset_index(drop=True))
+    return pd.concat(frames, ignore_index=True)
+
+
+def estimate_resources(
+    features: pd.DataFrame,
+    grades: pd.DataFrame,
+    recovery: pd.DataFrame,
+    prices: pd.DataFrame,
+    n_draws: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Simulate every site's metal and value, then attach its confidence class.
+
+    ``features`` needs ``site_id``, ``residue_type``, ``tonnes_p50``, ``tonnes_log_sd``,
+    ``n_holes`` and ``volume_method``.
+    """
+    simulated = simulate_resources(features, grades, recovery, prices, n_draws=n_draws, seed=seed)
+    estimates = features.merge(simulated, on="site_id", how="left", validate="one_to_one")
+    p50 = estimates["value_usd_p50"].replace(0, np.nan)
+    estimates["value_relative_width"] = ((estimates["value_usd_p90"] - estimates["value_usd_p10"]) / p50).fillna(np.inf)
+    estimates["confidence"] = classify_confidence(
+        estimates["n_holes"], estimates["value_relative_width"], estimates["volume_method"] == "dem_difference"
+    )
+    return estimates

@@ -1,0 +1,185 @@
+"""Site grades: a hierarchical (empirical-Bayes) model of log-grades.
+
+Three levels, all Gaussian in log-grade space:
+
+* residue type: mean ``mu_t``, with the reference table's typical grade as its prior;
+* site: mean log-grade ``m_s ~ N(mu_t, tau^2)`` (``tau`` pooled over all types);
+* sample: ``log g ~ N(m_s, sigma_w^2)`` (within-site spread, pooled per residue type).
+
+A sampled site's mean is shrunk toward its type mean as data thin out; an unsampled
+site gets the type mean with the full between-site spread, so its interval is honestly
+wide. The tonnage-weighted mean grade of a deposit with log-normal grades is
+``exp(m_s + sigma_w^2 / 2)``, which is what contained metal needs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+#: Floor on the between-site log-sd, so a few agreeing sites never claim certainty.
+MIN_TAU = 0.15
+#: Log-sd assumed for a type mean whose only evidence is the reference table, when the
+#: table's own p10-p90 range is narrower than this (a literature figure is not a survey).
+MIN_PRIOR_LOG_SD = 0.5
+Z80 = 1.2815515655446004
+
+
+class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
+    """Predict a site's mean log-grade from its samples, its residue type and a prior.
+
+    Parameters
+    ----------
+    prior_log_mean : dict
+        Residue type -> prior mean log-grade (from the reference table's p50).
+    prior_log_sd : dict
+        Residue type -> prior log-sd of site means (from the table's p10-p90 range).
+
+    Notes
+    -----
+    ``fit(X, y)`` takes one row per sample: ``X`` has ``site_id``, ``residue_type`` and
+    optionally ``hole_id``; ``y`` is log-grade. The effective sample count of a site is
+    its number of holes (intervals down one hole are strongly correlated).
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"site_id": ["a", "a", "b"], "residue_type": ["r", "r", "r"]})
+    >>> model = HierarchicalLogGrade({"r": 0.0}, {"r": 1.0}).fit(X, np.log([2.0, 2.0, 1.0]))
+    >>> bool(model.predict(pd.DataFrame({"site_id": ["a"], "residue_type": ["r"]}))[0] > 0)
+    True
+    """
+
+    def __init__(self, prior_log_mean: dict | None = None, prior_log_sd: dict | None = None) -> None:
+        self.prior_log_mean = prior_log_mean
+        self.prior_log_sd = prior_log_sd
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> HierarchicalLogGrade:
+        """Estimate site means, the between-site spread and each type's mean."""
+        frame = _as_frame(X)
+        frame["y"] = np.asarray(y, dtype=float)
+        frame["w"] = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if not np.isfinite(frame["y"]).all():
+            raise ValueError("y holds non-finite log-grades; take logs of positive grades only")
+        if "hole_id" not in frame or (frame["hole_id"].astype(str) == "").all():
+            frame["hole_id"] = np.arange(len(frame)).astype(str)
+        sites = _site_summaries(frame)
+        self.sigma_w_ = _pooled_within_sd(sites)
+        sites["sigma_w"] = sites["residue_type"].map(self.sigma_w_).fillna(self.sigma_w_.get("__all__", 0.5))
+        self.tau_ = _between_site_sd(sites)
+        self.type_mean_, self.type_mean_sd_ = self._type_means(sites)
+        self.site_mean_, self.site_sd_ = self._site_posteriors(sites)
+        self.site_summary_ = sites
+        self.n_sites_ = len(sites)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Posterior mean log-grade of each row's site (type mean for unsampled sites)."""
+        return self.predict_distribution(X)["log_mean"].to_numpy()
+
+    def predict_distribution(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per row: ``log_mean``, ``log_sd`` (of the site mean) and ``sigma_w`` (within site)."""
+        check_is_fitted(self, "site_mean_")
+        frame = _as_frame(X)
+        rows = []
+        for site_id, residue_type in zip(frame["site_id"], frame["residue_type"]):
+            within = float(self.sigma_w_.get(residue_type, self.sigma_w_["__all__"]))
+            if site_id in self.site_mean_.index:
+                rows.append((self.site_mean_[site_id], self.site_sd_[site_id], within, True))
+            else:
+                mean, sd = self._type_prior(residue_type)
+                rows.append((mean, math.hypot(sd, self.tau_), within, False))
+        return pd.DataFrame(rows, columns=["log_mean", "log_sd", "sigma_w", "sampled"], index=frame.index)
+
+    def _type_prior(self, residue_type: str) -> tuple[float, float]:
+        if residue_type in self.type_mean_.index:
+            return float(self.type_mean_[residue_type]), float(self.type_mean_sd_[residue_type])
+        return self._reference_prior(residue_type)
+
+    def _reference_prior(self, residue_type: str) -> tuple[float, float]:
+        means = self.prior_log_mean or {}
+        sds = self.prior_log_sd or {}
+        if residue_type not in means:
+            raise ValueError(f"no prior grade for residue type {residue_type!r}; add it to grade_priors.csv")
+        return float(means[residue_type]), max(float(sds.get(residue_type, MIN_PRIOR_LOG_SD)), MIN_PRIOR_LOG_SD)
+
+    def _type_means(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        """Precision-weighted combination of the reference prior and the type's site means."""
+        means, sds = {}, {}
+        for residue_type, group in sites.groupby("residue_type"):
+            prior_mean, prior_sd = self._reference_prior(residue_type)
+            variances = self.tau_**2 + group["sigma_w"] ** 2 / group["n_eff"]
+            precision = 1 / prior_sd**2 + (1 / variances).sum()
+            means[residue_type] = (prior_mean / prior_sd**2 + (group["mean"] / variances).sum()) / precision
+            sds[residue_type] = math.sqrt(1 / precision)
+        return pd.Series(means, dtype=float), pd.Series(sds, dtype=float)
+
+    def _site_posteriors(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        prior_mean = sites["residue_type"].map(self.type_mean_)
+        prior_var = self.tau_**2 + sites["residue_type"].map(self.type_mean_sd_) ** 2
+        data_var = sites["sigma_w"] ** 2 / sites["n_eff"]
+        precision = 1 / prior_var + 1 / data_var
+        mean = (prior_mean / prior_var + sites["mean"] / data_var) / precision
+        return mean, np.sqrt(1 / precision)
+
+
+def _as_frame(X: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(X, pd.DataFrame) or not {"site_id", "residue_type"} <= set(X.columns):
+        raise ValueError("X must be a DataFrame with site_id and residue_type columns")
+    return X.copy()
+
+
+def _site_summaries(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per site: weighted mean and variance of log-grade, samples, holes and residue type."""
+    by_site = frame.groupby("site_id", sort=True)
+    weight = by_site["w"].sum()
+    mean = (frame["w"] * frame["y"]).groupby(frame["site_id"]).sum() / weight
+    squared = frame["w"] * (frame["y"] - frame["site_id"].map(mean)) ** 2
+    n = by_site.size()
+    variance = (squared.groupby(frame["site_id"]).sum() / weight).where(n > 1)
+    return pd.DataFrame(
+        {
+            "mean": mean,
+            "var": variance,
+            "n": n,
+            "n_eff": by_site["hole_id"].nunique(),
+            "residue_type": by_site["residue_type"].first(),
+        }
+    )
+
+
+def _pooled_within_sd(sites: pd.DataFrame) -> dict[str, float]:
+    """Within-site log-sd pooled per residue type (``__all__`` pools every site)."""
+    usable = sites[sites["n"] > 1]
+    pooled = {"__all__": _pool(usable) if len(usable) else 0.5}
+    for residue_type, group in usable.groupby("residue_type"):
+        pooled[residue_type] = _pool(group)
+    return pooled
+
+
+def _pool(group: pd.DataFrame) -> float:
+    degrees = group["n"] - 1
+    return max(math.sqrt(float((group["var"] * group["n"]).sum() / degrees.sum())), 0.05)
+
+
+def _between_site_sd(sites: pd.DataFrame) -> float:
+    """Method-of-moments between-site log-sd within residue types, floored at MIN_TAU.
+
+    For a type with k sites, E[sum (m_i - mean)^2] = (k - 1) tau^2 + (k - 1) / k * sum v_i,
+    where v_i = sigma_w^2 / n_eff is the sampling variance of site mean i.
+    """
+    deviations, noise = [], []
+    for _, group in sites.groupby("residue_type"):
+        if len(group) < 2:
+            continue
+        deviations.extend(group["mean"] - group["mean"].mean())
+        noise.extend(group["sigma_w"] ** 2 / group["n_eff"] * (len(group) - 1) / len(group))
+    if len(deviations) < 2:
+        return 0.5
+    groups = sites.groupby("residue_type").size()
+    dof = int((groups[groups >= 2] - 1).sum())
+    variance = float((np.sum(np.square(deviations)) - np.sum(noise)) / dof)
+    return max(math.sqrt(max(variance, 0.0)), MIN_TAU)

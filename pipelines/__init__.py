@@ -1,0 +1,1 @@
+"""Wiring: the one Definitions object, the job and the command-line interface."""

@@ -1,0 +1,151 @@
+"""The ``residua`` command: run the inventory job, or validate a data drop."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from geodata.datadrop import open_data_drop
+from geodata.errors import DataDropError
+from geodata.readers import read_samples, read_sites
+from geodata.reference_tables import load_reference_tables
+from geodata.validate import ValidationResult, validate_samples, validate_sites
+from geodata.volumes import measure_site_volumes
+
+SUMMARY_COLUMNS: dict[str, str] = {
+    "rank": "rank",
+    "site_id": "site",
+    "residue_type": "residue type",
+    "ga_recoverable_t_p50": "Ga t (P50)",
+    "te_recoverable_t_p50": "Te t (P50)",
+    "pgm_recoverable_t_p50": "PGM t (P50)",
+    "confidence": "confidence",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``residua`` console script; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="residua", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="estimate and rank every site of a data drop, and publish the inventory")
+    run.add_argument("--data", type=Path, default=Path("geodata/demo"), help="data drop folder (default: the demo)")
+    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
+    run.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws per site (default 2000)")
+    run.add_argument("--seed", type=int, default=20261125, help="random seed (default 20261125)")
+    run.add_argument("--min-dem-coverage", type=float, default=0.9, help="share of a footprint DEMs must cover")
+    validate = commands.add_parser("validate", help="check a data drop without running the models")
+    validate.add_argument("--data", type=Path, required=True, help="data drop folder")
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return validate_command(args.data)
+    return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Materialize every asset in-process and print the ten top-ranked sites."""
+    import dagster as dg
+
+    from assets.resources import ResiduaSettings
+    from pipelines.definitions import build_definitions
+
+    try:
+        drop = open_data_drop(args.data)
+    except DataDropError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    settings = ResiduaSettings(
+        data_dir=str(drop.root),
+        out_dir=str(args.out.resolve()),
+        n_draws=args.draws,
+        seed=args.seed,
+        min_dem_coverage=args.min_dem_coverage,
+    )
+    banner = " [SYNTHETIC DATA]" if drop.synthetic else ""
+    print(f"Residua: estimating {drop.title}{banner}\n  data: {drop.root}\n  out:  {settings.out_path}", flush=True)
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    job = build_definitions(settings).resolve_job_def("refresh_job")
+    result = job.execute_in_process(
+        instance=instance,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        raise_on_error=False,
+    )
+    if not result.success:
+        print(f"error: the run failed; nothing new was published.\n{_failure_message(result)}", file=sys.stderr)
+        return 1
+    _print_summary(settings.out_path, drop.synthetic)
+    return 0
+
+
+def validate_command(data: Path) -> int:
+    """Print accepted / quarantined rows per file with reasons; 1 if a file is unusable."""
+    rows: list[dict[str, object]] = []
+    quarantined: list[pd.DataFrame] = []
+    unusable = False
+    try:
+        drop = open_data_drop(data)
+        load_reference_tables(drop.root)
+        sites = validate_sites(read_sites(drop.sites_path), drop.sites_path, drop.root)
+    except DataDropError as error:
+        print(f"UNUSABLE  {error}")
+        return 1
+    rows.append(_validation_row(drop.sites_path.name, sites))
+    quarantined.append(sites.quarantine)
+    try:
+        _, dem_rejects = measure_site_volumes(sites.accepted, drop.root, drop.sites_path.name)
+        rows.append({"file": "rasters (DEM pairs)", "rows": "-", "accepted": "-", "quarantined": len(dem_rejects)})
+        quarantined.append(dem_rejects)
+    except DataDropError as error:
+        print(f"UNUSABLE  {error}")
+        unusable = True
+    if drop.samples_path is not None:
+        try:
+            samples = validate_samples(read_samples(drop.samples_path), drop.samples_path, sites.accepted)
+            rows.append(_validation_row(drop.samples_path.name, samples))
+            quarantined.append(samples.quarantine)
+        except DataDropError as error:
+            print(f"UNUSABLE  {error}")
+            unusable = True
+    print(f"Data drop {drop.root}{' [SYNTHETIC]' if drop.synthetic else ''}")
+    print(pd.DataFrame(rows).to_string(index=False))
+    reasons = pd.concat(quarantined, ignore_index=True)
+    if len(reasons):
+        print("\nQuarantined rows (file, row, id: reason):")
+        for row in reasons.itertuples(index=False):
+            print(f"  {row.source} row {row.source_row}, {row.record_id or '(no id)'}: {row.reason}")
+    if len(sites.accepted) == 0:
+        print("UNUSABLE  no site was accepted")
+        unusable = True
+    return 1 if unusable else 0
+
+
+def _validation_row(name: str, result: ValidationResult) -> dict[str, object]:
+    return {"file": name, "rows": result.rows_in, "accepted": len(result.accepted), "quarantined": len(result.quarantine)}
+
+
+def _print_summary(out_dir: Path, synthetic: bool) -> None:
+    ranked = pd.read_csv(out_dir / "sites_ranked.csv")
+    top = ranked.nsmallest(10, "rank")[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
+    title = "Top 10 sites by confidence-weighted P50 recoverable value"
+    print(f"\n{title}{' (SYNTHETIC DATA)' if synthetic else ''}; metal tonnes recoverable:")
+    print(top.to_string(index=False, float_format=lambda value: f"{value:,.3g}"))
+    print("\nScreening estimates, not a compliant resource statement.")
+    print(f"Wrote {out_dir / 'inventory.gpkg'}\n      {out_dir / 'sites_ranked.csv'}")
+
+
+def _failure_message(result: object) -> str:
+    messages = []
+    for event in result.all_events:  # type: ignore[attr-defined]
+        if event.is_step_failure and event.step_failure_data is not None:
+            error = event.step_failure_data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            messages.append(f"  step {event.step_key}: {error.message.strip() if error else 'unknown error'}")
+    return "\n".join(messages) or "  see the Dagster run log above"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

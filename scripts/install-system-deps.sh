@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses: GDAL's command-line tools (ogrinfo, gdalinfo),
+# so exports are checked with the tools GIS users have. No-op when already present.
+set -euo pipefail
+missing=()
+command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${missing[*]}. Install them with: sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
