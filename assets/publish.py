@@ -41,7 +41,7 @@ def inventory(
         "data_origin": origin,
         "synthetic": data_drop.synthetic,
         "code_version": code_version(),
-        "run_id": context.run_id,
+        "run_id": context.run.run_id,
         "run_time_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "n_draws": settings.n_draws,
         "seed": settings.seed,

@@ -23,7 +23,8 @@ SOURCE_ROW = "source_row"
 def read_sites(path: Path) -> gpd.GeoDataFrame:
     """Read a sites file (GeoPackage, GeoJSON, Shapefile or CSV) as written.
 
-    Columns are lower-cased; ``source_row`` holds the 1-based record number. Geometries
+    Columns are lower-cased; ``source_row`` locates each row in the file: the line number
+    for CSV (header = line 1), the feature number from 1 for vector files. Geometries
     stay in the file's CRS; rows with unusable geometry keep ``None`` for the validator.
 
     Raises
@@ -82,7 +83,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
         raise DataDropError(path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text") from error
     frame = _normalise_columns(frame)
-    frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))
+    frame.insert(0, SOURCE_ROW, range(2, len(frame) + 2))  # line number in the file; the header is line 1
     return frame
 
 
@@ -96,7 +97,7 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
             path, "has no coordinate reference system", "assign one, e.g. ogr2ogr -a_srs EPSG:4326 fixed.gpkg this.gpkg"
         )
     frame = _normalise_columns(frame)
-    frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))
+    frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))  # feature number, from 1
     return frame
 
 

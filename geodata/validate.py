@@ -57,7 +57,7 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
         if not site_id:
             problems.append("site_id is empty")
         elif site_id in first_row_of:
-            problems.append(f"duplicate site_id {site_id!r} (first seen at row {first_row_of[site_id]})")
+            problems.append(f"duplicate site_id {site_id!r} (first seen at {_where(source, first_row_of[site_id])})")
         else:
             first_row_of[site_id] = int(row[SOURCE_ROW])
         name = _text(row.get("name"))
@@ -111,7 +111,7 @@ def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -
         if not sample_id:
             problems.append("sample_id is empty")
         elif sample_id in seen:
-            problems.append(f"duplicate sample_id {sample_id!r} (first seen at row {seen[sample_id]})")
+            problems.append(f"duplicate sample_id {sample_id!r} (first seen at {_where(source, seen[sample_id])})")
         else:
             seen[sample_id] = int(row[SOURCE_ROW])
         depth_from = _number(row.get("depth_from_m"), "depth_from_m", problems)
@@ -284,7 +284,7 @@ def _quarantine(
     table = gpd.GeoDataFrame(
         {
             "source": source.name,
-            SOURCE_ROW: rows[SOURCE_ROW].to_numpy() if len(rows) else [],
+            SOURCE_ROW: np.asarray(rows[SOURCE_ROW], dtype="int64"),
             "record_id": [_text(row.get(id_column)) for _, row in rows.iterrows()],
             "reason": ["; ".join(problems) for problems in reasons],
             "raw": raw,
@@ -300,3 +300,8 @@ def _geodesic_area_ha(geometry: shapely.Geometry) -> float:
         return 0.0
     area, _ = _GEOD.geometry_area_perimeter(geometry)
     return abs(area) / 1e4
+
+
+def _where(source: Path, row: int) -> str:
+    """'line N' for CSV files, 'feature N' for vector files."""
+    return f"{'line' if source.suffix.lower() == '.csv' else 'feature'} {row}"

@@ -184,7 +184,7 @@ def measure_site_volumes(
     quarantine = gpd.GeoDataFrame(
         {
             "source": source_name,
-            "source_row": [site.source_row for site, _ in rejected],
+            "source_row": np.asarray([site.source_row for site, _ in rejected], dtype="int64"),
             "record_id": [site.site_id for site, _ in rejected],
             "reason": [reason for _, reason in rejected],
             "raw": [json.dumps({"surface_dem": site.surface_dem, "base_dem": site.base_dem}) for site, _ in rejected],

@@ -113,13 +113,17 @@ def validate_command(data: Path) -> int:
     print(pd.DataFrame(rows).to_string(index=False))
     reasons = pd.concat(quarantined, ignore_index=True)
     if len(reasons):
-        print("\nQuarantined rows (file, row, id: reason):")
+        print("\nQuarantined rows (file, line or feature number, id: reason):")
         for row in reasons.itertuples(index=False):
-            print(f"  {row.source} row {row.source_row}, {row.record_id or '(no id)'}: {row.reason}")
+            print(f"  {row.source} {_locator(row.source)} {row.source_row}, {row.record_id or '(no id)'}: {row.reason}")
     if len(sites.accepted) == 0:
         print("UNUSABLE  no site was accepted")
         unusable = True
     return 1 if unusable else 0
+
+
+def _locator(source: str) -> str:
+    return "line" if source.lower().endswith(".csv") else "feature"
 
 
 def _validation_row(name: str, result: ValidationResult) -> dict[str, object]:

@@ -44,6 +44,7 @@ from rasterio.transform import from_origin
 from shapely import affinity
 from shapely.geometry import Point, Polygon, box
 
+sys.dont_write_bytecode = True  # write nothing outside the output folder
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from geodata.schema import (  # noqa: E402
     ELEMENTS,
@@ -144,7 +145,7 @@ RESIDUES: dict[str, ResidueSpec] = {
         "AS", "slime stockpile", ("Anode slimes", "refinery residue"), (0.5, 3), (1, 3), 2.0, 0.0,
         # Te 0.4 % (sd 0.1 %), Pt 70 ppm, Pd 74 ppm in Cu anode slime [REF: Palabora product
         # sheet]. The Indian high-Te slime (Te 24.7 % [REF: CSIR-IMMT 2023]) is not modelled.
-        {"ga": 1.0, "te": 4000.0, "pt": 70.0, "pd": 74.0, "rh": 2.0},
+        {"ga": 0.6, "te": 4000.0, "pt": 70.0, "pd": 74.0, "rh": 2.0},
         ("ga", "te", "pt", "pd", "rh"), "electrorefining", "Copper Refining",
     ),
     "chromite_pgm_tailings": ResidueSpec(
@@ -332,6 +333,7 @@ class Site:
     log_mean: dict[str, float] = field(default_factory=dict)
     grade_fields: dict[str, np.ndarray] = field(default_factory=dict)
     truth: dict[str, float] = field(default_factory=dict)
+    reports: set[str] = field(default_factory=set)  # which of tonnes/volume/density are reported
     reported: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -479,7 +481,7 @@ def assign_products(rng: np.random.Generator, sites: list[Site]) -> None:
 
     for key, count in (("tonnes", N_REPORTED_TONNES), ("volume", N_REPORTED_VOLUME), ("density", N_DRY_DENSITY)):
         for i in rng.choice(len(sites), size=count, replace=False):
-            sites[i].reported[key] = 1.0  # placeholder; the figure is set once the truth is known
+            sites[i].reports.add(key)
 
 
 def pond_footprint(rng: np.random.Generator, centre: tuple[float, float], area_m2: float) -> Polygon:
@@ -563,9 +565,8 @@ def build_volume(seed: int, site: Site) -> None:
     y1 = math.ceil((maxy + DEM_MARGIN_M) / pixel) * pixel
     site.grid = Grid(x0, y1, round((x1 - x0) / pixel), round((y1 - y0) / pixel), pixel)
 
-    stockpile = site.residue == "copper_anode_slime"
-    site.taper_m = (0.25 if stockpile else 0.12) * math.sqrt(ground_area)
-    site.taper_m = float(np.clip(site.taper_m, 8.0, 60.0))
+    taper_share = 0.25 if site.residue == "copper_anode_slime" else 0.12  # stockpiles have wide flanks
+    site.taper_m = float(np.clip(taper_share * math.sqrt(ground_area), 8.0, 60.0))
     mean_thickness = rng.uniform(*spec.thickness_m)
     xs, ys = site.grid.centres()
     profile = pond_profile(site, xs.ravel(), ys.ravel()).reshape(xs.shape)
@@ -725,6 +726,8 @@ def hole_locations(rng: np.random.Generator, site: Site, count: int) -> list[tup
                 break
         else:
             spacing *= 0.8
+            if spacing < 1.0:
+                raise RuntimeError(f"{site.site_id}: too little residue >= {AUGER_INTERVAL_M} m thick to auger")
     return holes
 
 
@@ -806,12 +809,14 @@ def plant_bad_rows(seed: int, sites: list[Site], table: SampleTable) -> list[dic
     described: list[dict[str, str]] = []
 
     def add(site: Site, defect: str, x: float, y: float, interval: int = 0) -> dict[str, str]:
+        """Append a valid one-sample hole of ``site`` and record it under ``defect``."""
         row = sample_row(table, rng, site, table.new_hole_id(), x, y, interval)
         table.rows.append(row)
         described.append({"defect": defect, "row": row})
         return row
 
     def inner_point(site: Site, min_thickness: float) -> tuple[float, float]:
+        """A point of ``site`` where the residue is at least ``min_thickness`` thick."""
         return next((x, y) for x, y, t in hole_locations(rng, site, 30) if t >= min_thickness)
 
     row = add(hosts[0], "negative assay", *inner_point(hosts[0], 1.5))
@@ -822,10 +827,9 @@ def plant_bad_rows(seed: int, sites: list[Site], table: SampleTable) -> list[dic
     row = add(hosts[2], "depth_to_m < depth_from_m", *inner_point(hosts[2], 3.0), interval=1)
     row["depth_from_m"], row["depth_to_m"] = row["depth_to_m"], row["depth_from_m"]
 
-    # A collar 1.5 km east of a sampled site, checked to be outside every footprint.
+    # A collar 1.5 km east of a sampled site's eastern edge, checked to be outside every footprint.
     host = hosts[3]
-    cx, cy = host.footprint.centroid.coords[0]
-    x, y = cx + (host.footprint.bounds[2] - cx) + 1500.0, cy
+    x, y = host.footprint.bounds[2] + 1500.0, host.footprint.centroid.y
     lonlat = Point(transformer(host.crs_epsg, 4326).transform(x, y))
     assert not any(s.footprint_wgs84.contains(lonlat) for s in sites)
     row = add(host, "outside every site footprint, blank site_id", *inner_point(host, 1.5))
@@ -844,20 +848,22 @@ def plant_bad_rows(seed: int, sites: list[Site], table: SampleTable) -> list[dic
 
 
 def set_reported_figures(seed: int, sites: list[Site]) -> None:
-    """Turn the chosen sites' reported-figure placeholders into noisy versions of the truth."""
+    """Set the reported figures a site has as noisy versions of its true values."""
     for site in sites:
         rng = site_rng(seed, site.index, 6)
-        if "tonnes" in site.reported:
+        if "tonnes" in site.reports:
             site.reported["tonnes"] = float(fmt_sig(site.truth["tonnes"] * rng.uniform(0.75, 1.25), 3, 0))
-        if "volume" in site.reported:
+        if "volume" in site.reports:
             site.reported["volume"] = float(fmt_sig(site.truth["volume_m3"] * rng.uniform(0.8, 1.2), 3, 0))
-        if "density" in site.reported:
+        if "density" in site.reports:
             site.reported["density"] = round(site.density * math.exp(rng.normal(0, 0.03)), 2)
 
 
 def write_sites(path: Path, sites: list[Site]) -> None:
     """Write sites.gpkg (layer "sites", EPSG:4326 polygons) with a fixed timestamp."""
+
     def dem_path(site: Site, kind: str, present: bool) -> str | None:
+        """Path of a DEM relative to the data folder, or None where the site has none."""
         return f"rasters/{site.site_id}_{kind}.tif" if present else None
 
     frame = gpd.GeoDataFrame(
@@ -1005,7 +1011,8 @@ Columns: `sample_id`, `hole_id`, `site_id`, `x`, `y`, `crs`, `depth_from_m`, `de
 `ga_ppm`, `te_ppm`, `te_ppb`, `pt_ppb`, `pd_ppb`, `rh_ppb`.
 
 - `x`, `y` are projected coordinates in the site's UTM zone, named in `crs`; the file mixes
-  {sample_crs}. Samples of EPSG:7755 sites are also given in UTM.
+  {sample_crs}. Samples of EPSG:7755 sites would also be given in UTM (sampled EPSG:7755
+  sites: {lcc_sampled}).
 - Holes are 6–20 per site (6–8 on anode slime stockpiles), sampled in 1.5 m intervals from
   the surface down to at most the local thickness, at most 8 intervals (12 m), so thick
   ponds are not sampled to their base.
@@ -1036,8 +1043,9 @@ pgm (= Pt + Pd + Rh), and `grade_basis`.
 - The true volume is the thickness integrated over the footprint on the generating grid
   (the DEM grid; the same for sites without DEMs), i.e. what a perfect DEM difference gives
   without nodata holes. Areas and volumes are **on the ground**: for the EPSG:7755 sites the
-  projected area is about 3.6 % smaller than the ground area (LCC areal scale ~0.964), so a
-  volume computed in that CRS without correction is biased low by that much.
+  projected area is 3–4 % smaller than the ground area (LCC areal scale 0.96–0.97 in India),
+  so a volume computed in that CRS without a scale correction is biased low by that much
+  (UTM areal scales are within 0.1 % of 1).
 - True tonnes = true volume × true density. True densities are the type values below with
   ~5 % site-to-site variation.
 - `grade_basis = field`: tonnage-weighted mean of the generated grade field over the whole
@@ -1073,14 +1081,30 @@ mud stockpiled at NALCO Damanjodi (alcircle.com 2026) and ~50 Mt of tailings eac
 Malanjkhand and Khetri (Business Standard 2018).
 """
 
+#: Basis of each type's typical grades, as printed in the README's table.
 GRADE_BASIS = {
-    "bauxite_residue": "Ga 59.4 µg/g in red mud (Gu, Wang & Hargreaves 2018); ~50 ppm Ga in bauxite, ~15 % extracted (Frenzel et al. 2016). Te, PGM: assumptions",
-    "zinc_leach_residue": "Ga up to 0.266 wt% in zinc refinery residues (countercurrents.org 2023, LOW confidence), so ~100–800 g/t used. Te, PGM: assumptions",
+    "bauxite_residue": (
+        "Ga 59.4 µg/g in red mud (Gu, Wang & Hargreaves 2018); ~50 ppm Ga in bauxite, ~15 % "
+        "extracted (Frenzel et al. 2016). Te, PGM: assumptions"
+    ),
+    "zinc_leach_residue": (
+        "Ga up to 0.266 wt% in zinc refinery residues (countercurrents.org 2023, LOW confidence), "
+        "so ~100–800 g/t used. Te, PGM: assumptions"
+    ),
     "copper_flotation_tailings": "all assumptions (Te in tailings: no source found)",
     "copper_smelter_slag": "all assumptions",
-    "copper_anode_slime": "Te 0.4 %, Pt 70 ppm, Pd 74 ppm (Palabora anode slime product sheet). Ga, Rh: assumptions",
-    "chromite_pgm_tailings": "~1 g/t 4E in chromitite, ~3 g/t 4E in chrome-plant tails (WHI note, low–medium); Hernic tailings 2.8 g/t PGE (Jubilee Platinum); 2 g/t 4E split Pt 0.55, Pd 0.30, Rh 0.10. Ga, Te: assumptions",
-    "coal_fly_ash": "Ga 17.2–47.9 mg/kg in Indian bituminous coal ash, 6.3–33.3 mg/kg in lignite ash (Chand et al. 2022). Te, PGM: assumptions",
+    "copper_anode_slime": (
+        "Te 0.4 %, Pt 70 ppm, Pd 74 ppm (Palabora anode slime product sheet). Ga, Rh: assumptions"
+    ),
+    "chromite_pgm_tailings": (
+        "~1 g/t 4E in chromitite, ~3 g/t 4E in chrome-plant tails (WHI note, low–medium); Hernic "
+        "tailings 2.8 g/t PGE (Jubilee Platinum); 2 g/t 4E split Pt 0.55, Pd 0.30, Rh 0.10. "
+        "Ga, Te: assumptions"
+    ),
+    "coal_fly_ash": (
+        "Ga 17.2–47.9 mg/kg in Indian bituminous coal ash, 6.3–33.3 mg/kg in lignite ash "
+        "(Chand et al. 2022). Te, PGM: assumptions"
+    ),
     "other": "all assumptions",
 }
 
@@ -1109,6 +1133,7 @@ def readme_text(seed: int, sites: list[Site], rows: list[dict[str, str]], bad: l
     areas = [s.truth["area_ha"] for s in sites if s.residue != "copper_anode_slime"]
 
     def ids(chosen: Iterable[Site]) -> str:
+        """Comma-separated site ids, or "none"."""
         return ", ".join(s.site_id for s in chosen) or "none"
 
     return README_TEMPLATE.format(
@@ -1120,9 +1145,9 @@ def readme_text(seed: int, sites: list[Site], rows: list[dict[str, str]], bad: l
         n_rows=len(rows),
         n_holes=len({r["hole_id"] for r in rows}),
         n_sampled=sum(s.sampled for s in sites),
-        n_tonnes=sum("tonnes" in s.reported for s in sites),
-        n_volume=sum("volume" in s.reported for s in sites),
-        n_density=sum("density" in s.reported for s in sites),
+        n_tonnes=sum("tonnes" in s.reports for s in sites),
+        n_volume=sum("volume" in s.reports for s in sites),
+        n_density=sum("density" in s.reports for s in sites),
         aliases=", ".join(f'"{a}"' for a in sorted({s.residue_written for s in sites} - set(RESIDUES))),
         type_table="\n".join(type_lines),
         area_min=min(areas),
@@ -1132,6 +1157,7 @@ def readme_text(seed: int, sites: list[Site], rows: list[dict[str, str]], bad: l
         surface_only=ids(s for s in sites if s.has_surface and not s.has_base),
         hole_sites=ids(s for s in sites if s.dem_hole),
         sample_crs=", ".join(sorted({r["crs"] for r in good})),
+        lcc_sampled=ids(s for s in sites if s.sampled and s.crs_epsg == LCC_INDIA_EPSG),
         n_blank=sum(r["site_id"] == "" for r in good),
         blank_pct=100 * sum(r["site_id"] == "" for r in good) / len(good),
         te_ppb_sites=ids(s for s in sites if s.te_unit == "ppb"),

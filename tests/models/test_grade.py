@@ -1,0 +1,88 @@
+"""Hierarchical log-grade model: shrinkage, honest width for unsampled sites, CV."""
+
+import numpy as np
+import numpy.testing as npt
+import pandas as pd
+import pytest
+
+from models.grade import HierarchicalLogGrade
+from models.preparation import log_grade_table
+from models.validation import leave_one_site_out
+
+
+def _samples(site_means: dict[str, float], holes: int, rng, residue_type="bauxite_residue", sd=0.3):
+    rows = []
+    for site_id, mean in site_means.items():
+        for hole in range(holes):
+            for depth in range(3):
+                rows.append((site_id, residue_type, f"{site_id}-{hole}", rng.normal(np.log(mean), sd)))
+    return pd.DataFrame(rows, columns=["site_id", "residue_type", "hole_id", "log_grade"])
+
+
+PRIOR = ({"bauxite_residue": np.log(60.0)}, {"bauxite_residue": 0.4})
+
+
+def test_well_sampled_site_keeps_its_own_mean_and_unsampled_site_gets_a_wider_interval():
+    rng = np.random.default_rng(0)
+    table = _samples({"a": 40.0, "b": 80.0, "c": 60.0, "d": 120.0}, holes=20, rng=rng)
+    model = HierarchicalLogGrade(*PRIOR).fit(table[["site_id", "residue_type", "hole_id"]], table["log_grade"])
+    query = pd.DataFrame({"site_id": ["a", "new"], "residue_type": ["bauxite_residue"] * 2})
+    predicted = model.predict_distribution(query)
+    assert predicted.loc[0, "log_mean"] == pytest.approx(np.log(40.0), abs=0.1)
+    assert predicted.loc[0, "sampled"] and not predicted.loc[1, "sampled"]
+    assert predicted.loc[1, "log_sd"] > 3 * predicted.loc[0, "log_sd"]
+    assert model.tau_ > 0.2  # the four site means really differ
+    npt.assert_allclose(model.sigma_w_["bauxite_residue"], 0.3, rtol=0.15)
+
+
+def test_thin_data_shrink_toward_the_type_mean():
+    rng = np.random.default_rng(1)
+    table = _samples({"a": 60.0, "b": 60.0, "c": 60.0}, holes=10, rng=rng)
+    outlier = _samples({"thin": 600.0}, holes=1, rng=rng).iloc[:1]
+    table = pd.concat([table, outlier], ignore_index=True)
+    model = HierarchicalLogGrade(*PRIOR).fit(table[["site_id", "residue_type", "hole_id"]], table["log_grade"])
+    thin = model.predict(pd.DataFrame({"site_id": ["thin"], "residue_type": ["bauxite_residue"]}))[0]
+    assert np.log(60.0) < thin < outlier["log_grade"].iloc[0]
+
+
+def test_type_without_samples_falls_back_to_the_cited_prior():
+    rng = np.random.default_rng(2)
+    table = _samples({"a": 60.0, "b": 70.0}, holes=5, rng=rng)
+    priors = ({**PRIOR[0], "coal_fly_ash": np.log(25.0)}, {**PRIOR[1], "coal_fly_ash": 0.6})
+    model = HierarchicalLogGrade(*priors).fit(table[["site_id", "residue_type", "hole_id"]], table["log_grade"])
+    predicted = model.predict_distribution(pd.DataFrame({"site_id": ["x"], "residue_type": ["coal_fly_ash"]}))
+    assert predicted["log_mean"].iloc[0] == pytest.approx(np.log(25.0))
+    assert predicted["log_sd"].iloc[0] >= 0.6
+
+
+def test_unknown_residue_type_without_prior_is_a_clear_error():
+    model = HierarchicalLogGrade(*PRIOR).fit(
+        pd.DataFrame({"site_id": ["a"], "residue_type": ["bauxite_residue"], "hole_id": ["h"]}), np.array([1.0])
+    )
+    with pytest.raises(ValueError, match="grade_priors.csv"):
+        model.predict(pd.DataFrame({"site_id": ["z"], "residue_type": ["other"]}))
+
+
+def test_leave_one_site_out_scores_and_coverage():
+    rng = np.random.default_rng(3)
+    means = dict(zip("abcdefghij", np.exp(rng.normal(np.log(60.0), 0.4, 10))))
+    table = _samples(means, holes=8, rng=rng)
+    table["weight"] = 1.0
+    scores = leave_one_site_out(HierarchicalLogGrade(*PRIOR), table).set_index("method")
+    assert set(scores.index) == {"hierarchical", "global_mean", "reference_prior"}
+    assert (scores["n_sites"] == 10).all()
+    assert scores.loc["hierarchical", "rmse"] < 0.8
+    assert 0.5 <= scores.loc["hierarchical", "coverage80"] <= 1.0
+
+
+def test_log_grade_table_substitutes_half_the_detection_limit_and_weights_by_length():
+    samples = pd.DataFrame(
+        {"site_id": ["s", "s"], "hole_id": ["h", "h"], "depth_from_m": [0.0, 1.5], "depth_to_m": [1.5, 4.5],
+         "ga_gt": [1.0, 40.0], "ga_bdl": [True, False]}
+    )  # fmt: skip
+    sites = pd.DataFrame({"site_id": ["s"], "residue_type": ["coal_fly_ash"]})
+    table = log_grade_table(samples, sites, "ga")
+    npt.assert_allclose(table["grade_gt"], [0.5, 40.0])
+    npt.assert_allclose(table["weight"], [1.5, 3.0])
+    assert table["bdl"].tolist() == [True, False]
+    assert table["residue_type"].tolist() == ["coal_fly_ash"] * 2

@@ -1,0 +1,45 @@
+"""The Definitions object loads, and the asset graph has the shape the README describes."""
+
+import dagster as dg
+
+from pipelines.definitions import defs
+
+EXPECTED_DEPS = {
+    "data_drop": set(),
+    "reference_tables": {"data_drop"},
+    "sites": {"data_drop"},
+    "samples": {"data_drop", "sites"},
+    "site_volumes": {"data_drop", "sites"},
+    "site_tonnage": {"sites", "site_volumes", "reference_tables"},
+    "site_features": {"sites", "samples", "site_tonnage"},
+    "grade_models": {"samples", "sites", "reference_tables"},
+    "grade_estimates": {"site_features", "grade_models"},
+    "resource_estimates": {"site_features", "grade_estimates", "reference_tables"},
+    "site_rankings": {"resource_estimates"},
+    "inventory": {"data_drop", "reference_tables", "sites", "samples", "site_volumes", "site_rankings"},
+}
+
+
+def test_asset_graph_snapshot():
+    graph = defs.resolve_asset_graph()
+    deps = {
+        key.to_user_string(): {parent.to_user_string() for parent in graph.get(key).parent_keys}
+        for key in graph.get_all_asset_keys()
+    }
+    assert deps == EXPECTED_DEPS
+
+
+def test_blocking_checks_guard_ingest():
+    names = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"sites_rows_conserved", "samples_rows_conserved", "sites_not_empty"} <= names
+
+
+def test_every_asset_has_a_description():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        assert graph.get(key).description, key
+
+
+def test_refresh_job_resolves():
+    job = defs.resolve_job_def("refresh_job")
+    assert isinstance(job, dg.JobDefinition)
