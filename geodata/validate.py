@@ -17,12 +17,12 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError as ProjCRSError
 
+from geodata.crs import geodesic_area_m2
 from geodata.assays import assay_columns, normalise_row_assays
 from geodata.datadrop import resolve_inside
 from geodata.readers import SOURCE_ROW
 from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
 
-_GEOD = pyproj.Geod(ellps="WGS84")
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     sites = gpd.GeoDataFrame(table, geometry=rows.geometry.to_numpy(), crs=raw.crs)
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = sites.loc[~bad].to_crs(STORAGE_CRS).reset_index(drop=True)
-    accepted["area_ha"] = [_geodesic_area_ha(geometry) for geometry in accepted.geometry]
+    accepted["area_ha"] = [geodesic_area_m2(geometry) / 1e4 for geometry in accepted.geometry]
     quarantine = _quarantine(rows.loc[bad], [reasons[i] for i in np.flatnonzero(bad)], source, "site_id", raw.crs)
     return ValidationResult(accepted, quarantine, len(raw))
 
@@ -293,13 +293,6 @@ def _quarantine(
         crs=crs,
     )
     return table.to_crs(STORAGE_CRS) if crs is not None else table
-
-
-def _geodesic_area_ha(geometry: shapely.Geometry) -> float:
-    if geometry.geom_type == "Point":
-        return 0.0
-    area, _ = _GEOD.geometry_area_perimeter(geometry)
-    return abs(area) / 1e4
 
 
 def _where(source: Path, row: int) -> str:

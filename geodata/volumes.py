@@ -23,6 +23,7 @@ from exactextract.raster import NumPyRasterSource
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
+from geodata.crs import geodesic_area_m2
 from geodata.errors import CRSError, DataDropError
 from geodata.schema import STORAGE_CRS
 
@@ -35,7 +36,9 @@ class VolumeMeasurement:
 
     ``volume_m3`` scales the measured volume to the whole footprint (mean thickness over
     covered pixels times footprint area); ``coverage`` is the covered share of the
-    footprint; ``negative_volume_m3`` is what clipping negative thickness removed.
+    footprint; ``negative_volume_m3`` is what clipping negative thickness removed. Volumes
+    and ``footprint_area_m2`` are on the ground: projected pixel areas are corrected by the
+    footprint's ellipsoidal / projected area ratio (the projection's local area scale).
     """
 
     volume_m3: float
@@ -66,7 +69,7 @@ def measure_volume(footprint: shapely.Geometry, surface_path: Path, base_path: P
         _require_metric_crs(surface, surface_path)
         local = _to_crs(footprint, surface.crs)
         window = _window_for(surface, local)
-        area = float(local.area)
+        area = geodesic_area_m2(footprint)
         if window is None:
             return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False)
         top = surface.read(1, window=window, masked=True).astype("float64")
@@ -77,7 +80,7 @@ def measure_volume(footprint: shapely.Geometry, surface_path: Path, base_path: P
     valid = np.isfinite(thickness)
     positive = np.where(valid, np.clip(thickness, 0, None), _NODATA)
     negative = np.where(valid, np.clip(-thickness, 0, None), _NODATA)
-    pixel_area = abs(transform.a * transform.e)
+    pixel_area = abs(transform.a * transform.e) * (area / local.area if local.area > 0 else 1.0)
     height, width = thickness.shape
     bounds = (transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f)
     sources = [

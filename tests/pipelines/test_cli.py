@@ -1,0 +1,58 @@
+"""The residua command as a user meets it: exit codes and what it prints."""
+
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+
+from pipelines.cli import main
+from tests.drops import write_prism_drop
+
+
+def test_validate_lists_quarantined_rows_and_passes_a_usable_drop(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")
+    with (drop / "samples.csv").open("a") as handle:
+        handle.write("BAD-1,BAD,,0,1.5,-5,,,,,\n")
+    assert main(["validate", "--data", str(drop)]) == 0
+    out = capsys.readouterr().out
+    assert "sites.gpkg" in out and "samples.csv" in out
+    assert "BAD-1" in out and "negative" in out
+
+
+def test_validate_exits_1_when_the_sites_file_is_unusable(tmp_path, capsys):
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    gpd.GeoDataFrame({"site_id": ["a"], "name": ["A"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_file(
+        drop / "sites.gpkg"
+    )
+    assert main(["validate", "--data", str(drop)]) == 1
+    out = capsys.readouterr().out
+    assert "sites.gpkg" in out and "residue_type" in out and "Fix:" in out
+
+
+def test_run_prints_the_top_sites_and_the_paths(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")
+    out_dir = tmp_path / "out"
+    assert main(["run", "--data", str(drop), "--out", str(out_dir), "--draws", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "P1" in out and "P3" in out
+    assert str(out_dir / "inventory.gpkg") in out
+    assert (out_dir / "inventory.gpkg").is_file()
+
+
+def test_run_on_a_missing_folder_fails_clearly(tmp_path, capsys):
+    assert main(["run", "--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "out")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert not Path(tmp_path / "out").exists()
+
+
+def test_failed_run_keeps_the_previous_inventory(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")
+    out_dir = tmp_path / "out"
+    assert main(["run", "--data", str(drop), "--out", str(out_dir), "--draws", "100"]) == 0
+    before = (out_dir / "inventory.gpkg").read_bytes()
+    (drop / "reference").mkdir()
+    (drop / "reference" / "prices.csv").write_text("element,price_low_usd_per_kg\nga,1\n")
+    assert main(["run", "--data", str(drop), "--out", str(out_dir), "--draws", "100"]) == 1
+    assert "prices.csv" in capsys.readouterr().err
+    assert (out_dir / "inventory.gpkg").read_bytes() == before
