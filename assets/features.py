@@ -66,15 +66,19 @@ def site_tonnage(
     return tonnage
 
 
-@dg.asset_check(asset=site_tonnage, description="estimated tonnes within 0.5x-2x of reported tonnes")
-def tonnage_agrees_with_reported(site_tonnage: pd.DataFrame) -> dg.AssetCheckResult:
+@dg.asset_check(asset=site_tonnage, description="estimated / reported tonnes inside the configured band")
+def tonnage_agrees_with_reported(settings: ResiduaSettings, site_tonnage: pd.DataFrame) -> dg.AssetCheckResult:
     """Warn, naming the sites, where the estimate and the reported tonnage disagree."""
     ratio = site_tonnage.set_index("site_id")["tonnes_vs_reported"].dropna()
-    outside = ratio[(ratio < 0.5) | (ratio > 2.0)]
+    outside = ratio[(ratio < settings.tonnage_ratio_low) | (ratio > settings.tonnage_ratio_high)]
     return dg.AssetCheckResult(
         passed=outside.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"sites_compared": len(ratio), "sites_outside": dg.MetadataValue.json(outside.round(2).to_dict())},
+        metadata={
+            "band": f"{settings.tonnage_ratio_low:g}-{settings.tonnage_ratio_high:g}",
+            "sites_compared": len(ratio),
+            "sites_outside": dg.MetadataValue.json(outside.round(2).to_dict()),
+        },
     )
 
 

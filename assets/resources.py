@@ -15,6 +15,8 @@ class ResiduaSettings(dg.ConfigurableResource):
     seed: int = 20261125
     dem_vertical_sd_m: float = 0.3
     min_dem_coverage: float = 0.9
+    tonnage_ratio_low: float = 0.5
+    tonnage_ratio_high: float = 2.0
 
     @property
     def data_path(self) -> Path:
