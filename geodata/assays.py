@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from geodata.numbers import parse_decimal
 from geodata.schema import ELEMENTS, UNIT_TO_GT, parse_assay_column
 
 _BELOW_DETECTION = re.compile(r"^<\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
@@ -57,12 +58,12 @@ def parse_assay(cell: object) -> AssayValue | None:
     match = _BELOW_DETECTION.match(text)
     if match:
         return _checked(float(match.group(1)), cell, below_detection=True)
-    try:
-        number = float(text.replace(",", "")) if re.fullmatch(r"[-+0-9.,eE]+", text) else float("nan")
-    except ValueError:
-        number = float("nan")
-    if math.isnan(number):
-        raise AssayParseError(f"assay {cell!r} is not a number (use a number, '<DL' for below detection, or leave blank)")
+    number = parse_decimal(text)
+    if number is None:
+        hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"[-+]?\d+,\d+", text) else ""
+        raise AssayParseError(
+            f"assay {cell!r} is not a number{hint}; use a number, '<DL' for below detection, or leave blank"
+        )
     return _checked(number, cell, below_detection=False)
 
 

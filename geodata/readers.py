@@ -14,10 +14,20 @@ import pyogrio
 import shapely
 
 from geodata.errors import CRSError, DataDropError, MissingColumnError
-from geodata.schema import LAT_ALIASES, LON_ALIASES, SAMPLE_REQUIRED, SITE_REQUIRED, STORAGE_CRS
+from geodata.schema import (
+    LAT_ALIASES,
+    LON_ALIASES,
+    SAMPLE_NUMERIC,
+    SAMPLE_REQUIRED,
+    SITE_NUMERIC,
+    SITE_REQUIRED,
+    SITE_TEXT,
+    STORAGE_CRS,
+)
 
 WKT_COLUMNS: tuple[str, ...] = ("wkt", "geometry", "geom", "footprint_wkt", "the_geom")
 SOURCE_ROW = "source_row"
+KNOWN_COLUMNS: tuple[str, ...] = (*SITE_REQUIRED, *SITE_NUMERIC, *SITE_TEXT, *SAMPLE_REQUIRED, *SAMPLE_NUMERIC)
 
 
 def read_sites(path: Path) -> gpd.GeoDataFrame:
@@ -79,12 +89,13 @@ def read_samples(path: Path) -> pd.DataFrame:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
         raise DataDropError(path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text") from error
     frame = _normalise_columns(frame)
     frame.insert(0, SOURCE_ROW, range(2, len(frame) + 2))  # line number in the file; the header is line 1
-    return frame
+    blank = (frame.drop(columns=SOURCE_ROW).apply(lambda column: column.str.strip()) == "").all(axis=1)
+    return frame.loc[~blank].reset_index(drop=True)
 
 
 def _read_vector(path: Path) -> gpd.GeoDataFrame:
@@ -104,6 +115,10 @@ def _read_vector(path: Path) -> gpd.GeoDataFrame:
 def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     renamed = {column: str(column).strip().lower() for column in frame.columns if column != "geometry"}
     frame = frame.rename(columns=renamed)
+    # Shapefile (DBF) field names stop at 10 characters: restore the contract's names.
+    for name in KNOWN_COLUMNS:
+        if len(name) > 10 and name not in frame.columns and name[:10] in frame.columns:
+            frame = frame.rename(columns={name[:10]: name})
     for canonical, aliases in (("lon", LON_ALIASES), ("lat", LAT_ALIASES)):
         present = [alias for alias in aliases if alias in frame.columns]
         if present and canonical not in frame.columns:

@@ -78,26 +78,30 @@ def load_reference_tables(data_root: Path | None = None) -> ReferenceTables:
 def _read_table(path: Path, name: str) -> pd.DataFrame:
     required, ranges = TABLES[name]
     try:
-        table = pd.read_csv(path, dtype={"residue_type": str, "element": str, "source": str})
+        table = pd.read_csv(
+            path, dtype={"residue_type": str, "element": str, "source": str}, skip_blank_lines=False
+        )
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ReferenceTableError(path, f"cannot be read ({error})", "save it as comma-separated UTF-8") from error
     table.columns = [column.strip().lower() for column in table.columns]
+    table.index = table.index + 2  # line numbers in the file (header = line 1)
+    table = table.dropna(how="all")
     missing = [column for column in required if column not in table.columns]
     if missing:
         raise ReferenceTableError(path, f"missing column(s) {', '.join(missing)}", f"use the header {','.join(required)}")
     for column in ranges:
         table[column] = pd.to_numeric(table[column], errors="coerce")
         if table[column].isna().any():
-            row = int(table[column].isna().to_numpy().argmax()) + 2
+            row = _first_line(table[column].isna())
             raise ReferenceTableError(path, f"line {row}: {column} is not a number", "fill in a numeric value")
     for low, high in zip(ranges, ranges[1:]):
         bad = table[low] > table[high]
         if bad.any():
-            row = int(bad.to_numpy().argmax()) + 2
+            row = _first_line(bad)
             raise ReferenceTableError(path, f"line {row}: {low} > {high}", f"order the range so {low} <= {high}")
     uncited = table["source"].isna() | (table["source"].astype(str).str.strip() == "")
     if uncited.any():
-        row = int(uncited.to_numpy().argmax()) + 2
+        row = _first_line(uncited)
         raise ReferenceTableError(path, f"line {row}: no source", "cite where the figure comes from, or say 'assumption'")
     if "residue_type" in table.columns:
         table["residue_type"] = _canonical_types(table["residue_type"], path)
@@ -107,14 +111,21 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
         if unknown:
             raise ReferenceTableError(path, f"unknown element(s) {unknown}", f"use {', '.join(ELEMENTS)}")
     _require_coverage(table, path)
-    return table
+    return table.reset_index(drop=True)
+
+
+def _first_line(mask: pd.Series) -> int:
+    """The file line number of the first row where ``mask`` is true."""
+    return int(mask[mask].index[0])
 
 
 def _canonical_types(values: pd.Series, path: Path) -> pd.Series:
     canonical = values.map(canonical_residue_type)
     if canonical.isna().any():
-        bad = values[canonical.isna()].iloc[0]
-        raise ReferenceTableError(path, f"unknown residue_type {bad!r}", f"use one of {', '.join(RESIDUE_TYPES)}")
+        line = _first_line(canonical.isna())
+        raise ReferenceTableError(
+            path, f"line {line}: unknown residue_type {values[line]!r}", f"use one of {', '.join(RESIDUE_TYPES)}"
+        )
     return canonical
 
 

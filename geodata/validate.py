@@ -20,6 +20,7 @@ from pyproj.exceptions import CRSError as ProjCRSError
 from geodata.crs import geodesic_area_m2
 from geodata.assays import assay_columns, normalise_row_assays
 from geodata.datadrop import resolve_inside
+from geodata.numbers import parse_decimal
 from geodata.readers import SOURCE_ROW
 from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
 
@@ -77,6 +78,8 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
             texts[column] = _raster_path(texts[column], column, data_root, problems)
         if texts["base_dem"] and not texts["surface_dem"]:
             problems.append("base_dem is given without surface_dem; add the surface DEM or drop the base")
+        if row.geometry is not None and row.geometry.geom_type == "Point":
+            problems.extend(_point_site_problems(numbers, texts))
         for column, value in {"site_id": site_id, "name": name, "residue_type": residue, **numbers, **texts}.items():
             clean[column].append(value)
     table = pd.DataFrame(clean)
@@ -126,7 +129,8 @@ def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -
         if given_site and given_site not in site_ids:
             problems.append(f"site_id {given_site!r} is not among the accepted sites")
         assays.append({"depth_from_m": depth_from, "depth_to_m": depth_to, **values})
-    samples = gpd.GeoDataFrame(pd.DataFrame(assays), geometry=points, crs=STORAGE_CRS)
+    assay_columns_out = ["depth_from_m", "depth_to_m", *[f"{e}_{kind}" for e in ELEMENTS for kind in ("gt", "bdl")]]
+    samples = gpd.GeoDataFrame(pd.DataFrame(assays, columns=assay_columns_out), geometry=points, crs=STORAGE_CRS)
     samples.insert(0, "sample_id", rows["sample_id"].map(_text) if "sample_id" in rows else "")
     samples.insert(1, "hole_id", rows["hole_id"].map(_text) if "hole_id" in rows else "")
     given = rows["site_id"].map(_text) if "site_id" in rows else pd.Series([""] * len(rows))
@@ -218,6 +222,16 @@ def _geometry_problems(geometry: shapely.Geometry | None) -> list[str]:
     return []
 
 
+def _point_site_problems(numbers: dict[str, float | None], texts: dict[str, str]) -> list[str]:
+    """A site given as a point has no footprint: it needs reported figures, and DEMs cannot help."""
+    problems = []
+    if texts["surface_dem"] or texts["base_dem"]:
+        problems.append("a point site has no footprint to measure DEMs over; draw its polygon or drop the DEM paths")
+    if numbers["reported_tonnes"] is None and numbers["reported_volume_m3"] is None:
+        problems.append("a point site needs reported_tonnes or reported_volume_m3 (or draw its footprint polygon)")
+    return problems
+
+
 def _check_site_numbers(numbers: dict[str, float | None], problems: list[str]) -> None:
     for column in ("reported_tonnes", "reported_volume_m3", "dry_density_t_m3"):
         value = numbers[column]
@@ -248,13 +262,9 @@ def _number(cell: object, column: str, problems: list[str]) -> float | None:
     text = _text(cell)
     if not text:
         return None
-    try:
-        value = float(text)
-    except ValueError:
-        problems.append(f"{column} {text!r} is not a number")
-        return None
-    if not math.isfinite(value):
-        problems.append(f"{column} {text!r} is not finite")
+    value = parse_decimal(text)
+    if value is None:
+        problems.append(f"{column} {text!r} is not a number (write e.g. 1500000 or 1,500,000; decimals with a point)")
         return None
     return value
 

@@ -1,0 +1,25 @@
+"""Parsing numbers as people type them into spreadsheets, without guessing."""
+
+from __future__ import annotations
+
+import re
+
+_PLAIN = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?")
+
+
+def parse_decimal(text: str) -> float | None:
+    """A number written with a decimal point, optionally with comma thousands separators.
+
+    Returns None for anything else, including a decimal comma (``"1,5"``), which would
+    otherwise be misread as 15.
+
+    >>> parse_decimal("1,234.5"), parse_decimal("2e3"), parse_decimal("1,5")
+    (1234.5, 2000.0, None)
+    """
+    text = text.strip()
+    if _PLAIN.fullmatch(text):
+        return float(text)
+    if _THOUSANDS.fullmatch(text):
+        return float(text.replace(",", ""))
+    return None

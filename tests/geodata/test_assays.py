@@ -1,0 +1,154 @@
+"""Assay cells as laboratories write them, and their conversion to g/t."""
+
+from __future__ import annotations
+
+import math
+
+import numpy.testing as npt
+import pandas as pd
+import pytest
+
+from geodata.assays import AssayParseError, AssayValue, assay_columns, normalise_row_assays, parse_assay
+
+
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        (12.5, AssayValue(12.5, False)),  # a float cell
+        (3, AssayValue(3.0, False)),  # an int cell
+        ("7.25", AssayValue(7.25, False)),  # a number written as text
+        ("<0.5", AssayValue(0.5, True)),  # below detection: the detection limit is kept
+        (" < 2 ", AssayValue(2.0, True)),  # spaces around and after '<'
+        ("<1e-3", AssayValue(0.001, True)),  # a detection limit in scientific notation
+        ("1,234", AssayValue(1234.0, False)),  # thousands separator
+        ("1,234.5", AssayValue(1234.5, False)),  # thousands separator and decimals
+        ("2e3", AssayValue(2000.0, False)),  # scientific notation
+    ],
+)
+def test_parse_assay_reads_numbers_and_detection_limits(cell, expected):
+    assert parse_assay(cell) == expected
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "",  # blank: not assayed
+        "   ",  # whitespace only
+        "NaN",  # pandas' spelling of missing
+        "n/a",  # a common 'not assayed'
+        None,
+        float("nan"),
+        pd.NA,
+    ],
+)
+def test_parse_assay_blank_is_none(cell):
+    assert parse_assay(cell) is None
+
+
+@pytest.mark.parametrize(
+    "cell, fragment",
+    [
+        ("n.a.", "not a number"),  # text that is not a known blank
+        ("-3", "negative"),  # grades cannot be negative
+        (-3.0, "negative"),  # ... nor as a number cell
+        ("0", "zero"),  # zero must be written '<DL'
+        (0, "zero"),
+        ("<0", "zero"),  # a zero detection limit is no limit
+        ("inf", "'inf'"),  # infinity, named in the message
+        (float("inf"), "not finite"),
+        ("1e400", "not finite"),  # overflows to infinity
+        ("12 ppm", "not a number"),  # a unit inside the cell
+        ("1.2.3", "not a number"),
+    ],
+)
+def test_parse_assay_rejects(cell, fragment):
+    with pytest.raises(AssayParseError, match="assay") as caught:
+        parse_assay(cell)
+    assert fragment in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "1,5",  # decimal comma (European/Indian lab sheets): 1.5, not 15
+        "0,25",  # would become 25, a 100x error
+        "12,34",  # not a thousands grouping (needs three digits after the comma)
+    ],
+)
+def test_parse_assay_rejects_ambiguous_commas(cell):
+    with pytest.raises(AssayParseError):
+        parse_assay(cell)
+
+
+def _normalise(cells: dict[str, object]) -> tuple[dict[str, float], list[str]]:
+    row = pd.Series(cells, dtype=object)
+    return normalise_row_assays(row, assay_columns(list(row.index)))
+
+
+def test_assay_columns_groups_by_element_with_factor_to_gt():
+    found = assay_columns(["sample_id", "ga_ppm", "ga_ppb", "Te_PCT", "pt_g/t", "depth_to_m"])
+    assert found == {"ga": [("ga_ppm", 1.0), ("ga_ppb", 1e-3)], "te": [("Te_PCT", 1e4)], "pt": [("pt_g/t", 1.0)]}
+
+
+@pytest.mark.parametrize(
+    "column, cell, expected_gt",
+    [
+        ("ga_ppb", "2500", 2.5),  # ppb / 1000
+        ("ga_ppm", "2.5", 2.5),  # ppm = g/t
+        ("ga_pct", "0.0001", 1.0),  # % * 10 000
+        ("ga_%", "0.0002", 2.0),  # '%' spelled as a symbol
+        ("ga_g/t", "4", 4.0),
+        ("ga_gt", "4", 4.0),
+        ("ga_gpt", "4", 4.0),
+    ],
+)
+def test_normalise_converts_each_unit_to_gt(column, cell, expected_gt):
+    values, problems = _normalise({column: cell})
+    assert problems == []
+    npt.assert_allclose(values["ga_gt"], expected_gt)
+    assert values["ga_bdl"] is False
+
+
+def test_normalise_keeps_detection_limit_in_gt_and_flags_it():
+    values, problems = _normalise({"pt_ppb": "<2", "te_ppm": "0.3"})
+    assert problems == []
+    npt.assert_allclose(values["pt_gt"], 0.002)
+    assert values["pt_bdl"] is True
+    assert values["te_bdl"] is False
+
+
+def test_normalise_element_without_value_is_nan_and_not_bdl():
+    values, problems = _normalise({"ga_ppm": "5"})
+    assert problems == []
+    assert math.isnan(values["rh_gt"]) and values["rh_bdl"] is False
+    assert set(values) == {f"{e}_{s}" for e in ("ga", "te", "pt", "pd", "rh") for s in ("gt", "bdl")}
+
+
+@pytest.mark.parametrize(
+    "ppm, ppb, expected_gt, expected_bdl",
+    [
+        ("12", "", 12.0, False),  # only the ppm column filled in this row
+        ("", "12000", 12.0, False),  # only the ppb column filled in this row
+        ("", "<50", 0.05, True),  # ppb below detection
+        ("12", "12050", 12.0, False),  # both filled, agreeing within 1 %
+    ],
+)
+def test_normalise_ppm_and_ppb_columns_side_by_side(ppm, ppb, expected_gt, expected_bdl):
+    values, problems = _normalise({"ga_ppm": ppm, "ga_ppb": ppb})
+    assert problems == []
+    npt.assert_allclose(values["ga_gt"], expected_gt)
+    assert values["ga_bdl"] is expected_bdl
+
+
+def test_normalise_flags_disagreeing_duplicates():
+    values, problems = _normalise({"ga_ppm": "12", "ga_ppb": "15000"})
+    assert len(problems) == 1
+    assert "ga_ppm and ga_ppb disagree" in problems[0]
+    assert "12" in problems[0] and "15" in problems[0]
+
+
+def test_normalise_reports_bad_cell_with_its_column():
+    values, problems = _normalise({"ga_ppm": "n.a.", "te_ppm": "-1"})
+    assert len(problems) == 2
+    assert problems[0].startswith("ga_ppm:") and "not a number" in problems[0]
+    assert problems[1].startswith("te_ppm:") and "negative" in problems[1]
