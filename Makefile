@@ -8,7 +8,7 @@ OUT ?= out
 export DAGSTER_HOME := $(CURDIR)
 export RESIDUA_DAGSTER_DIR := $(CURDIR)/.dagster
 
-.PHONY: install run test dev validate demo-data system-deps clean
+.PHONY: install run test dev validate demo-data system-deps postgres-start postgres-stop clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ validate: install
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# The tests get a local PostgreSQL/PostGIS server (started, and stopped afterwards, by
+# scripts/with-postgres.sh) through RESIDUA_TEST_POSTGIS_URL; an already set URL is used as is.
 test: install system-deps $(RESIDUA_DAGSTER_DIR)
-	$(BIN)/python -m pytest
+	bash scripts/with-postgres.sh $(BIN)/python -m pytest
+
+# A long-running local server (e.g. for `make dev`); prints its URL. Settings: scripts/postgres-env.sh.
+postgres-start:
+	bash scripts/start-postgres.sh
+
+postgres-stop:
+	bash scripts/stop-postgres.sh
 
 dev: install $(RESIDUA_DAGSTER_DIR)
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000

@@ -1,20 +1,22 @@
 """Estimates: site grade distributions, simulated resources, and the ranking."""
 
-
 import dagster as dg
 import pandas as pd
 
 from assets.grade_models import GradeModels
 from assets.resources import ResiduaSettings
 from geodata.reference_tables import ReferenceTables
-from models.estimates import estimate_resources, site_grade_distributions
+from models.estimates import estimate_resources
+from models.grade_workflow import site_distributions
 from models.ranking import rank_sites
 
 
 @dg.asset(group_name="estimates")
 def grade_estimates(site_features: pd.DataFrame, grade_models: GradeModels) -> pd.DataFrame:
-    """Each site's mean log-grade distribution per element (sampled sites shrunk to their type)."""
-    return site_grade_distributions(grade_models.models, site_features)
+    """Each site's mean-grade distribution per element: block model, shrunk site mean or residue-type prior."""
+    frames = [site_distributions(fit, site_features) for fit in grade_models.fits.values()]
+    estimates = pd.concat(frames, ignore_index=True)
+    return estimates
 
 
 @dg.asset(group_name="estimates")
@@ -31,6 +33,7 @@ def resource_estimates(
         grade_estimates,
         reference_tables.recovery,
         reference_tables.prices,
+        settings.cutoffs(reference_tables.cutoff_grades),
         n_draws=settings.n_draws,
         seed=settings.seed,
     )

@@ -12,6 +12,7 @@ from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
 from geodata.validate import ValidationResult
 from geodata.volumes import measure_site_volumes
+from geodata.zonal import site_covariates
 from models.tonnage import estimate_tonnage
 
 
@@ -83,11 +84,28 @@ def tonnage_agrees_with_reported(settings: ResiduaSettings, site_tonnage: pd.Dat
 
 
 @dg.asset(group_name="features")
-def site_features(sites: ValidationResult, samples: ValidationResult, site_tonnage: pd.DataFrame) -> pd.DataFrame:
-    """One row per estimable site: attributes, tonnage and sampling density."""
+def site_features(
+    context: dg.AssetExecutionContext,
+    data_drop: DataDrop,
+    sites: ValidationResult,
+    samples: ValidationResult,
+    site_tonnage: pd.DataFrame,
+) -> pd.DataFrame:
+    """One row per estimable site: attributes, tonnage, sampling density and covariate zonal statistics."""
     attributes = pd.DataFrame(sites.accepted.drop(columns="geometry"))
     counts = samples.accepted.groupby("site_id").agg(n_samples=("sample_id", "size"), n_holes=("hole_id", "nunique"))
     features = site_tonnage.merge(attributes, on="site_id", how="left", validate="one_to_one")
     features = features.merge(counts, left_on="site_id", right_index=True, how="left")
     features[["n_samples", "n_holes"]] = features[["n_samples", "n_holes"]].fillna(0).astype(int)
+    covariates, found = site_covariates(sites.accepted, data_drop.root)
+    features = features.merge(covariates, left_on="site_id", right_index=True, how="left", validate="one_to_one")
+    coverage = {name: float(features[f"cov_{name}_coverage"].mean()) for name in found}
+    context.log.info("Covariates %s, mean footprint coverage %s", list(found), coverage)
+    context.add_output_metadata(
+        {
+            "sites": len(features),
+            "covariates": dg.MetadataValue.json({name: path.relative_to(data_drop.root).as_posix() for name, path in found.items()}),
+            "covariate_mean_coverage": dg.MetadataValue.json({name: round(value, 4) for name, value in coverage.items()}),
+        }
+    )
     return features

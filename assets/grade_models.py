@@ -1,50 +1,66 @@
-"""Grade models: one hierarchical log-grade model per element, validated site by site."""
-
+"""Grade models: per element, a hierarchical site model and blocked-CV-chosen block models."""
 
 from dataclasses import dataclass
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 
+from assets.resources import ResiduaSettings
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import ELEMENTS
 from geodata.validate import ValidationResult
-from models.grade import Z80, HierarchicalLogGrade
-from models.preparation import log_grade_table
-from models.validation import leave_one_site_out
+from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
+from models.report import validation_tables
 
 
 @dataclass(frozen=True)
 class GradeModels:
-    """Fitted models by element, and their leave-one-site-out scores."""
+    """Fitted models by element."""
 
-    models: dict[str, HierarchicalLogGrade]
-    validation: pd.DataFrame
+    fits: dict[str, ElementFit]
 
 
 @dg.asset(group_name="models")
 def grade_models(
-    context: dg.AssetExecutionContext, samples: ValidationResult, sites: ValidationResult, reference_tables: ReferenceTables
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    samples: ValidationResult,
+    sites: ValidationResult,
+    site_features: pd.DataFrame,
+    reference_tables: ReferenceTables,
 ) -> GradeModels:
-    """Per-element log-grade models with priors from the cited grade table, scored by held-out site."""
-    models, scores = {}, []
+    """Per-element log-grade models: residue-type priors from the cited table, site means, block models."""
+    features = site_features.set_index("site_id")
+    thickness = (features["tonnes_p50"] / features["density_t_m3"] / (features["area_ha"] * 1e4)).where(
+        features["volume_method"] != "reported_tonnes"
+    )
+    covariates = features[site_covariate_columns(features)]
+    fits = {}
     for element in ELEMENTS:
-        table = log_grade_table(samples.accepted, sites.accepted, element)
-        model = HierarchicalLogGrade(*_priors(reference_tables.grade_priors, element))
-        models[element] = model.fit(table[["site_id", "residue_type", "hole_id"]], table["log_grade"], table["weight"])
-        validation = leave_one_site_out(model, table)
-        validation.insert(0, "element", element)
-        validation["bdl_share"] = float(table["bdl"].mean()) if len(table) else np.nan
-        scores.append(validation)
-        context.log.info("Fitted %s on %d intervals at %d sites", element, len(table), table["site_id"].nunique())
-    report = pd.concat(scores, ignore_index=True)
-    context.add_output_metadata({"validation": dg.MetadataValue.md(report.round(3).to_markdown(index=False))})
-    return GradeModels(models, report)
-
-
-def _priors(grade_priors: pd.DataFrame, element: str) -> tuple[dict[str, float], dict[str, float]]:
-    rows = grade_priors[grade_priors["element"] == element].set_index("residue_type")
-    log_mean = np.log(rows["grade_p50_gt"])
-    log_sd = np.log(rows["grade_p90_gt"] / rows["grade_p10_gt"]) / (2 * Z80)
-    return log_mean.to_dict(), log_sd.to_dict()
+        fits[element] = fit_element(
+            element,
+            samples.accepted,
+            sites.accepted,
+            thickness,
+            reference_tables.grade_priors,
+            site_covariates=covariates,
+            composite_length_m=settings.composite_length_m,
+            top_cut_fence=settings.top_cut_fence,
+            n_draws=settings.block_draws,
+            seed=settings.seed,
+            n_jobs=settings.n_jobs,
+        )
+        fit = fits[element]
+        context.log.info(
+            "Fitted %s: %d composites at %d sites, site model %s, %d block models",
+            element, len(fit.composites), fit.composites["site_id"].nunique(),
+            "with covariates " + ", ".join(fit.covariates) if fit.covariates else "by residue type", len(fit.blocks),
+        )  # fmt: skip
+    site_level, within_site = validation_tables(fits)
+    context.add_output_metadata(
+        {
+            "site_level_validation": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
+            "within_site_validation": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
+        }
+    )
+    return GradeModels(fits)

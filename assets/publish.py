@@ -1,4 +1,4 @@
-"""Publish: the ranked inventory as a GeoPackage and CSV, with provenance."""
+"""Publish: the ranked inventory in every selected GIS format (and PostGIS when configured), with provenance."""
 
 
 from datetime import UTC, datetime
@@ -10,6 +10,7 @@ import pandas as pd
 from assets.features import SiteVolumes
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
+from geodata.postgis import PostgisTarget
 from geodata.publish import publish_inventory
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import STORAGE_CRS
@@ -28,7 +29,7 @@ def inventory(
     site_volumes: SiteVolumes,
     site_rankings: pd.DataFrame,
 ) -> dg.MaterializeResult:
-    """inventory.gpkg (sites_ranked, samples, quarantine, run_metadata) and sites_ranked.csv in the output folder."""
+    """Ranked inventory files (styled GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CSV), PostGIS if set."""
     origin = "SYNTHETIC demo data" if data_drop.synthetic else "user data"
     footprints = sites.accepted[["site_id", "geometry"]]
     ranked = gpd.GeoDataFrame(site_rankings.merge(footprints, on="site_id"), crs=STORAGE_CRS)
@@ -48,14 +49,22 @@ def inventory(
         **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }
-    paths = publish_inventory(settings.out_path, ranked, published_samples, quarantine, metadata)
-    context.log.info("Published %d ranked sites to %s", len(ranked), paths["inventory"])
+    postgis = PostgisTarget(settings.postgis_url, settings.postgis_schema) if settings.postgis_url else None
+    paths = publish_inventory(
+        settings.out_path, ranked, published_samples, quarantine, metadata, formats=settings.formats, postgis=postgis
+    )
+    formats = ", ".join(settings.formats)
+    context.log.info("Published %d ranked sites as %s to %s", len(ranked), formats, settings.out_path)
+    if postgis is not None:
+        context.log.info("Published the layers to PostGIS schema %s at %s", postgis.schema, postgis.redacted_url)
     return dg.MaterializeResult(
         metadata={
             "sites_ranked": len(ranked),
             "samples": len(published_samples),
             "quarantined_rows": len(quarantine),
             "synthetic": data_drop.synthetic,
+            "formats": formats,
             **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
+            **({"postgis": f"{postgis.redacted_url} schema {postgis.schema}"} if postgis is not None else {}),
         }
     )

@@ -4,6 +4,11 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
+from pydantic import Field, field_validator
+
+from geodata.postgis import SCHEMA_NAME, check_identifier
+from geodata.publish import ALL_FORMATS, check_formats
 
 
 class ResiduaSettings(dg.ConfigurableResource):
@@ -15,8 +20,42 @@ class ResiduaSettings(dg.ConfigurableResource):
     seed: int = 20261125
     dem_vertical_sd_m: float = 0.3
     min_dem_coverage: float = 0.9
+    composite_length_m: float = 1.5
+    top_cut_fence: float = 3.0
+    block_draws: int = 400
+    n_jobs: int = 2
+    cutoff_gt: dict[str, float] = Field(
+        default_factory=dict,
+        description="Cut-off grade (g/t) per element overriding the cited cutoff_grades table, e.g. {'ga': 30}.",
+    )
     tonnage_ratio_low: float = 0.5
     tonnage_ratio_high: float = 2.0
+    # A list default is safe on a pydantic model: every instance gets its own copy.
+    formats: list[str] = Field(
+        default=list(ALL_FORMATS),
+        description=f"Export formats written to out_dir: any of {', '.join(ALL_FORMATS)}.",
+    )
+    postgis_url: str | None = Field(
+        default=None,
+        description="PostGIS database to publish the layers to as well, e.g. dg.EnvVar('RESIDUA_POSTGIS_URL'); "
+        "none: files only.",
+    )
+    postgis_schema: str = Field(default="residua", description="PostGIS schema receiving the layers.")
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, formats: list[str]) -> list[str]:
+        return check_formats(formats)
+
+    @field_validator("postgis_schema")
+    @classmethod
+    def _valid_schema(cls, schema: str) -> str:
+        return check_identifier(schema, SCHEMA_NAME, "schema", 48)
+
+    def cutoffs(self, cutoff_table: pd.DataFrame) -> dict[str, float]:
+        """Cut-off grade per element: the reference table, overridden by ``cutoff_gt``."""
+        table = dict(zip(cutoff_table["element"], cutoff_table["cutoff_gt"].astype(float)))
+        return {**table, **{element.lower(): float(value) for element, value in self.cutoff_gt.items()}}
 
     @property
     def data_path(self) -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
+import numpy as np
+import pandas as pd
 import pyproj
 import shapely
 
@@ -21,3 +24,27 @@ def geodesic_area_m2(geometry: shapely.Geometry) -> float:
         return 0.0
     area, _ = _GEOD.geometry_area_perimeter(geometry)
     return abs(area)
+
+
+def local_utm_crs(geometry: shapely.Geometry) -> pyproj.CRS:
+    """The WGS 84 / UTM zone CRS containing a lon/lat geometry's centroid.
+
+    >>> local_utm_crs(shapely.Point(82.9, 18.8)).to_epsg()
+    32644
+    """
+    point = geometry.centroid
+    zone = int((point.x + 180) // 6) % 60 + 1
+    return pyproj.CRS.from_epsg((32600 if point.y >= 0 else 32700) + zone)
+
+
+def to_local_metres(points: gpd.GeoSeries, site_ids: pd.Series, footprints: gpd.GeoSeries) -> np.ndarray:
+    """x/y in metres of each lon/lat point, in the UTM zone of its site (keyed by site_id).
+
+    ``footprints`` is indexed by site_id. Returns an (n, 2) array.
+    """
+    xy = np.full((len(points), 2), np.nan)
+    for site_id, positions in pd.Series(range(len(points))).groupby(site_ids.to_numpy()).groups.items():
+        crs = local_utm_crs(footprints.loc[site_id])
+        projected = points.iloc[list(positions)].to_crs(crs)
+        xy[list(positions)] = np.column_stack([projected.x, projected.y])
+    return xy

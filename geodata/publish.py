@@ -1,15 +1,32 @@
-"""The published contract: ``inventory.gpkg`` and ``sites_ranked.csv``, written atomically."""
+"""The published contract: the inventory in every selected GIS format, written atomically.
+
+``inventory.gpkg`` holds every layer, QGIS styles and provenance; the ranked sites are also
+written as GeoJSON, a zipped Shapefile, FlatGeobuf, GeoParquet and CSV. All files of one
+run are staged and moved into place together, and a PostGIS target (optional) is replaced
+in one transaction before the files move, so a failure anywhere publishes nothing.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
+from geodata.postgis import PostgisTarget, publish_layers
 from geodata.schema import REPORTED_METALS
-from geodata.writers import staged_outputs, write_csv, write_geopackage
+from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
+from geodata.writers import (
+    staged_outputs,
+    write_csv,
+    write_flatgeobuf,
+    write_geojson,
+    write_geopackage,
+    write_geoparquet,
+    write_shapefile_zip,
+)
 
 DISCLAIMER = (
     "Screening estimates for prioritising sites, not a compliant mineral resource statement "
@@ -20,6 +37,46 @@ LEADING_COLUMNS: tuple[str, ...] = (
     "site_id", "name", "residue_type", "rank", "score", "confidence", "confidence_words", "unfc_code",
     "tonnes_p10", "tonnes_p50", "tonnes_p90",
 )  # fmt: skip
+
+#: Export formats and the files each writes into the output folder.
+FORMAT_FILES: dict[str, tuple[str, ...]] = {
+    "gpkg": ("inventory.gpkg",),
+    "geojson": ("sites_ranked.geojson",),
+    "shapefile": ("sites_ranked.shp.zip", "sites_ranked_shapefile_fields.csv"),
+    "flatgeobuf": ("sites_ranked.fgb",),
+    "geoparquet": ("sites_ranked.parquet",),
+    "csv": ("sites_ranked.csv",),
+}
+ALL_FORMATS: tuple[str, ...] = tuple(FORMAT_FILES)
+#: Other spellings accepted in settings.
+FORMAT_ALIASES: dict[str, str] = {
+    "geopackage": "gpkg", "json": "geojson", "shp": "shapefile", "fgb": "flatgeobuf", "parquet": "geoparquet",
+}  # fmt: skip
+#: QGIS sidecar style (and its SLD) written beside single-layer exports of the ranked sites.
+SIDECAR_STYLE: tuple[str, ...] = ("sites_ranked.qml", "sites_ranked.sld")
+_SIDECAR_FORMATS = frozenset({"geojson", "shapefile", "flatgeobuf", "geoparquet"})
+
+#: Provenance items repeated in every GeoPackage layer's own metadata.
+LAYER_PROVENANCE: tuple[str, ...] = ("title", "data_origin", "synthetic", "code_version", "run_id", "run_time_utc",
+                                     "disclaimer")  # fmt: skip
+
+LAYER_DESCRIPTIONS: dict[str, str] = {
+    "sites_ranked": "Ranked sites with P10/P50/P90 tonnage, grade, contained and recoverable metal, score and "
+    "confidence class. " + DISCLAIMER,
+    "samples": "Accepted assay intervals, grades in g/t; <element>_bdl flags below-detection values.",
+    "quarantine": "Input rows quarantined with source file, row, id and reason.",
+    "hubs": "Processing hubs.",
+    "run_metadata": "Provenance of this run: inputs (SHA-256), reference tables, code version, run id.",
+}
+
+
+#: Layers being published (name -> rows) and the run's provenance, as the format writers receive them.
+Layers = dict[str, pd.DataFrame]
+Provenance = Mapping[str, object]
+
+
+class ExportFormatError(ValueError):
+    """An export format name is not one Residua writes."""
 
 
 def metal_columns() -> list[str]:
@@ -38,30 +95,180 @@ def order_columns(frame: pd.DataFrame) -> list[str]:
     return [*leading, *[column for column in frame.columns if column not in leading]]
 
 
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """Validate export format names; return them canonical, lower-case and without repeats.
+
+    Parameters
+    ----------
+    formats : iterable of str
+        Names from :data:`ALL_FORMATS` or :data:`FORMAT_ALIASES`, any case.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    ExportFormatError
+        If a name is unknown or no format is given.
+
+    Examples
+    --------
+    >>> check_formats(["GPKG", "shp", "gpkg"])
+    ['gpkg', 'shapefile']
+    >>> check_formats(["kml"])
+    Traceback (most recent call last):
+    ...
+    geodata.publish.ExportFormatError: unknown export format 'kml'; choose from gpkg, geojson, shapefile,
+    flatgeobuf, geoparquet, csv (aliases: geopackage, json, shp, fgb, parquet)
+    """
+    canonical: list[str] = []
+    for name in formats:
+        key = str(name).strip().lower()
+        key = FORMAT_ALIASES.get(key, key)
+        if key not in FORMAT_FILES:
+            raise ExportFormatError(
+                f"unknown export format {name!r}; choose from {', '.join(ALL_FORMATS)} "
+                f"(aliases: {', '.join(FORMAT_ALIASES)})"
+            )
+        if key not in canonical:
+            canonical.append(key)
+    if not canonical:
+        raise ExportFormatError(f"no export format given; choose one or more of {', '.join(ALL_FORMATS)}")
+    return canonical
+
+
 def publish_inventory(
     out_dir: Path,
     sites_ranked: gpd.GeoDataFrame,
     samples: gpd.GeoDataFrame,
     quarantine: gpd.GeoDataFrame,
-    metadata: dict[str, str],
+    metadata: Mapping[str, object],
+    formats: Iterable[str] = ALL_FORMATS,
+    hubs: gpd.GeoDataFrame | None = None,
+    postgis: PostgisTarget | None = None,
 ) -> dict[str, Path]:
-    """Write the inventory GeoPackage and the ranked CSV; return their final paths.
+    """Write the inventory in each selected format (and to PostGIS); return the files written.
 
-    ``metadata`` becomes the attribute table ``run_metadata`` (key, value); the
-    screening disclaimer is always added to it.
+    Parameters
+    ----------
+    out_dir : Path
+        Output folder. Exports of formats not selected this time are removed from it.
+    sites_ranked, samples, quarantine : GeoDataFrame
+        The published layers, in EPSG:4326.
+    metadata : mapping
+        Provenance (title, synthetic flag, code version, run id, input hashes, ...). It
+        becomes the ``run_metadata`` table and the GeoPackage metadata; the screening
+        disclaimer is always added.
+    formats : iterable of str
+        Export formats, see :func:`check_formats`; all by default.
+    hubs : GeoDataFrame, optional
+        Processing hubs, published as a further layer when given.
+    postgis : PostgisTarget, optional
+        Also replace the layers in this PostGIS schema, in one transaction.
+
+    Returns
+    -------
+    dict of str to Path
+        Output name -> final path, e.g. ``inventory``, ``sites_ranked_csv``.
     """
+    selected = check_formats(formats)
     ranked = sites_ranked[order_columns(sites_ranked)]
-    table = pd.DataFrame(
-        [{"key": key, "value": str(value)} for key, value in {**metadata, "disclaimer": DISCLAIMER}.items()]
+    provenance = {**metadata, "disclaimer": DISCLAIMER}
+    layers: dict[str, pd.DataFrame] = {"sites_ranked": ranked, "samples": samples, "quarantine": quarantine}
+    if hubs is not None:
+        layers["hubs"] = hubs
+    layers["run_metadata"] = pd.DataFrame([{"key": str(k), "value": str(v)} for k, v in provenance.items()])
+    stale = [name for names in FORMAT_FILES.values() for name in names] + list(SIDECAR_STYLE)
+    written: dict[str, Path] = {}
+    with staged_outputs(out_dir, stale=stale) as staging:
+        for name in selected:
+            written.update(_WRITERS[name](staging, layers, provenance))
+        if _SIDECAR_FORMATS & set(selected):
+            written.update(_write_sidecar_style(staging, ranked))
+        if postgis is not None:
+            publish_layers(postgis, layers, geometry_types={"quarantine": "GEOMETRY"})
+    return {key: out_dir / path.name for key, path in written.items()}
+
+
+def _has_points(frame: gpd.GeoDataFrame) -> bool:
+    return bool(frame.geom_type.fillna("").str.endswith("Point").any())
+
+
+def _summary(provenance: Mapping[str, object]) -> str:
+    title = provenance.get("title", "Residua inventory")
+    origin = provenance.get("data_origin", "")
+    run = f"run {provenance['run_id']}" if "run_id" in provenance else ""
+    parts = [f"{title} ({origin})" if origin else str(title), run, str(provenance.get("code_version", ""))]
+    return "; ".join(part for part in parts if part) + ". " + DISCLAIMER
+
+
+def _write_gpkg(staging: Path, layers: Layers, provenance: Provenance) -> dict[str, Path]:
+    path = staging / "inventory.gpkg"
+    styles = layer_styles_table(inventory_styles(layers, sites_with_points=_has_points(layers["sites_ranked"])))
+    per_layer = {key: provenance[key] for key in LAYER_PROVENANCE if key in provenance}
+    write_geopackage(path, layers, metadata=provenance, layer_metadata=per_layer, descriptions=LAYER_DESCRIPTIONS,
+                     styles=styles)  # fmt: skip
+    return {"inventory": path}
+
+
+def _write_geojson(staging: Path, layers: Layers, provenance: Provenance) -> dict[str, Path]:
+    path = staging / "sites_ranked.geojson"
+    write_geojson(path, layers["sites_ranked"], description=_summary(provenance))
+    return {"sites_ranked_geojson": path}
+
+
+def _write_shapefile(staging: Path, layers: Layers, provenance: Provenance) -> dict[str, Path]:
+    path = staging / "sites_ranked.shp.zip"
+    ranked = layers["sites_ranked"]
+    readme = (
+        f"{_summary(provenance)}\n\nShapefile field names are at most 10 characters: "
+        "sites_ranked_shapefile_fields.csv maps each to its full column name in inventory.gpkg.\n"
     )
+    extra = {"sites_ranked_README.txt": readme, "sites_ranked.qml": to_qml(sites_rules(_has_points(ranked)))}
+    mapping = write_shapefile_zip(path, ranked, "sites_ranked", extra_files=extra)
+    fields = staging / "sites_ranked_shapefile_fields.csv"
+    write_csv(fields, mapping)
+    return {"sites_ranked_shapefile": path, "shapefile_fields": fields}
+
+
+def _write_flatgeobuf(staging: Path, layers: Layers, provenance: Provenance) -> dict[str, Path]:
+    path = staging / "sites_ranked.fgb"
+    title = str(provenance.get("title", "Residua ranked sites"))
+    write_flatgeobuf(path, layers["sites_ranked"], title=title, description=_summary(provenance))
+    return {"sites_ranked_flatgeobuf": path}
+
+
+def _write_geoparquet(staging: Path, layers: Layers, provenance: Provenance) -> dict[str, Path]:
+    path = staging / "sites_ranked.parquet"
+    write_geoparquet(path, layers["sites_ranked"], metadata=provenance)
+    return {"sites_ranked_geoparquet": path}
+
+
+def _write_csv(staging: Path, layers: Layers, provenance: Provenance) -> dict[str, Path]:
+    ranked = layers["sites_ranked"]
     csv = pd.DataFrame(ranked.drop(columns="geometry"))
     centroids = [shapely.centroid(geometry) for geometry in ranked.geometry]
     csv.insert(3, "centroid_lon", [point.x for point in centroids])
     csv.insert(4, "centroid_lat", [point.y for point in centroids])
-    with staged_outputs(out_dir) as staging:
-        write_geopackage(
-            staging / "inventory.gpkg",
-            {"sites_ranked": ranked, "samples": samples, "quarantine": quarantine, "run_metadata": table},
-        )
-        write_csv(staging / "sites_ranked.csv", csv)
-    return {"inventory": out_dir / "inventory.gpkg", "sites_ranked_csv": out_dir / "sites_ranked.csv"}
+    path = staging / "sites_ranked.csv"
+    write_csv(path, csv)
+    return {"sites_ranked_csv": path}
+
+
+def _write_sidecar_style(staging: Path, ranked: gpd.GeoDataFrame) -> dict[str, Path]:
+    rules = sites_rules(_has_points(ranked))
+    qml, sld = staging / "sites_ranked.qml", staging / "sites_ranked.sld"
+    qml.write_text(to_qml(rules), encoding="utf-8")
+    sld.write_text(to_sld("sites_ranked", "residua_sites_ranked", rules), encoding="utf-8")
+    return {"sites_ranked_style": qml, "sites_ranked_sld": sld}
+
+
+_WRITERS: dict[str, Callable[[Path, Layers, Provenance], dict[str, Path]]] = {
+    "gpkg": _write_gpkg,
+    "geojson": _write_geojson,
+    "shapefile": _write_shapefile,
+    "flatgeobuf": _write_flatgeobuf,
+    "geoparquet": _write_geoparquet,
+    "csv": _write_csv,
+}

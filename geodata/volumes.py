@@ -8,6 +8,8 @@ excluded and the covered share of the footprint is reported.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import rasterio
 import rasterio.errors
 import rasterio.windows
 import shapely
+from affine import Affine
 from exactextract import exact_extract
 from exactextract.raster import NumPyRasterSource
 from rasterio.enums import Resampling
@@ -26,6 +29,7 @@ from rasterio.vrt import WarpedVRT
 from geodata.crs import geodesic_area_m2
 from geodata.errors import CRSError, DataDropError
 from geodata.schema import STORAGE_CRS
+from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit
 
 _NODATA = -9999.0
 
@@ -49,79 +53,130 @@ class VolumeMeasurement:
     base_resampled: bool
 
 
-def measure_volume(footprint: shapely.Geometry, surface_path: Path, base_path: Path) -> VolumeMeasurement:
+#: Most cells measure_volume holds per strip (about 60 bytes each across its arrays, so
+#: roughly 250 MB at the default), whatever the size of the footprint or the DEMs.
+DEFAULT_BLOCK_CELLS = 1 << 22
+
+
+def measure_volume(
+    footprint: shapely.Geometry, surface_path: Path, base_path: Path, *, block_cells: int = DEFAULT_BLOCK_CELLS
+) -> VolumeMeasurement:
     """Integrate (surface - base), negatives clipped to zero, over a lon/lat footprint.
+
+    The footprint's window of the surface DEM is processed in row strips of at most
+    ``block_cells`` cells (and GDAL's block cache is capped at DEFAULT_GDAL_CACHE_MB), so
+    peak memory is bounded by the strip, not by the footprint or the DEMs. Each strip's per-pixel coverage fractions are exact, so the sums over
+    strips equal the sums over the whole window.
 
     Parameters
     ----------
     footprint
         Site polygon in STORAGE_CRS (lon/lat).
     surface_path, base_path
-        GeoTIFF (or VRT) DEMs in a projected CRS with metre units. The base DEM is
-        warped (bilinear) onto the surface DEM's grid only when the two grids differ.
+        GeoTIFF, Cloud-Optimized GeoTIFF or VRT DEMs in a projected CRS with metre units.
+        The base DEM is warped (bilinear) onto the surface DEM's grid only when the two
+        grids differ.
+    block_cells
+        Most cells read per strip (at least one full row is read).
 
     Raises
     ------
     CRSError
         If a DEM has no CRS or a CRS without metre units.
+    ValueError
+        If ``block_cells`` is not positive.
     """
-    with rasterio.open(surface_path) as surface:
+    if block_cells < 1:
+        raise ValueError(f"block_cells must be a positive number of cells, got {block_cells}")
+    area = geodesic_area_m2(footprint)
+    with gdal_cache_limit(DEFAULT_GDAL_CACHE_MB), rasterio.open(surface_path) as surface:
         _require_metric_crs(surface, surface_path)
         local = _to_crs(footprint, surface.crs)
         window = _window_for(surface, local)
-        area = geodesic_area_m2(footprint)
         if window is None:
             return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False)
-        top = surface.read(1, window=window, masked=True).astype("float64")
-        bottom, resampled = _read_base_on_grid(base_path, surface, window, base_path)
+        frame = gpd.GeoDataFrame(geometry=[local], crs=surface.crs.to_wkt())
+        totals = np.zeros(3)  # fill sum, fill count (covered valid pixels), cut sum
+        with _base_on_grid(base_path, surface, window) as (bottom_source, resampled):
+            for strip in _row_strips(window, block_cells):
+                top = surface.read(1, window=strip, masked=True).astype("float64")
+                bottom_window = strip if not resampled else _relative(strip, window)
+                bottom = bottom_source.read(1, window=bottom_window, masked=True).astype("float64")
+                totals += _integrate_strip(top - bottom, surface.window_transform(strip), frame)
         transform = surface.window_transform(window)
-        crs_wkt = surface.crs.to_wkt()
-    thickness = np.ma.filled(top - bottom, np.nan)
-    valid = np.isfinite(thickness)
-    positive = np.where(valid, np.clip(thickness, 0, None), _NODATA)
-    negative = np.where(valid, np.clip(-thickness, 0, None), _NODATA)
+    fill_sum, fill_count, cut_sum = totals
     pixel_area = abs(transform.a * transform.e) * (area / local.area if local.area > 0 else 1.0)
-    height, width = thickness.shape
-    bounds = (transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f)
-    sources = [
-        NumPyRasterSource(layer, *bounds, nodata=_NODATA, srs_wkt=crs_wkt, name=name)
-        for layer, name in ((positive, "fill"), (negative, "cut"))
-    ]
-    frame = gpd.GeoDataFrame(geometry=[local], crs=crs_wkt)
-    stats = exact_extract(sources, frame, ["sum", "count"], output="pandas").iloc[0]
-    measured = float(stats["fill_sum"]) * pixel_area
-    coverage = min(float(stats["fill_count"]) * pixel_area / area, 1.0) if area > 0 else 0.0
+    measured = float(fill_sum) * pixel_area
+    coverage = min(float(fill_count) * pixel_area / area, 1.0) if area > 0 else 0.0
     return VolumeMeasurement(
         volume_m3=measured / coverage if coverage > 0 else 0.0,
         measured_volume_m3=measured,
-        negative_volume_m3=float(stats["cut_sum"]) * pixel_area,
+        negative_volume_m3=float(cut_sum) * pixel_area,
         coverage=coverage,
         footprint_area_m2=area,
         base_resampled=resampled,
     )
 
 
-def _read_base_on_grid(
-    base_path: Path, surface: rasterio.DatasetReader, window: rasterio.windows.Window, label: Path
-) -> tuple[np.ma.MaskedArray, bool]:
+def _row_strips(window: rasterio.windows.Window, block_cells: int) -> list[rasterio.windows.Window]:
+    """Full-width row strips of ``window`` holding at most ``block_cells`` cells (at least one row)."""
+    rows = max(1, block_cells // max(int(window.width), 1))
+    top, height = int(window.row_off), int(window.height)
+    return [
+        rasterio.windows.Window(window.col_off, row, window.width, min(rows, top + height - row))
+        for row in range(top, top + height, rows)
+    ]
+
+
+def _relative(strip: rasterio.windows.Window, window: rasterio.windows.Window) -> rasterio.windows.Window:
+    """``strip`` in the pixel coordinates of ``window`` (the warped base covers only the window)."""
+    return rasterio.windows.Window(strip.col_off - window.col_off, strip.row_off - window.row_off, strip.width, strip.height)
+
+
+def _integrate_strip(thickness: np.ma.MaskedArray, transform: Affine, frame: gpd.GeoDataFrame) -> np.ndarray:
+    """Coverage-weighted (fill sum, fill count, cut sum) of one strip, in pixel units."""
+    thickness = np.ma.filled(thickness, np.nan)
+    valid = np.isfinite(thickness)
+    positive = np.where(valid, np.clip(thickness, 0, None), _NODATA)
+    negative = np.where(valid, np.clip(-thickness, 0, None), _NODATA)
+    del thickness, valid
+    height, width = positive.shape
+    bounds = (transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f)
+    sources = [
+        NumPyRasterSource(layer, *bounds, nodata=_NODATA, srs_wkt=frame.crs.to_wkt(), name=name)
+        for layer, name in ((positive, "fill"), (negative, "cut"))
+    ]
+    stats = exact_extract(sources, frame, ["sum", "count"], output="pandas").iloc[0]
+    return np.array([float(stats["fill_sum"]), float(stats["fill_count"]), float(stats["cut_sum"])])
+
+
+@contextmanager
+def _base_on_grid(
+    base_path: Path, surface: rasterio.DatasetReader, window: rasterio.windows.Window
+) -> Iterator[tuple[rasterio.DatasetReader | WarpedVRT, bool]]:
+    """The base DEM on the surface grid: ``(dataset, resampled)``.
+
+    The base itself when the grids match; otherwise one bilinear warped VRT over
+    ``window``, read in the window's own pixel coordinates. One VRT serves every strip,
+    so the warped values do not depend on the strip size.
+    """
     with rasterio.open(base_path) as base:
         if base.crs is None:
-            raise CRSError(label, "DEM has no CRS", "assign one with gdal_edit.py -a_srs EPSG:xxxx")
-        same_grid = base.crs == surface.crs and base.transform == surface.transform and base.shape == surface.shape
-        if same_grid:
-            return base.read(1, window=window, masked=True).astype("float64"), False
-        transform = surface.window_transform(window)
+            raise CRSError(base_path, "DEM has no CRS", "assign one with gdal_edit.py -a_srs EPSG:xxxx")
+        if base.crs == surface.crs and base.transform == surface.transform and base.shape == surface.shape:
+            yield base, False
+            return
         with WarpedVRT(
             base,
             crs=surface.crs,
-            transform=transform,
+            transform=surface.window_transform(window),
             width=int(window.width),
             height=int(window.height),
             resampling=Resampling.bilinear,
             src_nodata=base.nodata,
             nodata=_NODATA,
         ) as warped:
-            return warped.read(1, masked=True).astype("float64"), True
+            yield warped, True
 
 
 def _require_metric_crs(dataset: rasterio.DatasetReader, path: Path) -> None:

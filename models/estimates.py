@@ -1,25 +1,12 @@
-"""From fitted grade models and tonnages to per-site resource estimates with confidence."""
+"""From grade distributions and tonnages to per-site resource estimates with confidence."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from geodata.schema import ELEMENTS
-from models.grade import HierarchicalLogGrade
 from models.ranking import classify_confidence
 from models.simulation import simulate_resources
-
-
-def site_grade_distributions(models: dict[str, HierarchicalLogGrade], sites: pd.DataFrame) -> pd.DataFrame:
-    """Long table (site_id, element, log_mean, log_sd, sigma_w, sampled) for every site."""
-    frames = []
-    for element in ELEMENTS:
-        predicted = models[element].predict_distribution(sites[["site_id", "residue_type"]])
-        predicted.insert(0, "element", element)
-        predicted.insert(0, "site_id", sites["site_id"].to_numpy())
-        frames.append(predicted.reset_index(drop=True))
-    return pd.concat(frames, ignore_index=True)
 
 
 def estimate_resources(
@@ -27,6 +14,7 @@ def estimate_resources(
     grades: pd.DataFrame,
     recovery: pd.DataFrame,
     prices: pd.DataFrame,
+    cutoffs: dict[str, float],
     n_draws: int,
     seed: int,
 ) -> pd.DataFrame:
@@ -35,7 +23,7 @@ def estimate_resources(
     ``features`` needs ``site_id``, ``residue_type``, ``tonnes_p50``, ``tonnes_log_sd``,
     ``n_holes`` and ``volume_method``.
     """
-    simulated = simulate_resources(features, grades, recovery, prices, n_draws=n_draws, seed=seed)
+    simulated = simulate_resources(features, grades, recovery, prices, cutoffs, n_draws=n_draws, seed=seed)
     estimates = features.merge(simulated, on="site_id", how="left", validate="one_to_one")
     p50 = estimates["value_usd_p50"].replace(0, np.nan)
     estimates["value_relative_width"] = ((estimates["value_usd_p90"] - estimates["value_usd_p10"]) / p50).fillna(np.inf)

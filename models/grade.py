@@ -26,6 +26,8 @@ MIN_TAU = 0.15
 #: Log-sd assumed for a type mean whose only evidence is the reference table, when the
 #: table's own p10-p90 range is narrower than this (a literature figure is not a survey).
 MIN_PRIOR_LOG_SD = 0.5
+#: Fewest sampled sites of a residue type for its own covariate slopes.
+MIN_SITES_FOR_TREND = 4
 Z80 = 1.2815515655446004
 
 
@@ -38,11 +40,21 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         Residue type -> prior mean log-grade (from the reference table's p50).
     prior_log_sd : dict
         Residue type -> prior log-sd of site means (from the table's p10-p90 range).
+    covariates : tuple of str
+        Site-level numeric columns of ``X`` (e.g. era, covariate-raster means) entering a
+        linear trend on the site mean, fitted per residue type by weighted ridge regression
+        on its sampled sites; the slopes' posterior covariance widens unsampled sites'
+        intervals where their covariates lie far from the sampled ones.
+    ridge_alpha : float
+        Ridge penalty on the standardised covariate coefficients.
+    unsampled_interval_scale : float
+        Multiplier on unsampled sites' log-sd, calibrated on held-out sites (never below 1
+        when set by ``models.grade_workflow``).
 
     Notes
     -----
-    ``fit(X, y)`` takes one row per sample: ``X`` has ``site_id``, ``residue_type`` and
-    optionally ``hole_id``; ``y`` is log-grade. The effective sample count of a site is
+    ``fit(X, y)`` takes one row per sample: ``X`` has ``site_id``, ``residue_type``, the
+    ``covariates`` columns and optionally ``hole_id``; ``y`` is log-grade. The effective sample count of a site is
     its number of holes (intervals down one hole are strongly correlated).
 
     Examples
@@ -53,9 +65,19 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, prior_log_mean: dict | None = None, prior_log_sd: dict | None = None) -> None:
+    def __init__(
+        self,
+        prior_log_mean: dict | None = None,
+        prior_log_sd: dict | None = None,
+        covariates: tuple[str, ...] = (),
+        ridge_alpha: float = 1.0,
+        unsampled_interval_scale: float = 1.0,
+    ) -> None:
         self.prior_log_mean = prior_log_mean
         self.prior_log_sd = prior_log_sd
+        self.covariates = covariates
+        self.ridge_alpha = ridge_alpha
+        self.unsampled_interval_scale = unsampled_interval_scale
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> HierarchicalLogGrade:
         """Estimate site means, the between-site spread and each type's mean."""
@@ -69,8 +91,18 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         sites = _site_summaries(frame)
         self.sigma_w_ = _pooled_within_sd(sites)
         sites["sigma_w"] = sites["residue_type"].map(self.sigma_w_).fillna(self.sigma_w_.get("__all__", 0.5))
-        self.tau_ = _between_site_sd(sites)
-        self.type_mean_, self.type_mean_sd_ = self._type_means(sites)
+        site_covariates = frame.groupby("site_id", sort=True)[list(self.covariates)].first()
+        self.covariate_mean_ = site_covariates.mean()
+        self.covariate_scale_ = site_covariates.std(ddof=0).replace(0, 1.0).fillna(1.0)
+        Z = self._standardise(site_covariates)
+        self.coef_: dict[str, np.ndarray] = {}
+        for _ in range(3):  # alternate: type means and spread given the trends, trends given the type means
+            sites["offset"] = self._offsets(Z, sites["residue_type"])
+            self.tau_ = _between_site_sd(sites.assign(mean=sites["mean"] - sites["offset"]))
+            self.type_mean_, self.type_mean_sd_ = self._type_means(sites)
+            if not self.covariates:
+                break
+            self.coef_ = self._fit_trend(sites, Z)
         self.site_mean_, self.site_sd_ = self._site_posteriors(sites)
         self.site_summary_ = sites
         self.n_sites_ = len(sites)
@@ -84,17 +116,22 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         """Per row: ``log_mean``, ``log_sd`` (of the site mean) and ``sigma_w`` (within site)."""
         check_is_fitted(self, "site_mean_")
         frame = _as_frame(X)
+        Z = self._standardise(frame[list(self.covariates)])
+        offsets = self._offsets(Z, frame["residue_type"])
+        trend_var = self._trend_variance(Z, frame["residue_type"])
         rows = []
-        for site_id, residue_type in zip(frame["site_id"], frame["residue_type"]):
+        for site_id, residue_type, offset, extra in zip(frame["site_id"], frame["residue_type"], offsets, trend_var):
             within = float(self.sigma_w_.get(residue_type, self.sigma_w_["__all__"]))
             if site_id in self.site_mean_.index:
                 rows.append((self.site_mean_[site_id], self.site_sd_[site_id], within, True))
             else:
-                mean, sd = self._type_prior(residue_type)
-                rows.append((mean, math.hypot(sd, self.tau_), within, False))
+                mean, sd = self.type_prior(residue_type)
+                spread = math.sqrt(sd**2 + self.tau_**2 + extra) * self.unsampled_interval_scale
+                rows.append((mean + offset, spread, within, False))
         return pd.DataFrame(rows, columns=["log_mean", "log_sd", "sigma_w", "sampled"], index=frame.index)
 
-    def _type_prior(self, residue_type: str) -> tuple[float, float]:
+    def type_prior(self, residue_type: str) -> tuple[float, float]:
+        """Mean log-grade of a residue type and its uncertainty (data where any, else the table)."""
         if residue_type in self.type_mean_.index:
             return float(self.type_mean_[residue_type]), float(self.type_mean_sd_[residue_type])
         return self._reference_prior(residue_type)
@@ -106,6 +143,45 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
             raise ValueError(f"no prior grade for residue type {residue_type!r}; add it to grade_priors.csv")
         return float(means[residue_type]), max(float(sds.get(residue_type, MIN_PRIOR_LOG_SD)), MIN_PRIOR_LOG_SD)
 
+    def _standardise(self, covariates: pd.DataFrame) -> np.ndarray:
+        """Covariates in training-standard units; a missing value counts as average."""
+        z = (covariates.astype(float) - self.covariate_mean_) / self.covariate_scale_
+        return z.fillna(0.0).to_numpy(dtype=float).reshape(len(covariates), len(self.covariates))
+
+    def _offsets(self, Z: np.ndarray, residue_types: pd.Series) -> np.ndarray:
+        """Each site's covariate trend: its residue type's slopes (none for a type without)."""
+        zero = np.zeros(len(self.covariates))
+        return np.array([row @ self.coef_.get(kind, zero) for row, kind in zip(Z, residue_types)], dtype=float)
+
+    def _trend_variance(self, Z: np.ndarray, residue_types: pd.Series) -> np.ndarray:
+        """Variance the uncertain slopes add at each row: z' Cov(beta) z (zero without slopes)."""
+        covariances = getattr(self, "coef_cov_", {})
+        return np.array(
+            [row @ covariances[kind] @ row if kind in covariances else 0.0 for row, kind in zip(Z, residue_types)],
+            dtype=float,
+        )
+
+    def _fit_trend(self, sites: pd.DataFrame, Z: np.ndarray) -> dict[str, np.ndarray]:
+        """Weighted ridge of site means (less their type mean) on standardised covariates.
+
+        Slopes are fitted per residue type, and only for types with at least
+        MIN_SITES_FOR_TREND sampled sites: a covariate that marks gallium-rich bauxite
+        says nothing about copper tailings.
+        """
+        residual = (sites["mean"] - sites["residue_type"].map(self.type_mean_)).to_numpy()
+        weight = 1 / (self.tau_**2 + (sites["sigma_w"] ** 2 / sites["n_eff"]).to_numpy())
+        slopes = {}
+        self.coef_cov_: dict[str, np.ndarray] = {}
+        for kind in sites["residue_type"].unique():
+            rows = (sites["residue_type"] == kind).to_numpy()
+            if rows.sum() < MIN_SITES_FOR_TREND:
+                continue
+            z, w = Z[rows], weight[rows]
+            gram = z.T @ (z * w[:, None]) + self.ridge_alpha * np.eye(z.shape[1])
+            slopes[kind] = np.linalg.solve(gram, z.T @ (w * residual[rows]))
+            self.coef_cov_[kind] = np.linalg.inv(gram)  # posterior covariance of a Bayesian ridge
+        return slopes
+
     def _type_means(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         """Precision-weighted combination of the reference prior and the type's site means."""
         means, sds = {}, {}
@@ -113,12 +189,13 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
             prior_mean, prior_sd = self._reference_prior(residue_type)
             variances = self.tau_**2 + group["sigma_w"] ** 2 / group["n_eff"]
             precision = 1 / prior_sd**2 + (1 / variances).sum()
-            means[residue_type] = (prior_mean / prior_sd**2 + (group["mean"] / variances).sum()) / precision
+            adjusted = group["mean"] - group["offset"]
+            means[residue_type] = (prior_mean / prior_sd**2 + (adjusted / variances).sum()) / precision
             sds[residue_type] = math.sqrt(1 / precision)
         return pd.Series(means, dtype=float), pd.Series(sds, dtype=float)
 
     def _site_posteriors(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-        prior_mean = sites["residue_type"].map(self.type_mean_)
+        prior_mean = sites["residue_type"].map(self.type_mean_) + sites["offset"]
         prior_var = self.tau_**2 + sites["residue_type"].map(self.type_mean_sd_) ** 2
         data_var = sites["sigma_w"] ** 2 / sites["n_eff"]
         precision = 1 / prior_var + 1 / data_var

@@ -1,56 +1,180 @@
-"""Assays made ready for modelling: below-detection substitution, length weights, logs."""
+"""Assays made ready for modelling: below-detection substitution, composites, top-cut, weights."""
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
+
+from geodata.crs import to_local_metres
 
 #: Below-detection assays are modelled at this fraction of their detection limit (the
 #: common half-limit substitution; the share of such values is reported per element).
 BDL_SUBSTITUTION_FRACTION = 0.5
 
 
-def log_grade_table(samples: pd.DataFrame, sites: pd.DataFrame, element: str) -> pd.DataFrame:
-    """One row per assayed interval of ``element``: site, type, hole, log-grade and weight.
+def log_grade_table(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, element: str) -> pd.DataFrame:
+    """One row per assayed interval of ``element``, with below-detection values substituted.
 
     Parameters
     ----------
     samples
-        Accepted samples with ``site_id``, ``hole_id``, depths, ``<element>_gt`` and
-        ``<element>_bdl``.
+        Accepted samples (lon/lat points) with ``site_id``, ``hole_id``, depths,
+        ``<element>_gt`` and ``<element>_bdl``.
     sites
-        Accepted sites with ``site_id`` and ``residue_type``.
+        Accepted sites with ``site_id``, ``residue_type`` and footprint geometry.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``site_id``, ``residue_type``, ``hole_id``, ``grade_gt`` (after
-        substitution), ``log_grade``, ``weight`` (interval length, 1 when unknown) and
-        ``bdl``.
-
-    Examples
-    --------
-    >>> samples = pd.DataFrame({"site_id": ["s"], "hole_id": ["h"], "depth_from_m": [0.0],
-    ...     "depth_to_m": [1.5], "ga_gt": [1.0], "ga_bdl": [True]})
-    >>> sites = pd.DataFrame({"site_id": ["s"], "residue_type": ["other"]})
-    >>> float(log_grade_table(samples, sites, "ga")["grade_gt"].iloc[0])
-    0.5
+        ``site_id``, ``residue_type``, ``hole_id``, ``x_m``, ``y_m`` (metres in the
+        site's UTM zone), ``depth_from_m``, ``depth_to_m``, ``grade_gt`` (half the
+        detection limit where below it), ``bdl``, ``log_grade`` and ``weight``
+        (interval length, 1 where depths are missing).
     """
     value_column, flag_column = f"{element}_gt", f"{element}_bdl"
     assayed = samples[samples[value_column].notna()]
     bdl = assayed[flag_column].astype(bool).to_numpy()
     grade = assayed[value_column].to_numpy(dtype=float) * np.where(bdl, BDL_SUBSTITUTION_FRACTION, 1.0)
-    length = (assayed["depth_to_m"] - assayed["depth_from_m"]).to_numpy(dtype=float)
+    footprints = sites.set_index("site_id").geometry
+    xy = to_local_metres(assayed.geometry, assayed["site_id"], footprints) if len(assayed) else np.empty((0, 2))
     table = pd.DataFrame(
         {
             "site_id": assayed["site_id"].to_numpy(),
+            "residue_type": assayed["site_id"].map(sites.set_index("site_id")["residue_type"]).to_numpy(),
             "hole_id": assayed["hole_id"].fillna("").astype(str).to_numpy(),
+            "x_m": xy[:, 0],
+            "y_m": xy[:, 1],
+            "depth_from_m": assayed["depth_from_m"].to_numpy(dtype=float),
+            "depth_to_m": assayed["depth_to_m"].to_numpy(dtype=float),
             "grade_gt": grade,
-            "log_grade": np.log(grade),
-            "weight": np.where(np.isfinite(length) & (length > 0), length, 1.0),
             "bdl": bdl,
         }
     )
-    types = sites.set_index("site_id")["residue_type"]
-    table.insert(1, "residue_type", table["site_id"].map(types).to_numpy())
+    blank_hole = table["hole_id"] == ""
+    table.loc[blank_hole, "hole_id"] = [f"_sample{i}" for i in range(int(blank_hole.sum()))]
+    return _with_logs(table)
+
+
+def prepare_grades(
+    samples: gpd.GeoDataFrame,
+    sites: gpd.GeoDataFrame,
+    element: str,
+    composite_length_m: float = 1.5,
+    top_cut_fence: float = 3.0,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Intervals -> composites -> top-cut -> declustering weights, with counts of each step.
+
+    Returns the modelling table (as ``log_grade_table``, plus ``depth_m``, the composite
+    mid-depth, and ``weight`` = length x declustering weight) and a dict with
+    ``intervals``, ``composites``, ``bdl_share`` and ``top_cut``.
+    """
+    intervals = log_grade_table(samples, sites, element)
+    table = composite_intervals(intervals.drop(columns=["log_grade", "weight"]), composite_length_m)
+    table["grade_gt"], cut = top_cut(table["grade_gt"], table["residue_type"], top_cut_fence)
+    table = _with_logs(table)
+    table["depth_m"] = ((table["depth_from_m"] + table["depth_to_m"]) / 2).fillna(0.0)
+    for _, index in table.groupby("site_id").groups.items():
+        holes = table.loc[index]
+        cell = max(_median_spacing(holes[["x_m", "y_m"]].drop_duplicates().to_numpy()) * 2, 1.0)
+        table.loc[index, "weight"] *= declustering_weights(holes["x_m"].to_numpy(), holes["y_m"].to_numpy(), cell)
+    stats = {
+        "intervals": len(intervals),
+        "composites": len(table),
+        "bdl_share": float(intervals["bdl"].mean()) if len(intervals) else float("nan"),
+        "top_cut": int(cut.sum()),
+    }
+    return table, stats
+
+
+def _with_logs(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    table["log_grade"] = np.log(table["grade_gt"].astype(float))
+    length = (table["depth_to_m"] - table["depth_from_m"]).to_numpy(dtype=float)
+    table["weight"] = np.where(np.isfinite(length) & (length > 0), length, 1.0)
     return table
+
+
+def _median_spacing(xy: np.ndarray) -> float:
+    """Median nearest-neighbour distance between distinct hole collars (0 for one hole)."""
+    if len(xy) < 2:
+        return 0.0
+    distance, _ = cKDTree(xy).query(xy, k=2)
+    return float(np.median(distance[:, 1]))
+
+
+def composite_intervals(table: pd.DataFrame, length_m: float = 1.5) -> pd.DataFrame:
+    """Length-weighted composites of each hole's intervals over fixed depth windows.
+
+    Grades are averaged in grade space (metal is additive, logs are not), weighted by the
+    overlap of each interval with the window. Intervals without depths are kept as they
+    are. A composite is flagged ``bdl`` when over half its length was below detection.
+
+    Parameters
+    ----------
+    table
+        Rows with ``site_id``, ``residue_type``, ``hole_id``, ``depth_from_m``,
+        ``depth_to_m``, ``grade_gt``, ``bdl`` and any extra per-hole columns
+        (``x_m``, ``y_m``) that are carried along.
+    length_m
+        Composite length (default 1.5 m, the usual auger increment in tailings drilling).
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"site_id": "s", "residue_type": "other", "hole_id": "h", "depth_from_m": [0.0, 1.0],
+    ...     "depth_to_m": [1.0, 3.0], "grade_gt": [10.0, 40.0], "bdl": False, "x_m": 0.0, "y_m": 0.0})
+    >>> composite_intervals(table, 1.5)[["depth_from_m", "grade_gt"]].round(1).values.tolist()
+    [[0.0, 20.0], [1.5, 40.0]]
+    """
+    has_depth = table["depth_from_m"].notna() & table["depth_to_m"].notna()
+    rows = []
+    carried = [column for column in table.columns if column not in ("depth_from_m", "depth_to_m", "grade_gt", "bdl")]
+    for _, hole in table[has_depth].groupby(["site_id", "hole_id"], sort=False):
+        first = hole.iloc[0]
+        top = np.floor(hole["depth_from_m"].min() / length_m) * length_m
+        for start in np.arange(top, hole["depth_to_m"].max(), length_m):
+            overlap = np.clip(np.minimum(hole["depth_to_m"], start + length_m) - np.maximum(hole["depth_from_m"], start), 0, None)
+            if overlap.sum() <= 0:
+                continue
+            grade = float(np.average(hole["grade_gt"], weights=overlap))
+            bdl_share = float(np.average(hole["bdl"].astype(float), weights=overlap))
+            rows.append({**{c: first[c] for c in carried}, "depth_from_m": start, "depth_to_m": start + float(overlap.sum()),
+                         "grade_gt": grade, "bdl": bdl_share > 0.5})  # fmt: skip
+    composites = pd.DataFrame(rows, columns=table.columns)
+    return pd.concat([composites, table[~has_depth]], ignore_index=True)
+
+
+def top_cut(grades: pd.Series, groups: pd.Series, fence: float = 3.0) -> tuple[pd.Series, pd.Series]:
+    """Cap outliers at Tukey's far-out fence of log-grade within each group.
+
+    The cap for a group is exp(Q3 + fence x IQR) of its log-grades (fence 3 = "far out"),
+    computed only for groups of at least 10 values. Returns the capped grades and a
+    boolean Series marking the values that were cut.
+
+    >>> capped, cut = top_cut(pd.Series([1.0] * 5 + [2.0] * 5 + [1000.0]), pd.Series(["a"] * 11))
+    >>> int(cut.sum()), bool(capped.max() < 1000)
+    (1, True)
+    """
+    log = np.log(grades)
+    caps = pd.Series(np.inf, index=grades.index)
+    for _, index in groups.groupby(groups).groups.items():
+        values = log.loc[index]
+        if len(values) >= 10:
+            q1, q3 = np.percentile(values, [25, 75])
+            caps.loc[index] = np.exp(q3 + fence * (q3 - q1))
+    cut = grades > caps
+    return grades.where(~cut, caps), cut
+
+
+def declustering_weights(x: np.ndarray, y: np.ndarray, cell_m: float) -> np.ndarray:
+    """Cell-declustering weights: each occupied cell shares a total weight of one.
+
+    Normalised to a mean of one, so clustered holes count less toward a site's mean.
+
+    >>> declustering_weights(np.array([0.0, 1.0, 100.0]), np.array([0.0, 1.0, 0.0]), 10.0).round(2).tolist()
+    [0.75, 0.75, 1.5]
+    """
+    cells = pd.Series(list(zip(np.floor(x / cell_m), np.floor(y / cell_m))))
+    weights = 1.0 / cells.map(cells.value_counts()).to_numpy(dtype=float)
+    return weights * len(weights) / weights.sum()

@@ -5,12 +5,19 @@ site mean log-grade m ~ N(log_mean, log_sd) and the deposit's mean grade is
 exp(m + sigma_w^2 / 2); recovery ~ triangular(low, mode, high). One tonnage draw is
 shared by every element of a site, so PGM (Pt + Pd + Rh) and value totals are summed per
 draw before percentiles are taken: a total's P90 is not the sum of P90s.
+
+Cut-off: grades within a site are lognormal with log-sd sigma_w (point or block scale),
+so the share of metal in material above a cut-off c has the closed form
+Phi((m + sigma_w^2 - ln c) / sigma_w) (the lognormal partial expectation). Contained
+metal counts everything; recoverable metal counts only metal above the cut-off, times
+the recovery.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from geodata.schema import ELEMENTS, PGM_ELEMENTS
 
@@ -24,6 +31,7 @@ def simulate_resources(
     grades: pd.DataFrame,
     recovery: pd.DataFrame,
     prices: pd.DataFrame,
+    cutoffs: dict[str, float] | None = None,
     n_draws: int = 2000,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -40,6 +48,8 @@ def simulate_resources(
         Reference recovery table (``residue_type``, ``element``, low / mode / high).
     prices
         Reference price table (``element``, ``price_mid_usd_per_kg``).
+    cutoffs
+        Cut-off grade (g/t) per element; none or 0 means every tonne counts.
     n_draws, seed
         Number of Monte Carlo draws and the seed that makes them reproducible.
 
@@ -47,7 +57,9 @@ def simulate_resources(
     -------
     pandas.DataFrame
         One row per site with ``<m>_grade_gt_p50``, ``<m>_contained_t_<p>``,
-        ``<m>_recoverable_t_<p>`` for every element and ``pgm``, and ``value_usd_<p>``.
+        ``<m>_recoverable_t_<p>`` for every element and ``pgm``,
+        ``<e>_above_cutoff_p50`` (share of the element's metal above its cut-off) and
+        ``value_usd_<p>``.
     """
     rng = np.random.default_rng(seed)
     sites = tonnage.reset_index(drop=True)
@@ -67,11 +79,14 @@ def simulate_resources(
         log_mean = params["log_mean"].to_numpy()[:, None]
         log_sd = params["log_sd"].to_numpy()[:, None]
         sigma_w = params["sigma_w"].to_numpy()[:, None]
-        mean_grade = np.exp(log_mean + log_sd * rng.standard_normal((n_sites, n_draws)) + sigma_w**2 / 2)
+        m = log_mean + log_sd * rng.standard_normal((n_sites, n_draws))
+        mean_grade = np.exp(m + sigma_w**2 / 2)
+        above = metal_share_above(m, sigma_w, (cutoffs or {}).get(element, 0.0))
         rates = recovery_table.xs(element, level="element").reindex(sites["residue_type"])
         recovered = _triangular(rng, rates, n_draws)
         contained = tonnes * mean_grade / GRAMS_PER_TONNE
-        recoverable = contained * recovered
+        recoverable = contained * above * recovered
+        out[f"{element}_above_cutoff_p50"] = np.percentile(above, 50.0, axis=1)
         value += recoverable * KG_PER_TONNE * float(price[element])
         _summarise(out, element, contained, recoverable)
         out[f"{element}_grade_gt_p50"] = np.percentile(mean_grade, 50.0, axis=1)
@@ -84,6 +99,25 @@ def simulate_resources(
     for name, q in PERCENTILES.items():
         out[f"value_usd_{name}"] = np.percentile(value, q, axis=1)
     return out
+
+
+def metal_share_above(log_mean: np.ndarray, sigma: np.ndarray, cutoff: float) -> np.ndarray:
+    """Share of a lognormal deposit's metal in material graded above ``cutoff``.
+
+    ``log_mean`` is the mean log-grade m; with sigma = 0 the deposit is all above or all
+    below.
+
+    >>> float(metal_share_above(np.array([np.log(10.0)]), np.array([0.0]), 5.0)[0])
+    1.0
+    >>> round(float(metal_share_above(np.array([0.0]), np.array([1.0]), 1.0)[0]), 4)  # Phi(1)
+    0.8413
+    """
+    if cutoff <= 0:
+        return np.ones(np.broadcast(log_mean, sigma).shape)
+    sigma = np.broadcast_to(sigma, np.broadcast(log_mean, sigma).shape)
+    safe = np.where(sigma > 0, sigma, 1.0)
+    share = norm.cdf((log_mean + sigma**2 - np.log(cutoff)) / safe)
+    return np.where(sigma > 0, share, (log_mean > np.log(cutoff)).astype(float))
 
 
 def _triangular(rng: np.random.Generator, rates: pd.DataFrame, n_draws: int) -> np.ndarray:

@@ -49,15 +49,14 @@ def run_command(args: argparse.Namespace) -> int:
     """Materialize every asset in-process and print the ten top-ranked sites."""
     import dagster as dg
 
-    from assets.resources import ResiduaSettings
-    from pipelines.definitions import build_definitions
+    from pipelines.definitions import build_definitions, default_settings
 
     try:
         drop = open_data_drop(args.data)
     except DataDropError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    settings = ResiduaSettings(
+    settings = default_settings(
         data_dir=str(drop.root),
         out_dir=str(args.out.resolve()),
         n_draws=args.draws,
@@ -134,10 +133,15 @@ def _print_summary(out_dir: Path, synthetic: bool) -> None:
     ranked = pd.read_csv(out_dir / "sites_ranked.csv")
     top = ranked.nsmallest(10, "rank")[list(SUMMARY_COLUMNS)].rename(columns=SUMMARY_COLUMNS)
     title = "Top 10 sites by confidence-weighted P50 recoverable value"
-    print(f"\n{title}{' (SYNTHETIC DATA)' if synthetic else ''}; metal tonnes recoverable:")
-    print(top.to_string(index=False, float_format=lambda value: f"{value:,.3g}"))
+    print(f"\n{title}{' (SYNTHETIC DATA)' if synthetic else ''}; tonnes of metal recoverable above cut-off:")
+    print(top.to_string(index=False, float_format=_tonnes))
     print("\nScreening estimates, not a compliant resource statement.")
     print(f"Wrote {out_dir / 'inventory.gpkg'}\n      {out_dir / 'sites_ranked.csv'}")
+
+
+def _tonnes(value: float) -> str:
+    """Metal tonnes for reading: three significant figures, '<0.001' for traces."""
+    return "<0.001" if 0 <= value < 0.001 else f"{value:,.3g}"
 
 
 def _failure_message(result: object) -> str:

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses: GDAL's command-line tools (ogrinfo, gdalinfo),
-# so exports are checked with the tools GIS users have. No-op when already present.
+# Debian packages the test suite uses: GDAL's command-line tools (ogrinfo, gdalinfo) and
+# GDAL's GeoPackage validator (python3-gdal's validate_gpkg.py), so exports are checked with
+# the tools GIS users have. No-op when already present. PostgreSQL/PostGIS for the PostGIS
+# tests are installed by scripts/start-postgres.sh.
 set -euo pipefail
 missing=()
 command -v ogrinfo >/dev/null 2>&1 || missing+=(gdal-bin)
+[ -f /usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py ] || missing+=(python3-gdal)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

@@ -62,3 +62,12 @@ def test_demo_end_to_end_ranks_every_site_and_opens_in_gdal(tmp_path):
     assert "Warning" not in info.stderr + info.stdout and "ERROR" not in info.stderr + info.stdout
     csv = pd.read_csv(tmp_path / "out" / "sites_ranked.csv")
     assert {"centroid_lon", "centroid_lat"} <= set(csv.columns) and "geometry" not in csv.columns
+    report = (tmp_path / "out" / "grade_model_report.html").read_text()
+    assert "SYNTHETIC" in report and "ordinary_kriging" in report and "data:image/png;base64," in report
+    scores = pd.read_csv(tmp_path / "out" / "grade_model_report.csv")
+    assert {"residua", "type_mean", "idw", "ordinary_kriging"} <= set(scores["method"])
+    rasters = sorted((tmp_path / "out" / "rasters").glob("*_grade.tif"))
+    assert rasters, "no block-grade rasters written"
+    info = subprocess.run(["gdalinfo", str(rasters[0])], capture_output=True, text=True)
+    assert info.returncode == 0 and "Warning" not in info.stderr
+    assert "LAYOUT=COG" in info.stdout and "p50_gt" in info.stdout and "UTM zone" in info.stdout

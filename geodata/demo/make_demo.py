@@ -15,6 +15,9 @@ Output (same seed -> byte-identical files on the same platform and library versi
     dataset.json   title, synthetic flag, seed
     sites.gpkg     layer "sites": 64 site footprints (EPSG:4326 polygons) and attributes
     rasters/       surface and base DEMs (float32 GeoTIFF) for part of the sites
+    rasters/covariates/
+                   regional_ga_ppm.tif (EPSG:4326, 0.02 degree) and pond_wetness_index.tif
+                   (EPSG:7755, 250 m): covariates; site Ga depends on the first only
     samples.csv    auger-hole assays, with 6 deliberately bad rows at the end
     truth.csv      the true volume, tonnes and mean grades per site (for checking only)
     README.md      what all of the above is, generated from the same run
@@ -38,6 +41,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import rasterio
+import rasterio.windows
 import shapely
 from pyproj import Proj, Transformer
 from rasterio.transform import from_origin
@@ -71,6 +75,23 @@ GRADE_RANGE_M = (150.0, 400.0)
 BETWEEN_SITE_SD = 0.35
 #: Share of variance an element shares with the site's common component (PGMs move together).
 ELEMENT_CORRELATION = {"ga": 0.3, "te": 0.3, "pt": 0.8, "pd": 0.8, "rh": 0.8}
+
+# Covariate rasters. The regional Ga field is a smooth random field z (standardised over the
+# raster's pixels); regional_ga_ppm = median x exp(log_sd x z). Site mean log-grades of Ga in
+# the types below shift by REGIONAL_GA_EFFECT x z at the footprint's centroid, so a model that
+# reads the covariate has real signal. The wetness index is independent of everything (a null).
+REGIONAL_GA_BOUNDS = (68.0, 7.0, 96.0, 31.0)  # west, south, east, north (degrees)
+REGIONAL_GA_PIXEL_DEG = 0.02
+REGIONAL_GA_MEDIAN_PPM = 20.0
+REGIONAL_GA_LOG_SD = 0.35
+REGIONAL_GA_WAVELENGTH_DEG = (3.0, 15.0)
+REGIONAL_GA_EFFECT = 0.5
+REGIONAL_GA_TYPES = ("bauxite_residue", "zinc_leach_residue", "coal_fly_ash")
+WETNESS_PIXEL_M = 250.0
+WETNESS_TILE = 128  # pixels; only tiles near a site are written (a sparse GeoTIFF)
+WETNESS_MARGIN_M = 3000.0
+WETNESS_WAVELENGTH_M = (2_000.0, 40_000.0)
+N_FIELD_WAVES = 24
 
 AUGER_INTERVAL_M = 1.5
 MAX_INTERVALS = 8
@@ -325,6 +346,7 @@ class Site:
     footprint: Polygon | None = None  # in crs_epsg
     footprint_wgs84: Polygon | None = None
     areal_scale: float = 1.0  # projected area / ground area at the site
+    regional_ga_z: float = 0.0  # standardised regional Ga field at the footprint's centroid
     grid: Grid | None = None
     thickness: np.ndarray | None = None
     thickness_top_m: float = 0.0
@@ -622,6 +644,114 @@ def write_dem(path: Path, values: np.ndarray, site: Site) -> None:
         dst.write(values, 1)
 
 
+# -------------------------------------------------------------------------- covariates
+
+
+@dataclass(frozen=True)
+class WaveField:
+    """A smooth random field: a sum of plane waves of random direction, wavelength and phase.
+
+    ``field(x, y)`` is ``(sum of waves - offset) / scale``, in whatever plane coordinates the
+    waves were drawn for (degrees for the regional Ga field, metres for the wetness index).
+    """
+
+    kx: np.ndarray
+    ky: np.ndarray
+    phase: np.ndarray
+    amplitude: np.ndarray
+    offset: float
+    scale: float
+
+    def __call__(self, x: np.ndarray | float, y: np.ndarray | float) -> np.ndarray:
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+        total = np.zeros(np.broadcast(x, y).shape)
+        for kx, ky, phase, amplitude in zip(self.kx, self.ky, self.phase, self.amplitude):
+            total += amplitude * np.cos(kx * x + ky * y + phase)
+        return (total - self.offset) / self.scale
+
+
+def wave_field(rng: np.random.Generator, wavelengths: tuple[float, float], n_waves: int = N_FIELD_WAVES) -> WaveField:
+    """A random WaveField of unit expected variance; long waves carry more of it."""
+    wavelength = np.exp(rng.uniform(math.log(wavelengths[0]), math.log(wavelengths[1]), n_waves))
+    direction = rng.uniform(0, 2 * np.pi, n_waves)
+    phase = rng.uniform(0, 2 * np.pi, n_waves)
+    amplitude = wavelength / wavelength.max()
+    k = 2 * np.pi / wavelength
+    scale = float(np.sqrt(np.sum(amplitude**2) / 2))
+    return WaveField(k * np.cos(direction), k * np.sin(direction), phase, amplitude, 0.0, scale)
+
+
+def regional_ga_grid() -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre longitudes and latitudes of the regional Ga raster (2-D)."""
+    west, south, east, north = REGIONAL_GA_BOUNDS
+    step = REGIONAL_GA_PIXEL_DEG
+    lons = west + (np.arange(round((east - west) / step)) + 0.5) * step
+    lats = north - (np.arange(round((north - south) / step)) + 0.5) * step
+    return np.meshgrid(lons, lats)
+
+
+def regional_ga_field(seed: int) -> WaveField:
+    """The regional Ga field z, standardised to mean 0 and sd 1 over the raster's pixels."""
+    field = wave_field(np.random.default_rng([seed, 2001]), REGIONAL_GA_WAVELENGTH_DEG)
+    raw = field(*regional_ga_grid())
+    return WaveField(field.kx, field.ky, field.phase, field.amplitude, float(raw.mean() * field.scale),
+                     float(raw.std() * field.scale))  # fmt: skip
+
+
+def write_regional_ga(path: Path, field: WaveField) -> None:
+    """regional_ga_ppm.tif: median x exp(log_sd x z) in ppm to 0.01, EPSG:4326, 0.02 degree."""
+    lons, lats = regional_ga_grid()
+    ppm = np.round(REGIONAL_GA_MEDIAN_PPM * np.exp(REGIONAL_GA_LOG_SD * field(lons, lats)), 2).astype(np.float32)
+    west, _, _, north = REGIONAL_GA_BOUNDS
+    profile = {
+        "driver": "GTiff", "dtype": "float32", "count": 1, "width": ppm.shape[1], "height": ppm.shape[0],
+        "crs": "EPSG:4326", "transform": from_origin(west, north, REGIONAL_GA_PIXEL_DEG, REGIONAL_GA_PIXEL_DEG),
+        "nodata": NODATA, "compress": "deflate", "predictor": 3, "zlevel": 9,
+        "tiled": True, "blockxsize": 256, "blockysize": 256,
+    }  # fmt: skip
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(ppm, 1)
+        dst.update_tags(1, units="ppm", description="SYNTHETIC regional Ga geochemistry")
+
+
+def write_wetness_index(path: Path, seed: int, sites: list[Site]) -> int:
+    """pond_wetness_index.tif (0..1, EPSG:7755, 250 m): tiles near sites only; returns tiles written.
+
+    The grid spans every site with a wide margin, but only the 128 x 128 tiles within
+    WETNESS_MARGIN_M of a footprint hold data; the others are left out of the file
+    (GDAL's SPARSE_OK) and read as nodata, like a mosaic of scenes around known ponds.
+    """
+    field = wave_field(np.random.default_rng([seed, 2002]), WETNESS_WAVELENGTH_M)
+    to_lcc = transformer(4326, LCC_INDIA_EPSG).transform
+    boxes = [shapely.transform(s.footprint_wgs84, to_lcc, interleaved=False).bounds for s in sites]
+    tile_m = WETNESS_PIXEL_M * WETNESS_TILE
+    x0 = math.floor((min(b[0] for b in boxes) - tile_m) / tile_m) * tile_m
+    y1 = math.ceil((max(b[3] for b in boxes) + tile_m) / tile_m) * tile_m
+    n_cols = math.ceil((max(b[2] for b in boxes) + tile_m - x0) / tile_m)
+    n_rows = math.ceil((y1 - min(b[1] for b in boxes) + tile_m) / tile_m)
+    tiles = set()
+    for minx, miny, maxx, maxy in boxes:
+        cols = range(int((minx - WETNESS_MARGIN_M - x0) // tile_m), int((maxx + WETNESS_MARGIN_M - x0) // tile_m) + 1)
+        rows = range(int((y1 - maxy - WETNESS_MARGIN_M) // tile_m), int((y1 - miny + WETNESS_MARGIN_M) // tile_m) + 1)
+        tiles.update((row, col) for row in rows for col in cols)
+    profile = {
+        "driver": "GTiff", "dtype": "float32", "count": 1, "width": n_cols * WETNESS_TILE,
+        "height": n_rows * WETNESS_TILE, "crs": f"EPSG:{LCC_INDIA_EPSG}",
+        "transform": from_origin(x0, y1, WETNESS_PIXEL_M, WETNESS_PIXEL_M), "nodata": NODATA,
+        "compress": "deflate", "predictor": 3, "zlevel": 9, "tiled": True,
+        "blockxsize": WETNESS_TILE, "blockysize": WETNESS_TILE, "sparse_ok": True,
+    }  # fmt: skip
+    offsets = (np.arange(WETNESS_TILE) + 0.5) * WETNESS_PIXEL_M
+    with rasterio.open(path, "w", **profile) as dst:
+        for row, col in sorted(tiles):
+            xs, ys = np.meshgrid(x0 + col * tile_m + offsets, y1 - row * tile_m - offsets)
+            wetness = np.round(1 / (1 + np.exp(-1.2 * field(xs, ys))), 3).astype(np.float32)
+            window = rasterio.windows.Window(col * WETNESS_TILE, row * WETNESS_TILE, WETNESS_TILE, WETNESS_TILE)
+            dst.write(wetness, 1, window=window)
+        dst.update_tags(1, units="1", description="SYNTHETIC pond wetness index (carries no grade signal)")
+    return len(tiles)
+
+
 # ------------------------------------------------------------------------------ grades
 
 
@@ -632,11 +762,16 @@ def grade_effect(site: Site, element: str) -> float:
       Ga from Bayer liquor, so more of it reports to the residue).
     - Fly ash Ga: x0.5 for lignite ash (Indian lignite ash 6.3-33.3 vs bituminous 17.2-47.9 g/t).
     - Chromite PGM: x1.5 at Boula-Nuasahi (PGE-bearing chromitite) and x0.7 at Sukinda.
+    - Ga in red mud, zinc leach residue and fly ash: + REGIONAL_GA_EFFECT x the standardised
+      regional Ga field at the site (the feed ore and coal inherit the regional geochemistry).
     """
+    effect = REGIONAL_GA_EFFECT * site.regional_ga_z if element == "ga" and site.residue in REGIONAL_GA_TYPES else 0.0
     if site.residue == "bauxite_residue" and element == "ga":
-        return 0.012 * (1985 - site.commissioned_year)
+        return effect + 0.012 * (1985 - site.commissioned_year)
     if site.residue == "coal_fly_ash" and element == "ga" and "lignite" in site.source_process:
-        return math.log(0.5)
+        return effect + math.log(0.5)
+    if effect:
+        return effect
     if site.residue == "chromite_pgm_tailings" and element in PGM_ELEMENTS:
         return math.log(1.5 if site.locality.name == "Boula-Nuasahi" else 0.7)
     return 0.0
@@ -906,7 +1041,7 @@ def truth_rows(sites: list[Site]) -> tuple[tuple[str, ...], list[dict[str, str]]
     grade_columns = tuple(f"true_mean_grade_gt_{e}" for e in (*ELEMENTS, "pgm"))
     columns = (
         "site_id", "residue_type", "sampled", "true_area_ha", "true_mean_thickness_m", "true_volume_m3",
-        "true_density_t_m3", "true_tonnes", *grade_columns, "grade_basis",
+        "true_density_t_m3", "true_tonnes", *grade_columns, "grade_basis", "regional_ga_z",
     )
     rows = []
     for s in sites:
@@ -921,6 +1056,7 @@ def truth_rows(sites: list[Site]) -> tuple[tuple[str, ...], list[dict[str, str]]
             "true_tonnes": f"{s.truth['tonnes']:.0f}",
             **{c: fmt_sig(s.truth[f"grade_{c.rsplit('_', 1)[1]}"], 5, 9) for c in grade_columns},
             "grade_basis": "field" if s.sampled else "expected",
+            "regional_ga_z": f"{s.regional_ga_z:.4f}",
         })
     return columns, rows
 
@@ -933,8 +1069,9 @@ def write_dataset_json(path: Path, seed: int) -> None:
         "description": (
             "SYNTHETIC demo data for Residua: 64 made-up tailings and industrial-residue sites "
             "near real Indian industrial localities, with DEMs, auger-hole assays (Ga, Te, Pt, "
-            "Pd, Rh) including 6 deliberately bad rows, and the true values for checking. "
-            "No figure describes a real site."
+            "Pd, Rh) including 6 deliberately bad rows, two covariate rasters (a regional Ga field "
+            "that site Ga grades depend on, and a wetness index that carries no signal), and the "
+            "true values for checking. No figure describes a real site."
         ),
         "generator": "geodata/demo/make_demo.py",
         "seed": seed,
@@ -971,6 +1108,7 @@ pandas, geopandas, shapely, rasterio, pyproj and pyogrio.
 | `dataset.json` | title, `"synthetic": true`, description, generator, seed |
 | `sites.gpkg` | layer `sites`: {n_sites} site footprints (EPSG:4326 polygons) with attributes |
 | `rasters/` | {n_surface} surface DEMs and {n_base} base DEMs (float32 GeoTIFF) |
+| `rasters/covariates/` | two covariate rasters: `regional_ga_ppm.tif` (carries Ga signal) and `pond_wetness_index.tif` (carries none) |
 | `samples.csv` | {n_rows} auger samples from {n_holes} holes at {n_sampled} sites; the last 6 rows are deliberately bad |
 | `truth.csv` | the true area, volume, density, tonnes and mean grades of every site |
 | `README.md` | this file |
@@ -1005,6 +1143,26 @@ outside the footprint and flat-topped inside, tapering to zero at the edge. Site
 surface DEM but no base DEM: {surface_only}. Surface DEMs with a small nodata hole (about 20
 pixels inside the footprint): {hole_sites}.
 
+### rasters/covariates/
+
+Covariates follow Residua's contract: every GeoTIFF/VRT here is a covariate named by its file
+stem, and `site_features` gets `cov_<name>_mean`, `_std`, `_p10`, `_p90` and `_coverage`.
+
+- `regional_ga_ppm.tif`: a smooth synthetic regional geochemistry field, EPSG:4326,
+  {ga_pixel} degree pixels ({ga_width} × {ga_height}) over {ga_bounds}, float32 ppm to 0.01,
+  DEFLATE. It is {ga_median:g} ppm × exp({ga_log_sd:g} z), where z is a sum of
+  {n_waves} random plane waves (wavelengths {ga_wave_lo:g}–{ga_wave_hi:g} degrees) standardised
+  to mean 0 and sd 1 over the raster's pixels. **It carries signal**: for {ga_types}, a
+  site's mean log Ga grade is shifted by {ga_effect:g} × z at the footprint's centroid (z at the
+  sites ranges {z_min:.2f} to {z_max:.2f}; `truth.csv` lists it as `regional_ga_z`).
+- `pond_wetness_index.tif`: a synthetic wetness index (0–1), EPSG:7755, {wet_pixel:g} m
+  pixels, float32, DEFLATE, {wet_tile}×{wet_tile} tiles. The grid spans all sites, but only
+  the {n_wet_tiles} tiles within {wet_margin_km:g} km of a footprint are stored (a sparse
+  GeoTIFF); the rest read as nodata (−9999). It is a logistic transform of an independent
+  random wave field (wavelengths {wet_wave_lo_km:g}–{wet_wave_hi_km:g} km) and **carries no
+  signal**: nothing in the grades, tonnages or sampling depends on it (an honest null
+  covariate).
+
 ### samples.csv
 
 Columns: `sample_id`, `hole_id`, `site_id`, `x`, `y`, `crs`, `depth_from_m`, `depth_to_m`,
@@ -1038,7 +1196,8 @@ All {n_sites} sites are valid; there are no bad site rows.
 Not an input: it exists only to check estimates. Per site: `site_id`, canonical
 `residue_type`, `sampled`, `true_area_ha`, `true_mean_thickness_m`, `true_volume_m3`,
 `true_density_t_m3`, `true_tonnes`, `true_mean_grade_gt_<el>` for ga, te, pt, pd, rh and
-pgm (= Pt + Pd + Rh), and `grade_basis`.
+pgm (= Pt + Pd + Rh), `grade_basis`, and `regional_ga_z` (the standardised regional Ga field
+at the footprint's centroid; it shifts Ga only for {ga_types}).
 
 - The true volume is the thickness integrated over the footprint on the generating grid
   (the DEM grid; the same for sites without DEMs), i.e. what a perfect DEM difference gives
@@ -1064,7 +1223,9 @@ depth trend per residue type and a nugget (variance {nugget}). Attribute effects
 - red mud Ga: +1.2 % per year commissioned before 1985 (older refineries recovered less Ga,
   so more stays in the residue);
 - fly ash Ga: ×0.5 for lignite ash (`source_process` mentions lignite, Neyveli);
-- chromite tailings Pt, Pd, Rh: ×1.5 at Boula-Nuasahi, ×0.7 at Sukinda.
+- chromite tailings Pt, Pd, Rh: ×1.5 at Boula-Nuasahi, ×0.7 at Sukinda;
+- Ga in {ga_types}: +{ga_effect:g} × z in log-grade, z the standardised regional Ga field at
+  the site (see `rasters/covariates/`), so sites in Ga-rich regions are richer.
 
 Typical grades (median over sites of the site mean, g/t) and their basis
 (sources as listed in `/work/shared/REFERENCE_NUMBERS.md`):
@@ -1109,7 +1270,9 @@ GRADE_BASIS = {
 }
 
 
-def readme_text(seed: int, sites: list[Site], rows: list[dict[str, str]], bad: list[dict[str, str]]) -> str:
+def readme_text(
+    seed: int, sites: list[Site], rows: list[dict[str, str]], bad: list[dict[str, str]], n_wetness_tiles: int
+) -> str:
     """Fill the README template with this run's counts, CRSs and planted bad rows."""
     good = rows[: len(rows) - len(bad)]
     type_lines = []
@@ -1170,6 +1333,25 @@ def readme_text(seed: int, sites: list[Site], rows: list[dict[str, str]], bad: l
         nugget=GRADE_NUGGET,
         grade_table="\n".join(grade_lines),
         densities=", ".join(f"{r} {spec.density_t_m3}" for r, spec in RESIDUES.items()),
+        ga_pixel=REGIONAL_GA_PIXEL_DEG,
+        ga_width=round((REGIONAL_GA_BOUNDS[2] - REGIONAL_GA_BOUNDS[0]) / REGIONAL_GA_PIXEL_DEG),
+        ga_height=round((REGIONAL_GA_BOUNDS[3] - REGIONAL_GA_BOUNDS[1]) / REGIONAL_GA_PIXEL_DEG),
+        ga_bounds="{:g}–{:g}° E, {:g}–{:g}° N".format(*REGIONAL_GA_BOUNDS[::2], *REGIONAL_GA_BOUNDS[1::2]),
+        ga_median=REGIONAL_GA_MEDIAN_PPM,
+        ga_log_sd=REGIONAL_GA_LOG_SD,
+        n_waves=N_FIELD_WAVES,
+        ga_wave_lo=REGIONAL_GA_WAVELENGTH_DEG[0],
+        ga_wave_hi=REGIONAL_GA_WAVELENGTH_DEG[1],
+        ga_types=", ".join(REGIONAL_GA_TYPES),
+        ga_effect=REGIONAL_GA_EFFECT,
+        z_min=min(s.regional_ga_z for s in sites),
+        z_max=max(s.regional_ga_z for s in sites),
+        wet_pixel=WETNESS_PIXEL_M,
+        wet_tile=WETNESS_TILE,
+        n_wet_tiles=n_wetness_tiles,
+        wet_margin_km=WETNESS_MARGIN_M / 1000,
+        wet_wave_lo_km=WETNESS_WAVELENGTH_M[0] / 1000,
+        wet_wave_hi_km=WETNESS_WAVELENGTH_M[1] / 1000,
     )
 
 
@@ -1186,6 +1368,10 @@ def generate(out_dir: Path, seed: int = SEED) -> None:
 
     sites = plan_sites(seed)
     place_footprints(seed, sites)
+    ga_field = regional_ga_field(seed)
+    for site in sites:
+        centroid = site.footprint_wgs84.centroid
+        site.regional_ga_z = float(ga_field(centroid.x, centroid.y))
     for site in sites:
         build_volume(seed, site)
         build_grade_model(seed, site)
@@ -1195,6 +1381,10 @@ def generate(out_dir: Path, seed: int = SEED) -> None:
             write_dem(raster_dir / f"{site.site_id}_surface.tif", surface, site)
             if site.has_base:
                 write_dem(raster_dir / f"{site.site_id}_base.tif", base, site)
+    covariate_dir = raster_dir / "covariates"
+    covariate_dir.mkdir()
+    write_regional_ga(covariate_dir / "regional_ga_ppm.tif", ga_field)
+    n_wetness_tiles = write_wetness_index(covariate_dir / "pond_wetness_index.tif", seed, sites)
     set_reported_figures(seed, sites)
     table, bad = build_samples(seed, sites)
 
@@ -1202,7 +1392,7 @@ def generate(out_dir: Path, seed: int = SEED) -> None:
     write_csv(out_dir / "samples.csv", SAMPLE_COLUMNS, table.rows)
     write_csv(out_dir / "truth.csv", *truth_rows(sites))
     write_dataset_json(out_dir / "dataset.json", seed)
-    (out_dir / "README.md").write_text(readme_text(seed, sites, table.rows, bad), encoding="utf-8")
+    (out_dir / "README.md").write_text(readme_text(seed, sites, table.rows, bad, n_wetness_tiles), encoding="utf-8")
 
 
 def main() -> None:

@@ -107,12 +107,13 @@ def _samples() -> gpd.GeoDataFrame:
 
 
 def test_publish_inventory_writes_layers_and_csv(tmp_path):
-    paths = publish_inventory(tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"})
+    paths = publish_inventory(tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"}, formats=["gpkg", "csv"])
     assert paths == {"inventory": tmp_path / "out" / "inventory.gpkg",
                      "sites_ranked_csv": tmp_path / "out" / "sites_ranked.csv"}  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["inventory.gpkg", "sites_ranked.csv"]
     layers = dict(pyogrio.list_layers(paths["inventory"]))
-    assert layers == {"sites_ranked": "Polygon", "samples": "Point", "quarantine": "Unknown", "run_metadata": None}
+    assert layers == {"sites_ranked": "Polygon", "samples": "Point", "quarantine": "Unknown", "run_metadata": None,
+                      "layer_styles": None}  # fmt: skip
     metadata = pyogrio.read_dataframe(paths["inventory"], layer="run_metadata", read_geometry=False)
     assert dict(zip(metadata["key"], metadata["value"])) == {"run_id": "r1", "disclaimer": DISCLAIMER}
     csv = pd.read_csv(paths["sites_ranked_csv"])
@@ -124,7 +125,7 @@ def test_publish_inventory_writes_layers_and_csv(tmp_path):
 
 @pytest.mark.skipif(not OGRINFO.exists(), reason="GDAL's ogrinfo is not installed")
 def test_ogrinfo_reads_published_inventory_without_warnings(tmp_path):
-    paths = publish_inventory(tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"})
+    paths = publish_inventory(tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"}, formats=["gpkg", "csv"])
     run = subprocess.run([str(OGRINFO), "-so", "-al", str(paths["inventory"])], capture_output=True, text=True,
                          timeout=60)  # fmt: skip
     output = run.stdout + run.stderr

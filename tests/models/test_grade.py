@@ -1,12 +1,14 @@
 """Hierarchical log-grade model: shrinkage, honest width for unsampled sites, CV."""
 
+import geopandas as gpd
 import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
+import shapely
 
 from models.grade import HierarchicalLogGrade
-from models.preparation import log_grade_table
+from models.preparation import log_grade_table, prepare_grades
 from models.validation import leave_one_site_out
 
 
@@ -69,20 +71,42 @@ def test_leave_one_site_out_scores_and_coverage():
     table = _samples(means, holes=8, rng=rng)
     table["weight"] = 1.0
     scores = leave_one_site_out(HierarchicalLogGrade(*PRIOR), table).set_index("method")
-    assert set(scores.index) == {"hierarchical", "global_mean", "reference_prior"}
+    assert set(scores.index) == {"hierarchical", "type_mean", "global_mean", "reference_prior"}
     assert (scores["n_sites"] == 10).all()
     assert scores.loc["hierarchical", "rmse"] < 0.8
     assert 0.5 <= scores.loc["hierarchical", "coverage80"] <= 1.0
 
 
 def test_log_grade_table_substitutes_half_the_detection_limit_and_weights_by_length():
-    samples = pd.DataFrame(
+    samples = gpd.GeoDataFrame(
         {"site_id": ["s", "s"], "hole_id": ["h", "h"], "depth_from_m": [0.0, 1.5], "depth_to_m": [1.5, 4.5],
-         "ga_gt": [1.0, 40.0], "ga_bdl": [True, False]}
+         "ga_gt": [1.0, 40.0], "ga_bdl": [True, False]},
+        geometry=[shapely.Point(82.0, 20.0)] * 2, crs=4326,
     )  # fmt: skip
-    sites = pd.DataFrame({"site_id": ["s"], "residue_type": ["coal_fly_ash"]})
+    sites = gpd.GeoDataFrame({"site_id": ["s"], "residue_type": ["coal_fly_ash"]}, geometry=[shapely.Point(82, 20).buffer(0.01)], crs=4326)
     table = log_grade_table(samples, sites, "ga")
     npt.assert_allclose(table["grade_gt"], [0.5, 40.0])
     npt.assert_allclose(table["weight"], [1.5, 3.0])
     assert table["bdl"].tolist() == [True, False]
     assert table["residue_type"].tolist() == ["coal_fly_ash"] * 2
+    # x/y in metres in the site's UTM zone (44N at 82 E)
+    assert 300_000 < table["x_m"].iloc[0] < 700_000 and table["y_m"].iloc[0] > 2_000_000
+
+
+def test_composites_top_cut_and_declustering_are_counted():
+    rng = np.random.default_rng(5)
+    rows = []
+    for hole in range(12):
+        lon, lat = 82.0 + rng.uniform(0, 0.005), 20.0 + rng.uniform(0, 0.005)
+        for depth in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5):
+            rows.append({"site_id": "s", "hole_id": f"h{hole}", "depth_from_m": depth, "depth_to_m": depth + 0.5,
+                         "ga_gt": float(np.exp(rng.normal(np.log(50), 0.2))), "ga_bdl": False, "lon": lon, "lat": lat})  # fmt: skip
+    rows[0]["ga_gt"] = 1e6  # a wild outlier
+    frame = pd.DataFrame(rows)
+    samples = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame.lon, frame.lat), crs=4326)
+    sites = gpd.GeoDataFrame({"site_id": ["s"], "residue_type": ["bauxite_residue"]}, geometry=[shapely.box(81.9, 19.9, 82.1, 20.1)], crs=4326)
+    table, stats = prepare_grades(samples, sites, "ga", composite_length_m=1.5)
+    assert stats["intervals"] == 72 and stats["composites"] == 24  # 3 m per hole in 1.5 m composites
+    assert stats["top_cut"] == 1
+    assert table["grade_gt"].max() < 1e5
+    npt.assert_allclose(table["weight"].mean(), 1.5, rtol=1e-9)  # declustering weights average one

@@ -60,3 +60,21 @@ def test_uncertain_inputs_widen_the_interval_and_are_reproducible_by_seed():
     assert row["ga_recoverable_t_p10"] < row["ga_recoverable_t_p50"] < row["ga_recoverable_t_p90"]
     # the PGM total is summed per draw, so its P90 is below the sum of the elements' P90s
     assert row["pgm_recoverable_t_p90"] < sum(row[f"{e}_recoverable_t_p90"] for e in ("pt", "pd", "rh"))
+
+
+def test_cutoff_removes_metal_below_it_from_recoverable_only():
+    tonnage, grades, recovery = _inputs(0.0, 0.0)
+    below = simulate_resources(tonnage, grades, recovery, PRICES, {"ga": 100.0}, n_draws=50, seed=1).iloc[0]
+    above = simulate_resources(tonnage, grades, recovery, PRICES, {"ga": 10.0}, n_draws=50, seed=1).iloc[0]
+    assert below["ga_recoverable_t_p50"] == 0.0 and below["ga_contained_t_p50"] == pytest.approx(60.0)
+    assert above["ga_recoverable_t_p50"] == pytest.approx(30.0)
+
+
+def test_cutoff_on_a_lognormal_deposit_keeps_the_partial_expectation():
+    tonnage, grades, recovery = _inputs(0.0, 0.0)
+    grades["sigma_w"] = 1.0
+    grades.loc[grades["element"] == "ga", "log_mean"] = 0.0  # median grade 1 g/t
+    out = simulate_resources(tonnage, grades, recovery, PRICES, {"ga": 1.0}, n_draws=10, seed=1).iloc[0]
+    contained = 1e6 * np.exp(0.5) / 1e6
+    npt.assert_allclose(out["ga_contained_t_p50"], contained, rtol=1e-9)
+    npt.assert_allclose(out["ga_recoverable_t_p50"], contained * 0.5 * 0.8413447460685429, rtol=1e-6)

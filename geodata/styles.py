@@ -1,0 +1,398 @@
+"""QGIS layer styles for the published layers, as QML and SLD, and QGIS's ``layer_styles`` table.
+
+A GeoPackage whose ``layer_styles`` table holds a default style per layer opens styled in
+QGIS; the same QML written beside a single-layer file (``sites_ranked.qml`` next to
+``sites_ranked.geojson``) is QGIS's sidecar style for that file. Each style is one list of
+rules rendered twice: as a QGIS rule-based renderer (QML) and as OGC Symbology Encoding 1.1
+rules (SLD), with the same filters, so both draw the same map.
+
+Sites are filled by rank class (a graduated ramp, top ranks darkest) and outlined by
+confidence class G1..G4 (colour, width and dash pattern, so the classes survive greyscale
+printing and colour-blindness); both rule groups match each site, so every site is drawn
+with a fill and an outline. Samples are small dark points, quarantined rows red, hubs purple
+triangles.
+"""
+
+from __future__ import annotations
+
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+
+#: QGIS version the QML declares; its symbol-layer format is read by QGIS 3.10 and later.
+QGIS_VERSION = "3.22.16-Białowieża"
+
+#: Rank classes for the sites' fill: (first rank, last rank or None, label, RGB hex), top first.
+RANK_CLASSES: tuple[tuple[int, int | None, str, str], ...] = (
+    (1, 10, "Rank 1-10", "#bd0026"),
+    (11, 25, "Rank 11-25", "#f03b20"),
+    (26, 50, "Rank 26-50", "#fd8d3c"),
+    (51, 100, "Rank 51-100", "#fecc5c"),
+    (101, None, "Rank over 100", "#ffffb2"),
+)
+
+#: Confidence classes for the sites' outline: (class, label, RGB hex, width in mm, QGIS pen style, SLD dasharray).
+CONFIDENCE_CLASSES: tuple[tuple[str, str, str, float, str, str], ...] = (
+    ("G1", "G1 Measured-like (UNFC 331)", "#08306b", 0.9, "solid", ""),
+    ("G2", "G2 Indicated-like (UNFC 332)", "#2171b5", 0.7, "solid", ""),
+    ("G3", "G3 Inferred-like (UNFC 333)", "#4292c6", 0.5, "dash", "4 2"),
+    ("G4", "G4 Reconnaissance (UNFC 334)", "#737373", 0.4, "dot", "1 2"),
+)
+
+QUARANTINE_RED = "#e31a1c"
+
+#: Columns of the ``layer_styles`` table QGIS creates in a GeoPackage, in QGIS's order.
+LAYER_STYLES_COLUMNS: tuple[str, ...] = (
+    "f_table_catalog", "f_table_schema", "f_table_name", "f_geometry_column", "styleName", "styleQML",
+    "styleSLD", "useAsDefault", "description", "owner", "ui", "update_time",
+)  # fmt: skip
+
+SLD_SCHEMA = "http://schemas.opengis.net/sld/1.1.0/StyledLayerDescriptor.xsd"
+#: Namespace declarations of the SLD root; elements are written with these prefixes.
+_SLD_NAMESPACES = {
+    "xmlns": "http://www.opengis.net/sld",
+    "xmlns:se": "http://www.opengis.net/se",
+    "xmlns:ogc": "http://www.opengis.net/ogc",
+    "xmlns:xlink": "http://www.w3.org/1999/xlink",
+    "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+}
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A rule's condition: ``column op value`` terms joined by AND, or a geometry type.
+
+    ``terms`` are (column, operator, value) with operator one of ``=``, ``>=``, ``<=``;
+    ``geometry`` ("Point" or "Polygon") limits the rule to that geometry kind (QML only:
+    SLD has no portable geometry-type filter, and its symbolizers apply by kind anyway).
+    """
+
+    terms: tuple[tuple[str, str, object], ...] = ()
+    geometry: str | None = None
+
+    def qgis(self) -> str:
+        """The filter as a QGIS expression."""
+        parts = [f'"{column}" {op} {_qgis_literal(value)}' for column, op, value in self.terms]
+        if self.geometry:
+            parts.append(f"geometry_type($geometry) = '{self.geometry}'")
+        return " AND ".join(parts)
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One simple symbol: a fill (``kind='fill'``) or a marker (``kind='marker'``).
+
+    Colours are RGB hex; ``fill=None`` draws no fill (outline only), ``stroke=None`` no outline.
+    Widths and sizes are millimetres; ``dash`` is a QGIS pen style (solid, dash, dot).
+    """
+
+    kind: str
+    fill: str | None
+    stroke: str | None
+    stroke_width: float = 0.26
+    dash: str = "solid"
+    sld_dasharray: str = ""
+    shape: str = "circle"
+    size: float = 2.0
+    opacity: float = 1.0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A labelled rule: features matching ``filter`` are drawn with ``symbol``."""
+
+    label: str
+    symbol: Symbol
+    filter: Filter = field(default_factory=Filter)
+
+
+@dataclass(frozen=True)
+class LayerStyle:
+    """A layer's default style as QML and SLD, ready for QGIS's ``layer_styles`` table."""
+
+    layer: str
+    name: str
+    description: str
+    qml: str
+    sld: str
+
+
+def sites_rules(with_points: bool = False) -> list[Rule]:
+    """Rules for ``sites_ranked``: fill by rank class, then outline by confidence class.
+
+    Parameters
+    ----------
+    with_points : bool
+        Add a marker rule for sites published as points (no footprint).
+
+    Returns
+    -------
+    list of Rule
+        Rank-class fills first (drawn below), confidence outlines after.
+
+    Examples
+    --------
+    >>> [rule.label for rule in sites_rules()][:2]
+    ['Rank 1-10', 'Rank 11-25']
+    >>> sites_rules()[5].filter.qgis()
+    '"confidence" = \\'G1\\''
+    """
+    rules = []
+    for first, last, label, colour in RANK_CLASSES:
+        terms: tuple[tuple[str, str, object], ...] = (("rank", ">=", first),)
+        if last is not None:
+            terms += (("rank", "<=", last),)
+        rules.append(Rule(label, Symbol("fill", fill=colour, stroke=None, opacity=0.85), Filter(terms)))
+    for code, label, colour, width, dash, dasharray in CONFIDENCE_CLASSES:
+        outline = Symbol("fill", fill=None, stroke=colour, stroke_width=width, dash=dash, sld_dasharray=dasharray)
+        rules.append(Rule(label, outline, Filter((("confidence", "=", code),))))
+    if with_points:
+        marker = Symbol("marker", fill="#bd0026", stroke="#08306b", stroke_width=0.4, size=3.0)
+        rules.append(Rule("Site without footprint (point)", marker, Filter(geometry="Point")))
+    return rules
+
+
+def samples_rules() -> list[Rule]:
+    """Rules for ``samples``: one small dark point per assay interval."""
+    return [Rule("Sample", Symbol("marker", fill="#252525", stroke="#ffffff", stroke_width=0.2, size=1.4))]
+
+
+def quarantine_rules() -> list[Rule]:
+    """Rules for ``quarantine``: red crosses for points, red outlined polygons for footprints."""
+    return [
+        Rule("Quarantined sample or point site", Symbol("marker", fill=QUARANTINE_RED, stroke=QUARANTINE_RED,
+             stroke_width=0.6, shape="cross2", size=3.0), Filter(geometry="Point")),
+        Rule("Quarantined site footprint", Symbol("fill", fill=QUARANTINE_RED, stroke=QUARANTINE_RED,
+             stroke_width=0.6, opacity=0.35), Filter(geometry="Polygon")),
+    ]  # fmt: skip
+
+
+def hubs_rules() -> list[Rule]:
+    """Rules for ``hubs``: purple triangles."""
+    return [Rule("Processing hub", Symbol("marker", fill="#6a3d9a", stroke="#ffffff", stroke_width=0.3,
+                                          shape="triangle", size=3.5))]  # fmt: skip
+
+
+#: Rules and a description per publishable layer.
+LAYER_RULES = {
+    "samples": (samples_rules, "Assay intervals, small dark points"),
+    "quarantine": (quarantine_rules, "Quarantined rows in red"),
+    "hubs": (hubs_rules, "Processing hubs, purple triangles"),
+}
+
+
+def inventory_styles(layers: Iterable[str], sites_with_points: bool = False) -> list[LayerStyle]:
+    """Default styles for those of ``layers`` that Residua styles (others are skipped).
+
+    Parameters
+    ----------
+    layers : iterable of str
+        Layer names being published, e.g. ``("sites_ranked", "samples", "quarantine")``.
+    sites_with_points : bool
+        Whether ``sites_ranked`` holds point sites (adds a marker rule).
+
+    Returns
+    -------
+    list of LayerStyle
+
+    Examples
+    --------
+    >>> [style.layer for style in inventory_styles(["sites_ranked", "run_metadata", "samples"])]
+    ['sites_ranked', 'samples']
+    """
+    styles = []
+    for layer in layers:
+        if layer == "sites_ranked":
+            rules = sites_rules(sites_with_points)
+            description = "Sites filled by rank class and outlined by confidence class G1..G4"
+        elif layer in LAYER_RULES:
+            make_rules, description = LAYER_RULES[layer]
+            rules = make_rules()
+        else:
+            continue
+        name = f"residua_{layer}"
+        styles.append(LayerStyle(layer, name, description, to_qml(rules), to_sld(layer, name, rules)))
+    return styles
+
+
+def layer_styles_table(styles: Iterable[LayerStyle], geometry_column: str = "geom") -> pd.DataFrame:
+    """Rows of QGIS's ``layer_styles`` table, one default style per layer.
+
+    Parameters
+    ----------
+    styles : iterable of LayerStyle
+    geometry_column : str
+        The layers' geometry column (``geom`` in a GeoPackage written by GDAL).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`LAYER_STYLES_COLUMNS`, ``useAsDefault`` True.
+    """
+    now = pd.Timestamp(datetime.now(UTC)).floor("ms")
+    rows = [
+        {"f_table_catalog": "", "f_table_schema": "", "f_table_name": style.layer,
+         "f_geometry_column": geometry_column, "styleName": style.name, "styleQML": style.qml,
+         "styleSLD": style.sld, "useAsDefault": True, "description": style.description, "owner": "residua",
+         "ui": "", "update_time": now}
+        for style in styles
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=list(LAYER_STYLES_COLUMNS))
+
+
+def to_qml(rules: list[Rule]) -> str:
+    """A QGIS style document (QML) with a rule-based renderer drawing ``rules`` in order.
+
+    Examples
+    --------
+    >>> qml = to_qml(samples_rules())
+    >>> qml.startswith("<!DOCTYPE qgis") and 'type="RuleRenderer"' in qml
+    True
+    """
+    root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "Symbology"})
+    renderer = ET.SubElement(root, "renderer-v2", {"type": "RuleRenderer", "symbollevels": "0", "enableorderby": "0",
+                                                   "forceraster": "0", "referencescale": "-1"})  # fmt: skip
+    root_rule = ET.SubElement(renderer, "rules", {"key": _key("root")})
+    symbols = ET.SubElement(renderer, "symbols")
+    for index, rule in enumerate(rules):
+        attributes = {"key": _key(f"{index}:{rule.label}"), "label": rule.label, "symbol": str(index)}
+        if rule.filter.qgis():
+            attributes["filter"] = rule.filter.qgis()
+        ET.SubElement(root_rule, "rule", attributes)
+        symbols.append(_qml_symbol(str(index), rule.symbol))
+    ET.SubElement(root, "blendMode").text = "0"
+    ET.SubElement(root, "featureBlendMode").text = "0"
+    ET.indent(root)
+    return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def to_sld(layer: str, name: str, rules: list[Rule]) -> str:
+    """An OGC Styled Layer Descriptor 1.1 (Symbology Encoding 1.1) document for ``rules``.
+
+    Examples
+    --------
+    >>> sld = to_sld("samples", "residua_samples", samples_rules())
+    >>> 'version="1.1.0"' in sld and "se:PointSymbolizer" in sld
+    True
+    """
+    root = ET.Element("StyledLayerDescriptor", {
+        "version": "1.1.0", **_SLD_NAMESPACES,
+        "xsi:schemaLocation": f"{_SLD_NAMESPACES['xmlns']} {SLD_SCHEMA}",
+    })  # fmt: skip
+    named = ET.SubElement(root, "NamedLayer")
+    ET.SubElement(named, "se:Name").text = layer
+    user_style = ET.SubElement(named, "UserStyle")
+    ET.SubElement(user_style, "se:Name").text = name
+    feature_style = ET.SubElement(user_style, "se:FeatureTypeStyle")
+    for rule in rules:
+        element = ET.SubElement(feature_style, "se:Rule")
+        ET.SubElement(element, "se:Name").text = rule.label
+        description = ET.SubElement(element, "se:Description")
+        ET.SubElement(description, "se:Title").text = rule.label
+        if rule.filter.terms:
+            element.append(_ogc_filter(rule.filter))
+        element.append(_sld_symbolizer(rule.symbol))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _key(text: str) -> str:
+    """A rule key as QGIS writes them ({uuid}), derived from ``text`` so output is reproducible."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, f"residua:{text}")) + "}"
+
+
+def _qgis_literal(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else str(value)
+
+
+def _rgba(colour: str | None, opacity: float = 1.0) -> str:
+    if colour is None:
+        return "0,0,0,0"
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"{red},{green},{blue},{round(255 * opacity)}"
+
+
+def _qml_symbol(name: str, symbol: Symbol) -> ET.Element:
+    element = ET.Element("symbol", {"type": symbol.kind, "name": name, "alpha": "1", "clip_to_extent": "1",
+                                    "force_rhr": "0"})  # fmt: skip
+    if symbol.kind == "fill":
+        layer_class = "SimpleFill"
+        props = {
+            "color": _rgba(symbol.fill, symbol.opacity), "style": "solid" if symbol.fill else "no",
+            "outline_color": _rgba(symbol.stroke), "outline_style": symbol.dash if symbol.stroke else "no",
+            "outline_width": f"{symbol.stroke_width:g}", "outline_width_unit": "MM", "joinstyle": "bevel",
+            "offset": "0,0", "offset_unit": "MM",
+        }  # fmt: skip
+    else:
+        layer_class = "SimpleMarker"
+        props = {
+            "name": symbol.shape, "color": _rgba(symbol.fill, symbol.opacity), "outline_color": _rgba(symbol.stroke),
+            "outline_style": "solid" if symbol.stroke else "no", "outline_width": f"{symbol.stroke_width:g}",
+            "outline_width_unit": "MM", "size": f"{symbol.size:g}", "size_unit": "MM", "angle": "0",
+            "offset": "0,0", "offset_unit": "MM", "joinstyle": "bevel", "scale_method": "diameter",
+            "horizontal_anchor_point": "1", "vertical_anchor_point": "1",
+        }  # fmt: skip
+    layer = ET.SubElement(element, "layer", {"class": layer_class, "enabled": "1", "locked": "0", "pass": "0"})
+    # QGIS >= 3.26 reads the Option map, older 3.x the <prop> list; both carry the same values.
+    options = ET.SubElement(layer, "Option", {"type": "Map"})
+    for key, value in props.items():
+        ET.SubElement(options, "Option", {"type": "QString", "name": key, "value": value})
+    for key, value in props.items():
+        ET.SubElement(layer, "prop", {"k": key, "v": value})
+    return element
+
+
+def _ogc_filter(rule_filter: Filter) -> ET.Element:
+    names = {"=": "PropertyIsEqualTo", ">=": "PropertyIsGreaterThanOrEqualTo", "<=": "PropertyIsLessThanOrEqualTo"}
+    element = ET.Element("ogc:Filter")
+    parent = ET.SubElement(element, "ogc:And") if len(rule_filter.terms) > 1 else element
+    for column, op, value in rule_filter.terms:
+        comparison = ET.SubElement(parent, f"ogc:{names[op]}")
+        ET.SubElement(comparison, "ogc:PropertyName").text = column
+        ET.SubElement(comparison, "ogc:Literal").text = str(value)
+    return element
+
+
+def _sld_symbolizer(symbol: Symbol) -> ET.Element:
+    if symbol.kind == "fill":
+        element = ET.Element("se:PolygonSymbolizer")
+        if symbol.fill:
+            _sld_fill(element, symbol.fill, symbol.opacity)
+        if symbol.stroke:
+            _sld_stroke(element, symbol)
+        return element
+    element = ET.Element("se:PointSymbolizer")
+    graphic = ET.SubElement(element, "se:Graphic")
+    mark = ET.SubElement(graphic, "se:Mark")
+    well_known = {"circle": "circle", "cross2": "x", "triangle": "triangle"}[symbol.shape]
+    ET.SubElement(mark, "se:WellKnownName").text = well_known
+    if symbol.fill:
+        _sld_fill(mark, symbol.fill, symbol.opacity)
+    if symbol.stroke:
+        _sld_stroke(mark, symbol)
+    # SE sizes are pixels; QGIS's own SLD export counts 1 mm as 3.78 px (96 dpi).
+    ET.SubElement(graphic, "se:Size").text = f"{symbol.size * 3.78:.1f}"
+    return element
+
+
+def _sld_fill(parent: ET.Element, colour: str, opacity: float) -> None:
+    fill = ET.SubElement(parent, "se:Fill")
+    _parameter(fill, "fill", colour)
+    if opacity < 1:
+        _parameter(fill, "fill-opacity", f"{opacity:g}")
+
+
+def _sld_stroke(parent: ET.Element, symbol: Symbol) -> None:
+    stroke = ET.SubElement(parent, "se:Stroke")
+    _parameter(stroke, "stroke", symbol.stroke or "")
+    _parameter(stroke, "stroke-width", f"{symbol.stroke_width * 3.78:.1f}")
+    if symbol.sld_dasharray:
+        _parameter(stroke, "stroke-dasharray", symbol.sld_dasharray)
+
+
+def _parameter(parent: ET.Element, name: str, value: str) -> None:
+    ET.SubElement(parent, "se:SvgParameter", {"name": name}).text = value

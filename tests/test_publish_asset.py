@@ -1,0 +1,93 @@
+"""The ``inventory`` asset honours the publishing settings: export formats and a PostGIS target."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import dagster as dg
+import geopandas as gpd
+import pydantic
+import pytest
+import sqlalchemy as sa
+
+from assets.resources import ResiduaSettings
+from geodata.postgis import PostgisTarget
+from geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
+from pipelines.definitions import build_definitions
+from tests.drops import write_prism_drop
+from tests.geodata.test_postgis import require_postgis_url
+
+OUR_EXPORTS = {*(name for names in FORMAT_FILES.values() for name in names), *SIDECAR_STYLE}
+
+
+def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProcessResult, Path]:
+    drop = write_prism_drop(tmp_path / "drop")
+    out = tmp_path / "out"
+    resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200, **settings)
+    result = build_definitions(resource).resolve_job_def("refresh_job").execute_in_process(
+        instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    return result, out
+
+
+def _inventory_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    return result.asset_materializations_for_node("inventory")[0].metadata
+
+
+def test_default_settings_write_every_format():
+    assert ResiduaSettings().formats == list(ALL_FORMATS)
+    assert ResiduaSettings().postgis_url is None
+
+
+def test_inventory_writes_only_the_selected_formats(tmp_path):
+    result, out = _materialize(tmp_path, formats=["gpkg", "fgb"])
+    assert {path.name for path in out.iterdir()} & OUR_EXPORTS == {"inventory.gpkg", "sites_ranked.fgb",
+                                                                   "sites_ranked.qml", "sites_ranked.sld"}  # fmt: skip
+    metadata = _inventory_metadata(result)
+    assert metadata["formats"].value == "gpkg, flatgeobuf" and "postgis" not in metadata
+    assert Path(metadata["sites_ranked_flatgeobuf"].value) == out / "sites_ranked.fgb"
+    assert len(gpd.read_file(out / "sites_ranked.fgb")) == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("formats", ["gpkg", "kml"], "unknown export format 'kml'; choose from gpkg, geojson, shapefile"),
+        ("formats", [], "no export format given"),
+        ("postgis_schema", "Inventory", "schema name 'Inventory' is not allowed"),
+    ],
+)
+def test_invalid_publishing_settings_are_refused_with_the_allowed_values(field, value, message):
+    with pytest.raises(pydantic.ValidationError, match=message):
+        ResiduaSettings(**{field: value})
+
+
+def test_inventory_publishes_to_postgis_from_an_env_var(tmp_path):
+    url = require_postgis_url()
+    schema = f"asset_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PostgisTarget(url).sqlalchemy_url)
+    try:
+        result, out = _materialize(tmp_path, formats=["gpkg"], postgis_schema=schema,
+                                   postgis_url=dg.EnvVar("RESIDUA_TEST_POSTGIS_URL"))  # fmt: skip
+        files = gpd.read_file(out / "inventory.gpkg", layer="sites_ranked")
+        tables = gpd.read_postgis(f'SELECT * FROM "{schema}".sites_ranked ORDER BY fid', engine, geom_col="geometry")
+        assert tables["site_id"].tolist() == files["site_id"].tolist()  # both in rank order
+        assert sorted(tables["site_id"]) == ["P1", "P2", "P3"]
+        assert tables.crs.to_epsg() == 4326
+        assert tables["rank"].tolist() == files["rank"].tolist()
+        with engine.connect() as connection:
+            tables_sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = :s"
+            names = set(connection.execute(sa.text(tables_sql), {"s": schema}).scalars())
+            run_id_sql = f"SELECT value FROM \"{schema}\".run_metadata WHERE key = 'run_id'"
+            run_id = connection.execute(sa.text(run_id_sql)).scalar()
+        assert names == {"sites_ranked", "samples", "quarantine", "run_metadata"}
+        assert run_id == result.run_id
+        reported = _inventory_metadata(result)["postgis"].value
+        assert reported.endswith(f"schema {schema}") and ":***@" in reported
+        assert f":{sa.engine.make_url(url).password}@" not in reported
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
