@@ -11,6 +11,7 @@ from geodata.schema import ELEMENTS
 from geodata.validate import ValidationResult
 from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
 from models.report import validation_tables
+from assets.parallel import parallel_backend
 
 
 @dataclass(frozen=True)
@@ -34,23 +35,20 @@ def grade_models(
     thickness = (features["tonnes_p50"] / features["density_t_m3"] / (features["area_ha"] * 1e4)).where(
         features["volume_method"] != "reported_tonnes"
     )
-    covariates = features[site_covariate_columns(features)]
-    fits = {}
-    for element in ELEMENTS:
-        fits[element] = fit_element(
-            element,
-            samples.accepted,
-            sites.accepted,
-            thickness,
-            reference_tables.grade_priors,
-            site_covariates=covariates,
-            composite_length_m=settings.composite_length_m,
-            top_cut_fence=settings.top_cut_fence,
-            n_draws=settings.block_draws,
-            seed=settings.seed,
-            n_jobs=settings.n_jobs,
-        )
-        fit = fits[element]
+    options = {
+        "site_covariates": features[site_covariate_columns(features)],
+        "composite_length_m": settings.composite_length_m,
+        "top_cut_fence": settings.top_cut_fence,
+        "n_draws": settings.block_draws,
+        "seed": settings.seed,
+    }
+    with parallel_backend(settings.dask_address, settings.n_jobs) as backend:
+        context.log.info("Block models run on %s", backend)
+        fits = {
+            element: fit_element(element, samples.accepted, sites.accepted, thickness, reference_tables.grade_priors, **options)
+            for element in ELEMENTS
+        }
+    for element, fit in fits.items():
         context.log.info(
             "Fitted %s: %d composites at %d sites, site model %s, %d block models",
             element, len(fit.composites), fit.composites["site_id"].nunique(),
@@ -64,3 +62,19 @@ def grade_models(
         }
     )
     return GradeModels(fits)
+
+
+@dg.asset_check(asset=grade_models, description="within-site RMSE at most 2 % above the best baseline per element")
+def grade_models_beat_baselines(grade_models: GradeModels) -> dg.AssetCheckResult:
+    """Warn, naming the elements, where a baseline predicts held-out composites better."""
+    _, within_site = validation_tables(grade_models.fits)
+    if within_site.empty:
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"})
+    rmse = within_site.pivot_table(index="element", columns="method", values="rmse")
+    best_baseline = rmse.drop(columns="residua").min(axis=1)
+    ratio = (rmse["residua"] / best_baseline).round(3)
+    return dg.AssetCheckResult(
+        passed=bool((ratio <= 1.02).all()),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"rmse_vs_best_baseline": dg.MetadataValue.json(ratio.to_dict())},
+    )

@@ -84,3 +84,48 @@ def _conservation(result: ValidationResult) -> dg.AssetCheckResult:
         passed=result.balanced,
         metadata={"rows_in": result.rows_in, "accepted": len(result.accepted), "quarantined": len(result.quarantine)},
     )
+
+
+#: Highest plausible median grade (g/t) of an element in any residue: above it a whole
+#: column was almost surely entered in the wrong unit (e.g. ppb labelled ppm). Te reaches
+#: ~25 % in Indian high-Te anode slime (CSIR-IMMT 2023), hence its higher bound.
+PLAUSIBLE_MEDIAN_GT: dict[str, float] = {"ga": 10_000.0, "te": 300_000.0, "pt": 1_000.0, "pd": 1_000.0, "rh": 500.0}
+
+
+@dg.asset_check(asset=sites, blocking=True, description="accepted footprints valid and in EPSG:4326")
+def sites_geometry_valid(sites: ValidationResult) -> dg.AssetCheckResult:
+    """Every accepted footprint is a valid geometry in the storage CRS."""
+    accepted = sites.accepted
+    invalid = accepted.loc[~accepted.geometry.is_valid, "site_id"].tolist()
+    crs_ok = accepted.crs is not None and accepted.crs.to_epsg() == 4326
+    return dg.AssetCheckResult(passed=not invalid and crs_ok, metadata={"invalid": invalid, "crs": str(accepted.crs)})
+
+
+@dg.asset_check(asset=samples, blocking=True, description="median grade per element below a plausible maximum")
+def samples_units_plausible(samples: ValidationResult) -> dg.AssetCheckResult:
+    """Stop when an element's median grade is implausible: a unit error, not a rich site."""
+    medians = {
+        element: float(samples.accepted[f"{element}_gt"].median())
+        for element in PLAUSIBLE_MEDIAN_GT
+        if samples.accepted[f"{element}_gt"].notna().any()
+    }
+    implausible = {e: round(m, 3) for e, m in medians.items() if m > PLAUSIBLE_MEDIAN_GT[e]}
+    return dg.AssetCheckResult(
+        passed=not implausible,
+        metadata={"median_gt": dg.MetadataValue.json(medians), "implausible": dg.MetadataValue.json(implausible),
+                  "fix": "check the unit suffix of these assay columns (ppm, ppb, g/t, pct)"},  # fmt: skip
+    )
+
+
+@dg.asset_check(asset=samples, description="share of below-detection assays per element at most 50 %")
+def samples_bdl_share(samples: ValidationResult) -> dg.AssetCheckResult:
+    """Warn when most assays of an element are below detection: its grades rest on substitutions."""
+    shares = {
+        element: float(samples.accepted.loc[samples.accepted[f"{element}_gt"].notna(), f"{element}_bdl"].mean())
+        for element in PLAUSIBLE_MEDIAN_GT
+        if samples.accepted[f"{element}_gt"].notna().any()
+    }
+    high = {element: round(share, 3) for element, share in shares.items() if share > 0.5}
+    return dg.AssetCheckResult(
+        passed=not high, severity=dg.AssetCheckSeverity.WARN, metadata={"bdl_share": dg.MetadataValue.json(shares)}
+    )

@@ -39,6 +39,7 @@ def inventory(
     quarantine = gpd.GeoDataFrame(quarantine.assign(data_origin=origin), geometry="geometry", crs=STORAGE_CRS)
     metadata = {
         "title": data_drop.title,
+        "data_dir": str(data_drop.root),
         "data_origin": origin,
         "synthetic": data_drop.synthetic,
         "code_version": code_version(),

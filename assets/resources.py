@@ -24,6 +24,11 @@ class ResiduaSettings(dg.ConfigurableResource):
     top_cut_fence: float = 3.0
     block_draws: int = 400
     n_jobs: int = 2
+    dask_address: str | None = Field(
+        default=None,
+        description="Dask scheduler (e.g. tcp://host:8786) for per-site work; none: local processes. "
+        "Set through RESIDUA_DASK_ADDRESS.",
+    )
     cutoff_gt: dict[str, float] = Field(
         default_factory=dict,
         description="Cut-off grade (g/t) per element overriding the cited cutoff_grades table, e.g. {'ga': 30}.",

@@ -55,14 +55,14 @@ def fit_element(
     top_cut_fence: float = 3.0,
     n_draws: int = 500,
     seed: int = 0,
-    n_jobs: int = 2,
 ) -> ElementFit:
     """Prepare assays, fit the hierarchical site model, validate it, fit block models.
 
     ``thickness_m`` (indexed by site_id) sets how deep each site's block grid reaches.
     ``site_covariates`` (indexed by site_id; numeric columns such as era or raster means)
     enter the site-level trend only if leave-one-site-out validation says they help.
-    Block models run in parallel over sites through joblib (``n_jobs``).
+    Block models run in parallel over sites through joblib, on whatever backend the
+    caller configured (``joblib.parallel_config``: local processes or a Dask cluster).
     """
     table, stats = prepare_grades(samples, sites, element, composite_length_m, top_cut_fence)
     covariates = site_covariates if site_covariates is not None else pd.DataFrame(index=sites["site_id"])
@@ -83,7 +83,7 @@ def fit_element(
         jobs.append(delayed(estimate_site_blocks)(
             site_table, prior_mean, prior_sd**2 + model.tau_**2, local, thickness, n_draws, seed, composite_length_m
         ))  # fmt: skip
-    estimates = Parallel(n_jobs=n_jobs)(jobs) if jobs else []
+    estimates = Parallel()(jobs) if jobs else []
     blocks = {estimate.site_id: estimate for estimate in estimates if estimate is not None}
     return ElementFit(element, model, model.covariates, stats, site_validation, blocks, table)
 

@@ -216,17 +216,20 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
     trend : {"ridge", "forest", "none"}
         Trend model on the covariates (and depth when ``n_coords`` is 3).
     random_state : int
-        Seed for the forest trend and the GP optimiser restarts.
-    nu : float
+        Seed for the forest trend.
+    nu : float or "auto"
         Smoothness of the Matern kernel: 0.5 is the exponential variogram (rough fields),
-        1.5 (default) once-differentiable fields.
+        1.5 (default) once-differentiable fields; ``"auto"`` fits both and keeps the one
+        with the higher log marginal likelihood (a choice made on the training data alone).
     n_trees : int
         Trees in the forest trend.
 
     Notes
     -----
-    The GP kernel is ``C * Matern(nu, anisotropic) + White``; its hyperparameters are
-    fitted by maximum likelihood, so the nugget and range are learnt, not assumed. The
+    The GP kernel is ``C * Matern(nu, anisotropic) + White`` on coordinates scaled to unit
+    spread; its hyperparameters are fitted by maximum likelihood from unit length scales
+    (random optimiser restarts never raised the likelihood on the Jura or coal-ash surveys,
+    so there are none), so the nugget and range are learnt, not assumed. The
     predictive std is the GP's (field plus nugget); the trend's own uncertainty enters
     only through the GP's noise term, so calibrate intervals by cross-validation
     (``models.selection``).
@@ -239,7 +242,12 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
     """
 
     def __init__(
-        self, n_coords: int = 2, trend: str = "ridge", random_state: int = 0, nu: float = 1.5, n_trees: int = 100
+        self,
+        n_coords: int = 2,
+        trend: str = "ridge",
+        random_state: int = 0,
+        nu: float | str = 1.5,
+        n_trees: int = 100,
     ) -> None:
         self.n_coords = n_coords
         self.trend = trend
@@ -252,19 +260,19 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, y_numeric=True)
         if self.trend not in ("ridge", "forest", "none"):
             raise ValueError(f"trend must be 'ridge', 'forest' or 'none', got {self.trend!r}")
+        if not (self.nu == "auto" or isinstance(self.nu, (int, float)) and self.nu > 0):
+            raise ValueError(f"nu must be a positive number (0.5, 1.5, 2.5 are fastest) or 'auto', got {self.nu!r}")
         coords, covariates = self._split(X)
         self.trend_ = self._make_trend().fit(covariates, y) if covariates.shape[1] else None
         residual = y - self._trend(covariates, len(y), y_mean=float(np.mean(y)))
         self.offset_ = float(np.mean(residual))
         self.scale_ = np.maximum(np.std(coords, axis=0), 1e-6)
-        spread = float(np.var(residual)) or 1e-6
-        kernel = ConstantKernel(spread, (1e-4, 1e2)) * Matern(
-            length_scale=np.ones(coords.shape[1]), length_scale_bounds=(1e-3, 1e3), nu=self.nu
-        ) + WhiteKernel(spread / 2, (1e-6, 1e2))
-        self.gp_ = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=1, random_state=self.random_state)
+        smoothness = (0.5, 1.5) if self.nu == "auto" else (float(self.nu),)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_.fit(coords / self.scale_, residual - self.offset_)
+            fits = [self._fit_gp(coords / self.scale_, residual - self.offset_, nu) for nu in smoothness]
+        self.gp_ = max(fits, key=lambda gp: gp.log_marginal_likelihood_value_)
+        self.nu_ = self.gp_.kernel_.k1.k2.nu
         self.y_mean_ = float(np.mean(y))
         return self
 
@@ -281,6 +289,14 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
             residual, std = self.gp_.predict(coords / self.scale_, return_std=True)
             return trend + residual, std
         return trend + self.gp_.predict(coords / self.scale_)
+
+    def _fit_gp(self, coords: np.ndarray, residual: np.ndarray, nu: float) -> GaussianProcessRegressor:
+        spread = float(np.var(residual)) or 1e-6
+        kernel = ConstantKernel(spread, (1e-4, 1e2)) * Matern(
+            length_scale=np.ones(coords.shape[1]), length_scale_bounds=(1e-3, 1e3), nu=nu
+        ) + WhiteKernel(spread / 2, (1e-6, 1e2))
+        gp = GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=0, random_state=self.random_state)
+        return gp.fit(coords, residual)
 
     def _split(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         coords = np.asarray(X[:, : self.n_coords], dtype=float)
@@ -303,9 +319,9 @@ CANDIDATES: dict[str, BaseEstimator] = {
     "trend": CovariateTrend(),
     "idw": InverseDistance(),
     "ordinary_kriging": OrdinaryKriging(),
-    "gp": RegressionKriging(trend="none"),
-    "rk_ridge": RegressionKriging(trend="ridge"),
-    "rk_forest": RegressionKriging(trend="forest"),
+    "gp": RegressionKriging(trend="none", nu="auto"),
+    "rk_ridge": RegressionKriging(trend="ridge", nu="auto"),
+    "rk_forest": RegressionKriging(trend="forest", nu="auto"),
 }
 
 

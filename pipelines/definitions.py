@@ -8,6 +8,7 @@ import dagster as dg
 
 from assets import estimates, features, grade_models, grade_report, ingest, publish
 from assets.resources import ResiduaSettings
+from pipelines.automation import build_inbox_sensor, build_refresh_schedule
 
 ASSET_MODULES = (ingest, features, grade_models, estimates, grade_report, publish)
 
@@ -22,17 +23,31 @@ refresh_job = dg.define_asset_job(
 
 
 def default_settings(**overrides: object) -> ResiduaSettings:
-    """Settings for the bundled demo into ./out, publishing to PostGIS when RESIDUA_POSTGIS_URL is set."""
-    postgis = dg.EnvVar("RESIDUA_POSTGIS_URL") if os.environ.get("RESIDUA_POSTGIS_URL") else None
-    return ResiduaSettings(**{"postgis_url": postgis, **overrides})
+    """Settings for the bundled demo into ./out; PostGIS and Dask when their variables are set."""
+    optional = {
+        field: dg.EnvVar(variable)
+        for field, variable in (("postgis_url", "RESIDUA_POSTGIS_URL"), ("dask_address", "RESIDUA_DASK_ADDRESS"))
+        if os.environ.get(variable)
+    }
+    return ResiduaSettings(**{**optional, **overrides})
 
 
-def build_definitions(settings: ResiduaSettings | None = None) -> dg.Definitions:
-    """Definitions with the given settings (defaults: ``default_settings()``)."""
+DEFAULT_REFRESH_CRON = "0 3 * * 1"
+
+
+def build_definitions(settings: ResiduaSettings | None = None, refresh_cron: str | None = None) -> dg.Definitions:
+    """Definitions with the given settings (defaults: ``default_settings()``).
+
+    The weekly schedule's cron comes from ``refresh_cron``, else RESIDUA_REFRESH_CRON,
+    else Mondays 03:00 UTC.
+    """
+    cron = refresh_cron or os.environ.get("RESIDUA_REFRESH_CRON") or DEFAULT_REFRESH_CRON
     return dg.Definitions(
         assets=all_assets,
         asset_checks=all_checks,
         jobs=[refresh_job],
+        schedules=[build_refresh_schedule(refresh_job, cron)],
+        sensors=[build_inbox_sensor(refresh_job, all_assets)],
         resources={"settings": settings or default_settings()},
         executor=dg.in_process_executor,
     )
