@@ -1,14 +1,31 @@
-"""Estimates: site grade distributions, simulated resources, and the ranking."""
+"""Estimates: site grade distributions, simulated resources, reviews, the ranking, hubs, grade-tonnage."""
+
+from dataclasses import dataclass
 
 import dagster as dg
+import geopandas as gpd
 import pandas as pd
 
 from assets.grade_models import GradeModels
 from assets.resources import ResiduaSettings
 from geodata.reference_tables import ReferenceTables
-from models.estimates import estimate_resources
+from geodata.reviews import REVIEWS_FILE, read_reviews
+from geodata.schema import STORAGE_CRS
+from geodata.validate import ValidationResult
+from models.estimates import estimate_resources, resource_draws
+from models.grade_tonnage import grade_tonnage_curves
 from models.grade_workflow import site_distributions
-from models.ranking import rank_sites
+from models.hubs import HUBS_FILE, plan_hubs, read_hubs, site_centroids
+from models.ranking import rank_sites, review_quarantine
+from models.sensitivity import rank_stability
+
+
+@dataclass(frozen=True)
+class SiteReviews:
+    """Reviewers' decisions: every valid row (oldest first) and the rows quarantined with a reason."""
+
+    history: pd.DataFrame
+    quarantine: gpd.GeoDataFrame
 
 
 @dg.asset(group_name="estimates")
@@ -42,7 +59,96 @@ def resource_estimates(
     return estimates
 
 
+@dg.asset(group_name="review")
+def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> SiteReviews:
+    """Geologists' decisions per site (accept / exclude / needs-data) from the data drop's reviews.csv."""
+    history, rejects = read_reviews(settings.data_path / REVIEWS_FILE)
+    quarantine = gpd.GeoDataFrame(
+        review_quarantine(rejects, REVIEWS_FILE), geometry=[None] * len(rejects), crs=STORAGE_CRS
+    )
+    context.log.info("Read %d review decisions (%d rows quarantined)", len(history), len(quarantine))
+    context.add_output_metadata(
+        {"decisions": len(history), "quarantined_rows": len(quarantine),
+         "by_decision": dg.MetadataValue.json(history["decision"].value_counts().to_dict())}
+    )  # fmt: skip
+    return SiteReviews(history, quarantine)
+
+
 @dg.asset(group_name="estimates")
-def site_rankings(resource_estimates: pd.DataFrame) -> pd.DataFrame:
-    """Sites ranked by P50 recoverable value weighted by confidence."""
-    return rank_sites(resource_estimates)
+def site_rankings(
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    resource_estimates: pd.DataFrame,
+    reviews: SiteReviews,
+    reference_tables: ReferenceTables,
+) -> pd.DataFrame:
+    """Sites ranked by confidence-weighted P50 recoverable value, honouring reviews, with rank stability."""
+    ranked = rank_sites(resource_estimates, reviews.history)
+    stability = rank_stability(
+        ranked,
+        reference_tables.recovery,
+        reference_tables.prices,
+        n_perturbations=settings.sensitivity_draws,
+        seed=settings.seed,
+        price_distribution=settings.sensitivity_price_distribution,
+    )
+    ranked = ranked.merge(stability, on="site_id", how="left", validate="one_to_one")
+    stable = int((ranked["rank_stability_top10"] >= 0.8).sum())
+    context.log.info("Ranked %d of %d sites; %d stay in the top 10 in >= 80 %% of %d price/recovery perturbations",
+                     int(ranked["rank"].notna().sum()), len(ranked), stable, settings.sensitivity_draws)  # fmt: skip
+    context.add_output_metadata(
+        {"ranked": int(ranked["rank"].notna().sum()), "excluded_by_review": int(ranked["rank"].isna().sum()),
+         "review_status": dg.MetadataValue.json(ranked["review_status"].value_counts().to_dict()),
+         "top10_in_80pct_of_perturbations": stable}
+    )  # fmt: skip
+    return ranked
+
+
+@dg.asset(group_name="estimates")
+def processing_hubs(
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    sites: ValidationResult,
+    site_features: pd.DataFrame,
+    grade_estimates: pd.DataFrame,
+    reference_tables: ReferenceTables,
+    site_rankings: pd.DataFrame,
+) -> gpd.GeoDataFrame:
+    """Processing hubs (hubs.csv, else value-weighted k-means) with the Ga, Te and PGM recoverable within haul reach."""
+    draws = resource_draws(
+        site_features,
+        grade_estimates,
+        reference_tables.recovery,
+        reference_tables.prices,
+        settings.cutoffs(reference_tables.cutoff_grades),
+        n_draws=settings.n_draws,
+        seed=settings.seed,
+    )
+    feeding = site_rankings[site_rankings["rank"].notna()].set_index("site_id")
+    locations = site_centroids(sites.accepted[sites.accepted["site_id"].isin(feeding.index)])
+    weights = locations["site_id"].map(feeding["value_usd_p50"]).to_numpy(dtype=float)
+    given = read_hubs(settings.data_path / HUBS_FILE)
+    hubs = plan_hubs(locations, weights, draws, given=given, k=settings.hubs_k, haul_km=settings.haul_km,
+                     seed=settings.seed)  # fmt: skip
+    in_reach = dict(zip(hubs["hub_id"], hubs["n_sites"].tolist()))
+    context.log.info("%d %s hubs, %g km haul, sites in reach %s", len(hubs),
+                     "given" if given is not None else "proposed", settings.haul_km, in_reach)  # fmt: skip
+    context.add_output_metadata({"hubs": len(hubs), "method": "given" if given is not None else "proposed",
+                                 "sites_in_reach": dg.MetadataValue.json(in_reach)})  # fmt: skip
+    return hubs
+
+
+@dg.asset(group_name="estimates")
+def grade_tonnage(
+    settings: ResiduaSettings,
+    site_features: pd.DataFrame,
+    grade_estimates: pd.DataFrame,
+    reference_tables: ReferenceTables,
+) -> pd.DataFrame:
+    """Grade-tonnage curves of sampled sites: tonnes, mean grade and metal above a ladder of cut-offs, at P50."""
+    return grade_tonnage_curves(
+        grade_estimates,
+        site_features,
+        settings.cutoffs(reference_tables.cutoff_grades),
+        multiples=tuple(settings.grade_tonnage_multiples),
+    )

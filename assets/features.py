@@ -99,13 +99,14 @@ def site_features(
     features[["n_samples", "n_holes"]] = features[["n_samples", "n_holes"]].fillna(0).astype(int)
     covariates, found = site_covariates(sites.accepted, data_drop.root)
     features = features.merge(covariates, left_on="site_id", right_index=True, how="left", validate="one_to_one")
-    coverage = {name: float(features[f"cov_{name}_coverage"].mean()) for name in found}
+    files = {name: path.relative_to(data_drop.root).as_posix() for name, path in found.items()}
+    coverage = {name: round(float(features[f"cov_{name}_coverage"].mean()), 4) for name in found}
     context.log.info("Covariates %s, mean footprint coverage %s", list(found), coverage)
     context.add_output_metadata(
         {
             "sites": len(features),
-            "covariates": dg.MetadataValue.json({name: path.relative_to(data_drop.root).as_posix() for name, path in found.items()}),
-            "covariate_mean_coverage": dg.MetadataValue.json({name: round(value, 4) for name, value in coverage.items()}),
+            "covariates": dg.MetadataValue.json(files),
+            "covariate_mean_coverage": dg.MetadataValue.json(coverage),
         }
     )
     return features

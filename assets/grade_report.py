@@ -10,7 +10,7 @@ from assets.resources import ResiduaSettings
 from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
-from geodata.rasters import write_cog
+from geodata.rasters import safe_file_stem, write_cog
 from geodata.validate import ValidationResult
 from geodata.writers import staged_outputs
 from models.report import diagnostic_figures, validation_tables
@@ -61,7 +61,7 @@ def grade_rasters(
         (staging / "rasters").mkdir()
         for element, fit in grade_models.fits.items():
             for site_id, block in fit.blocks.items():
-                name = f"rasters/{site_id}_{element}_grade.tif"
+                name = f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif"
                 tags = {
                     "element": element, "unit": "g/t", "site_id": site_id, "model": block.chosen,
                     "synthetic": str(data_drop.synthetic), "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),

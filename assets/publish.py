@@ -7,6 +7,7 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 
+from assets.estimates import SiteReviews
 from assets.features import SiteVolumes
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
@@ -16,6 +17,7 @@ from geodata.reference_tables import ReferenceTables
 from geodata.schema import STORAGE_CRS
 from geodata.validate import ValidationResult
 from geodata.provenance import code_version
+from models.ranking import review_history
 
 
 @dg.asset(group_name="publish")
@@ -28,6 +30,9 @@ def inventory(
     samples: ValidationResult,
     site_volumes: SiteVolumes,
     site_rankings: pd.DataFrame,
+    reviews: SiteReviews,
+    processing_hubs: gpd.GeoDataFrame,
+    grade_tonnage: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """Ranked inventory files (styled GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CSV), PostGIS if set."""
     origin = "SYNTHETIC demo data" if data_drop.synthetic else "user data"
@@ -35,7 +40,9 @@ def inventory(
     ranked = gpd.GeoDataFrame(site_rankings.merge(footprints, on="site_id"), crs=STORAGE_CRS)
     ranked["data_origin"] = origin
     published_samples = samples.accepted.assign(data_origin=origin)
-    quarantine = pd.concat([sites.quarantine, site_volumes.quarantine, samples.quarantine], ignore_index=True)
+    quarantine = pd.concat(
+        [sites.quarantine, site_volumes.quarantine, samples.quarantine, reviews.quarantine], ignore_index=True
+    )
     quarantine = gpd.GeoDataFrame(quarantine.assign(data_origin=origin), geometry="geometry", crs=STORAGE_CRS)
     metadata = {
         "title": data_drop.title,
@@ -52,7 +59,9 @@ def inventory(
     }
     postgis = PostgisTarget(settings.postgis_url, settings.postgis_schema) if settings.postgis_url else None
     paths = publish_inventory(
-        settings.out_path, ranked, published_samples, quarantine, metadata, formats=settings.formats, postgis=postgis
+        settings.out_path, ranked, published_samples, quarantine, metadata, formats=settings.formats,
+        hubs=processing_hubs.assign(data_origin=origin), postgis=postgis,
+        tables={"reviews": review_history(reviews.history, site_rankings["site_id"]), "grade_tonnage": grade_tonnage},
     )
     formats = ", ".join(settings.formats)
     context.log.info("Published %d ranked sites as %s to %s", len(ranked), formats, settings.out_path)

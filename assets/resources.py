@@ -2,6 +2,7 @@
 
 
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
@@ -46,6 +47,19 @@ class ResiduaSettings(dg.ConfigurableResource):
         "none: files only.",
     )
     postgis_schema: str = Field(default="residua", description="PostGIS schema receiving the layers.")
+    sensitivity_draws: int = Field(
+        default=200, ge=1, description="Joint price and recovery perturbations re-ranking the sites (rank stability)."
+    )
+    sensitivity_price_distribution: Literal["triangular", "uniform"] = Field(
+        default="triangular",
+        description="Price draw between the price table's low and high: triangular (mode at mid) or uniform.",
+    )
+    hubs_k: int = Field(default=5, ge=1, description="Processing hubs proposed by weighted k-means when no hubs.csv.")
+    haul_km: float = Field(default=150.0, gt=0, description="Largest geodesic haul from a site to a hub, km.")
+    grade_tonnage_multiples: list[float] = Field(
+        default=[0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
+        description="Cut-off ladder of the grade-tonnage curves, as multiples of each element's cut-off grade.",
+    )
 
     @field_validator("formats")
     @classmethod

@@ -57,7 +57,9 @@ def class_mean_cv(y: np.ndarray, classes: pd.Series, folds) -> pd.DataFrame:
     return pd.DataFrame({"observed": y, "predicted": predicted, "std": std})
 
 
-def selected_cv(X: np.ndarray, y: np.ndarray, folds, seed: int, method: str = "stack") -> tuple[pd.DataFrame, pd.Series]:
+def selected_cv(
+    X: np.ndarray, y: np.ndarray, folds, seed: int, method: str = "stack"
+) -> tuple[pd.DataFrame, pd.Series]:
     """Outer-fold predictions of the self-weighting model, and its mean weights over the folds."""
     predicted, std, weights = np.full(len(y), np.nan), np.full(len(y), np.nan), []
     for train, test in folds:
@@ -69,11 +71,13 @@ def selected_cv(X: np.ndarray, y: np.ndarray, folds, seed: int, method: str = "s
     return pd.DataFrame({"observed": y, "predicted": predicted, "std": std}), mean_weights
 
 
-def evaluate(dataset: str, metal: str, coords, covariates, y, classes, seed: int = 0, method: str = "stack") -> list[dict]:
+def evaluate(
+    dataset: str, metal: str, coords, covariates, y, classes, seed: int = 0, method: str = "stack"
+) -> list[dict]:
     """Score the model and the three baselines on the same outer blocked folds."""
     X = np.column_stack([coords, covariates]) if covariates.size else coords
     folds = blocked_folds(coords, n_splits=OUTER_SPLITS, n_blocks_per_side=OUTER_BLOCKS, seed=seed)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     model_predictions, weights = selected_cv(X, y, folds, seed, method)
     seconds = time.perf_counter() - start
     chosen = ", ".join(f"{name} {weight:.2f}" for name, weight in weights.items() if weight >= 0.05)
@@ -85,6 +89,7 @@ def evaluate(dataset: str, metal: str, coords, covariates, y, classes, seed: int
         "ordinary_kriging": cross_validate(OrdinaryKriging(n_coords=2), coords, y, folds),
     }
     rows += [{"dataset": dataset, "metal": metal, "method": name, **score(p)} for name, p in baselines.items()]
+    rows[0]["cpu_seconds"] = time.process_time() - cpu  # the whole metal, baselines included
     return rows
 
 
@@ -122,26 +127,64 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         signal = dataset != "coalash" and by.loc["class_mean", "r2"] >= 0.10
         coverage = by.loc["residua", "coverage80"]
         out.append({"dataset": dataset, "metal": metal, "residua_rmse": residua, "best_baseline_rmse": best,
-                    "vs_best_pct": 100 * (residua / best - 1), "vs_ok_pct": 100 * (residua / ok - 1),
-                    "coverage80": coverage, "within_2pct": residua <= 1.02 * best,
-                    "class_mean_r2": by.loc["class_mean", "r2"], "covariate_signal": signal, "ok_minus_10pct": (residua <= 0.9 * ok) if signal else None,
-                    "coverage_78_82": 0.78 <= round(coverage, 3) <= 0.82, "weights": by.loc["residua", "chosen"],
-                    "seconds": by.loc["residua", "seconds"]})  # fmt: skip
+                    "vs_best_pct": 100 * (residua / best - 1), "within_2pct": _verdict(residua <= 1.02 * best),
+                    "class_mean_r2": by.loc["class_mean", "r2"], "covariate_signal": "yes" if signal else "no",
+                    "vs_ok_pct": 100 * (residua / ok - 1),
+                    "ok_minus_10pct": _verdict(residua <= 0.9 * ok) if signal else "n/a",
+                    "coverage80": coverage, "coverage_78_82": _verdict(0.78 <= round(coverage, 3) <= 0.82),
+                    "weights": by.loc["residua", "chosen"], "seconds": by.loc["residua", "seconds"]})  # fmt: skip
     return pd.DataFrame(out)
+
+
+def _verdict(passed: bool) -> str:
+    return "pass" if passed else "FAIL"
+
+
+def report(table: pd.DataFrame, summary: pd.DataFrame, seed: int, method: str, wall: float, cpu: float) -> str:
+    """The results page: targets per metal, then every method's scores."""
+    fmt = {"floatfmt": ".3f", "index": False}
+    targets = summary[["dataset", "metal", "residua_rmse", "best_baseline_rmse", "vs_best_pct", "within_2pct",
+                       "class_mean_r2", "covariate_signal", "vs_ok_pct", "ok_minus_10pct", "coverage80",
+                       "coverage_78_82"]]  # fmt: skip
+    command = (
+        "`.venv/bin/python benchmarks/realdata_grade.py"
+        + (f" --seed {seed}" if seed else "")
+        + (f" --method {method}`" if method != "stack" else "`")
+    )
+    return (
+        "# Grade models on real data: nested blocked CV (log-grade)\n\n"
+        f"Command: {command}. Machine: 2 cores (shared with other jobs), 24 GiB. "
+        f"Wall time {wall / 60:.1f} min, CPU time {cpu / 60:.1f} min (2 joblib processes over metals).\n\n"
+        f"Outer CV: {OUTER_SPLITS} folds of whole blocks on a {OUTER_BLOCKS}x{OUTER_BLOCKS} grid, seed {seed}; the "
+        "baselines and Residua are scored on the same folds. Residua "
+        f"(`SelectedSpatialModel`, method `{method}`) is fitted on each outer training set alone: 3 repeats of "
+        "5-fold blocked CV (5x5 blocks) of 7 candidates (4 without covariates), bagged non-negative stacking weights, intervals "
+        "calibrated on the pooled out-of-fold predictions.\n\n"
+        "Targets (issue 4): `within_2pct` Residua's RMSE at most 2 % above the best of the three baselines "
+        "(picked with hindsight on these very folds, so a demanding bar); `ok_minus_10pct` at least 10 % "
+        "below ordinary kriging, applied where covariates carry signal (class-mean baseline's held-out "
+        "R2 >= 0.10); `coverage_78_82` the 80 % intervals cover 78-82 % of held-out values. With about "
+        "250 held-out values a perfectly calibrated interval's coverage has a standard error of 0.025, so "
+        "the 78-82 % window is narrower than +-1 standard error.\n\n"
+        "## Targets per metal\n\n" + targets.to_markdown(**fmt) + "\n\n"
+        "## Mean stacking weights over the outer folds, and time per metal\n\n"
+        + summary[["dataset", "metal", "weights", "seconds"]].to_markdown(index=False)
+        + "\n\n"
+        "## All methods\n\n" + table.drop(columns=["chosen", "seconds", "cpu_seconds"]).to_markdown(**fmt) + "\n"
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "realdata_grade.md")
+    parser.add_argument("--seed", type=int, default=0, help="outer-fold seed (issue 4 uses 0)")
+    parser.add_argument("--method", choices=("stack", "select"), default="stack")
+    parser.add_argument("--n-jobs", type=int, default=2, help="joblib processes over metals")
     args = parser.parse_args()
-    table = run()
-    summary = summarise(table)
-    fmt = {"floatfmt": ".3f", "index": False}
-    text = (
-        "# Grade models on real data: nested blocked CV (log-grade)\n\n"
-        f"Command: `.venv/bin/python benchmarks/realdata_grade.py`. Machine: 2 cores, 24 GiB.\n\n"
-        "## Residua against the baselines\n\n" + summary.to_markdown(**fmt) + "\n\n## All methods\n\n"
-        + table.drop(columns=["chosen", "seconds"]).to_markdown(**fmt) + "\n"
+    wall = time.perf_counter()
+    table = run(seed=args.seed, method=args.method, n_jobs=args.n_jobs)
+    text = report(
+        table, summarise(table), args.seed, args.method, time.perf_counter() - wall, table["cpu_seconds"].sum()
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

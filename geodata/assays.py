@@ -59,6 +59,8 @@ def parse_assay(cell: object) -> AssayValue | None:
     if match:
         return _checked(float(match.group(1)), cell, below_detection=True)
     number = parse_decimal(text)
+    if number is None and re.fullmatch(r"[-+]?[0-9.]+[eE][-+]?[0-9]+", text):
+        raise AssayParseError(f"assay {cell!r} is not finite (too large)")
     if number is None:
         hint = " (a decimal comma? write 1.5, not 1,5)" if re.fullmatch(r"[-+]?\d+,\d+", text) else ""
         raise AssayParseError(
@@ -110,6 +112,9 @@ def normalise_row_assays(
                 problems.append(f"{column}: {error}")
                 continue
             if parsed is not None:
+                if not math.isfinite(parsed.value * factor):
+                    problems.append(f"{column}: assay {row[column]!r} is too large once converted to g/t")
+                    continue
                 readings.append((column, parsed.value * factor, parsed.below_detection))
         if not readings:
             values[f"{element}_gt"] = float("nan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _PLAIN = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -12,14 +13,16 @@ def parse_decimal(text: str) -> float | None:
     """A number written with a decimal point, optionally with comma thousands separators.
 
     Returns None for anything else, including a decimal comma (``"1,5"``), which would
-    otherwise be misread as 15.
+    otherwise be misread as 15, and numbers too large to be finite.
 
     >>> parse_decimal("1,234.5"), parse_decimal("2e3"), parse_decimal("1,5")
     (1234.5, 2000.0, None)
     """
     text = text.strip()
     if _PLAIN.fullmatch(text):
-        return float(text)
-    if _THOUSANDS.fullmatch(text):
-        return float(text.replace(",", ""))
-    return None
+        value = float(text)
+    elif _THOUSANDS.fullmatch(text):
+        value = float(text.replace(",", ""))
+    else:
+        return None
+    return value if math.isfinite(value) else None  # "1e999" overflows to infinity

@@ -100,7 +100,7 @@ def check_identifier(name: str, pattern: re.Pattern[str], kind: str, length: int
     >>> check_identifier("sites_ranked", TABLE_NAME, "table", 63)
     'sites_ranked'
     """
-    if not isinstance(name, str) or not pattern.match(name):
+    if not isinstance(name, str) or not pattern.fullmatch(name):
         raise PostgisError(
             f"{kind} name {name!r} is not allowed: use 1-{length} lower-case letters, digits or _, "
             f"not starting with a digit or pg_ (e.g. 'residua')"

@@ -65,10 +65,18 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
     "confidence class. " + DISCLAIMER,
     "samples": "Accepted assay intervals, grades in g/t; <element>_bdl flags below-detection values.",
     "quarantine": "Input rows quarantined with source file, row, id and reason.",
-    "hubs": "Processing hubs.",
+    "hubs": "Processing hubs (given or proposed) with the P10/P50/P90 recoverable Ga, Te, PGM and value of the sites "
+    "within haul distance, summed per simulation draw.",
+    "reviews": "Every review decision (accept / exclude / needs-data), oldest first; in_force marks the decision the "
+    "ranking honours.",
+    "grade_tonnage": "Grade-tonnage curves of sampled sites at P50 inputs (lognormal closed form): tonnes, mean grade "
+    "and metal above each cut-off. " + DISCLAIMER,
     "run_metadata": "Provenance of this run: inputs (SHA-256), reference tables, code version, run id.",
 }
 
+
+#: Attribute tables that the csv format also writes as their own CSV file (when given).
+CSV_TABLES: tuple[str, ...] = ("grade_tonnage",)
 
 #: Layers being published (name -> rows) and the run's provenance, as the format writers receive them.
 Layers = dict[str, pd.DataFrame]
@@ -147,6 +155,7 @@ def publish_inventory(
     formats: Iterable[str] = ALL_FORMATS,
     hubs: gpd.GeoDataFrame | None = None,
     postgis: PostgisTarget | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format (and to PostGIS); return the files written.
 
@@ -164,6 +173,9 @@ def publish_inventory(
         Export formats, see :func:`check_formats`; all by default.
     hubs : GeoDataFrame, optional
         Processing hubs, published as a further layer when given.
+    tables : mapping of str to DataFrame, optional
+        Attribute tables (no geometry) published beside the layers, e.g. ``reviews`` and
+        ``grade_tonnage``; those in :data:`CSV_TABLES` are also written as ``<name>.csv``.
     postgis : PostgisTarget, optional
         Also replace the layers in this PostGIS schema, in one transaction.
 
@@ -178,8 +190,13 @@ def publish_inventory(
     layers: dict[str, pd.DataFrame] = {"sites_ranked": ranked, "samples": samples, "quarantine": quarantine}
     if hubs is not None:
         layers["hubs"] = hubs
+    for name, table in (tables or {}).items():
+        if name in layers or name == "run_metadata":
+            raise ValueError(f"table name {name!r} is taken by a layer; choose another name")
+        layers[name] = pd.DataFrame(table)
     layers["run_metadata"] = pd.DataFrame([{"key": str(k), "value": str(v)} for k, v in provenance.items()])
     stale = [name for names in FORMAT_FILES.values() for name in names] + list(SIDECAR_STYLE)
+    stale += [f"{name}.csv" for name in CSV_TABLES]  # written only when the table is given
     written: dict[str, Path] = {}
     with staged_outputs(out_dir, stale=stale) as staging:
         for name in selected:
@@ -253,7 +270,12 @@ def _write_csv(staging: Path, layers: Layers, provenance: Provenance) -> dict[st
     csv.insert(4, "centroid_lat", [point.y for point in centroids])
     path = staging / "sites_ranked.csv"
     write_csv(path, csv)
-    return {"sites_ranked_csv": path}
+    written = {"sites_ranked_csv": path}
+    for name in CSV_TABLES:
+        if name in layers:
+            written[f"{name}_csv"] = staging / f"{name}.csv"
+            write_csv(written[f"{name}_csv"], layers[name])
+    return written
 
 
 def _write_sidecar_style(staging: Path, ranked: gpd.GeoDataFrame) -> dict[str, Path]:

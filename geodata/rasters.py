@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,22 @@ from affine import Affine
 from rasterio.io import MemoryFile
 
 NODATA = -9999.0
+
+
+def safe_file_stem(text: str) -> str:
+    """A file-name stem made from user text that cannot leave its folder.
+
+    Characters other than letters, digits, ``.``, ``_`` and ``-`` become ``_`` and
+    leading dots are dropped; if anything changed, a short hash of the original keeps
+    different ids apart.
+
+    >>> safe_file_stem("RM-001"), safe_file_stem("../../evil")
+    ('RM-001', 'evil-1361ca8c')
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", text).lstrip("._") or "site"
+    if stem == text:
+        return stem
+    return f"{stem}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def write_cog(path: Path, bands: dict[str, np.ndarray], transform: Affine, crs: object, tags: dict[str, str]) -> None:

@@ -86,6 +86,9 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     table["residue_type_as_written"] = rows["residue_type"].map(_text)
     table[SOURCE_ROW] = rows[SOURCE_ROW].to_numpy()
     sites = gpd.GeoDataFrame(table, geometry=rows.geometry.to_numpy(), crs=raw.crs)
+    for position, bounds in enumerate(sites.geometry.to_crs(STORAGE_CRS).bounds.to_numpy()):
+        if sites.geometry.iloc[position] is not None and not _lonlat_bounds_ok(bounds):
+            reasons[position].append("footprint lies outside valid lon/lat (or its CRS's area); check the CRS and coordinates")
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = sites.loc[~bad].to_crs(STORAGE_CRS).reset_index(drop=True)
     accepted["area_ha"] = [geodesic_area_m2(geometry) / 1e4 for geometry in accepted.geometry]
@@ -303,6 +306,14 @@ def _quarantine(
         crs=crs,
     )
     return table.to_crs(STORAGE_CRS) if crs is not None else table
+
+
+def _lonlat_bounds_ok(bounds: np.ndarray) -> bool:
+    """True when (minx, miny, maxx, maxy) in lon/lat are finite and on the globe."""
+    if not np.isfinite(bounds).all():
+        return False
+    minx, miny, maxx, maxy = bounds
+    return -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
 
 
 def _where(source: Path, row: int) -> str:

@@ -199,6 +199,12 @@ def site_covariates(
         ``table`` indexed by ``site_id`` with the ``DEFAULT_STATISTICS`` and coverage of
         each covariate (no columns when the drop has none); ``covariates`` maps each
         name to its file.
+
+    Raises
+    ------
+    DataDropError, CRSError
+        As ``find_covariates``: a covariate raster that cannot be used stops the run,
+        naming the file and the fix.
     """
     covariates = find_covariates(data_root)
     frames = [
@@ -275,7 +281,7 @@ def _zonal_statistics(
         zones = local.iloc[rows]
         # Hilbert order: neighbouring footprints follow each other, so raster blocks are
         # decoded once and served from GDAL's (bounded) block cache to the next footprint.
-        order = np.argsort(zones.hilbert_distance(total_bounds=dataset.bounds).to_numpy(), kind="stable")
+        order = np.argsort(zones.hilbert_distance().to_numpy(), kind="stable")
         rows, zones = rows[order], zones.to_numpy()[order]
         operations = [STATISTICS[stat] for stat in statistics]
         stats = exact_extract(

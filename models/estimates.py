@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from models.ranking import classify_confidence
-from models.simulation import simulate_resources
+from models.simulation import ResourceDraws, simulate_draws, simulate_resources
 
 
 def estimate_resources(
@@ -31,3 +31,21 @@ def estimate_resources(
         estimates["n_holes"], estimates["value_relative_width"], estimates["volume_method"] == "dem_difference"
     )
     return estimates
+
+
+def resource_draws(
+    features: pd.DataFrame,
+    grades: pd.DataFrame,
+    recovery: pd.DataFrame,
+    prices: pd.DataFrame,
+    cutoffs: dict[str, float],
+    n_draws: int,
+    seed: int,
+) -> ResourceDraws:
+    """The per-draw metal and value behind :func:`estimate_resources` (same arguments, same draws).
+
+    Used to total groups of sites (e.g. a processing hub's catchment) per draw, so a group's
+    P10/P90 is taken on its own total. Re-drawing is cheap and keeps the estimates table a
+    table.
+    """
+    return simulate_draws(features, grades, recovery, prices, cutoffs, n_draws=n_draws, seed=seed)

@@ -9,10 +9,12 @@ Picking the single candidate with the lowest CV error is noisy on a few hundred 
 (the winner's curse: the winner's CV score is optimistic and the choice flips between
 folds). ``SelectedSpatialModel`` therefore stacks by default (Breiman 1996, "Stacked
 regressions", Machine Learning 24:49): non-negative weights summing to one, fitted to the
-candidates' out-of-fold predictions from repeated blocked CV, so the combination can only
-move toward a candidate in proportion to the evidence for it. Its 80 % intervals are
-calibrated on the same out-of-fold predictions of the combined model (split-conformal
-scaling of a locally varying std).
+candidates' out-of-fold predictions from repeated blocked CV. The weights themselves are
+noisy on a few hundred samples, so they are bagged: averaged over bootstrap resamples of
+whole blocks, which spreads weight over candidates the data cannot tell apart instead of
+betting on one. Its 80 % intervals are calibrated on the same out-of-fold predictions of
+the combined model (split-conformal scaling of a locally varying std: the mixture of the
+candidates' calibrated predictive distributions, wider where they disagree).
 """
 
 from __future__ import annotations
@@ -121,7 +123,35 @@ def stack_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
     return weights / weights.sum()
 
 
-def combine(means: np.ndarray, stds: np.ndarray, weights: np.ndarray, scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def bagged_stack_weights(
+    predictions: np.ndarray, y: np.ndarray, groups: np.ndarray, n_bootstrap: int = 100, seed: int = 0
+) -> np.ndarray:
+    """``stack_weights`` averaged over bootstrap resamples of whole groups (spatial blocks).
+
+    Resampling blocks, not rows, keeps neighbouring samples together, as the blocked CV
+    that produced the predictions did. With ``n_bootstrap=0`` this is ``stack_weights``.
+
+    >>> P = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, 5.0], [3.0, 7.0]])
+    >>> bagged_stack_weights(P, np.arange(4.0), np.array([0, 0, 1, 1]), 20).round(3).tolist()
+    [1.0, 0.0]
+    """
+    P, y, groups = np.asarray(predictions, dtype=float), np.asarray(y, dtype=float), np.asarray(groups)
+    if n_bootstrap <= 0:
+        return stack_weights(P, y)
+    rng = np.random.default_rng(seed)
+    blocks = np.unique(groups)
+    members = [np.flatnonzero(groups == block) for block in blocks]
+    draws = []
+    for _ in range(n_bootstrap):
+        rows = np.concatenate([members[i] for i in rng.integers(0, len(blocks), len(blocks))])
+        draws.append(stack_weights(P[rows], y[rows]))
+    weights = np.mean(draws, axis=0)
+    return weights / weights.sum()
+
+
+def combine(
+    means: np.ndarray, stds: np.ndarray, weights: np.ndarray, scales: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean of the candidates and the std of their mixture.
 
     The variance is that of a mixture of the candidates' calibrated predictive
@@ -158,6 +188,9 @@ class SelectedSpatialModel(RegressorMixin, BaseEstimator):
         Blocked CV repeats, each with another random assignment of blocks to folds; the
         out-of-fold predictions of all repeats are pooled, which steadies the weights and
         the calibration.
+    n_bootstrap : int
+        Bootstrap resamples of blocks over which the stacking weights are averaged
+        (bagging); 0 fits them once on all out-of-fold predictions.
 
     Attributes
     ----------
@@ -194,6 +227,7 @@ class SelectedSpatialModel(RegressorMixin, BaseEstimator):
         random_state: int = 0,
         method: str = "stack",
         n_repeats: int = 3,
+        n_bootstrap: int = 100,
     ) -> None:
         self.n_coords = n_coords
         self.candidates = candidates
@@ -202,19 +236,28 @@ class SelectedSpatialModel(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.method = method
         self.n_repeats = n_repeats
+        self.n_bootstrap = n_bootstrap
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> SelectedSpatialModel:
         """Cross-validate every candidate, weight them, calibrate, refit the kept ones on all data."""
         X, y = validate_data(self, X, y, y_numeric=True)
         if self.method not in ("stack", "select"):
             raise ValueError(f"method must be 'stack' or 'select', got {self.method!r}")
-        if self.n_repeats < 1:
-            raise ValueError(f"n_repeats must be at least 1, got {self.n_repeats}")
+        if self.n_repeats < 1 or self.n_bootstrap < 0:
+            raise ValueError(
+                f"n_repeats must be at least 1 and n_bootstrap at least 0, got {self.n_repeats} and {self.n_bootstrap}"
+            )
+        if X.shape[1] < self.n_coords:
+            raise ValueError(
+                f"SelectedSpatialModel reads the first n_coords={self.n_coords} columns of X as coordinates, "
+                f"but X has {X.shape[1]} feature(s); put x, y (and depth) first or set n_coords"
+            )
         coords = X[:, : self.n_coords]
-        if len(np.unique(block_groups(coords, self.n_blocks_per_side))) < 2:
+        blocks = block_groups(coords, self.n_blocks_per_side)
+        if len(np.unique(blocks)) < 2:
             raise ValueError(
                 f"blocked CV needs samples in at least 2 of the {self.n_blocks_per_side}x{self.n_blocks_per_side} "
-                f"blocks, got {len(y)} samples in 1 block; add samples or use a single model such as ConstantMean"
+                f"blocks, got n_samples={len(y)} in 1 block; add samples or use a single model such as ConstantMean"
             )
         repeats = [
             blocked_folds(coords, self.n_splits, self.n_blocks_per_side, self.random_state + repeat)
@@ -230,13 +273,17 @@ class SelectedSpatialModel(RegressorMixin, BaseEstimator):
         if self.method == "select":
             weights = (np.arange(len(names)) == np.argmin(rmse)).astype(float)
         else:
-            weights = stack_weights(means, observed)
+            pooled_blocks = np.tile(blocks, self.n_repeats)
+            weights = bagged_stack_weights(means, observed, pooled_blocks, self.n_bootstrap, self.random_state)
         weights = np.where(weights >= _MIN_WEIGHT, weights, 0.0)
         weights /= weights.sum()
         mean, std = combine(means, stds, weights, scales)
         combined = pd.DataFrame({"observed": observed, "predicted": mean, "std": std})
         self.interval_scale_ = interval_scale_from(combined)
-        rows = [{"candidate": n, **score(held_out[n]), "weight": w, "interval_scale": s} for n, w, s in zip(names, weights, scales)]
+        rows = [
+            {"candidate": n, **score(held_out[n]), "weight": w, "interval_scale": s}
+            for n, w, s in zip(names, weights, scales)
+        ]
         rows.append({"candidate": "combined", **score(combined), "weight": 1.0, "interval_scale": self.interval_scale_})
         self.cv_scores_ = pd.DataFrame(rows).set_index("candidate")
         keep = weights > 0

@@ -15,6 +15,8 @@ the recovery.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
@@ -24,6 +26,27 @@ from geodata.schema import ELEMENTS, PGM_ELEMENTS
 PERCENTILES: dict[str, float] = {"p10": 10.0, "p50": 50.0, "p90": 90.0}
 GRAMS_PER_TONNE = 1e6
 KG_PER_TONNE = 1e3
+
+
+@dataclass(frozen=True)
+class ResourceDraws:
+    """Every site's Monte Carlo draws, before percentiles are taken.
+
+    Arrays are (n_sites, n_draws), rows in the order of ``site_ids``. ``contained`` and
+    ``recoverable`` (tonnes of metal) are keyed by element and ``pgm``; ``mean_grade``
+    (g/t) and ``above`` (share of the metal above the cut-off) by element; ``value`` is
+    the in-situ recoverable value (USD at mid prices). Summing rows of one draw gives the
+    draw of a group of sites (e.g. a processing hub's catchment), so a group's P90 is
+    taken on its own total, never as the sum of the sites' P90s.
+    """
+
+    site_ids: np.ndarray
+    tonnes: np.ndarray
+    mean_grade: dict[str, np.ndarray]
+    above: dict[str, np.ndarray]
+    contained: dict[str, np.ndarray]
+    recoverable: dict[str, np.ndarray]
+    value: np.ndarray
 
 
 def simulate_resources(
@@ -61,6 +84,32 @@ def simulate_resources(
         ``<e>_above_cutoff_p50`` (share of the element's metal above its cut-off) and
         ``value_usd_<p>``.
     """
+    return summarise_draws(simulate_draws(tonnage, grades, recovery, prices, cutoffs, n_draws=n_draws, seed=seed))
+
+
+def simulate_draws(
+    tonnage: pd.DataFrame,
+    grades: pd.DataFrame,
+    recovery: pd.DataFrame,
+    prices: pd.DataFrame,
+    cutoffs: dict[str, float] | None = None,
+    n_draws: int = 2000,
+    seed: int = 0,
+) -> ResourceDraws:
+    """The draws behind :func:`simulate_resources` (same parameters, same seed, same draws).
+
+    Examples
+    --------
+    >>> tonnage = pd.DataFrame({"site_id": ["s"], "residue_type": ["r"], "tonnes_p50": [1e6], "tonnes_log_sd": [0.0]})
+    >>> grades = pd.DataFrame({"site_id": "s", "element": list(ELEMENTS), "log_mean": 0.0, "log_sd": 0.0,
+    ...                        "sigma_w": 0.0})
+    >>> recovery = pd.DataFrame({"residue_type": "r", "element": list(ELEMENTS), "recovery_low": 0.5,
+    ...                          "recovery_mode": 0.5, "recovery_high": 0.5})
+    >>> prices = pd.DataFrame({"element": list(ELEMENTS), "price_mid_usd_per_kg": 1.0})
+    >>> draws = simulate_draws(tonnage, grades, recovery, prices, n_draws=3)
+    >>> draws.recoverable["ga"].tolist()  # 1 Mt at 1 g/t holds 1 t, half recovered
+    [[0.5, 0.5, 0.5]]
+    """
     rng = np.random.default_rng(seed)
     sites = tonnage.reset_index(drop=True)
     n_sites = len(sites)
@@ -70,8 +119,8 @@ def simulate_resources(
     grade_table = grades.set_index(["site_id", "element"])
     recovery_table = recovery.set_index(["residue_type", "element"])
     price = prices.set_index("element")["price_mid_usd_per_kg"]
-    out = pd.DataFrame({"site_id": sites["site_id"]})
     value = np.zeros((n_sites, n_draws))
+    mean_grades, shares, contained_by, recoverable_by = {}, {}, {}, {}
     pgm_contained = np.zeros((n_sites, n_draws))
     pgm_recoverable = np.zeros((n_sites, n_draws))
     for element in ELEMENTS:
@@ -86,18 +135,36 @@ def simulate_resources(
         recovered = _triangular(rng, rates, n_draws)
         contained = tonnes * mean_grade / GRAMS_PER_TONNE
         recoverable = contained * above * recovered
-        out[f"{element}_above_cutoff_p50"] = np.percentile(above, 50.0, axis=1)
         value += recoverable * KG_PER_TONNE * float(price[element])
-        _summarise(out, element, contained, recoverable)
-        out[f"{element}_grade_gt_p50"] = np.percentile(mean_grade, 50.0, axis=1)
+        mean_grades[element], shares[element] = mean_grade, above
+        contained_by[element], recoverable_by[element] = contained, recoverable
         if element in PGM_ELEMENTS:
             pgm_contained += contained
             pgm_recoverable += recoverable
-    _summarise(out, "pgm", pgm_contained, pgm_recoverable)
-    tonnes_total = np.maximum(tonnes, 1e-12)
-    out["pgm_grade_gt_p50"] = np.percentile(pgm_contained * GRAMS_PER_TONNE / tonnes_total, 50.0, axis=1)
+    contained_by["pgm"], recoverable_by["pgm"] = pgm_contained, pgm_recoverable
+    return ResourceDraws(
+        site_ids=sites["site_id"].to_numpy(),
+        tonnes=tonnes,
+        mean_grade=mean_grades,
+        above=shares,
+        contained=contained_by,
+        recoverable=recoverable_by,
+        value=value,
+    )
+
+
+def summarise_draws(draws: ResourceDraws) -> pd.DataFrame:
+    """Per site P10/P50/P90 of the draws: the table :func:`simulate_resources` returns."""
+    out = pd.DataFrame({"site_id": draws.site_ids})
+    for element in ELEMENTS:
+        out[f"{element}_above_cutoff_p50"] = np.percentile(draws.above[element], 50.0, axis=1)
+        _summarise(out, element, draws.contained[element], draws.recoverable[element])
+        out[f"{element}_grade_gt_p50"] = np.percentile(draws.mean_grade[element], 50.0, axis=1)
+    _summarise(out, "pgm", draws.contained["pgm"], draws.recoverable["pgm"])
+    tonnes_total = np.maximum(draws.tonnes, 1e-12)
+    out["pgm_grade_gt_p50"] = np.percentile(draws.contained["pgm"] * GRAMS_PER_TONNE / tonnes_total, 50.0, axis=1)
     for name, q in PERCENTILES.items():
-        out[f"value_usd_{name}"] = np.percentile(value, q, axis=1)
+        out[f"value_usd_{name}"] = np.percentile(draws.value, q, axis=1)
     return out
 
 

@@ -1,4 +1,4 @@
-"""The ``residua`` command: run the inventory job, or validate a data drop."""
+"""The ``residua`` command: run the inventory job, validate a data drop, or serve the review map."""
 
 from __future__ import annotations
 
@@ -39,9 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--min-dem-coverage", type=float, default=0.9, help="share of a footprint DEMs must cover")
     validate = commands.add_parser("validate", help="check a data drop without running the models")
     validate.add_argument("--data", type=Path, required=True, help="data drop folder")
+    review = commands.add_parser("review", help="serve report.html on 127.0.0.1 and record reviewers' decisions")
+    review.add_argument("--out", type=Path, default=Path("out"), help="output folder of a run (default: ./out)")
+    review.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
+    review.add_argument(
+        "--reviews",
+        type=Path,
+        default=None,
+        help="reviews CSV to append to (default: reviews.csv in the run's data dir)",
+    )
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate_command(args.data)
+    if args.command == "review":
+        from pipelines.review_server import serve
+
+        return serve(args.out, args.port, args.reviews)
     return run_command(args)
 
 
@@ -137,6 +150,8 @@ def _print_summary(out_dir: Path, synthetic: bool) -> None:
     print(top.to_string(index=False, float_format=_tonnes))
     print("\nScreening estimates, not a compliant resource statement.")
     print(f"Wrote {out_dir / 'inventory.gpkg'}\n      {out_dir / 'sites_ranked.csv'}")
+    if (out_dir / "report.html").is_file():
+        print(f"      {out_dir / 'report.html'}  (review map; `residua review --out {out_dir}` to record decisions)")
 
 
 def _tonnes(value: float) -> str:

@@ -6,11 +6,11 @@ import os
 
 import dagster as dg
 
-from assets import estimates, features, grade_models, grade_report, ingest, publish
+from assets import estimates, features, grade_models, grade_report, ingest, publish, review_report
 from assets.resources import ResiduaSettings
 from pipelines.automation import build_inbox_sensor, build_refresh_schedule
 
-ASSET_MODULES = (ingest, features, grade_models, estimates, grade_report, publish)
+ASSET_MODULES = (ingest, features, grade_models, estimates, grade_report, publish, review_report)
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 all_checks = dg.load_asset_checks_from_modules(ASSET_MODULES)

@@ -78,8 +78,9 @@ ELEMENT_CORRELATION = {"ga": 0.3, "te": 0.3, "pt": 0.8, "pd": 0.8, "rh": 0.8}
 
 # Covariate rasters. The regional Ga field is a smooth random field z (standardised over the
 # raster's pixels); regional_ga_ppm = median x exp(log_sd x z). Site mean log-grades of Ga in
-# the types below shift by REGIONAL_GA_EFFECT x z at the footprint's centroid, so a model that
-# reads the covariate has real signal. The wetness index is independent of everything (a null).
+# the types below shift by REGIONAL_GA_EFFECT x (z at the footprint's centroid - the mean of z
+# over the type's sites), so a model that reads the covariate has real signal while each type's
+# median grade stays at its cited figure. The wetness index is independent of everything.
 REGIONAL_GA_BOUNDS = (68.0, 7.0, 96.0, 31.0)  # west, south, east, north (degrees)
 REGIONAL_GA_PIXEL_DEG = 0.02
 REGIONAL_GA_MEDIAN_PPM = 20.0
@@ -347,6 +348,7 @@ class Site:
     footprint_wgs84: Polygon | None = None
     areal_scale: float = 1.0  # projected area / ground area at the site
     regional_ga_z: float = 0.0  # standardised regional Ga field at the footprint's centroid
+    regional_ga_shift: float = 0.0  # resulting shift of the mean log Ga grade
     grid: Grid | None = None
     thickness: np.ndarray | None = None
     thickness_top_m: float = 0.0
@@ -698,6 +700,22 @@ def regional_ga_field(seed: int) -> WaveField:
                      float(raw.std() * field.scale))  # fmt: skip
 
 
+def set_regional_ga(sites: list[Site], field: WaveField) -> dict[str, float]:
+    """Set each site's regional Ga value z and its Ga shift; return the mean z per shifted type.
+
+    The shift is REGIONAL_GA_EFFECT x (z - mean z over the type's sites), for the types in
+    REGIONAL_GA_TYPES only: centred per type, so each type's typical grade is unchanged.
+    """
+    for site in sites:
+        centroid = site.footprint_wgs84.centroid
+        site.regional_ga_z = float(field(centroid.x, centroid.y))
+    centre = {r: float(np.mean([s.regional_ga_z for s in sites if s.residue == r])) for r in REGIONAL_GA_TYPES}
+    for site in sites:
+        if site.residue in centre:
+            site.regional_ga_shift = REGIONAL_GA_EFFECT * (site.regional_ga_z - centre[site.residue])
+    return centre
+
+
 def write_regional_ga(path: Path, field: WaveField) -> None:
     """regional_ga_ppm.tif: median x exp(log_sd x z) in ppm to 0.01, EPSG:4326, 0.02 degree."""
     lons, lats = regional_ga_grid()
@@ -762,10 +780,10 @@ def grade_effect(site: Site, element: str) -> float:
       Ga from Bayer liquor, so more of it reports to the residue).
     - Fly ash Ga: x0.5 for lignite ash (Indian lignite ash 6.3-33.3 vs bituminous 17.2-47.9 g/t).
     - Chromite PGM: x1.5 at Boula-Nuasahi (PGE-bearing chromitite) and x0.7 at Sukinda.
-    - Ga in red mud, zinc leach residue and fly ash: + REGIONAL_GA_EFFECT x the standardised
-      regional Ga field at the site (the feed ore and coal inherit the regional geochemistry).
+    - Ga in red mud, zinc leach residue and fly ash: ``site.regional_ga_shift`` (set by
+      ``set_regional_ga``: the feed ore and coal inherit the regional geochemistry).
     """
-    effect = REGIONAL_GA_EFFECT * site.regional_ga_z if element == "ga" and site.residue in REGIONAL_GA_TYPES else 0.0
+    effect = site.regional_ga_shift if element == "ga" else 0.0
     if site.residue == "bauxite_residue" and element == "ga":
         return effect + 0.012 * (1985 - site.commissioned_year)
     if site.residue == "coal_fly_ash" and element == "ga" and "lignite" in site.source_process:
@@ -1148,20 +1166,23 @@ pixels inside the footprint): {hole_sites}.
 Covariates follow Residua's contract: every GeoTIFF/VRT here is a covariate named by its file
 stem, and `site_features` gets `cov_<name>_mean`, `_std`, `_p10`, `_p90` and `_coverage`.
 
-- `regional_ga_ppm.tif`: a smooth synthetic regional geochemistry field, EPSG:4326,
-  {ga_pixel} degree pixels ({ga_width} × {ga_height}) over {ga_bounds}, float32 ppm to 0.01,
-  DEFLATE. It is {ga_median:g} ppm × exp({ga_log_sd:g} z), where z is a sum of
-  {n_waves} random plane waves (wavelengths {ga_wave_lo:g}–{ga_wave_hi:g} degrees) standardised
-  to mean 0 and sd 1 over the raster's pixels. **It carries signal**: for {ga_types}, a
-  site's mean log Ga grade is shifted by {ga_effect:g} × z at the footprint's centroid (z at the
-  sites ranges {z_min:.2f} to {z_max:.2f}; `truth.csv` lists it as `regional_ga_z`).
-- `pond_wetness_index.tif`: a synthetic wetness index (0–1), EPSG:7755, {wet_pixel:g} m
-  pixels, float32, DEFLATE, {wet_tile}×{wet_tile} tiles. The grid spans all sites, but only
-  the {n_wet_tiles} tiles within {wet_margin_km:g} km of a footprint are stored (a sparse
-  GeoTIFF); the rest read as nodata (−9999). It is a logistic transform of an independent
-  random wave field (wavelengths {wet_wave_lo_km:g}–{wet_wave_hi_km:g} km) and **carries no
-  signal**: nothing in the grades, tonnages or sampling depends on it (an honest null
-  covariate).
+- `regional_ga_ppm.tif`: a smooth synthetic regional geochemistry field; EPSG:4326,
+  {ga_pixel} degree pixels ({ga_width} × {ga_height}) over {ga_bounds}; float32
+  ppm to 0.01, DEFLATE. It is {ga_median:g} ppm × exp({ga_log_sd:g} z), where z is a sum of {n_waves} random plane
+  waves (wavelengths {ga_wave_lo:g}–{ga_wave_hi:g} degrees) standardised to mean 0 and sd 1 over the
+  raster's pixels. z at the sites ranges {z_min:.2f} to {z_max:.2f}; `truth.csv` lists it as
+  `regional_ga_z`.
+
+  **It carries signal.** In the shifted types, a site's mean log Ga grade is shifted by
+  {ga_effect:g} × (z − z̄), z at the footprint's centroid and z̄ the mean of z over the sites of its
+  type, so each type's typical grade stays at its cited figure. Shifted types (z̄):
+  {ga_centres}.
+- `pond_wetness_index.tif`: a synthetic wetness index (0–1); EPSG:7755, {wet_pixel:g} m
+  pixels, float32, DEFLATE, {wet_tile}×{wet_tile} tiles. The grid spans all sites, but only the
+  {n_wet_tiles} tiles within {wet_margin_km:g} km of a footprint are stored (a sparse GeoTIFF); the rest
+  read as nodata (−9999). It is a logistic transform of an independent random wave field
+  (wavelengths {wet_wave_lo_km:g}–{wet_wave_hi_km:g} km) and **carries no signal**: nothing in the grades,
+  tonnages or sampling depends on it (an honest null covariate).
 
 ### samples.csv
 
@@ -1196,8 +1217,9 @@ All {n_sites} sites are valid; there are no bad site rows.
 Not an input: it exists only to check estimates. Per site: `site_id`, canonical
 `residue_type`, `sampled`, `true_area_ha`, `true_mean_thickness_m`, `true_volume_m3`,
 `true_density_t_m3`, `true_tonnes`, `true_mean_grade_gt_<el>` for ga, te, pt, pd, rh and
-pgm (= Pt + Pd + Rh), `grade_basis`, and `regional_ga_z` (the standardised regional Ga field
-at the footprint's centroid; it shifts Ga only for {ga_types}).
+pgm (= Pt + Pd + Rh), `grade_basis`, and `regional_ga_z` (the standardised regional Ga
+field at the footprint's centroid; it shifts Ga only in the types listed under
+`rasters/covariates/`).
 
 - The true volume is the thickness integrated over the footprint on the generating grid
   (the DEM grid; the same for sites without DEMs), i.e. what a perfect DEM difference gives
@@ -1224,8 +1246,10 @@ depth trend per residue type and a nugget (variance {nugget}). Attribute effects
   so more stays in the residue);
 - fly ash Ga: ×0.5 for lignite ash (`source_process` mentions lignite, Neyveli);
 - chromite tailings Pt, Pd, Rh: ×1.5 at Boula-Nuasahi, ×0.7 at Sukinda;
-- Ga in {ga_types}: +{ga_effect:g} × z in log-grade, z the standardised regional Ga field at
-  the site (see `rasters/covariates/`), so sites in Ga-rich regions are richer.
+- Ga in {ga_types}:
+  +{ga_effect:g} × (z − z̄) in log-grade, z the standardised regional Ga field at the site and z̄
+  its mean over the type's sites (see `rasters/covariates/`), so sites in Ga-rich regions are
+  richer.
 
 Typical grades (median over sites of the site mean, g/t) and their basis
 (sources as listed in `/work/shared/REFERENCE_NUMBERS.md`):
@@ -1271,7 +1295,12 @@ GRADE_BASIS = {
 
 
 def readme_text(
-    seed: int, sites: list[Site], rows: list[dict[str, str]], bad: list[dict[str, str]], n_wetness_tiles: int
+    seed: int,
+    sites: list[Site],
+    rows: list[dict[str, str]],
+    bad: list[dict[str, str]],
+    n_wetness_tiles: int,
+    ga_centres: dict[str, float],
 ) -> str:
     """Fill the README template with this run's counts, CRSs and planted bad rows."""
     good = rows[: len(rows) - len(bad)]
@@ -1344,6 +1373,7 @@ def readme_text(
         ga_wave_hi=REGIONAL_GA_WAVELENGTH_DEG[1],
         ga_types=", ".join(REGIONAL_GA_TYPES),
         ga_effect=REGIONAL_GA_EFFECT,
+        ga_centres=", ".join(f"{r} ({z:.3f})" for r, z in ga_centres.items()),
         z_min=min(s.regional_ga_z for s in sites),
         z_max=max(s.regional_ga_z for s in sites),
         wet_pixel=WETNESS_PIXEL_M,
@@ -1369,9 +1399,7 @@ def generate(out_dir: Path, seed: int = SEED) -> None:
     sites = plan_sites(seed)
     place_footprints(seed, sites)
     ga_field = regional_ga_field(seed)
-    for site in sites:
-        centroid = site.footprint_wgs84.centroid
-        site.regional_ga_z = float(ga_field(centroid.x, centroid.y))
+    ga_centres = set_regional_ga(sites, ga_field)
     for site in sites:
         build_volume(seed, site)
         build_grade_model(seed, site)
@@ -1392,7 +1420,7 @@ def generate(out_dir: Path, seed: int = SEED) -> None:
     write_csv(out_dir / "samples.csv", SAMPLE_COLUMNS, table.rows)
     write_csv(out_dir / "truth.csv", *truth_rows(sites))
     write_dataset_json(out_dir / "dataset.json", seed)
-    (out_dir / "README.md").write_text(readme_text(seed, sites, table.rows, bad, n_wetness_tiles), encoding="utf-8")
+    (out_dir / "README.md").write_text(readme_text(seed, sites, table.rows, bad, n_wetness_tiles, ga_centres), encoding="utf-8")
 
 
 def main() -> None:

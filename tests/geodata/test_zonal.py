@@ -105,7 +105,19 @@ def test_nodata_and_nan_pixels_are_excluded_and_lower_coverage(tmp_path):
     weights[1, 1] = weights[2, 1] = 0.0
     table = zonal_statistics(gpd.GeoSeries([half_pixel_square()], crs=UTM44), path, "holes")
     assert table.loc[0, "cov_holes_coverage"] == pytest.approx(np.sum(weights) / 4.0)  # the square is 4 pixels
-    assert table.loc[0, "cov_holes_mean"] == pytest.approx(np.sum(weights * values.astype(float), where=weights > 0) / np.sum(weights))
+    expected_mean = np.sum(weights * values.astype(float), where=weights > 0) / np.sum(weights)
+    assert table.loc[0, "cov_holes_mean"] == pytest.approx(expected_mean)
+
+
+@pytest.mark.parametrize("nodata", [None, -9999.0, float("nan")])
+def test_nan_pixels_count_as_missing_whatever_the_nodata_value(tmp_path, nodata):
+    values = np.full((4, 4), 7.0)
+    values[2, 1] = np.nan  # weight 1.0 in the square
+    path = write_raster(tmp_path / "nan.tif", values, from_origin(E0, N0 + 40, 10, 10), nodata=nodata)
+    table = zonal_statistics(gpd.GeoSeries([half_pixel_square()], crs=UTM44), path, "nan")
+    assert table.loc[0, "cov_nan_coverage"] == pytest.approx(3.0 / 4.0)
+    assert table.loc[0, "cov_nan_mean"] == pytest.approx(7.0)
+    assert table.loc[0, "cov_nan_std"] == pytest.approx(0.0)
 
 
 def test_footprint_in_another_crs_than_the_raster(tmp_path):
@@ -241,7 +253,8 @@ def test_site_covariates_one_row_per_site(grid, tmp_path):
     folder = tmp_path / "drop" / "rasters" / "covariates"
     folder.mkdir(parents=True)
     shutil.copy(path, folder / "Grid A.tif")
-    sites = gpd.GeoDataFrame({"site_id": ["S1", "S2"]}, geometry=[half_pixel_square(), shapely.box(0, 0, 1, 1)], crs=UTM44)
+    far = shapely.box(0, 0, 1, 1)
+    sites = gpd.GeoDataFrame({"site_id": ["S1", "S2"]}, geometry=[half_pixel_square(), far], crs=UTM44)
     table, found = site_covariates(sites.to_crs("EPSG:4326"), tmp_path / "drop")
     assert list(found) == ["grid_a"]
     assert table.index.tolist() == ["S1", "S2"] and table.index.name == "site_id"
@@ -275,7 +288,8 @@ def hand_written_vrt(tiles: list[Path], path: Path) -> Path:
             w, h = dataset.width, dataset.height
         sources.append(
             f'<SimpleSource><SourceFilename relativeToVRT="1">{tile.name}</SourceFilename><SourceBand>1</SourceBand>'
-            f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/><DstRect xOff="{offset}" yOff="0" xSize="{w}" ySize="{h}"/>'
+            f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+            f'<DstRect xOff="{offset}" yOff="0" xSize="{w}" ySize="{h}"/>'
             "</SimpleSource>"
         )
         offset += w
@@ -307,7 +321,9 @@ def write_cog(source: Path, path: Path) -> Path:
 
 VRT_METHODS = [
     "xml",
-    pytest.param("gdalbuildvrt", marks=pytest.mark.skipif(shutil.which("gdalbuildvrt") is None, reason="gdal-bin absent")),
+    pytest.param(
+        "gdalbuildvrt", marks=pytest.mark.skipif(shutil.which("gdalbuildvrt") is None, reason="gdal-bin absent")
+    ),
 ]
 
 
@@ -315,7 +331,9 @@ VRT_METHODS = [
 def test_vrt_mosaic_input_equals_the_single_geotiff(tmp_path, method):
     tiles, whole, _ = _two_tiles(tmp_path / "tiles")
     vrt = build_vrt(method, tiles, tmp_path / "tiles" / "mosaic.vrt")
-    straddling = gpd.GeoSeries([shapely.Point(E0 + 600, N0 + 500).buffer(230), shapely.box(E0 + 5, N0 + 5, E0 + 95, N0 + 45)], crs=UTM44)
+    straddling = gpd.GeoSeries(
+        [shapely.Point(E0 + 600, N0 + 500).buffer(230), shapely.box(E0 + 5, N0 + 5, E0 + 95, N0 + 45)], crs=UTM44
+    )
     expected = zonal_statistics(straddling, whole, "z", statistics=(*STATS, "sum"))
     got = zonal_statistics(straddling, vrt, "z", statistics=(*STATS, "sum"))
     pd.testing.assert_frame_equal(got, expected, rtol=1e-12)

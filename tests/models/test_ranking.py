@@ -2,7 +2,8 @@
 
 import pandas as pd
 
-from models.ranking import classify_confidence, rank_sites
+from geodata.reviews import read_reviews
+from models.ranking import classify_confidence, rank_sites, review_history, review_quarantine
 
 
 def test_confidence_rules():
@@ -22,3 +23,96 @@ def test_rank_is_by_weighted_value_with_ties_broken_by_site_id():
     assert ranked["rank"].tolist() == [1, 2, 3, 4]
     assert ranked.loc[0, "score"] == 500.0 * 0.85
     assert ranked.loc[0, "unfc_code"] == 332
+
+
+def _estimates() -> pd.DataFrame:
+    return pd.DataFrame(
+        {"site_id": ["a", "b", "c", "d"], "value_usd_p50": [400.0, 300.0, 200.0, 100.0], "confidence": ["G1"] * 4}
+    )
+
+
+def _reviews(*rows: tuple[str, str, str, str]) -> pd.DataFrame:
+    """(site_id, decision, note, ISO timestamp) rows, as geodata.reviews.read_reviews returns them."""
+    frame = pd.DataFrame(rows, columns=["site_id", "decision", "note", "timestamp"]).assign(reviewer="A. Rao")
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
+    return frame[["site_id", "decision", "note", "reviewer", "timestamp"]]
+
+
+def test_without_reviews_every_site_is_ranked_and_unreviewed():
+    ranked = rank_sites(_estimates())
+    assert str(ranked["rank"].dtype) == "Int64"
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]
+    assert (ranked["review_status"] == "unreviewed").all()
+    assert (ranked["review_count"] == 0).all() and (ranked["excluded_reason"] == "").all()
+
+
+def test_excluded_site_stays_in_the_output_without_a_rank_and_the_others_close_up():
+    reviews = _reviews(("b", "exclude", "pond capped in 2019", "2026-11-01T10:00:00+00:00"))
+    ranked = rank_sites(_estimates(), reviews).set_index("site_id")
+    assert sorted(ranked.index) == ["a", "b", "c", "d"]  # nothing disappears
+    assert ranked.loc[["a", "b", "c", "d"], "rank"].isna().tolist() == [False, True, False, False]
+    assert ranked["rank"].dropna().tolist() == [1, 2, 3]  # a, c, d close up
+    assert ranked.loc["c", "rank"] == 2
+    assert ranked.loc["b", "excluded_reason"] == "pond capped in 2019"
+    assert ranked.loc["b", "review_status"] == "excluded" and ranked.loc["b", "reviewer"] == "A. Rao"
+    assert ranked.loc["b", "reviewed_at"] == "2026-11-01T10:00:00+00:00"
+    assert ranked.loc["b", "score"] == 300.0  # its score is still shown
+    assert rank_sites(_estimates(), reviews)["site_id"].iloc[-1] == "b"  # excluded sites come last
+
+
+def test_latest_decision_wins_whatever_the_row_order():
+    reviews = _reviews(
+        ("a", "accept", "", "2026-11-03T00:00:00+00:00"),  # latest for a: accept
+        ("a", "exclude", "duplicate footprint", "2026-11-01T00:00:00+00:00"),
+        ("c", "accept", "", "2026-11-01T00:00:00+00:00"),
+        ("c", "exclude", "", "2026-11-02T00:00:00+00:00"),  # latest for c: exclude, without a note
+        ("d", "needs-data", "assay the deeper layer", "2026-11-02T00:00:00+00:00"),
+    )
+    ranked = rank_sites(_estimates(), reviews).set_index("site_id")
+    assert ranked.loc["a", "rank"] == 1 and ranked.loc["a", "review_status"] == "accepted"
+    assert ranked.loc["a", "review_count"] == 2 and ranked.loc["a", "excluded_reason"] == ""
+    assert pd.isna(ranked.loc["c", "rank"])
+    assert ranked.loc["c", "excluded_reason"] == "excluded by review (no note given)"
+    assert ranked.loc["d", "rank"] == 3 and ranked.loc["d", "review_status"] == "needs data"
+    assert ranked.loc["d", "review_note"] == "assay the deeper layer"
+    assert ranked.loc["b", "review_status"] == "unreviewed" and ranked.loc["b", "review_decision"] == ""
+
+
+def test_a_decision_for_an_unknown_site_changes_nothing():
+    reviews = _reviews(("zz", "exclude", "", "2026-11-01T00:00:00+00:00"))
+    ranked = rank_sites(_estimates(), reviews)
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]
+    assert "zz" not in set(ranked["site_id"])
+
+
+def test_review_history_keeps_every_decision_and_marks_the_one_in_force():
+    reviews = _reviews(
+        ("a", "exclude", "x", "2026-11-01T00:00:00+00:00"),
+        ("a", "accept", "y", "2026-11-02T00:00:00+00:00"),
+        ("zz", "accept", "", "2026-11-01T12:00:00+00:00"),
+    )
+    history = review_history(reviews, pd.Series(["a", "b"]))
+    assert history["decision"].tolist() == ["exclude", "accept", "accept"]  # oldest first
+    assert history["site_id"].tolist() == ["a", "zz", "a"]
+    assert history["in_force"].tolist() == [False, True, True]
+    assert history["site_in_inventory"].tolist() == [True, False, True]
+    assert history["timestamp"].iloc[0].startswith("2026-11-01T00:00:00")
+
+
+def test_published_history_reads_back_through_the_reviews_contract(tmp_path):
+    reviews = _reviews(
+        ("a", "exclude", "x", "2026-11-01T00:00:00+00:00"), ("a", "accept", "y", "2026-11-02T00:00:00+00:00")
+    )
+    review_history(reviews, pd.Series(["a"])).to_csv(tmp_path / "reviews.csv", index=False)
+    again, rejected = read_reviews(tmp_path / "reviews.csv")
+    assert rejected.empty
+    pd.testing.assert_frame_equal(again, reviews)
+
+
+def test_review_quarantine_keeps_the_row_number_reason_and_raw_values():
+    rejects = pd.DataFrame({"site_id": ["a"], "decision": ["maybe"], "note": [""], "reviewer": ["R"],
+                            "timestamp": ["yesterday"], "source_row": [3],
+                            "reason": ["decision is not one of ..."]})  # fmt: skip
+    rows = review_quarantine(rejects, "reviews.csv")
+    assert rows.loc[0, ["source", "source_row", "record_id"]].tolist() == ["reviews.csv", 3, "a"]
+    assert '"decision": "maybe"' in rows.loc[0, "raw"] and rows.loc[0, "reason"].startswith("decision")

@@ -17,8 +17,13 @@ EXPECTED_DEPS = {
     "grade_rasters": {"data_drop", "sites", "grade_models"},
     "grade_estimates": {"site_features", "grade_models"},
     "resource_estimates": {"site_features", "grade_estimates", "reference_tables"},
-    "site_rankings": {"resource_estimates"},
-    "inventory": {"data_drop", "reference_tables", "sites", "samples", "site_volumes", "site_rankings"},
+    "reviews": set(),
+    "site_rankings": {"resource_estimates", "reviews", "reference_tables"},
+    "processing_hubs": {"sites", "site_features", "grade_estimates", "reference_tables", "site_rankings"},
+    "grade_tonnage": {"site_features", "grade_estimates", "reference_tables"},
+    "inventory": {"data_drop", "reference_tables", "sites", "samples", "site_volumes", "site_rankings",
+                  "reviews", "processing_hubs", "grade_tonnage"},
+    "review_report": {"inventory", "grade_model_report"},
 }
 
 

@@ -1,0 +1,500 @@
+"""The review map: one self-contained ``report.html`` built from a published ``inventory.gpkg``.
+
+The page needs no server and no internet: Leaflet (BSD-2-Clause, vendored in
+``geodata/static``), the page's own script and style, country outlines and every datum are
+inlined. It shows the sites on a map (fill by rank, outline by confidence class), a sortable
+and filterable ranked table linked to the map, and per site its evidence: samples, tonnage
+and grade P10/P50/P90, a grade-tonnage curve, the grade model's fit and the review history.
+Served by ``residua review`` (see :func:`mark_served`) it also records decisions.
+
+Optional inputs are read when present and the page says so when they are not: the
+``grade_tonnage`` table, ``grade_model_report.csv`` and the reviews (``reviews.csv`` in the
+data directory, else a ``reviews`` table in the GeoPackage).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+
+from geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
+
+STATIC_DIR = Path(__file__).with_name("static")
+LEAFLET_JS = "leaflet-1.9.4.min.js"
+LEAFLET_CSS = "leaflet-1.9.4.css"
+COUNTRIES = "ne_110m_countries.geojson"
+LEAFLET_NOTICE = (
+    "<!-- Leaflet 1.9.4 (BSD-2-Clause licence, (c) 2010-2023 Volodymyr Agafonkin, (c) 2010-2011 CloudMade), "
+    "vendored unmodified from the npm registry; see geodata/static/README.md and LICENSE-leaflet.txt -->"
+)
+#: The page may run only its own inline code and reach nothing but the server it came from (none as a file).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; connect-src 'self'"
+)
+#: Placeholder in the page's head that :func:`mark_served` replaces.
+SERVED_SLOT = "<!--residua:served-->"
+SCREENING_NOTE = "Screening estimates, not a compliant mineral resource statement."
+ELEMENTS: tuple[str, ...] = ("ga", "te", "pt", "pd", "rh")
+#: Spellings of the grade_tonnage columns this page reads, in order of preference.
+GRADE_TONNAGE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "site_id": ("site_id",),
+    "element": ("element", "metal"),
+    "cutoff_gt": ("cutoff_gt", "cut_off_gt", "cutoff_g_t", "cutoff"),
+    "tonnes": ("tonnes_above", "tonnes_above_p50", "tonnes_p50", "tonnes"),
+    "tonnes_p10": ("tonnes_above_p10", "tonnes_p10"),
+    "tonnes_p90": ("tonnes_above_p90", "tonnes_p90"),
+    "grade_gt": ("mean_grade_above_gt", "mean_grade_above_gt_p50", "grade_gt_p50", "mean_grade_gt", "grade_gt"),
+}
+#: Descriptive grade_tonnage columns shown beside each curve (and, for grade_method, as the site's model).
+GRADE_TONNAGE_NOTES: tuple[str, ...] = ("grade_method", "grade_support", "cutoff_basis", "sigma_w")
+_CHOSEN_COLUMN = re.compile(r"^(ga|te|pt|pd|rh)_(?:grade_)?(?:model|method|chosen|chosen_model|model_chosen)$")
+
+
+class ReviewPageError(ValueError):
+    """The inventory cannot be turned into a review page."""
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What the page shows, read from a published inventory."""
+
+    sites: gpd.GeoDataFrame
+    samples: gpd.GeoDataFrame | None
+    metadata: dict[str, str]
+    grade_tonnage: pd.DataFrame | None
+
+
+def read_run_metadata(gpkg: Path) -> dict[str, str]:
+    """The ``run_metadata`` table of a published inventory as a dict (empty if absent).
+
+    Parameters
+    ----------
+    gpkg : Path
+        A published ``inventory.gpkg``.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    if "run_metadata" not in _layers(gpkg):
+        return {}
+    table = _read_layer(gpkg, "run_metadata", geometry=False)
+    return {str(key): "" if pd.isna(value) else str(value) for key, value in zip(table["key"], table["value"])}
+
+
+def inventory_site_ids(gpkg: Path) -> list[str]:
+    """Site ids of the ``sites_ranked`` layer, in rank order.
+
+    Raises
+    ------
+    ReviewPageError
+        If the file or its ``sites_ranked`` layer is missing.
+    """
+    sites = _read_sites(gpkg)
+    return [str(site_id) for site_id in sites["site_id"]]
+
+
+def default_reviews_path(metadata: dict[str, str]) -> Path | None:
+    """``<data_dir>/reviews.csv`` from the run metadata, or None when no data directory is recorded.
+
+    Examples
+    --------
+    >>> default_reviews_path({"data_dir": "/data/drop"}).as_posix()
+    '/data/drop/reviews.csv'
+    >>> default_reviews_path({}) is None
+    True
+    """
+    data_dir = metadata.get("data_dir", "").strip()
+    return Path(data_dir) / REVIEWS_FILE if data_dir else None
+
+
+def read_inventory(gpkg: Path) -> Inventory:
+    """Read the layers the page shows from a published ``inventory.gpkg``.
+
+    Raises
+    ------
+    ReviewPageError
+        If the file or its ``sites_ranked`` layer is missing.
+    """
+    layers = _layers(gpkg)
+    samples = None
+    if "samples" in layers:
+        samples = _read_layer(gpkg, "samples")
+        samples = samples.to_crs(4326) if samples.crs is not None else samples
+    grade_tonnage = None
+    if "grade_tonnage" in layers:
+        grade_tonnage = pd.DataFrame(_read_layer(gpkg, "grade_tonnage", geometry=False))
+    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), grade_tonnage)
+
+
+def build_review_page(
+    gpkg: Path, grade_report: Path | None = None, reviews: Path | None = None, title: str | None = None
+) -> str:
+    """Render the self-contained review page of a published inventory.
+
+    Parameters
+    ----------
+    gpkg : Path
+        The published ``inventory.gpkg`` (layers ``sites_ranked``, ``samples``,
+        ``run_metadata``; optional ``grade_tonnage`` and ``reviews``).
+    grade_report : Path, optional
+        ``grade_model_report.csv``; per-site rows (a ``site_id`` column) give each site's
+        model fit. Default: the file beside ``gpkg`` if it exists.
+    reviews : Path, optional
+        The reviews CSV. Default: ``reviews.csv`` in the data directory recorded in the
+        run metadata; when that file is absent, the GeoPackage's ``reviews`` table if any.
+    title : str, optional
+        Page title; default the run's title.
+
+    Returns
+    -------
+    str
+        The HTML page.
+
+    Raises
+    ------
+    ReviewPageError
+        If the GeoPackage or its ``sites_ranked`` layer is missing.
+    """
+    payload = page_payload(gpkg, grade_report, reviews, title)
+    return render_page(payload)
+
+
+def page_payload(
+    gpkg: Path, grade_report: Path | None = None, reviews: Path | None = None, title: str | None = None
+) -> dict[str, object]:
+    """Everything the page's script reads, as JSON-ready data (see :func:`build_review_page`)."""
+    inventory = read_inventory(gpkg)
+    metadata = inventory.metadata
+    if grade_report is None and (gpkg.parent / "grade_model_report.csv").is_file():
+        grade_report = gpkg.parent / "grade_model_report.csv"
+    curves = grade_tonnage_payload(inventory.grade_tonnage)
+    return {
+        "title": title or metadata.get("title") or "Residua inventory",
+        "synthetic": is_synthetic(inventory.sites, metadata),
+        "data_origin": metadata.get("data_origin", ""),
+        "disclaimer": metadata.get("disclaimer") or SCREENING_NOTE,
+        "run": {key: metadata.get(key, "") for key in ("run_id", "run_time_utc", "code_version", "n_draws", "seed")},
+        "sites": _feature_collection(inventory.sites),
+        "samples": _samples_payload(inventory.samples),
+        "countries": _countries_near(inventory.sites),
+        "grade_tonnage": curves,
+        "fits": fits_payload(inventory.sites, grade_report, curves),
+        "reviews": reviews_payload(gpkg, reviews if reviews is not None else default_reviews_path(metadata)),
+    }
+
+
+def render_page(payload: dict[str, object]) -> str:
+    """Assemble the HTML page: vendored Leaflet, the page's style and script, and ``payload`` inline."""
+    title = html.escape(str(payload["title"]))
+    data = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    # '<' never appears raw inside the script element, so no '</script>' in the data can end it.
+    data = data.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
+            f"<title>{title}</title>",
+            LEAFLET_NOTICE,
+            f"<style>{_leaflet_css()}</style>",
+            f"<style>{_static('review_page.css')}</style>",
+            SERVED_SLOT,
+            "</head><body>",
+            f'<noscript><p class="disclaimer">{SCREENING_NOTE} This page needs JavaScript.</p></noscript>',
+            '<div id="app"></div>',
+            f'<script type="application/json" id="residua-data">{data}</script>',
+            f"<script>{_static(LEAFLET_JS)}</script>",
+            f"<script>{_static('review_page.js')}</script>",
+            "</body></html>",
+        ]
+    )
+
+
+def mark_served(page: str, api: str = "/api/reviews") -> str:
+    """The page as ``residua review`` serves it: with the decision form enabled.
+
+    Examples
+    --------
+    >>> "RESIDUA_SERVER" in mark_served(f"<head>{SERVED_SLOT}</head>")
+    True
+    """
+    if SERVED_SLOT not in page:
+        raise ReviewPageError("this report.html predates the review server; rebuild it with `residua run`")
+    flag = json.dumps({"api": api}).replace("<", "\\u003c")
+    return page.replace(SERVED_SLOT, f"<script>window.RESIDUA_SERVER = {flag};</script>", 1)
+
+
+def is_synthetic(sites: pd.DataFrame, metadata: dict[str, str]) -> bool:
+    """True when the run metadata says ``synthetic`` or any site's ``data_origin`` says SYNTHETIC.
+
+    Examples
+    --------
+    >>> is_synthetic(pd.DataFrame({"data_origin": ["SYNTHETIC demo data"]}), {})
+    True
+    >>> is_synthetic(pd.DataFrame({"site_id": ["a"]}), {"synthetic": "False"})
+    False
+    """
+    if metadata.get("synthetic", "").strip().lower() in {"true", "1", "yes"}:
+        return True
+    origin = sites["data_origin"] if "data_origin" in sites.columns else pd.Series(dtype=str)
+    return bool(origin.astype(str).str.contains("synthetic", case=False).any())
+
+
+def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
+    """Grade-tonnage curves per site and element, or why there are none.
+
+    Parameters
+    ----------
+    table : DataFrame or None
+        The ``grade_tonnage`` table (see :mod:`models.grade_tonnage`): one row per site,
+        element and cut-off with ``site_id``, ``element``, ``cutoff_gt``, ``tonnes_above``
+        and ``mean_grade_above_gt``; other spellings in :data:`GRADE_TONNAGE_COLUMNS` and
+        optional P10/P90 tonnage columns are read too.
+
+    Returns
+    -------
+    dict
+        ``status`` (``ok``, ``absent`` or ``unrecognised``), ``message``, ``columns`` used,
+        ``curves`` (site -> element -> points sorted by cut-off) and ``notes`` (site ->
+        element -> the :data:`GRADE_TONNAGE_NOTES` values of that curve).
+
+    Examples
+    --------
+    >>> grade_tonnage_payload(None)["status"]
+    'absent'
+    >>> table = pd.DataFrame({"site_id": ["a", "a"], "element": ["ga", "ga"], "cutoff_gt": [20, 10],
+    ...                       "tonnes_above": [5.0, 9.0]})
+    >>> [p["cutoff_gt"] for p in grade_tonnage_payload(table)["curves"]["a"]["ga"]]
+    [10, 20]
+    """
+    if table is None:
+        return {"status": "absent", "message": "No grade_tonnage table in this inventory.", "curves": {}}
+    lower = {str(column).lower(): column for column in table.columns}
+    found = {key: next((lower[name] for name in names if name in lower), None)
+             for key, names in GRADE_TONNAGE_COLUMNS.items()}  # fmt: skip
+    missing = [key for key in ("site_id", "cutoff_gt", "tonnes") if found[key] is None]
+    if missing:
+        return {
+            "status": "unrecognised",
+            "message": f"grade_tonnage has columns {', '.join(map(str, table.columns))}; this page needs site_id, "
+            f"a cut-off (cutoff_gt) and tonnes above it (tonnes_above).",
+            "curves": {},
+        }
+    used = {key: str(column) for key, column in found.items() if column is not None}
+    frame = pd.DataFrame({key: table[column] for key, column in found.items() if column is not None})
+    if "element" not in frame:
+        frame["element"] = "all"
+    frame["element"] = frame["element"].astype(str).str.lower()
+    notes_columns = [lower[name] for name in GRADE_TONNAGE_NOTES if name in lower]
+    curves: dict[str, dict[str, list[dict[str, object]]]] = {}
+    notes: dict[str, dict[str, dict[str, object]]] = {}
+    for (site_id, element), rows in frame.groupby(["site_id", "element"], sort=True):
+        numbers = rows.drop(columns=["site_id", "element"]).apply(pd.to_numeric, errors="coerce")
+        curves.setdefault(str(site_id), {})[element] = [
+            _clean_record(row) for row in numbers.sort_values("cutoff_gt").to_dict("records")
+        ]
+        first = table.loc[rows.index[0], notes_columns].to_dict() if notes_columns else {}
+        notes.setdefault(str(site_id), {})[element] = _clean_record(first)
+    return {"status": "ok", "message": "", "columns": used, "curves": curves, "notes": notes}
+
+
+def fits_payload(
+    sites: pd.DataFrame, grade_report: Path | None, grade_tonnage: dict[str, object] | None = None
+) -> dict[str, object]:
+    """The grade model's fit per site, from the best source available.
+
+    Per-site rows of ``grade_model_report.csv`` (a ``site_id`` column) come first; else the
+    method chosen per element from ``sites_ranked`` columns such as ``ga_grade_method``; else
+    the ``grade_method`` of each grade-tonnage curve (``grade_tonnage`` is the output of
+    :func:`grade_tonnage_payload`); else none.
+    The pooled within-site validation rows of the report (method ``residua``) are kept as
+    context either way.
+
+    Returns
+    -------
+    dict
+        ``status`` (``per_site``, ``chosen``, ``absent``), ``message``, ``by_site`` (site ->
+        list of row dicts) and ``pooled`` (list of row dicts).
+    """
+    report = pd.read_csv(grade_report) if grade_report is not None and grade_report.is_file() else None
+    pooled: list[dict[str, object]] = []
+    if report is not None and "method" in report.columns:
+        rows = report[report["method"] == "residua"]
+        if "site_id" in report.columns:
+            rows = rows[rows["site_id"].isna()]
+        keep = [c for c in ("element", "n", "sites", "rmse", "mae", "bias", "r2", "coverage80") if c in rows.columns]
+        pooled = [_clean_record(row) for row in rows[keep].to_dict("records")]
+    if report is not None and "site_id" in report.columns and report["site_id"].notna().any():
+        per_site = report[report["site_id"].notna()].drop(columns=[c for c in ("level",) if c in report.columns])
+        by_site = {
+            str(site_id): [
+                _clean_record(row) for row in rows.drop(columns="site_id").dropna(axis=1, how="all").to_dict("records")
+            ]
+            for site_id, rows in per_site.groupby("site_id", sort=True)
+        }
+        return {"status": "per_site", "message": "", "by_site": by_site, "pooled": pooled}
+    chosen = [column for column in sites.columns if _CHOSEN_COLUMN.match(str(column))]
+    if chosen:
+        by_site = {
+            str(row["site_id"]): [{"element": c.split("_")[0], "method": row[c]} for c in chosen if _present(row[c])]
+            for _, row in sites.iterrows()
+        }
+        return {"status": "chosen", "message": "", "by_site": by_site, "pooled": pooled}
+    methods = {
+        site_id: [{"element": element, "method": note["grade_method"]} for element, note in by_element.items()
+                  if _present(note.get("grade_method"))]
+        for site_id, by_element in (grade_tonnage or {}).get("notes", {}).items()  # type: ignore[union-attr]
+    }  # fmt: skip
+    if any(methods.values()):
+        return {"status": "chosen", "message": "", "by_site": methods, "pooled": pooled}
+    message = "No per-site model fit was published"
+    message += "; the pooled validation below covers every sampled site." if pooled else "."
+    return {"status": "absent", "message": message, "by_site": {}, "pooled": pooled}
+
+
+def reviews_payload(gpkg: Path, reviews: Path | None) -> dict[str, object]:
+    """Review history and the decision in force per site, read with :mod:`geodata.reviews`.
+
+    ``reviews`` (a CSV) is used when it exists; else the GeoPackage's ``reviews`` table.
+
+    Returns
+    -------
+    dict
+        ``source`` (a description, or None), ``rows`` oldest first, ``latest`` (site -> row),
+        ``quarantined`` (rows that could not be read).
+    """
+    if reviews is not None and reviews.is_file():
+        return review_history(reviews, source=str(reviews))
+    if "reviews" in _layers(gpkg):
+        table = pd.DataFrame(_read_layer(gpkg, "reviews", geometry=False))
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / REVIEWS_FILE
+            table.to_csv(copy, index=False)
+            return review_history(copy, source=f"{gpkg.name} (reviews table)")
+    return {"source": None, "path": str(reviews) if reviews else None, "rows": [], "latest": {}, "quarantined": 0}
+
+
+def review_history(path: Path, source: str | None = None) -> dict[str, object]:
+    """All valid decisions in a reviews CSV, the latest per site and the unreadable-row count.
+
+    Examples
+    --------
+    >>> review_history(Path("/nonexistent/reviews.csv"))["rows"]
+    []
+    """
+    accepted, quarantined = read_reviews(path)
+    accepted = accepted.assign(timestamp=accepted["timestamp"].map(_iso))
+    latest = latest_decisions(accepted) if len(accepted) else pd.DataFrame()
+    return {
+        "source": source or str(path),
+        "path": str(path),
+        "rows": [{key: str(value) for key, value in row.items()} for row in accepted.to_dict("records")],
+        "latest": {str(site): {k: str(v) for k, v in row.items()} for site, row in latest.iterrows()},
+        "quarantined": len(quarantined),
+    }
+
+
+def _layers(gpkg: Path) -> set[str]:
+    if not gpkg.is_file():
+        raise ReviewPageError(
+            f"{gpkg} does not exist; publish the inventory first with `residua run --out {gpkg.parent}`"
+        )
+    with _no_sidecar_files():
+        return {str(name) for name, _ in pyogrio.list_layers(gpkg)}
+
+
+def _read_layer(gpkg: Path, layer: str, geometry: bool = True) -> pd.DataFrame:
+    with _no_sidecar_files():
+        return pyogrio.read_dataframe(gpkg, layer=layer, read_geometry=geometry)
+
+
+@contextmanager
+def _no_sidecar_files() -> Iterator[None]:
+    """Read without GDAL writing an ``inventory.gpkg.aux.xml`` beside the published file.
+
+    GDAL's PAM keeps GeoPackage metadata it cannot store on a read-only open in such a
+    sidecar; reading must leave ``out/`` as published.
+    """
+    before = pyogrio.get_gdal_config_option("GDAL_PAM_ENABLED")
+    pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": "NO"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": before})
+
+
+def _read_sites(gpkg: Path) -> gpd.GeoDataFrame:
+    if "sites_ranked" not in _layers(gpkg):
+        raise ReviewPageError(f"{gpkg} has no sites_ranked layer; it is not a Residua inventory (re-run `residua run`)")
+    sites = _read_layer(gpkg, "sites_ranked")
+    sites = sites.to_crs(4326) if sites.crs is not None else sites
+    return sites.sort_values("rank", kind="mergesort").reset_index(drop=True) if "rank" in sites else sites
+
+
+def _feature_collection(frame: gpd.GeoDataFrame, precision: float = 1e-6) -> dict[str, object]:
+    frame = frame.set_geometry(shapely.set_precision(frame.geometry.values, precision))
+    numeric = frame.select_dtypes("number").columns
+    frame[numeric] = frame[numeric].replace([np.inf, -np.inf], np.nan)
+    for column in frame.select_dtypes(["datetime", "datetimetz"]).columns:
+        frame[column] = frame[column].map(lambda value: None if pd.isna(value) else value.isoformat())
+    return json.loads(frame.to_json(na="null", drop_id=True, default=str))
+
+
+def _samples_payload(samples: gpd.GeoDataFrame | None) -> dict[str, object]:
+    if samples is None or len(samples) == 0:
+        return {"type": "FeatureCollection", "features": []}
+    keep = ["sample_id", "hole_id", "site_id", "depth_from_m", "depth_to_m"]
+    keep += [c for e in ELEMENTS for c in (f"{e}_gt", f"{e}_bdl") if c in samples.columns]
+    return _feature_collection(samples[[c for c in keep if c in samples.columns] + ["geometry"]])
+
+
+def _countries_near(sites: gpd.GeoDataFrame) -> dict[str, object]:
+    """Country outlines within a margin of the sites, for orientation on a plain background."""
+    countries = gpd.read_file(STATIC_DIR / COUNTRIES, engine="pyogrio")
+    west, south, east, north = sites.total_bounds if len(sites) else (-180.0, -90.0, 180.0, 90.0)
+    margin = max(5.0, 0.5 * max(east - west, north - south))
+    window = shapely.box(west - margin, south - margin, east + margin, north + margin)
+    return json.loads(countries[countries.intersects(window)].to_json(drop_id=True))
+
+
+def _leaflet_css() -> str:
+    """Leaflet's stylesheet without its image references (layer-switcher and marker icons, unused here)."""
+    return re.sub(r"url\(images/[^)]*\)", "none", _static(LEAFLET_CSS))
+
+
+def _static(name: str) -> str:
+    return (STATIC_DIR / name).read_text(encoding="utf-8")
+
+
+def _present(value: object) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value) != ""
+
+
+def _clean_record(record: dict[str, object]) -> dict[str, object]:
+    """JSON-safe values: NaN and infinities become None, numpy scalars Python ones."""
+    clean: dict[str, object] = {}
+    for key, value in record.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            value = None
+        clean[str(key)] = value
+    return clean
+
+
+def _iso(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)

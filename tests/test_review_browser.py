@@ -1,0 +1,190 @@
+"""report.html in a real browser: headless Chromium (Debian's) driven through Playwright.
+
+Opened as a file, the page must show every site on the map and in the table, link the two
+and fetch nothing; served by the review server, its form must record a decision in
+reviews.csv. Screenshots go to tmp_path, and also to $RESIDUA_SCREENSHOT_DIR when set.
+Without Chromium or Playwright the tests skip locally and fail under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pyogrio
+import pytest
+
+from assets.resources import ResiduaSettings
+from assets.review_report import review_report
+from geodata.reviews import append_review, read_reviews
+from pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
+from tests.test_review_page import HOSTILE_NAME, grade_tonnage_table, write_inventory
+
+#: Flags for Chromium as root in a container with no network (see the project's notes).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+TIMEOUT_MS = 15_000
+
+
+def chromium_path() -> str | None:
+    """Chromium to drive: $RESIDUA_CHROMIUM, else chromium / chromium-browser on PATH, else /usr/bin/chromium."""
+    for candidate in (os.environ.get("RESIDUA_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
+                      "/usr/bin/chromium"):  # fmt: skip
+        if candidate and Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(
+            f"{reason} (CI=true: browser tests must run; bash scripts/install-system-deps.sh installs Chromium)"
+        )
+    pytest.skip(f"{reason}; install it with `bash scripts/install-system-deps.sh` and `pip install -e '.[dev]'`")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Python package playwright is not installed")
+    executable = chromium_path()
+    if executable is None:
+        _unavailable("Chromium was not found (looked for $RESIDUA_CHROMIUM, chromium, chromium-browser)")
+    manager = sync_playwright().start()
+    try:
+        chromium = manager.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+    except Exception as error:  # noqa: BLE001 (any launch failure means no browser)
+        manager.stop()
+        _unavailable(f"Chromium at {executable} did not start: {str(error).splitlines()[0]}")
+    yield chromium
+    chromium.close()
+    manager.stop()
+
+
+def open_page(browser: object, url: str) -> tuple[object, list[str], list[str]]:
+    """A page at ``url`` once its script has run, with the errors and requests it produced."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    return page, errors, requests
+
+
+def save_screenshot(page: object, tmp_path: Path, name: str) -> Path:
+    """Screenshot into tmp_path (and $RESIDUA_SCREENSHOT_DIR when set); return the tmp_path copy."""
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    if os.environ.get("RESIDUA_SCREENSHOT_DIR"):
+        folder = Path(os.environ["RESIDUA_SCREENSHOT_DIR"])
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, folder / name)
+    return path
+
+
+def _ids(page: object, selector: str) -> list[str]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.getAttribute('data-site-id'))")  # type: ignore[attr-defined]
+
+
+def test_file_page_shows_every_site_and_links_map_and_table(browser, tmp_path):
+    out, drop = tmp_path / "out", tmp_path / "drop"
+    gpkg = write_inventory(out, data_dir=drop, grade_tonnage=grade_tonnage_table())
+    append_review(drop / "reviews.csv", "RM-001", "accept", "holes cover the pond", "A. Rao")
+    review_report(context=dg.build_asset_context(), settings=ResiduaSettings(data_dir=str(drop), out_dir=str(out)))
+    ranked = (
+        pyogrio.read_dataframe(gpkg, layer="sites_ranked", read_geometry=False).sort_values("rank")["site_id"].tolist()
+    )
+
+    page, errors, requests = open_page(browser, (out / "report.html").as_uri())
+
+    assert sorted(_ids(page, "#map path.site-footprint")) == sorted(ranked)  # one SVG footprint per site
+    assert _ids(page, "#site-table tbody tr") == ranked  # every site, in rank order
+    assert "SYNTHETIC DATA" in page.inner_text("#synthetic-banner")
+    assert "not a compliant mineral resource statement" in page.inner_text("#disclaimer")
+    assert page.inner_text("#site-table tr[data-site-id='CS-004'] td.name") == HOSTILE_NAME
+    assert page.evaluate("window.pwned") is None
+
+    page.click("#site-table tr[data-site-id='FA-002']")  # row -> map
+    assert _ids(page, "#site-table tr.selected") == ["FA-002"]
+    assert _ids(page, "#map path.site-footprint.selected") == ["FA-002"]
+    assert page.locator("#map path.sample-point").count() == 3  # its three holes
+    assert "FA-002" in page.inner_text("#evidence-title")
+    assert page.locator("#review-form").count() == 0 and page.locator("#read-only-note").is_visible()
+
+    page.click("#site-table tr[data-site-id='CS-004']")  # a site without a footprint: drawn as a dot
+    assert _ids(page, "#map path.site-footprint.selected") == ["CS-004"]
+    assert "No samples at this site" in page.inner_text("#evidence")
+
+    page.evaluate("residuaReview.map.setView([21.0025, 80.003], 15, {animate: false})")
+    page.click("#map path.site-footprint[data-site-id='RM-001']")  # map -> row
+    assert _ids(page, "#site-table tr.selected") == ["RM-001"]
+    assert page.locator("#grade-tonnage-svg path").count() >= 2  # tonnes and mean-grade lines
+    assert "holes cover the pond" in page.inner_text("#evidence")
+
+    page.click("#site-table th[data-key='tonnes_p50']")
+    assert page.get_attribute("#site-table th[data-key='tonnes_p50']", "aria-sort") == "descending"
+    assert _ids(page, "#site-table tbody tr")[0] == "RM-001"
+    page.click("#site-table th[data-key='tonnes_p50']")
+    assert _ids(page, "#site-table tbody tr")[0] == "CS-004"
+
+    page.uncheck("input[data-conf='G4']")
+    assert _ids(page, "#site-table tbody tr") == ["FA-002", "RM-001"]
+    assert sorted(_ids(page, "#map path.site-footprint:not(.filtered-out)")) == ["FA-002", "RM-001"]
+    page.fill("#filter-text", "fly ash")
+    assert page.inner_text("#row-count") == "Showing 1 of 4 sites"
+    page.fill("#filter-text", "")
+    page.check("input[data-conf='G4']")
+
+    shot = save_screenshot(page, tmp_path, "review_page_file.png")
+    assert shot.stat().st_size > 20_000
+    assert errors == []
+    assert requests == [(out / "report.html").as_uri()]  # nothing else fetched: works offline
+    page.close()
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[tuple[str, Path]]:
+    out, drop = tmp_path / "out", tmp_path / "drop"
+    drop.mkdir()
+    write_inventory(out, data_dir=drop)
+    review_report(context=dg.build_asset_context(), settings=ResiduaSettings(data_dir=str(drop), out_dir=str(out)))
+    httpd = make_server(ReviewSite(out, resolve_reviews_path(out, None), quiet=True), port=0)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/", drop / "reviews.csv"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+def test_served_page_records_a_decision_through_the_form(browser, served, tmp_path):
+    url, reviews = served
+    page, errors, _ = open_page(browser, url)
+    page.click("#site-table tr[data-site-id='ZL-003']")
+    page.check("#review-form input[value='exclude']")
+    page.fill("#review-form input[name='reviewer']", "B. Sen")
+    page.fill("#review-form textarea[name='note']", "pond capped in 2019")
+    page.click("#review-submit")
+    page.wait_for_selector("#review-msg.ok")
+
+    accepted, _ = read_reviews(reviews)
+    assert accepted[["site_id", "decision", "note", "reviewer"]].values.tolist() == [
+        ["ZL-003", "exclude", "pond capped in 2019", "B. Sen"]
+    ]
+    assert page.inner_text("#site-table tr[data-site-id='ZL-003'] td._review") == "exclude"
+    assert "pond capped in 2019" in page.inner_text("#evidence table.history")
+    save_screenshot(page, tmp_path, "review_page_served.png")
+    assert errors == []
+    page.close()
