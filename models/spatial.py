@@ -19,6 +19,7 @@ log-grade at each row.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -126,7 +127,7 @@ def _trend_columns(X: np.ndarray, n_coords: int) -> np.ndarray:
 
 def _blas_threads(n_samples: int):
     """One BLAS thread for small kriging systems, the library's default for large ones."""
-    return threadpool_limits(limits=1, user_api="blas") if n_samples <= _SMALL else threadpool_limits(limits=None)
+    return threadpool_limits(limits=1, user_api="blas") if n_samples <= _SMALL else contextlib.nullcontext()
 
 
 def matern_log_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray, nu: float, alpha: float = 1e-10):
@@ -317,7 +318,8 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
     nu : float or "auto"
         Smoothness of the Matern kernel: 0.5 is the exponential variogram (rough fields),
         1.5 (default) once-differentiable fields; ``"auto"`` fits both and keeps the one
-        with the higher log marginal likelihood (a choice made on the training data alone).
+        with the higher log marginal likelihood (a choice made on the training data alone;
+        the kept value is ``nu_``).
     n_trees : int
         Trees in the forest trend.
 
@@ -325,8 +327,8 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
     -----
     The GP kernel is ``C * Matern(nu, anisotropic) + White`` on coordinates scaled to unit
     spread; its hyperparameters are fitted by maximum likelihood from unit length scales
-    (random optimiser restarts never raised the likelihood on the Jura or coal-ash surveys,
-    so there are none), so the nugget and range are learnt, not assumed. The
+    (random optimiser restarts never raised the likelihood on 14 subsets of the Jura
+    survey, so there are none), so the nugget and range are learnt, not assumed. The
     predictive std is the GP's (field plus nugget); the trend's own uncertainty enters
     only through the GP's noise term, so calibrate intervals by cross-validation
     (``models.selection``).
@@ -397,7 +399,9 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
         fast = nu in (0.5, 1.5) and len(residual) <= _SMALL
         optimizer = _matern_optimizer(coords, residual, nu) if fast else "fmin_l_bfgs_b"
         gp = GaussianProcessRegressor(kernel, optimizer=optimizer, normalize_y=False, random_state=self.random_state)
-        return gp.fit(coords, residual)
+        gp.fit(coords, residual)
+        gp.optimizer = "fmin_l_bfgs_b"  # the same search, by name: a fitted model must pickle (joblib IO manager)
+        return gp
 
     def _split(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         coords = np.asarray(X[:, : self.n_coords], dtype=float)

@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="reviews CSV to append to (default: reviews.csv in the run's data dir)",
     )
+    status = commands.add_parser("status", help="what was last published, when, from which inputs, which checks passed")
+    status.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
     args = parser.parse_args(argv)
+    if args.command == "status":
+        return status_command(args.out)
     if args.command == "validate":
         return validate_command(args.data)
     if args.command == "review":
@@ -64,8 +68,12 @@ def run_command(args: argparse.Namespace) -> int:
 
     from pipelines.definitions import build_definitions, default_settings
 
-    try:
+    try:  # whole-file problems stop here with one clear message, before any Dagster output
         drop = open_data_drop(args.data)
+        load_reference_tables(drop.root)
+        read_sites(drop.sites_path)
+        if drop.samples_path is not None:
+            read_samples(drop.samples_path)
     except DataDropError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -89,6 +97,44 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"error: the run failed; nothing new was published.\n{_failure_message(result)}", file=sys.stderr)
         return 1
     _print_summary(settings.out_path, drop.synthetic)
+    return 0
+
+
+def status_command(out_dir: Path) -> int:
+    """Print the last published inventory's provenance and its latest data-quality checks."""
+    import dagster as dg
+    import pyogrio
+
+    inventory = out_dir / "inventory.gpkg"
+    if not inventory.is_file():
+        print(f"Nothing published in {out_dir.resolve()} yet: run `residua run --out {out_dir}`.")
+        return 1
+    table = pyogrio.read_dataframe(inventory, layer="run_metadata", read_geometry=False)
+    meta = dict(zip(table["key"], table["value"]))
+    inputs = {key.removeprefix("input:"): value for key, value in meta.items() if key.startswith("input:")}
+    ranked = pyogrio.read_info(inventory, layer="sites_ranked")["features"]
+    print(f"Published: {inventory.resolve()}")
+    print(f"  title:     {meta.get('title', '?')}{' [SYNTHETIC DATA]' if meta.get('synthetic') == 'True' else ''}")
+    print(f"  when:      {meta.get('run_time_utc', '?')} (run {meta.get('run_id', '?')})")
+    print(f"  code:      {meta.get('code_version', '?')}")
+    print(f"  data:      {meta.get('data_dir', '?')} ({len(inputs)} input files hashed)")
+    print(f"  sites:     {ranked} ranked")
+    for name, digest in sorted(inputs.items())[:12]:
+        print(f"    {digest[:12]}  {name}")
+    if len(inputs) > 12:
+        print(f"    ... and {len(inputs) - 12} more (all in run_metadata)")
+    if not os.environ.get("DAGSTER_HOME"):
+        print("Checks: set DAGSTER_HOME (the Makefile does) to read them from the Dagster instance.")
+        return 0
+    instance = dg.DagsterInstance.get()
+    from pipelines.definitions import defs
+
+    print("Latest data-quality checks:")
+    for key in sorted(defs.resolve_asset_graph().asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
+        evaluation = record.event.asset_check_evaluation if record and record.event else None
+        state = "not run" if evaluation is None else ("passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})")
+        print(f"  {key.asset_key.to_user_string()}.{key.name}: {state}")
     return 0
 
 

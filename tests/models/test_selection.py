@@ -193,3 +193,11 @@ def test_refitted_candidates_are_the_weighted_ones(field_samples):
 def test_bad_settings_and_data_are_explained(params, X, message):
     with pytest.raises(ValueError, match=message):
         SelectedSpatialModel(**params).fit(X, np.arange(20.0))
+
+
+def test_fitted_model_pickles_and_predicts_the_same(stacked, field_samples):
+    import pickle
+
+    _, _, X_new, _ = field_samples
+    restored = pickle.loads(pickle.dumps(stacked))
+    npt.assert_allclose(restored.predict(X_new[:20], return_std=True), stacked.predict(X_new[:20], return_std=True))

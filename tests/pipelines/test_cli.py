@@ -56,3 +56,19 @@ def test_failed_run_keeps_the_previous_inventory(tmp_path, capsys):
     assert main(["run", "--data", str(drop), "--out", str(out_dir), "--draws", "100"]) == 1
     assert "prices.csv" in capsys.readouterr().err
     assert (out_dir / "inventory.gpkg").read_bytes() == before
+
+
+def test_status_reports_the_last_publication_and_its_checks(tmp_path, capsys, monkeypatch):
+    drop = write_prism_drop(tmp_path / "drop")
+    out_dir = tmp_path / "out"
+    assert main(["status", "--out", str(out_dir)]) == 1  # nothing published yet
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    assert main(["run", "--data", str(drop), "--out", str(out_dir), "--draws", "100"]) == 0
+    capsys.readouterr()
+    assert main(["status", "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "Prism test drop" in out and "3 ranked" in out and "samples.csv" in out
+    assert "sites.sites_rows_conserved: passed" in out
