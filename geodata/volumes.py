@@ -29,7 +29,7 @@ from rasterio.vrt import WarpedVRT
 from geodata.crs import geodesic_area_m2
 from geodata.errors import CRSError, DataDropError
 from geodata.schema import STORAGE_CRS
-from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit
+from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
 
 _NODATA = -9999.0
 
@@ -215,20 +215,30 @@ def measure_site_volumes(
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Measure every site that has both DEMs; quarantine those the DEMs do not cover.
 
-    DEM paths in ``sites`` are relative to ``data_root`` (as validated).
+    DEM paths in ``sites`` are relative to ``data_root`` (as validated); a DEM that reaches
+    outside it (a symlink, a VRT source) is quarantined, as a path written outside it is.
 
     Returns
     -------
     (measurements, quarantine)
         ``measurements`` indexed by ``site_id`` (the fields of VolumeMeasurement);
         ``quarantine`` holds sites whose DEMs cover less than ``min_coverage`` of the
-        footprint or cannot be read, each with a reason, in the quarantine layout.
+        footprint, reach outside ``data_root`` or cannot be read, each with a reason, in the
+        quarantine layout.
     """
     rows, rejected = [], []
     with_dems = sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")]
     for site in with_dems.itertuples(index=False):
+        dems = (data_root / site.surface_dem, data_root / site.base_dem)
         try:
-            measured = measure_volume(site.geometry, data_root / site.surface_dem, data_root / site.base_dem)
+            outside = [file for dem in dems for file in raster_files_outside(dem, data_root)]
+            if outside:
+                rejected.append(
+                    (site, f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) "
+                     "into the data drop")
+                )  # fmt: skip
+                continue
+            measured = measure_volume(site.geometry, *dems)
         except (DataDropError, rasterio.errors.RasterioIOError) as error:
             rejected.append((site, f"DEM unusable: {error}"))
             continue

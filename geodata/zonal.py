@@ -72,17 +72,20 @@ def find_covariates(data_root: Path) -> dict[str, Path]:
     """Every covariate raster of a data drop, by name, in name order; each file checked.
 
     Only files directly inside ``<data_root>/rasters/covariates/`` count (keep the tiles
-    of a VRT mosaic in a subfolder). A drop without that folder has no covariates.
+    of a VRT mosaic in a subfolder). A drop without that folder has no covariates. Like
+    DEM paths, a covariate may not reach outside the data directory: a symlink or a VRT
+    source that resolves outside it is refused.
 
     Raises
     ------
     DataDropError
-        If two files map to the same name, or a file cannot be opened, has more than one
-        band or a rotated grid.
+        If two files map to the same name, or a file cannot be opened, reaches outside
+        the data directory, has more than one band or a rotated grid.
     CRSError
         If a raster has no CRS.
     """
-    folder = Path(data_root) / COVARIATE_DIR
+    root = Path(data_root).resolve()
+    folder = root / COVARIATE_DIR
     if not folder.is_dir():
         return {}
     found: dict[str, Path] = {}
@@ -98,6 +101,13 @@ def find_covariates(data_root: Path) -> dict[str, Path]:
             )
         with _open_raster(path):
             pass
+        outside = raster_files_outside(path, root)
+        if outside:
+            raise DataDropError(
+                path,
+                f"reaches outside the data directory ({outside[0]})",
+                "copy the raster (for a VRT, also its source tiles) into the data drop, e.g. rasters/covariates/tiles/",
+            )
         found[name] = path
     return dict(sorted(found.items()))
 
@@ -214,6 +224,23 @@ def site_covariates(
     table = pd.concat([pd.DataFrame(index=sites.index), *frames], axis=1)
     table.index = pd.Index(sites["site_id"].to_numpy(), name="site_id")
     return table, covariates
+
+
+def raster_files_outside(path: Path, root: Path) -> list[Path]:
+    """Files a raster reads that lie outside ``root``, symlinks resolved: itself, a VRT's sources.
+
+    GDAL lists a VRT's source files (and a GeoTIFF's sidecars) with the dataset; a source
+    that is not a local file (e.g. a /vsicurl/ URL) counts as outside.
+
+    >>> raster_files_outside(Path("/data/rasters/../../etc/dem.tif"), Path("/data"))
+    [PosixPath('/etc/dem.tif')]
+    """
+    root = Path(root).resolve()
+    files = [Path(path)]
+    if Path(path).resolve().is_relative_to(root):
+        with rasterio.open(path) as dataset:
+            files += [Path(file) for file in dataset.files]
+    return [file.resolve() for file in dict.fromkeys(files) if not file.resolve().is_relative_to(root)]
 
 
 @contextmanager

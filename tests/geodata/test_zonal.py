@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -248,6 +249,31 @@ def test_unreadable_covariate_names_the_file(tmp_path):
         find_covariates(tmp_path)
 
 
+@pytest.mark.parametrize("kind", ["symlink", "vrt"])
+def test_covariate_reaching_outside_the_drop_is_refused(tmp_path, grid, kind):
+    path, _ = grid  # tmp_path/grid.tif, outside tmp_path/drop
+    folder = tmp_path / "drop" / "rasters" / "covariates"
+    folder.mkdir(parents=True)
+    if kind == "symlink":
+        (folder / "regional.tif").symlink_to(path)
+    else:
+        rasterio.shutil.copy(str(path), str(folder / "regional.vrt"), driver="VRT")
+    with pytest.raises(DataDropError, match="outside the data directory") as caught:
+        find_covariates(tmp_path / "drop")
+    assert "regional" in str(caught.value) and str(path.resolve()) in str(caught.value)
+
+
+def test_vrt_whose_tiles_are_inside_the_drop_is_accepted(tmp_path):
+    folder = tmp_path / "drop" / "rasters" / "covariates"
+    tiles, _, _ = _two_tiles(folder / "tiles")
+    hand_written_vrt(tiles, folder / "mosaic.vrt")  # sources "tiles/west.tif", "tiles/east.tif"
+    found = find_covariates(tmp_path / "drop")
+    assert list(found) == ["mosaic"]
+    sites = gpd.GeoDataFrame({"site_id": ["S"]}, geometry=[shapely.Point(E0 + 600, N0 + 500).buffer(230)], crs=UTM44)
+    table, _ = site_covariates(sites, tmp_path / "drop")
+    assert table.loc["S", "cov_mosaic_coverage"] == pytest.approx(1.0)
+
+
 def test_site_covariates_one_row_per_site(grid, tmp_path):
     path, _ = grid
     folder = tmp_path / "drop" / "rasters" / "covariates"
@@ -287,7 +313,8 @@ def hand_written_vrt(tiles: list[Path], path: Path) -> Path:
         with rasterio.open(tile) as dataset:
             w, h = dataset.width, dataset.height
         sources.append(
-            f'<SimpleSource><SourceFilename relativeToVRT="1">{tile.name}</SourceFilename><SourceBand>1</SourceBand>'
+            f'<SimpleSource><SourceFilename relativeToVRT="1">{os.path.relpath(tile, path.parent)}</SourceFilename>'
+            "<SourceBand>1</SourceBand>"
             f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
             f'<DstRect xOff="{offset}" yOff="0" xSize="{w}" ySize="{h}"/>'
             "</SimpleSource>"
