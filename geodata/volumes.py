@@ -233,10 +233,8 @@ def measure_site_volumes(
         try:
             outside = [file for dem in dems for file in raster_files_outside(dem, data_root)]
             if outside:
-                rejected.append(
-                    (site, f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) "
-                     "into the data drop")
-                )  # fmt: skip
+                reason = f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) in"
+                rejected.append((site, reason))
                 continue
             measured = measure_volume(site.geometry, *dems)
         except (DataDropError, rasterio.errors.RasterioIOError) as error:

@@ -200,12 +200,6 @@ def test_a_drop_with_only_bad_rows_exits_1_with_every_reason(tmp_path):
     assert "site_id is empty" in printed and "LineString" in printed and "no site was accepted" in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (user-facing): pipelines/cli.py run_command lets Dagster's console logger print the failed step's "
-    "full 'Stack Trace:' (dozens of File ... lines) for an expected whole-file DataDropError, before the clear "
-    "one-line 'error: ... Fix: ...' summary; `residua validate` shows the same problem without any trace.",
-)
 def test_run_on_a_drop_with_a_whole_file_error_prints_the_fix_without_a_stack_trace(tmp_path, capfd):
     from pipelines.cli import main
 

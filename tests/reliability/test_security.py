@@ -126,12 +126,6 @@ def test_resolve_inside_never_returns_a_path_outside_the_root(tmp_path_factory, 
         assert resolved.is_relative_to(root.resolve()), (text, resolved)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/validate.py _raster_path / geodata/datadrop.py resolve_inside check only the path "
-    "written in the sites file; a VRT inside the drop may name any file (absolute path, ../, /vsicurl/ URL) "
-    "as its source, and geodata/volumes.py measure_volume then reads a raster outside the data directory.",
-)
 def test_a_vrt_whose_sources_lie_outside_the_drop_is_quarantined(tmp_path):
     drop = write_prism_drop(tmp_path / "drop")
     outside = tmp_path / "elsewhere"
@@ -149,11 +143,6 @@ def test_a_vrt_whose_sources_lie_outside_the_drop_is_quarantined(tmp_path):
     assert "P1" in set(result.quarantine["record_id"]) | set(rejected["record_id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/zonal.py find_covariates follows a symlink (or a VRT's source) in rasters/covariates/ to "
-    "a raster outside the data directory and uses it, while DEM paths pointing outside are refused.",
-)
 @pytest.mark.parametrize("kind", ["symlink", "vrt"])
 def test_a_covariate_raster_outside_the_drop_is_refused(tmp_path, kind):
     from geodata.errors import DataDropError
