@@ -45,15 +45,7 @@ def resource_estimates(
     reference_tables: ReferenceTables,
 ) -> pd.DataFrame:
     """P10/P50/P90 contained and recoverable Ga, Te and PGM per site, with a confidence class."""
-    estimates = estimate_resources(
-        site_features,
-        grade_estimates,
-        reference_tables.recovery,
-        reference_tables.prices,
-        settings.cutoffs(reference_tables.cutoff_grades),
-        n_draws=settings.n_draws,
-        seed=settings.seed,
-    )
+    estimates = estimate_resources(**_simulation_inputs(settings, site_features, grade_estimates, reference_tables))
     context.log.info("Simulated %d sites x %d draws (seed %d)", len(estimates), settings.n_draws, settings.seed)
     context.add_output_metadata({"confidence": dg.MetadataValue.json(estimates["confidence"].value_counts().to_dict())})
     return estimates
@@ -115,15 +107,7 @@ def processing_hubs(
     site_rankings: pd.DataFrame,
 ) -> gpd.GeoDataFrame:
     """Processing hubs (hubs.csv, else value-weighted k-means) with the Ga, Te and PGM recoverable within haul reach."""
-    draws = resource_draws(
-        site_features,
-        grade_estimates,
-        reference_tables.recovery,
-        reference_tables.prices,
-        settings.cutoffs(reference_tables.cutoff_grades),
-        n_draws=settings.n_draws,
-        seed=settings.seed,
-    )
+    draws = resource_draws(**_simulation_inputs(settings, site_features, grade_estimates, reference_tables))
     feeding = site_rankings[site_rankings["rank"].notna()].set_index("site_id")
     locations = site_centroids(sites.accepted[sites.accepted["site_id"].isin(feeding.index)])
     weights = locations["site_id"].map(feeding["value_usd_p50"]).to_numpy(dtype=float)
@@ -152,3 +136,18 @@ def grade_tonnage(
         settings.cutoffs(reference_tables.cutoff_grades),
         multiples=tuple(settings.grade_tonnage_multiples),
     )
+
+
+def _simulation_inputs(
+    settings: ResiduaSettings, site_features: pd.DataFrame, grade_estimates: pd.DataFrame, tables: ReferenceTables
+) -> dict:
+    """The one set of simulation inputs, so hub totals are drawn exactly as the estimates were."""
+    return {
+        "features": site_features,
+        "grades": grade_estimates,
+        "recovery": tables.recovery,
+        "prices": tables.prices,
+        "cutoffs": settings.cutoffs(tables.cutoff_grades),
+        "n_draws": settings.n_draws,
+        "seed": settings.seed,
+    }

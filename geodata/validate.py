@@ -55,12 +55,7 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     for position, row in rows.iterrows():
         problems = reasons[position]
         site_id = _text(row.get("site_id"))
-        if not site_id:
-            problems.append("site_id is empty")
-        elif site_id in first_row_of:
-            problems.append(f"duplicate site_id {site_id!r} (first seen at {_where(source, first_row_of[site_id])})")
-        else:
-            first_row_of[site_id] = int(row[SOURCE_ROW])
+        _check_id("site_id", site_id, int(row[SOURCE_ROW]), first_row_of, source, problems)
         name = _text(row.get("name"))
         if not name:
             problems.append("name is empty")
@@ -114,12 +109,7 @@ def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -
     for position, row in rows.iterrows():
         problems = reasons[position]
         sample_id = _text(row.get("sample_id"))
-        if not sample_id:
-            problems.append("sample_id is empty")
-        elif sample_id in seen:
-            problems.append(f"duplicate sample_id {sample_id!r} (first seen at {_where(source, seen[sample_id])})")
-        else:
-            seen[sample_id] = int(row[SOURCE_ROW])
+        _check_id("sample_id", sample_id, int(row[SOURCE_ROW]), seen, source, problems)
         depth_from = _number(row.get("depth_from_m"), "depth_from_m", problems)
         depth_to = _number(row.get("depth_to_m"), "depth_to_m", problems)
         if depth_from is not None and depth_to is not None and depth_to <= depth_from:
@@ -314,6 +304,16 @@ def _lonlat_bounds_ok(bounds: np.ndarray) -> bool:
         return False
     minx, miny, maxx, maxy = bounds
     return -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
+
+
+def _check_id(column: str, value: str, row: int, first_row: dict[str, int], source: Path, problems: list[str]) -> None:
+    """Report an empty or repeated id (the first occurrence is kept); remember new ones."""
+    if not value:
+        problems.append(f"{column} is empty")
+    elif value in first_row:
+        problems.append(f"duplicate {column} {value!r} (first seen at {_where(source, first_row[value])})")
+    else:
+        first_row[value] = row
 
 
 def _where(source: Path, row: int) -> str:
