@@ -7,6 +7,7 @@ import geopandas as gpd
 import pandas as pd
 
 from assets.grade_models import GradeModels
+from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.reference_tables import ReferenceTables
 from geodata.reviews import REVIEWS_FILE, read_reviews
@@ -45,7 +46,8 @@ def resource_estimates(
     reference_tables: ReferenceTables,
 ) -> pd.DataFrame:
     """P10/P50/P90 contained and recoverable Ga, Te and PGM per site, with a confidence class."""
-    estimates = estimate_resources(**_simulation_inputs(settings, site_features, grade_estimates, reference_tables))
+    with parallel_backend(settings.dask_address, settings.n_jobs):
+        estimates = estimate_resources(**_simulation_inputs(settings, site_features, grade_estimates, reference_tables))
     context.log.info("Simulated %d sites x %d draws (seed %d)", len(estimates), settings.n_draws, settings.seed)
     context.add_output_metadata({"confidence": dg.MetadataValue.json(estimates["confidence"].value_counts().to_dict())})
     return estimates

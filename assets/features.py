@@ -7,6 +7,7 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 
+from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
@@ -29,9 +30,10 @@ def site_volumes(
     context: dg.AssetExecutionContext, settings: ResiduaSettings, data_drop: DataDrop, sites: ValidationResult
 ) -> SiteVolumes:
     """Volumes between surface and base DEMs, with exact pixel coverage of each footprint."""
-    measurements, quarantine = measure_site_volumes(
-        sites.accepted, data_drop.root, data_drop.sites_path.name, settings.min_dem_coverage
-    )
+    with parallel_backend(settings.dask_address, settings.n_jobs):
+        measurements, quarantine = measure_site_volumes(
+            sites.accepted, data_drop.root, data_drop.sites_path.name, settings.min_dem_coverage
+        )
     context.log.info("Measured DEM volumes at %d sites (%d quarantined)", len(measurements), len(quarantine))
     context.add_output_metadata(
         {
@@ -86,6 +88,7 @@ def tonnage_agrees_with_reported(settings: ResiduaSettings, site_tonnage: pd.Dat
 @dg.asset(group_name="features")
 def site_features(
     context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
     data_drop: DataDrop,
     sites: ValidationResult,
     samples: ValidationResult,
@@ -97,7 +100,8 @@ def site_features(
     features = site_tonnage.merge(attributes, on="site_id", how="left", validate="one_to_one")
     features = features.merge(counts, left_on="site_id", right_index=True, how="left")
     features[["n_samples", "n_holes"]] = features[["n_samples", "n_holes"]].fillna(0).astype(int)
-    covariates, found = site_covariates(sites.accepted, data_drop.root)
+    with parallel_backend(settings.dask_address, settings.n_jobs):
+        covariates, found = site_covariates(sites.accepted, data_drop.root)
     features = features.merge(covariates, left_on="site_id", right_index=True, how="left", validate="one_to_one")
     files = {name: path.relative_to(data_drop.root).as_posix() for name, path in found.items()}
     coverage = {name: round(float(features[f"cov_{name}_coverage"].mean()), 4) for name in found}

@@ -10,7 +10,7 @@ import joblib
 
 @contextmanager
 def parallel_backend(dask_address: str | None, n_jobs: int) -> Iterator[str]:
-    """Route joblib work (zonal statistics, block models) to Dask when an address is given.
+    """Route joblib work (DEM volumes, zonal statistics, block models, simulation) to Dask when an address is given.
 
     Yields the backend name. With no address, joblib's own process pool (``loky``) runs
     ``n_jobs`` workers; with ``dask_address`` (e.g. ``tcp://10.0.0.5:8786``) a

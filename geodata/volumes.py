@@ -23,6 +23,7 @@ import shapely
 from affine import Affine
 from exactextract import exact_extract
 from exactextract.raster import NumPyRasterSource
+from joblib import Parallel, delayed
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
@@ -210,6 +211,25 @@ def _window_for(dataset: rasterio.DatasetReader, geometry: shapely.Geometry) -> 
         return None
 
 
+def _measure_site(
+    footprint: shapely.Geometry, surface: Path, base: Path, data_root: Path, min_coverage: float
+) -> VolumeMeasurement | str:
+    """One site's measurement, or the reason it is quarantined (runs in a joblib worker)."""
+    try:
+        outside = [file for dem in (surface, base) for file in raster_files_outside(dem, data_root)]
+        if outside:
+            return f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) in"
+        measured = measure_volume(footprint, surface, base)
+    except (DataDropError, rasterio.errors.RasterioIOError) as error:
+        return f"DEM unusable: {error}"
+    if measured.coverage < min_coverage:
+        return (
+            f"DEMs cover {measured.coverage:.0%} of the footprint, below the {min_coverage:.0%} minimum; "
+            "supply DEMs covering the whole footprint or remove surface_dem/base_dem to use reported figures"
+        )
+    return measured
+
+
 def measure_site_volumes(
     sites: gpd.GeoDataFrame, data_root: Path, source_name: str, min_coverage: float = 0.9
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
@@ -217,6 +237,8 @@ def measure_site_volumes(
 
     DEM paths in ``sites`` are relative to ``data_root`` (as validated); a DEM that reaches
     outside it (a symlink, a VRT source) is quarantined, as a path written outside it is.
+    Sites are measured in parallel on whatever joblib backend the caller configured
+    (``joblib.parallel_config``: local processes or a Dask cluster); sequentially by default.
 
     Returns
     -------
@@ -226,30 +248,17 @@ def measure_site_volumes(
         footprint, reach outside ``data_root`` or cannot be read, each with a reason, in the
         quarantine layout.
     """
-    rows, rejected = [], []
     with_dems = sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")]
-    for site in with_dems.itertuples(index=False):
-        dems = (data_root / site.surface_dem, data_root / site.base_dem)
-        try:
-            outside = [file for dem in dems for file in raster_files_outside(dem, data_root)]
-            if outside:
-                reason = f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) in"
-                rejected.append((site, reason))
-                continue
-            measured = measure_volume(site.geometry, *dems)
-        except (DataDropError, rasterio.errors.RasterioIOError) as error:
-            rejected.append((site, f"DEM unusable: {error}"))
-            continue
-        if measured.coverage < min_coverage:
-            rejected.append(
-                (
-                    site,
-                    f"DEMs cover {measured.coverage:.0%} of the footprint, below the {min_coverage:.0%} minimum; "
-                    "supply DEMs covering the whole footprint or remove surface_dem/base_dem to use reported figures",
-                )
-            )
-            continue
-        rows.append({"site_id": site.site_id, **asdict(measured)})
+    outcomes = Parallel()(
+        delayed(_measure_site)(site.geometry, data_root / site.surface_dem, data_root / site.base_dem, data_root, min_coverage)
+        for site in with_dems.itertuples(index=False)
+    )
+    rows, rejected = [], []
+    for site, outcome in zip(with_dems.itertuples(index=False), outcomes):
+        if isinstance(outcome, str):
+            rejected.append((site, outcome))
+        else:
+            rows.append({"site_id": site.site_id, **asdict(outcome)})
     measurements = pd.DataFrame(rows, columns=["site_id", *VolumeMeasurement.__dataclass_fields__]).set_index("site_id")
     quarantine = gpd.GeoDataFrame(
         {

@@ -30,6 +30,7 @@ import shapely
 from exactextract import exact_extract
 from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import RasterioRasterSource
+from joblib import Parallel, delayed, effective_n_jobs
 from rasterio.enums import MaskFlags
 
 from geodata.errors import CRSError, DataDropError
@@ -185,10 +186,45 @@ def zonal_statistics(
         raise CRSError("sites", "footprints have no CRS", "set one with sites.set_crs('EPSG:4326') or the true CRS")
     raster_path = Path(raster_path)
     prefix = f"cov_{name or covariate_name(raster_path)}"
-    with gdal_cache_limit(gdal_cache_mb), _open_raster(raster_path) as dataset:
-        values = _zonal_statistics(dataset, geometry.reset_index(drop=True), tuple(statistics), max_cells_in_memory)
+    positional = geometry.reset_index(drop=True)
+    with _open_raster(raster_path):
+        pass  # a raster that cannot be used fails here, once, before any worker starts
+    chunks = spatial_chunks(positional, effective_n_jobs(None))
+    options = (tuple(statistics), max_cells_in_memory, gdal_cache_mb)
+    if len(chunks) == 1:
+        values = _zonal_statistics_of_file(raster_path, positional, *options)
+    else:
+        parts = Parallel()(delayed(_zonal_statistics_of_file)(raster_path, positional.iloc[rows], *options) for rows in chunks)
+        values = pd.concat(parts).sort_index()
     values.index = geometry.index
     return values.rename(columns=lambda column: f"{prefix}_{column}")
+
+
+def spatial_chunks(geometry: gpd.GeoSeries, n_chunks: int, min_chunk: int = 256) -> list[np.ndarray]:
+    """Split positions 0..n-1 into at most ``n_chunks`` runs of neighbouring geometries.
+
+    Runs follow the Hilbert curve, so each worker reads its own part of a raster and its
+    GDAL block cache serves neighbouring footprints; no run is smaller than ``min_chunk``
+    (a worker's start-up is not worth fewer). Missing or empty geometries go to the first run.
+    """
+    n_chunks = max(1, min(n_chunks, len(geometry) // min_chunk))
+    if n_chunks == 1:
+        return [np.arange(len(geometry))]
+    usable = (geometry.notna() & ~geometry.is_empty).to_numpy()
+    keys = np.full(len(geometry), -1, dtype="int64")
+    if usable.any():
+        keys[usable] = geometry[usable].hilbert_distance().to_numpy()
+    return [np.sort(rows) for rows in np.array_split(np.argsort(keys, kind="stable"), n_chunks)]
+
+
+def _zonal_statistics_of_file(
+    raster_path: Path, geometry: gpd.GeoSeries, statistics: tuple[str, ...], max_cells_in_memory: int, gdal_cache_mb: int | None
+) -> pd.DataFrame:
+    """``_zonal_statistics`` with the raster opened here (so it runs in a worker process)."""
+    with gdal_cache_limit(gdal_cache_mb), _open_raster(raster_path) as dataset:
+        values = _zonal_statistics(dataset, geometry.reset_index(drop=True), statistics, max_cells_in_memory)
+    values.index = geometry.index
+    return values
 
 
 def site_covariates(

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 from models.ranking import classify_confidence
-from models.simulation import ResourceDraws, simulate_draws, simulate_resources
+from collections.abc import Iterator
+
+from models.simulation import ResourceDraws, iter_draws, simulate_resources
 
 
 def estimate_resources(
@@ -41,11 +43,11 @@ def resource_draws(
     cutoffs: dict[str, float],
     n_draws: int,
     seed: int,
-) -> ResourceDraws:
+) -> Iterator[ResourceDraws]:
     """The per-draw metal and value behind :func:`estimate_resources` (same arguments, same draws).
 
-    Used to total groups of sites (e.g. a processing hub's catchment) per draw, so a group's
-    P10/P90 is taken on its own total. Re-drawing is cheap and keeps the estimates table a
-    table.
+    Yields chunks of sites (bounded memory at any number of sites). Used to total groups
+    of sites (e.g. a processing hub's catchment) per draw, so a group's P10/P90 is taken on
+    its own total. Re-drawing is cheap and keeps the estimates table a table.
     """
-    return simulate_draws(features, grades, recovery, prices, cutoffs, n_draws=n_draws, seed=seed)
+    return iter_draws(features, grades, recovery, prices, cutoffs, n_draws=n_draws, seed=seed)

@@ -12,6 +12,7 @@ summed per Monte Carlo draw before P10/P50/P90 are taken.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import geopandas as gpd
@@ -189,7 +190,7 @@ def geodesic_km(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.n
 
 
 def aggregate_hubs(
-    hubs: pd.DataFrame, sites: pd.DataFrame, draws: ResourceDraws, haul_km: float = 150.0
+    hubs: pd.DataFrame, sites: pd.DataFrame, draws: ResourceDraws | Iterable[ResourceDraws], haul_km: float = 150.0
 ) -> gpd.GeoDataFrame:
     """Sum the recoverable metal and value of the sites in each hub's reach, per draw.
 
@@ -200,9 +201,10 @@ def aggregate_hubs(
     sites : DataFrame
         ``site_id``, ``lon``, ``lat`` of the sites that may feed a hub (excluded sites
         left out by the caller).
-    draws : ResourceDraws
-        The sites' Monte Carlo draws (:func:`models.simulation.simulate_draws`); every
-        site of ``sites`` must be among ``draws.site_ids``.
+    draws : ResourceDraws or iterable of ResourceDraws
+        The sites' Monte Carlo draws (:func:`models.simulation.simulate_draws`), or their
+        chunks (:func:`models.simulation.iter_draws`); every site of ``sites`` must be
+        among them.
     haul_km : float
         Largest geodesic distance from a hub to a site centroid.
 
@@ -220,25 +222,18 @@ def aggregate_hubs(
     """
     if not haul_km > 0:
         raise ValueError(f"haul_km must be positive, got {haul_km}; set haul_km in km, e.g. 150")
-    position = pd.Series(np.arange(len(draws.site_ids)), index=draws.site_ids)
-    unknown = sorted(set(sites["site_id"]) - set(position.index))
-    if unknown:
-        raise ValueError(f"no simulated draws for site(s) {unknown[:5]}; pass the draws of every site")
-    rows = position.reindex(sites["site_id"]).to_numpy(dtype=int)
     distance = geodesic_km(hubs["lon"].to_numpy()[:, None], hubs["lat"].to_numpy()[:, None],
                            sites["lon"].to_numpy()[None, :], sites["lat"].to_numpy()[None, :])  # fmt: skip
+    reach = distance <= haul_km
+    totals = _catchment_totals(reach, sites["site_id"], [draws] if isinstance(draws, ResourceDraws) else draws)
     records = []
-    for hub, reach in zip(hubs.itertuples(index=False), distance <= haul_km):
-        members = rows[reach]
+    for position, (hub, in_reach) in enumerate(zip(hubs.itertuples(index=False), reach)):
         record = {"hub_id": hub.hub_id, "name": hub.name, "method": hub.method, "haul_km": float(haul_km),
-                  "n_sites": int(reach.sum()),
-                  "site_ids": ",".join(sorted(sites["site_id"].to_numpy()[reach]))}  # fmt: skip
-        for metal in HUB_METALS:
-            total = draws.recoverable[metal][members].sum(axis=0)
-            record.update({f"{metal}_recoverable_t_{p}": float(np.percentile(total, q))
-                           for p, q in PERCENTILES.items()})  # fmt: skip
-        value = draws.value[members].sum(axis=0)
-        record.update({f"value_usd_{p}": float(np.percentile(value, q)) for p, q in PERCENTILES.items()})
+                  "n_sites": int(in_reach.sum()),
+                  "site_ids": ",".join(sorted(sites["site_id"].to_numpy()[in_reach]))}  # fmt: skip
+        for metal in (*HUB_METALS, "value"):
+            prefix = "value_usd" if metal == "value" else f"{metal}_recoverable_t"
+            record.update({f"{prefix}_{p}": float(np.percentile(totals[metal][position], q)) for p, q in PERCENTILES.items()})
         records.append(record)
     columns = ["hub_id", "name", "method", "haul_km", "n_sites", "site_ids",
                *[f"{m}_recoverable_t_{p}" for m in HUB_METALS for p in PERCENTILES],
@@ -247,10 +242,30 @@ def aggregate_hubs(
     return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(hubs["lon"], hubs["lat"]), crs=STORAGE_CRS)
 
 
+def _catchment_totals(
+    reach: np.ndarray, site_ids: pd.Series, chunks: Iterable[ResourceDraws]
+) -> dict[str, np.ndarray]:
+    """Per metal and value: (hubs x draws) sums over the sites in each hub's reach."""
+    position = pd.Series(np.arange(len(site_ids)), index=site_ids.to_numpy())
+    totals: dict[str, np.ndarray] = {}
+    seen: set[str] = set()
+    for chunk in chunks:
+        wanted = np.flatnonzero(pd.Index(chunk.site_ids).isin(position.index))
+        members = reach[:, position.loc[chunk.site_ids[wanted]].to_numpy()].astype(float)
+        for metal in (*HUB_METALS, "value"):
+            values = chunk.value if metal == "value" else chunk.recoverable[metal]
+            totals[metal] = totals.get(metal, 0.0) + members @ values[wanted]
+        seen.update(chunk.site_ids[wanted])
+    unknown = sorted(set(site_ids) - seen)
+    if unknown:
+        raise ValueError(f"no simulated draws for site(s) {unknown[:5]}; pass the draws of every site")
+    return {metal: totals.get(metal, np.zeros((len(reach), 1))) for metal in (*HUB_METALS, "value")}
+
+
 def plan_hubs(
     sites: pd.DataFrame,
     weights: np.ndarray,
-    draws: ResourceDraws,
+    draws: ResourceDraws | Iterable[ResourceDraws],
     given: pd.DataFrame | None = None,
     k: int = 5,
     haul_km: float = 150.0,

@@ -127,21 +127,39 @@ def composite_intervals(table: pd.DataFrame, length_m: float = 1.5) -> pd.DataFr
     >>> composite_intervals(table, 1.5)[["depth_from_m", "grade_gt"]].round(1).values.tolist()
     [[0.0, 20.0], [1.5, 40.0]]
     """
-    has_depth = table["depth_from_m"].notna() & table["depth_to_m"].notna()
-    rows = []
+    has_depth = (table["depth_from_m"].notna() & table["depth_to_m"].notna()).to_numpy()
+    intervals = table[has_depth]
     carried = [column for column in table.columns if column not in ("depth_from_m", "depth_to_m", "grade_gt", "bdl")]
-    for _, hole in table[has_depth].groupby(["site_id", "hole_id"], sort=False):
-        first = hole.iloc[0]
-        top = np.floor(hole["depth_from_m"].min() / length_m) * length_m
-        for start in np.arange(top, hole["depth_to_m"].max(), length_m):
-            overlap = np.clip(np.minimum(hole["depth_to_m"], start + length_m) - np.maximum(hole["depth_from_m"], start), 0, None)
-            if overlap.sum() <= 0:
-                continue
-            grade = float(np.average(hole["grade_gt"], weights=overlap))
-            bdl_share = float(np.average(hole["bdl"].astype(float), weights=overlap))
-            rows.append({**{c: first[c] for c in carried}, "depth_from_m": start, "depth_to_m": start + float(overlap.sum()),
-                         "grade_gt": grade, "bdl": bdl_share > 0.5})  # fmt: skip
-    composites = pd.DataFrame(rows, columns=table.columns)
+    hole = intervals.groupby(["site_id", "hole_id"], sort=False).ngroup().to_numpy()
+    top_of_hole = np.floor(intervals.groupby(hole)["depth_from_m"].min().to_numpy() / length_m) * length_m
+    windows_in_hole = np.ceil((intervals.groupby(hole)["depth_to_m"].max().to_numpy() - top_of_hole) / length_m)
+    windows_in_hole = np.maximum(windows_in_hole, 0).astype(int)
+    depth_from, depth_to = intervals["depth_from_m"].to_numpy(float), intervals["depth_to_m"].to_numpy(float)
+    top = top_of_hole[hole]
+    # Each interval against every window it may touch (one spare on either side for rounding).
+    first = np.maximum(np.floor((depth_from - top) / length_m).astype(int) - 1, 0)
+    last = np.minimum(np.ceil((depth_to - top) / length_m).astype(int), windows_in_hole[hole] - 1)
+    count = np.maximum(last - first + 1, 0)
+    pair = np.repeat(np.arange(len(intervals)), count)
+    window = first[pair] + np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
+    start = top[pair] + window * length_m
+    overlap = np.clip(np.minimum(depth_to[pair], start + length_m) - np.maximum(depth_from[pair], start), 0, None)
+    sums = pd.DataFrame({
+        "hole": hole[pair], "window": window, "start": start, "overlap": overlap,
+        "metal": overlap * intervals["grade_gt"].to_numpy(float)[pair],
+        "bdl_length": overlap * intervals["bdl"].to_numpy(bool)[pair],
+    }).groupby(["hole", "window"], sort=True).agg(
+        start=("start", "first"), overlap=("overlap", "sum"), metal=("metal", "sum"), bdl_length=("bdl_length", "sum")
+    )
+    sums = sums[sums["overlap"] > 1e-9 * length_m]  # windows touched only by rounding error hold no length
+    hole_index = sums.index.get_level_values("hole").to_numpy()
+    first_row = intervals[carried].groupby(hole, sort=True).nth(0).reset_index(drop=True)
+    composites = first_row.iloc[hole_index].reset_index(drop=True)
+    composites["depth_from_m"] = sums["start"].to_numpy()
+    composites["depth_to_m"] = sums["start"].to_numpy() + sums["overlap"].to_numpy()
+    composites["grade_gt"] = sums["metal"].to_numpy() / sums["overlap"].to_numpy()
+    composites["bdl"] = sums["bdl_length"].to_numpy() / sums["overlap"].to_numpy() > 0.5
+    composites = composites[list(table.columns)]
     return pd.concat([composites, table[~has_depth]], ignore_index=True)
 
 

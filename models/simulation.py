@@ -4,7 +4,15 @@ Per site and draw: tonnes ~ lognormal(tonnes_p50, tonnes_log_sd); for each eleme
 site mean log-grade m ~ N(log_mean, log_sd) and the deposit's mean grade is
 exp(m + sigma_w^2 / 2); recovery ~ triangular(low, mode, high). One tonnage draw is
 shared by every element of a site, so PGM (Pt + Pd + Rh) and value totals are summed per
-draw before percentiles are taken: a total's P90 is not the sum of P90s.
+draw before percentiles are taken: a total's P90 is not the sum of P90s. Recovery is
+drawn once per residue type, element and draw and shared by every site of that type:
+its uncertainty is about the process, the same at every site, so a group of sites does
+not average it away.
+
+Sites are simulated in chunks of ``SITES_PER_CHUNK`` (chunk i draws from the random
+stream (seed, 1, i)), so memory stays bounded at any number of sites, chunks run in
+parallel on the caller's joblib backend, and results do not depend on the number of
+workers.
 
 Cut-off: grades within a site are lognormal with log-sd sigma_w (point or block scale),
 so the share of metal in material above a cut-off c has the closed form
@@ -15,10 +23,12 @@ the recovery.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 from scipy.stats import norm
 
 from geodata.schema import ELEMENTS, PGM_ELEMENTS
@@ -26,6 +36,8 @@ from geodata.schema import ELEMENTS, PGM_ELEMENTS
 PERCENTILES: dict[str, float] = {"p10": 10.0, "p50": 50.0, "p90": 90.0}
 GRAMS_PER_TONNE = 1e6
 KG_PER_TONNE = 1e3
+#: Sites simulated together: 500 sites x 2000 draws x ~24 arrays of float64 is ~200 MB.
+SITES_PER_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,11 @@ def simulate_resources(
         ``<e>_above_cutoff_p50`` (share of the element's metal above its cut-off) and
         ``value_usd_<p>``.
     """
-    return summarise_draws(simulate_draws(tonnage, grades, recovery, prices, cutoffs, n_draws=n_draws, seed=seed))
+    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
+    if inputs.n_chunks <= 1:
+        return summarise_draws(inputs.chunk(0))
+    parts = Parallel()(delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks))
+    return pd.concat(parts, ignore_index=True)
 
 
 def simulate_draws(
@@ -110,47 +126,123 @@ def simulate_draws(
     >>> draws.recoverable["ga"].tolist()  # 1 Mt at 1 g/t holds 1 t, half recovered
     [[0.5, 0.5, 0.5]]
     """
-    rng = np.random.default_rng(seed)
-    sites = tonnage.reset_index(drop=True)
-    n_sites = len(sites)
-    tonnes = sites["tonnes_p50"].to_numpy()[:, None] * np.exp(
-        sites["tonnes_log_sd"].to_numpy()[:, None] * rng.standard_normal((n_sites, n_draws))
-    )
-    grade_table = grades.set_index(["site_id", "element"])
-    recovery_table = recovery.set_index(["residue_type", "element"])
-    price = prices.set_index("element")["price_mid_usd_per_kg"]
-    value = np.zeros((n_sites, n_draws))
-    mean_grades, shares, contained_by, recoverable_by = {}, {}, {}, {}
-    pgm_contained = np.zeros((n_sites, n_draws))
-    pgm_recoverable = np.zeros((n_sites, n_draws))
-    for element in ELEMENTS:
-        params = grade_table.xs(element, level="element").reindex(sites["site_id"])
-        log_mean = params["log_mean"].to_numpy()[:, None]
-        log_sd = params["log_sd"].to_numpy()[:, None]
-        sigma_w = params["sigma_w"].to_numpy()[:, None]
-        m = log_mean + log_sd * rng.standard_normal((n_sites, n_draws))
-        mean_grade = np.exp(m + sigma_w**2 / 2)
-        above = metal_share_above(m, sigma_w, (cutoffs or {}).get(element, 0.0))
-        rates = recovery_table.xs(element, level="element").reindex(sites["residue_type"])
-        recovered = _triangular(rng, rates, n_draws)
-        contained = tonnes * mean_grade / GRAMS_PER_TONNE
-        recoverable = contained * above * recovered
-        value += recoverable * KG_PER_TONNE * float(price[element])
-        mean_grades[element], shares[element] = mean_grade, above
-        contained_by[element], recoverable_by[element] = contained, recoverable
-        if element in PGM_ELEMENTS:
-            pgm_contained += contained
-            pgm_recoverable += recoverable
-    contained_by["pgm"], recoverable_by["pgm"] = pgm_contained, pgm_recoverable
+    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
+    chunks = [inputs.chunk(index) for index in range(inputs.n_chunks)] or [inputs.chunk(0)]
     return ResourceDraws(
-        site_ids=sites["site_id"].to_numpy(),
-        tonnes=tonnes,
-        mean_grade=mean_grades,
-        above=shares,
-        contained=contained_by,
-        recoverable=recoverable_by,
-        value=value,
+        site_ids=np.concatenate([chunk.site_ids for chunk in chunks]),
+        tonnes=np.concatenate([chunk.tonnes for chunk in chunks]),
+        mean_grade={key: np.concatenate([chunk.mean_grade[key] for chunk in chunks]) for key in ELEMENTS},
+        above={key: np.concatenate([chunk.above[key] for chunk in chunks]) for key in ELEMENTS},
+        contained={key: np.concatenate([chunk.contained[key] for chunk in chunks]) for key in chunks[0].contained},
+        recoverable={key: np.concatenate([chunk.recoverable[key] for chunk in chunks]) for key in chunks[0].recoverable},
+        value=np.concatenate([chunk.value for chunk in chunks]),
     )
+
+
+def iter_draws(
+    tonnage: pd.DataFrame,
+    grades: pd.DataFrame,
+    recovery: pd.DataFrame,
+    prices: pd.DataFrame,
+    cutoffs: dict[str, float] | None = None,
+    n_draws: int = 2000,
+    seed: int = 0,
+) -> Iterator[ResourceDraws]:
+    """The draws of :func:`simulate_draws`, one chunk of sites at a time (bounded memory)."""
+    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
+    for index in range(inputs.n_chunks):
+        yield inputs.chunk(index)
+
+
+@dataclass(frozen=True)
+class _SimulationInputs:
+    """Everything a chunk of sites needs, small enough to send to a worker process."""
+
+    sites: pd.DataFrame
+    grades: pd.DataFrame
+    recovery: dict[str, pd.DataFrame]
+    prices: pd.Series
+    cutoffs: dict[str, float]
+    n_draws: int
+    seed: int
+    chunk_size: int
+
+    @classmethod
+    def build(cls, tonnage, grades, recovery, prices, cutoffs, n_draws, seed) -> _SimulationInputs:
+        sites = tonnage[["site_id", "residue_type", "tonnes_p50", "tonnes_log_sd"]].reset_index(drop=True)
+        return cls(
+            sites=sites,
+            grades=grades.set_index(["site_id", "element"])[["log_mean", "log_sd", "sigma_w"]],
+            recovery=recovery_draws(recovery, sites["residue_type"], n_draws, seed),
+            prices=prices.set_index("element")["price_mid_usd_per_kg"],
+            cutoffs=dict(cutoffs or {}),
+            n_draws=n_draws,
+            seed=seed,
+            chunk_size=SITES_PER_CHUNK,
+        )
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-len(self.sites) // self.chunk_size)
+
+    def chunk(self, index: int) -> ResourceDraws:
+        """Draws of sites [index x chunk_size, (index + 1) x chunk_size)."""
+        sites = self.sites.iloc[index * self.chunk_size : (index + 1) * self.chunk_size]
+        rng = np.random.default_rng([self.seed, 1, index])
+        n_sites, n_draws = len(sites), self.n_draws
+        tonnes = sites["tonnes_p50"].to_numpy()[:, None] * np.exp(
+            sites["tonnes_log_sd"].to_numpy()[:, None] * rng.standard_normal((n_sites, n_draws))
+        )
+        value = np.zeros((n_sites, n_draws))
+        mean_grades, shares, contained_by, recoverable_by = {}, {}, {}, {}
+        pgm_contained = np.zeros((n_sites, n_draws))
+        pgm_recoverable = np.zeros((n_sites, n_draws))
+        for element in ELEMENTS:
+            params = self.grades.xs(element, level="element").reindex(sites["site_id"])
+            log_mean = params["log_mean"].to_numpy()[:, None]
+            log_sd = params["log_sd"].to_numpy()[:, None]
+            sigma_w = params["sigma_w"].to_numpy()[:, None]
+            m = log_mean + log_sd * rng.standard_normal((n_sites, n_draws))
+            mean_grade = np.exp(m + sigma_w**2 / 2)
+            above = metal_share_above(m, sigma_w, self.cutoffs.get(element, 0.0))
+            recovered = self.recovery[element].reindex(sites["residue_type"]).to_numpy()
+            contained = tonnes * mean_grade / GRAMS_PER_TONNE
+            recoverable = contained * above * recovered
+            value += recoverable * KG_PER_TONNE * float(self.prices[element])
+            mean_grades[element], shares[element] = mean_grade, above
+            contained_by[element], recoverable_by[element] = contained, recoverable
+            if element in PGM_ELEMENTS:
+                pgm_contained += contained
+                pgm_recoverable += recoverable
+        contained_by["pgm"], recoverable_by["pgm"] = pgm_contained, pgm_recoverable
+        return ResourceDraws(
+            site_ids=sites["site_id"].to_numpy(),
+            tonnes=tonnes,
+            mean_grade=mean_grades,
+            above=shares,
+            contained=contained_by,
+            recoverable=recoverable_by,
+            value=value,
+        )
+
+
+def recovery_draws(recovery: pd.DataFrame, residue_types: pd.Series, n_draws: int, seed: int) -> dict[str, pd.DataFrame]:
+    """Per element, one triangular recovery draw per residue type and draw (types x draws).
+
+    Drawn from the random stream (seed, 0), independent of how sites are chunked.
+    """
+    rng = np.random.default_rng([seed, 0])
+    types = sorted(set(residue_types))
+    table = recovery.set_index(["residue_type", "element"])
+    draws = {}
+    for element in ELEMENTS:
+        rates = table.xs(element, level="element").reindex(types)
+        draws[element] = pd.DataFrame(_triangular(rng, rates, n_draws), index=pd.Index(types, name="residue_type"))
+    return draws
+
+
+def _summarise_chunk(inputs: _SimulationInputs, index: int) -> pd.DataFrame:
+    return summarise_draws(inputs.chunk(index))
 
 
 def summarise_draws(draws: ResourceDraws) -> pd.DataFrame:

@@ -138,7 +138,7 @@ def test_hub_draws_are_the_draws_behind_the_estimates(prism_features):
     features = prism_features.assign(tonnes_log_sd=0.2)
     grades = _grades(features["site_id"], log_sd=0.3, sigma_w=0.5)
     estimates = estimate_resources(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9)
-    draws = resource_draws(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9)
+    (draws,) = list(resource_draws(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9))
     npt.assert_array_equal(np.percentile(draws.recoverable["ga"], 90, axis=1), estimates["ga_recoverable_t_p90"])
     npt.assert_array_equal(np.percentile(draws.value, 10, axis=1), estimates["value_usd_p10"])
 

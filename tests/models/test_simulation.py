@@ -78,3 +78,43 @@ def test_cutoff_on_a_lognormal_deposit_keeps_the_partial_expectation():
     contained = 1e6 * np.exp(0.5) / 1e6
     npt.assert_allclose(out["ga_contained_t_p50"], contained, rtol=1e-9)
     npt.assert_allclose(out["ga_recoverable_t_p50"], contained * 0.5 * 0.8413447460685429, rtol=1e-6)
+
+
+def _many_sites(n: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    tonnage, grades, recovery = _inputs(0.3, 0.4, recovery=(0.2, 0.5, 0.8))
+    ids = [f"s{i}" for i in range(n)]
+    tonnage = pd.concat([tonnage.assign(site_id=site_id) for site_id in ids], ignore_index=True)
+    grades = pd.concat([grades.assign(site_id=site_id) for site_id in ids], ignore_index=True)
+    return tonnage, grades, recovery
+
+
+def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
+    import joblib
+
+    import models.simulation as simulation
+
+    monkeypatch.setattr(simulation, "SITES_PER_CHUNK", 3)  # 10 sites -> 4 chunks
+    tonnage, grades, recovery = _many_sites(10)
+    one = simulate_resources(tonnage, grades, recovery, PRICES, n_draws=200, seed=5)
+    with joblib.parallel_config(backend="loky", n_jobs=2):
+        two = simulate_resources(tonnage, grades, recovery, PRICES, n_draws=200, seed=5)
+    pd.testing.assert_frame_equal(one, two)
+    drawn = simulation.simulate_draws(tonnage, grades, recovery, PRICES, n_draws=200, seed=5)
+    npt.assert_array_equal(np.percentile(drawn.value, 90, axis=1), one["value_usd_p90"])
+    assert one["ga_contained_t_p50"].nunique() == 10  # each chunk and site draws its own tonnes and grades
+
+
+def test_recovery_is_shared_by_sites_of_one_residue_type():
+    from models.simulation import simulate_draws
+
+    tonnage, grades, recovery = _many_sites(4)
+    tonnage = tonnage.assign(tonnes_log_sd=0.0)
+    grades = grades.assign(log_sd=0.0)
+    draws = simulate_draws(tonnage, grades, recovery, PRICES, n_draws=300, seed=2)
+    # Tonnes and grades are certain, so the only spread is recovery: identical across the sites.
+    npt.assert_array_equal(draws.recoverable["ga"][0], draws.recoverable["ga"][3])
+    total = draws.recoverable["ga"].sum(axis=0)
+    single = draws.recoverable["ga"][0]
+    assert np.percentile(total, 90) / np.percentile(total, 10) == pytest.approx(
+        np.percentile(single, 90) / np.percentile(single, 10)
+    )

@@ -32,3 +32,31 @@ def test_dask_local_cluster_matches_local_processes(tmp_path):
     pd.testing.assert_frame_equal(local, remote)
     for site_id, block in local_fit.blocks.items():
         npt.assert_array_equal(block.p50, dask_fit.blocks[site_id].p50)
+
+
+def test_volumes_and_covariates_match_on_processes_and_dask(tmp_path, monkeypatch):
+    import geodata.zonal as zonal
+    from geodata.volumes import measure_site_volumes
+    from geodata.zonal import zonal_statistics
+
+    drop = write_prism_drop(tmp_path / "drop")
+    sites = validate_sites(read_sites(drop / "sites.gpkg"), drop / "sites.gpkg", drop).accepted
+    covariate = sorted((drop / "rasters").glob("*.tif"))[0]
+    many = pd.concat([sites] * 200, ignore_index=True)  # 600 footprints -> two chunks of >= 256
+
+    def run(address):
+        with parallel_backend(address, n_jobs=2):
+            volumes, quarantine = measure_site_volumes(sites, drop, "sites.gpkg")
+            stats = zonal_statistics(many, covariate, "dem")
+        return volumes, quarantine, stats
+
+    sequential_stats = zonal_statistics(many, covariate, "dem")
+    assert len(zonal.spatial_chunks(many.geometry, 2)) == 2
+    local = run(None)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        remote = run(cluster.scheduler_address)
+    pd.testing.assert_frame_equal(local[0], remote[0])
+    assert len(local[0]) == 3 and local[1].empty and remote[1].empty
+    pd.testing.assert_frame_equal(local[2], remote[2])
+    pd.testing.assert_frame_equal(local[2], sequential_stats)
+    assert local[2]["cov_dem_coverage"].gt(0).any()
