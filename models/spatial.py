@@ -23,6 +23,8 @@ import contextlib
 import warnings
 
 import numpy as np
+import pykrige.ok
+import pykrige.ok3d
 from pykrige.ok import OrdinaryKriging as _PyKrigeOK
 from pykrige.ok3d import OrdinaryKriging3D as _PyKrigeOK3D
 from scipy.linalg import cho_solve, cholesky, lapack
@@ -128,6 +130,30 @@ def _trend_columns(X: np.ndarray, n_coords: int) -> np.ndarray:
 def _blas_threads(n_samples: int):
     """One BLAS thread for small kriging systems, the library's default for large ones."""
     return threadpool_limits(limits=1, user_api="blas") if n_samples <= _SMALL else contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _without_pykrige_statistics():
+    """Skip PyKrige's leave-one-out fit statistics (Q1, Q2, cR) while a kriging object is built.
+
+    PyKrige computes them in every constructor, by kriging each sample from the ones before
+    it: more work than fitting the variogram and kriging together on a site's composites.
+    Residua never reads them (it scores kriging by blocked cross-validation instead), so the
+    statistics function is swapped for one returning empty arrays, then restored.
+    """
+
+    def nothing(*args, **kwargs):
+        return np.empty(0), np.empty(0), np.empty(0)
+
+    modules = (pykrige.ok, pykrige.ok3d)
+    saved = [module._find_statistics for module in modules]
+    for module in modules:
+        module._find_statistics = nothing
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, saved):
+            module._find_statistics = original
 
 
 def matern_log_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray, nu: float, alpha: float = 1e-10):
@@ -272,7 +298,7 @@ class OrdinaryKriging(RegressorMixin, BaseEstimator):
             raise ValueError(f"OrdinaryKriging needs at least 3 samples to fit a variogram, got n_samples={len(y)}")
         coords = self._coords(X)
         options = {"variogram_model": self.variogram_model, "nlags": self.nlags, "exact_values": False}
-        with warnings.catch_warnings(), _blas_threads(len(y)):
+        with warnings.catch_warnings(), _blas_threads(len(y)), _without_pykrige_statistics():
             warnings.simplefilter("ignore")
             if coords.shape[1] == 3:
                 self.kriging_ = _PyKrigeOK3D(coords[:, 0], coords[:, 1], coords[:, 2], y, **options)
