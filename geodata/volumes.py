@@ -8,6 +8,7 @@ excluded and the covered share of the footprint is reported.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -27,8 +28,10 @@ from joblib import Parallel, delayed
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
+import geodata.crs
 from geodata.crs import geodesic_area_m2
 from geodata.errors import CRSError, DataDropError
+from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 from geodata.schema import STORAGE_CRS
 from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
 
@@ -211,27 +214,37 @@ def _window_for(dataset: rasterio.DatasetReader, geometry: shapely.Geometry) -> 
         return None
 
 
-def _measure_site(
-    footprint: shapely.Geometry, surface: Path, base: Path, data_root: Path, min_coverage: float
-) -> VolumeMeasurement | str:
-    """One site's measurement, or the reason it is quarantined (runs in a joblib worker)."""
+def _measure_site(footprint: shapely.Geometry, surface: Path, base: Path) -> VolumeMeasurement | str:
+    """One site's measurement, or why its DEMs are unusable (runs in a joblib worker)."""
     try:
-        outside = [file for dem in (surface, base) for file in raster_files_outside(dem, data_root)]
-        if outside:
-            return f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) in"
-        measured = measure_volume(footprint, surface, base)
+        return measure_volume(footprint, surface, base)
     except (DataDropError, rasterio.errors.RasterioIOError) as error:
         return f"DEM unusable: {error}"
-    if measured.coverage < min_coverage:
-        return (
-            f"DEMs cover {measured.coverage:.0%} of the footprint, below the {min_coverage:.0%} minimum; "
-            "supply DEMs covering the whole footprint or remove surface_dem/base_dem to use reported figures"
-        )
-    return measured
+
+
+def _outside_reason(dems: tuple[Path, Path], data_root: Path) -> str | None:
+    try:
+        outside = [file for dem in dems for file in raster_files_outside(dem, data_root)]
+    except (DataDropError, rasterio.errors.RasterioIOError):
+        return None  # unreadable: measuring says why
+    if outside:
+        return f"DEM reaches outside the data directory ({outside[0]}); copy it (and a VRT's sources) in"
+    return None
+
+
+def _volume_key(cache_version: str, footprint: shapely.Geometry, dems: tuple[Path, Path]) -> str | None:
+    try:
+        return cache_key(cache_version, shapely.to_wkb(footprint), *(raster_digest(dem) for dem in dems))
+    except (OSError, rasterio.errors.RasterioIOError):
+        return None  # unreadable now: measured (and reported) uncached
 
 
 def measure_site_volumes(
-    sites: gpd.GeoDataFrame, data_root: Path, source_name: str, min_coverage: float = 0.9
+    sites: gpd.GeoDataFrame,
+    data_root: Path,
+    source_name: str,
+    min_coverage: float = 0.9,
+    cache: ResultCache | None = None,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Measure every site that has both DEMs; quarantine those the DEMs do not cover.
 
@@ -239,6 +252,8 @@ def measure_site_volumes(
     outside it (a symlink, a VRT source) is quarantined, as a path written outside it is.
     Sites are measured in parallel on whatever joblib backend the caller configured
     (``joblib.parallel_config``: local processes or a Dask cluster); sequentially by default.
+    With a ``cache``, a site whose footprint and DEM bytes (and this code) are unchanged
+    reuses its earlier measurement.
 
     Returns
     -------
@@ -248,13 +263,33 @@ def measure_site_volumes(
         footprint, reach outside ``data_root`` or cannot be read, each with a reason, in the
         quarantine layout.
     """
-    with_dems = sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")]
-    outcomes = Parallel()(
-        delayed(_measure_site)(site.geometry, data_root / site.surface_dem, data_root / site.base_dem, data_root, min_coverage)
-        for site in with_dems.itertuples(index=False)
-    )
+    with_dems = list(sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")].itertuples(index=False))
+    version = code_version(sys.modules[__name__], geodata.crs) if cache is not None else ""
+    outcomes: list[VolumeMeasurement | str | None] = [None] * len(with_dems)
+    todo: list[tuple[int, str | None, tuple[Path, Path]]] = []
+    for position, site in enumerate(with_dems):
+        dems = (data_root / site.surface_dem, data_root / site.base_dem)
+        outcomes[position] = _outside_reason(dems, data_root)
+        if outcomes[position] is not None:
+            continue
+        key = _volume_key(version, site.geometry, dems) if cache is not None else None
+        stored = cache.get(key) if key is not None else None
+        if stored is not None:
+            outcomes[position] = VolumeMeasurement(**stored) if isinstance(stored, dict) else str(stored)
+        else:
+            todo.append((position, key, dems))
+    measured = Parallel()(delayed(_measure_site)(with_dems[position].geometry, *dems) for position, _, dems in todo)
+    for (position, key, _), outcome in zip(todo, measured):
+        outcomes[position] = outcome
+        if key is not None:
+            cache.put(key, asdict(outcome) if isinstance(outcome, VolumeMeasurement) else outcome)
     rows, rejected = [], []
-    for site, outcome in zip(with_dems.itertuples(index=False), outcomes):
+    for site, outcome in zip(with_dems, outcomes):
+        if isinstance(outcome, VolumeMeasurement) and outcome.coverage < min_coverage:
+            outcome = (
+                f"DEMs cover {outcome.coverage:.0%} of the footprint, below the {min_coverage:.0%} minimum; "
+                "supply DEMs covering the whole footprint or remove surface_dem/base_dem to use reported figures"
+            )
         if isinstance(outcome, str):
             rejected.append((site, outcome))
         else:

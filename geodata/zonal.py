@@ -15,6 +15,7 @@ with every run of non-alphanumerics replaced by ``_`` (``Regional Ga-ppm.tif`` -
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from rasterio.enums import MaskFlags
 
 from geodata.errors import CRSError, DataDropError
+from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 
 #: Where a data drop keeps its covariate rasters, relative to the drop's root.
 COVARIATE_DIR = Path("rasters") / "covariates"
@@ -228,9 +230,16 @@ def _zonal_statistics_of_file(
 
 
 def site_covariates(
-    sites: gpd.GeoDataFrame, data_root: Path, *, max_cells_in_memory: int = DEFAULT_MAX_CELLS_IN_MEMORY
+    sites: gpd.GeoDataFrame,
+    data_root: Path,
+    *,
+    max_cells_in_memory: int = DEFAULT_MAX_CELLS_IN_MEMORY,
+    cache: ResultCache | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Zonal statistics of every covariate raster of a data drop, one row per site.
+
+    With a ``cache``, a site whose footprint and covariate raster bytes (and this code) are
+    unchanged reuses its earlier statistics; only the others are computed.
 
     Parameters
     ----------
@@ -253,13 +262,34 @@ def site_covariates(
         naming the file and the fix.
     """
     covariates = find_covariates(data_root)
-    frames = [
-        zonal_statistics(sites, path, name, max_cells_in_memory=max_cells_in_memory)
-        for name, path in covariates.items()
-    ]
+    frames = [_cached_zonal_statistics(sites, path, name, max_cells_in_memory, cache) for name, path in covariates.items()]
     table = pd.concat([pd.DataFrame(index=sites.index), *frames], axis=1)
     table.index = pd.Index(sites["site_id"].to_numpy(), name="site_id")
     return table, covariates
+
+
+def _cached_zonal_statistics(
+    sites: gpd.GeoDataFrame, path: Path, name: str, max_cells_in_memory: int, cache: ResultCache | None
+) -> pd.DataFrame:
+    """``zonal_statistics`` of one covariate, reading and filling ``cache`` per site."""
+    if cache is None:
+        return zonal_statistics(sites, path, name, max_cells_in_memory=max_cells_in_memory)
+    prefix = f"cov_{name}_"
+    version = code_version(sys.modules[__name__])
+    raster = raster_digest(path)
+    crs = sites.crs.to_string() if sites.crs is not None else ""
+    keys = [cache_key(version, raster, DEFAULT_STATISTICS, crs, shapely.to_wkb(g) if g is not None else b"")
+            for g in sites.geometry]  # fmt: skip
+    stored = [cache.get(key) for key in keys]
+    missing = [position for position, value in enumerate(stored) if value is None]
+    if missing:
+        computed = zonal_statistics(sites.iloc[missing], path, name, max_cells_in_memory=max_cells_in_memory)
+        for position, row in zip(missing, computed.to_dict("records")):
+            stored[position] = {column.removeprefix(prefix): value for column, value in row.items()}
+            cache.put(keys[position], stored[position])
+    columns = [*DEFAULT_STATISTICS, "coverage"]
+    table = pd.DataFrame([[value[column] for column in columns] for value in stored], columns=columns, index=sites.index)
+    return table.rename(columns=lambda column: f"{prefix}{column}").astype(float)
 
 
 def raster_files_outside(path: Path, root: Path) -> list[Path]:
