@@ -77,6 +77,19 @@ def test_leave_one_site_out_scores_and_coverage():
     assert 0.5 <= scores.loc["hierarchical", "coverage80"] <= 1.0
 
 
+def test_many_sites_are_held_out_in_groups_each_exactly_once():
+    rng = np.random.default_rng(4)
+    means = {f"s{i:02d}": float(np.exp(rng.normal(np.log(60.0), 0.4))) for i in range(30)}
+    table = _samples(means, holes=4, rng=rng).assign(weight=1.0)
+    one_by_one = leave_one_site_out(HierarchicalLogGrade(*PRIOR), table).set_index("method")
+    grouped = leave_one_site_out(HierarchicalLogGrade(*PRIOR), table, max_folds=6).set_index("method")
+    assert (grouped["n_sites"] == 30).all()
+    # Holding out five sites at a time leaves less to learn from, never a leak: not better than LOSO by much.
+    assert grouped.loc["hierarchical", "rmse"] >= one_by_one.loc["hierarchical", "rmse"] * 0.9
+    assert grouped.loc["hierarchical", "rmse"] != one_by_one.loc["hierarchical", "rmse"]
+    assert grouped.loc["hierarchical", "rmse"] < grouped.loc["reference_prior", "rmse"] * 1.5
+
+
 def test_log_grade_table_substitutes_half_the_detection_limit_and_weights_by_length():
     samples = gpd.GeoDataFrame(
         {"site_id": ["s", "s"], "hole_id": ["h", "h"], "depth_from_m": [0.0, 1.5], "depth_to_m": [1.5, 4.5],
