@@ -90,11 +90,12 @@ def estimate_site_blocks(
     }
     held_out = {name: cross_validate(model, X, y, folds) for name, model in candidates.items()}
     held_out["type_mean"] = _type_mean_cv(y, folds, prior_mean, prior_var)
-    for name, baseline in (("idw", InverseDistance(n_coords=3)), ("ordinary_kriging", OrdinaryKriging(n_coords=3))):
-        try:
-            held_out[name] = cross_validate(baseline, X, y, folds)
-        except (ValueError, np.linalg.LinAlgError):
-            continue  # e.g. a variogram that cannot be fitted to a fold: the baseline is left out at this site
+    held_out["idw"] = cross_validate(InverseDistance(n_coords=3), X, y, folds)
+    try:  # the variogram is fitted once on all composites and kept in the folds, as the GP's kernel is
+        variogram = OrdinaryKriging(n_coords=3).fit(X, y).variogram_parameters_
+        held_out["ordinary_kriging"] = cross_validate(OrdinaryKriging(n_coords=3, variogram_parameters=variogram), X, y, folds)
+    except (ValueError, np.linalg.LinAlgError):
+        pass  # e.g. a variogram that cannot be fitted: the baseline is left out at this site
     rmse = {name: score(held_out[name])["rmse"] for name in candidates}
     chosen = min(rmse, key=rmse.get)
     scale = interval_scale_from(held_out[chosen])

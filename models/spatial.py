@@ -132,6 +132,14 @@ def _blas_threads(n_samples: int):
     return threadpool_limits(limits=1, user_api="blas") if n_samples <= _SMALL else contextlib.nullcontext()
 
 
+def _pykrige_parameters(model: str, fitted: list[float]) -> list[float] | dict[str, float]:
+    """PyKrige's input form of its own fitted parameters (it stores the partial sill, reads a list as the sill)."""
+    if model in ("gaussian", "spherical", "exponential", "hole-effect"):
+        psill, range_, nugget = fitted
+        return {"psill": psill, "range": range_, "nugget": nugget}
+    return list(fitted)
+
+
 @contextlib.contextmanager
 def _without_pykrige_statistics():
     """Skip PyKrige's leave-one-out fit statistics (Q1, Q2, cR) while a kriging object is built.
@@ -175,7 +183,10 @@ def _squared_differences(X: np.ndarray) -> np.ndarray:
     return np.stack([(column[:, None] - column[None, :]) ** 2 for column in X.T])
 
 
-def _matern_log_likelihood(theta: np.ndarray, squared: np.ndarray, y: np.ndarray, nu: float, alpha: float = 1e-10):
+def _matern_log_likelihood(
+    theta: np.ndarray, squared: np.ndarray, y: np.ndarray, nu: float, alpha: float = 1e-10, fixed_constant: float = 0.0
+):
+    """As ``matern_log_likelihood``; ``fixed_constant`` adds a constant kernel term that is not fitted."""
     n = len(y)
     constant, lengths, noise = np.exp(theta[0]), np.exp(theta[1:-1]), np.exp(theta[-1])
     r = np.sqrt(np.tensordot(1 / lengths**2, squared, axes=1))
@@ -190,7 +201,7 @@ def _matern_log_likelihood(theta: np.ndarray, squared: np.ndarray, y: np.ndarray
     else:
         raise ValueError(f"closed form only for nu 0.5 or 1.5, got {nu}")
     field = constant * unit
-    K = field + (noise + alpha) * np.eye(n)
+    K = field + (noise + alpha) * np.eye(n) + fixed_constant
     try:
         L = cholesky(K, lower=True)
     except np.linalg.LinAlgError:
@@ -209,12 +220,17 @@ def _matern_log_likelihood(theta: np.ndarray, squared: np.ndarray, y: np.ndarray
     return float(value), grad
 
 
-def _matern_optimizer(X: np.ndarray, y: np.ndarray, nu: float):
-    """A ``GaussianProcessRegressor`` optimizer: L-BFGS-B on ``matern_log_likelihood``."""
+def matern_optimizer(X: np.ndarray, y: np.ndarray, nu: float, fixed_constant: float = 0.0):
+    """A ``GaussianProcessRegressor`` optimizer: L-BFGS-B on ``matern_log_likelihood``.
+
+    For the kernel ``C * Matern(anisotropic) + White``, or with ``fixed_constant`` > 0 for
+    ``ConstantKernel(fixed_constant, "fixed") + C * Matern + White`` (whose fitted
+    hyperparameters are the same three groups, in the same order).
+    """
     squared, y = _squared_differences(X), np.asarray(y, dtype=float)
 
     def negative(theta):
-        value, grad = _matern_log_likelihood(theta, squared, y, nu)
+        value, grad = _matern_log_likelihood(theta, squared, y, nu, fixed_constant=fixed_constant)
         return (-value, -grad) if np.isfinite(value) else (np.inf, np.zeros_like(theta))
 
     def optimizer(obj_func, initial_theta, bounds):
@@ -279,16 +295,24 @@ class OrdinaryKriging(RegressorMixin, BaseEstimator):
 
     With ``n_coords=3`` the third coordinate (depth) is scaled by ``vertical_scale``
     before kriging (geometric anisotropy: auger intervals are metres apart vertically,
-    holes tens of metres apart horizontally).
+    holes tens of metres apart horizontally). ``variogram_parameters`` (a fitted model's
+    ``variogram_parameters_``) reuses a variogram instead of fitting one, as kriging
+    cross-validation keeps the variogram fitted on all the data.
     """
 
     def __init__(
-        self, n_coords: int = 2, variogram_model: str = "spherical", nlags: int = 10, vertical_scale: float = 10.0
+        self,
+        n_coords: int = 2,
+        variogram_model: str = "spherical",
+        nlags: int = 10,
+        vertical_scale: float = 10.0,
+        variogram_parameters: list[float] | None = None,
     ) -> None:
         self.n_coords = n_coords
         self.variogram_model = variogram_model
         self.nlags = nlags
         self.vertical_scale = vertical_scale
+        self.variogram_parameters = variogram_parameters
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> OrdinaryKriging:
         """Fit the variogram and keep the kriging system."""
@@ -298,6 +322,8 @@ class OrdinaryKriging(RegressorMixin, BaseEstimator):
             raise ValueError(f"OrdinaryKriging needs at least 3 samples to fit a variogram, got n_samples={len(y)}")
         coords = self._coords(X)
         options = {"variogram_model": self.variogram_model, "nlags": self.nlags, "exact_values": False}
+        if self.variogram_parameters is not None:
+            options["variogram_parameters"] = _pykrige_parameters(self.variogram_model, self.variogram_parameters)
         with warnings.catch_warnings(), _blas_threads(len(y)), _without_pykrige_statistics():
             warnings.simplefilter("ignore")
             if coords.shape[1] == 3:
@@ -423,7 +449,7 @@ class RegressionKriging(RegressorMixin, BaseEstimator):
             length_scale=np.ones(coords.shape[1]), length_scale_bounds=(1e-3, 1e3), nu=nu
         ) + WhiteKernel(spread / 2, (1e-6, 1e2))
         fast = nu in (0.5, 1.5) and len(residual) <= _SMALL
-        optimizer = _matern_optimizer(coords, residual, nu) if fast else "fmin_l_bfgs_b"
+        optimizer = matern_optimizer(coords, residual, nu) if fast else "fmin_l_bfgs_b"
         gp = GaussianProcessRegressor(kernel, optimizer=optimizer, normalize_y=False, random_state=self.random_state)
         gp.fit(coords, residual)
         gp.optimizer = "fmin_l_bfgs_b"  # the same search, by name: a fitted model must pickle (joblib IO manager)

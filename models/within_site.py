@@ -25,6 +25,8 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from models.spatial import matern_optimizer
+
 
 class ShrunkMean(RegressorMixin, BaseEstimator):
     """Posterior site mean of log-grade under a normal prior; no spatial structure.
@@ -106,11 +108,14 @@ class HierarchicalGP(RegressorMixin, BaseEstimator):
             + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=1.5)
             + WhiteKernel(spread / 2, (1e-5, 1e2))
         )
-        optimizer = None if self.fixed_kernel is not None else "fmin_l_bfgs_b"
+        residual = y - self.prior_mean
+        optimizer = None if self.fixed_kernel is not None else matern_optimizer(
+            coords / self.scale_, residual, nu=1.5, fixed_constant=self.prior_var
+        )
         self.gp_ = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_.fit(coords / self.scale_, y - self.prior_mean)
+            self.gp_.fit(coords / self.scale_, residual)
         self.nugget_ = float(self.gp_.kernel_.k2.noise_level)
         return self
 

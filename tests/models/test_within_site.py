@@ -70,3 +70,24 @@ def test_thin_data_give_no_block_model():
     rng = np.random.default_rng(3)
     table = _holes(2, rng)
     assert estimate_site_blocks(table, 0.0, 1.0, shapely.box(0, 0, 400, 400), thickness_m=3.0) is None
+
+
+@pytest.mark.parametrize("fixed_constant", [0.0, 0.7])
+def test_closed_form_likelihood_equals_scikit_learns(fixed_constant):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    from models.spatial import _matern_log_likelihood, _squared_differences
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    kernel = ConstantKernel(0.5) * Matern(np.ones(3), nu=1.5) + WhiteKernel(0.3)
+    if fixed_constant:
+        kernel = ConstantKernel(fixed_constant, constant_value_bounds="fixed") + kernel
+    theta = np.log([0.9, 0.5, 2.0, 1.3, 0.2])
+    expected, expected_gradient = GaussianProcessRegressor(kernel, optimizer=None).fit(X, y).log_marginal_likelihood(
+        theta, eval_gradient=True
+    )
+    value, gradient = _matern_log_likelihood(theta, _squared_differences(X), y, 1.5, fixed_constant=fixed_constant)
+    assert value == pytest.approx(expected, rel=1e-10)
+    np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8)
