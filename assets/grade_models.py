@@ -1,24 +1,32 @@
 """Grade models: per element, a hierarchical site model and blocked-CV-chosen block models."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import ELEMENTS
 from geodata.validate import ValidationResult
 from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
+from models.model_store import ModelStore, StoredModel, element_card
 from models.report import validation_tables
-from assets.parallel import parallel_backend
 
 
 @dataclass(frozen=True)
 class GradeModels:
-    """Fitted models by element."""
+    """Fitted models by element, and each one's model card (plain JSON, as saved in the model store)."""
 
     fits: dict[str, ElementFit]
+    cards: dict[str, dict] = field(default_factory=dict)
+
+
+def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) -> Path:
+    """``settings.model_store_dir``, else ``models`` in the Dagster instance folder."""
+    return Path(settings.model_store_dir or Path(instance.root_directory) / "models").resolve()
 
 
 @dg.asset(group_name="models")
@@ -31,6 +39,7 @@ def grade_models(
     reference_tables: ReferenceTables,
 ) -> GradeModels:
     """Per-element log-grade models: residue-type priors from the cited table, site means, block models."""
+    store = ModelStore(model_store_root(settings, context.instance), forbidden=(settings.data_path, settings.out_path))
     features = site_features.set_index("site_id")
     thickness = (features["tonnes_p50"] / features["density_t_m3"] / (features["area_ha"] * 1e4)).where(
         features["volume_method"] != "reported_tonnes"
@@ -54,14 +63,32 @@ def grade_models(
             element, len(fit.composites), fit.composites["site_id"].nunique(),
             "with covariates " + ", ".join(fit.covariates) if fit.covariates else "by residue type", len(fit.blocks),
         )  # fmt: skip
+    fit_options = {name: value for name, value in options.items() if name != "site_covariates"}
+    stored = _save_models(context, store, fits, fit_options, settings.models_kept)
     site_level, within_site = validation_tables(fits)
     context.add_output_metadata(
         {
             "site_level_validation": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
             "within_site_validation": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
+            "model_store": dg.MetadataValue.path(str(store.root)),
+            "model_ids": dg.MetadataValue.json({element: model.model_id for element, model in stored.items()}),
+            "model_cards": dg.MetadataValue.json({element: str(model.card_path) for element, model in stored.items()}),
+            "training_data_sha256": dg.MetadataValue.json(
+                {element: model.card["training_data"]["sha256"] for element, model in stored.items()}
+            ),
         }
     )
-    return GradeModels(fits)
+    return GradeModels(fits, {element: model.card for element, model in stored.items()})
+
+
+def _save_models(
+    context: dg.AssetExecutionContext, store: ModelStore, fits: dict[str, ElementFit], fit_options: dict, keep: int
+) -> dict[str, StoredModel]:
+    """Save every element's fit with its model card, then prune each element to its ``keep`` newest."""
+    stored = {element: store.save(fit, element_card(fit, fit_options)) for element, fit in fits.items()}
+    pruned = [model_id for element in stored for model_id in store.prune(element, keep)]
+    context.log.info("Saved %d models with cards to %s; pruned %d older ones", len(stored), store.root, len(pruned))
+    return stored
 
 
 @dg.asset_check(asset=grade_models, description="within-site RMSE at most 2 % above the best baseline per element")

@@ -34,6 +34,12 @@ class ResiduaSettings(dg.ConfigurableResource):
         default_factory=dict,
         description="Cut-off grade (g/t) per element overriding the cited cutoff_grades table, e.g. {'ga': 30}.",
     )
+    model_store_dir: str | None = Field(
+        default=None,
+        description="The project's model store (fitted models + JSON model cards); none: 'models' in the Dagster "
+        "instance folder ($RESIDUA_DAGSTER_DIR, ./.dagster with the Makefile). Never inside data_dir or out_dir.",
+    )
+    models_kept: int = Field(default=5, ge=1, description="Fitted models kept per element in the model store.")
     tonnage_ratio_low: float = 0.5
     tonnage_ratio_high: float = 2.0
     # A list default is safe on a pydantic model: every instance gets its own copy.

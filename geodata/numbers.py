@@ -26,3 +26,13 @@ def parse_decimal(text: str) -> float | None:
     else:
         return None
     return value if math.isfinite(value) else None  # "1e999" overflows to infinity
+
+
+def is_decimal_text(text: str) -> bool:
+    """True when ``text`` is written as :func:`parse_decimal` reads it, even if too large to be finite.
+
+    >>> is_decimal_text("1e999"), is_decimal_text("1,5")
+    (True, False)
+    """
+    text = text.strip()
+    return bool(_PLAIN.fullmatch(text) or _THOUSANDS.fullmatch(text))

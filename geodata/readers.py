@@ -1,16 +1,19 @@
 """Readers for the files of a data drop: they load rows as written, without judging them.
 
 Judging (accept or quarantine) is ``geodata.validate``'s job. Readers only raise for
-whole-file problems: unreadable files, no CRS, missing required columns.
+whole-file problems: unreadable files, no CRS, missing required columns. What they cannot
+load of a single row as written goes into its ``read_problem`` for the validator.
 """
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pyogrio
+import pyproj
 import shapely
 
 from geodata.errors import CRSError, DataDropError, MissingColumnError
@@ -27,20 +30,28 @@ from geodata.schema import (
 
 WKT_COLUMNS: tuple[str, ...] = ("wkt", "geometry", "geom", "footprint_wkt", "the_geom")
 SOURCE_ROW = "source_row"
+#: What a reader could not load as written (e.g. a CSV line with extra fields); "" when nothing.
+READ_PROBLEM = "read_problem"
 KNOWN_COLUMNS: tuple[str, ...] = (*SITE_REQUIRED, *SITE_NUMERIC, *SITE_TEXT, *SAMPLE_REQUIRED, *SAMPLE_NUMERIC)
+
+csv.field_size_limit(2**31 - 1)  # a detailed footprint's WKT can exceed the default 128 KiB per cell
 
 
 def read_sites(path: Path) -> gpd.GeoDataFrame:
     """Read a sites file (GeoPackage, GeoJSON, Shapefile or CSV) as written.
 
     Columns are lower-cased; ``source_row`` locates each row in the file: the line number
-    for CSV (header = line 1), the feature number from 1 for vector files. Geometries
-    stay in the file's CRS; rows with unusable geometry keep ``None`` for the validator.
+    for CSV (header = line 1), the feature number from 1 for vector files (a column of
+    that name in the file is kept as ``source_row_as_written``). ``read_problem`` says what
+    could not be loaded as written, e.g. a CSV line with more fields than the header.
+    Geometries stay in the file's CRS; rows with unusable geometry keep ``None`` for the
+    validator.
 
     Raises
     ------
     DataDropError
-        If the file cannot be read, has no CRS, has no rows or lacks a required column.
+        If the file cannot be read, has no geometry column, no or an unknown CRS, no rows,
+        lacks a required column or has two columns whose names differ only in case.
     """
     if path.suffix.lower() == ".csv":
         frame = _read_csv(path)
@@ -58,17 +69,12 @@ def read_samples(path: Path) -> pd.DataFrame:
 
     A CSV needs ``lon``/``lat`` (or ``longitude``/``latitude``) or ``x``/``y`` with a
     ``crs`` column; a GeoPackage or GeoJSON gives point geometries with their CRS, which
-    become ``lon``/``lat`` columns here.
+    become ``lon``/``lat`` columns here (blank, with a ``read_problem``, for other shapes).
     """
     if path.suffix.lower() == ".csv":
         frame = _read_csv(path)
     else:
-        points = _read_vector(path)
-        frame = pd.DataFrame(points.drop(columns="geometry")).astype(object)
-        lonlat = points.geometry.to_crs(STORAGE_CRS)
-        is_point = lonlat.geom_type == "Point"
-        frame["lon"] = lonlat.x.where(is_point)
-        frame["lat"] = lonlat.y.where(is_point)
+        frame = _points_to_lonlat(_read_vector(path))
     _require_columns(frame, SAMPLE_REQUIRED, path)
     has_lonlat = {"lon", "lat"} <= set(frame.columns)
     has_xy = {"x", "y"} <= set(frame.columns)
@@ -88,31 +94,83 @@ def read_samples(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
+    """Every non-blank record as text, with its first line number and any ``read_problem``."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig", skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as error:
-        raise DataDropError(path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text") from error
-    frame = _normalise_columns(frame)
-    frame.insert(0, SOURCE_ROW, range(2, len(frame) + 2))  # line number in the file; the header is line 1
-    blank = (frame.drop(columns=SOURCE_ROW).apply(lambda column: column.str.strip()) == "").all(axis=1)
-    return frame.loc[~blank].reset_index(drop=True)
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            records: list[tuple[int, list[str]]] = []
+            line = reader.line_num + 1  # where the next record starts (a quoted cell may span lines)
+            for fields in reader:
+                records.append((line, fields))
+                line = reader.line_num + 1
+    except (csv.Error, UnicodeDecodeError, OSError) as error:
+        raise DataDropError(
+            path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text"
+        ) from error
+    if not header:
+        raise DataDropError(path, "has no header line", "start the file with a line of column names")
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    problems: list[str] = []
+    for line, fields in records:
+        if not any(field.strip() for field in fields):
+            continue  # a blank line: nothing to account for
+        too_long = any(field.strip() for field in fields[width:])  # blank extras (a trailing comma) are harmless
+        problems.append(
+            f"{len(fields)} fields where the header has {width} (an unquoted comma in a cell?); "
+            "put double quotes around cells that contain commas"
+            if too_long
+            else ""
+        )
+        rows.append(fields[:width] + [""] * (width - len(fields)))
+        lines.append(line)
+    columns = [name if name.strip() else f"unnamed: {position}" for position, name in enumerate(header)]
+    frame = _normalise_columns(pd.DataFrame(rows, columns=columns, dtype=str), path)
+    frame.insert(0, SOURCE_ROW, lines)
+    frame[READ_PROBLEM] = problems
+    return frame
 
 
 def _read_vector(path: Path) -> gpd.GeoDataFrame:
-    try:
-        frame = gpd.read_file(path, engine="pyogrio")
+    try:  # a geometry GEOS cannot decode (e.g. an unclosed ring) becomes None, for the validator
+        frame = gpd.read_file(path, engine="pyogrio", on_invalid="ignore")
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError, ValueError) as error:
         raise DataDropError(path, f"cannot be read ({error})", "check it opens in QGIS or with ogrinfo") from error
+    if not isinstance(frame, gpd.GeoDataFrame):
+        raise DataDropError(
+            path,
+            "has no geometry column (a table without site footprints or sample points)",
+            "save the layer with its geometries, or use a CSV with a wkt column (sites) or lon and lat (samples)",
+        )
     if frame.crs is None:
         raise CRSError(
             path, "has no coordinate reference system", "assign one, e.g. ogr2ogr -a_srs EPSG:4326 fixed.gpkg this.gpkg"
         )
-    frame = _normalise_columns(frame)
+    frame = _normalise_columns(frame, path)
     frame.insert(0, SOURCE_ROW, range(1, len(frame) + 1))  # feature number, from 1
+    frame[READ_PROBLEM] = ""
     return frame
 
 
-def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
+def _points_to_lonlat(points: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Attributes with ``lon``/``lat`` of point geometries; other shapes get a ``read_problem``."""
+    frame = pd.DataFrame(points.drop(columns="geometry")).astype(object)
+    lonlat = points.geometry.to_crs(STORAGE_CRS)
+    usable = (lonlat.geom_type == "Point") & ~lonlat.is_empty
+    points_only = lonlat.where(usable)
+    frame["lon"] = points_only.x
+    frame["lat"] = points_only.y
+    other = lonlat.notna() & ~lonlat.is_empty & ~usable
+    frame.loc[other, READ_PROBLEM] = [
+        f"geometry is a {kind}; a sample needs a Point location" for kind in lonlat.geom_type[other]
+    ]
+    return frame
+
+
+def _normalise_columns(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Lower-cased, stripped column names with the contract's spellings; raise on clashes."""
     renamed = {column: str(column).strip().lower() for column in frame.columns if column != "geometry"}
     frame = frame.rename(columns=renamed)
     # Shapefile (DBF) field names stop at 10 characters: restore the contract's names.
@@ -123,11 +181,19 @@ def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
         present = [alias for alias in aliases if alias in frame.columns]
         if present and canonical not in frame.columns:
             frame = frame.rename(columns={present[0]: canonical})
+    frame = frame.rename(columns={name: f"{name}_as_written" for name in (SOURCE_ROW, READ_PROBLEM)})
+    clashes = sorted({str(name) for name in frame.columns[frame.columns.duplicated()]})
+    if clashes:
+        raise DataDropError(
+            path,
+            f"has several columns named {', '.join(map(repr, clashes))} once upper/lower case and spaces are ignored",
+            "keep one column of each name and rename or delete the others",
+        )
     return frame
 
 
 def _geometry_from_csv(frame: pd.DataFrame, path: Path, allow_points: bool) -> gpd.GeoDataFrame:
-    crs = _single_crs(frame, path)
+    crs: pyproj.CRS | str = _single_crs(frame, path)
     wkt_column = next((column for column in WKT_COLUMNS if column in frame.columns), None)
     if wkt_column is not None:
         geometry = [_parse_wkt(text) for text in frame[wkt_column]]
@@ -144,13 +210,18 @@ def _geometry_from_csv(frame: pd.DataFrame, path: Path, allow_points: bool) -> g
     return gpd.GeoDataFrame(frame, geometry=geometry, crs=crs)
 
 
-def _single_crs(frame: pd.DataFrame, path: Path) -> str:
-    if "crs" not in frame.columns:
-        return STORAGE_CRS
-    values = {value.strip() for value in frame["crs"] if value.strip()}
+def _single_crs(frame: pd.DataFrame, path: Path) -> pyproj.CRS:
+    """The one CRS named in the ``crs`` column (lon/lat when there is none)."""
+    values = {value.strip() for value in frame["crs"] if value.strip()} if "crs" in frame.columns else set()
     if len(values) > 1:
         raise CRSError(path, f"mixes several CRSs ({', '.join(sorted(values))})", "reproject all rows to one CRS")
-    return values.pop() if values else STORAGE_CRS
+    text = values.pop() if values else STORAGE_CRS
+    try:
+        return pyproj.CRS.from_user_input(text)
+    except pyproj.exceptions.CRSError as error:
+        raise CRSError(
+            path, f"crs {text!r} is not a known coordinate reference system", "write an EPSG code, e.g. EPSG:32644"
+        ) from error
 
 
 def _parse_wkt(text: str) -> shapely.Geometry | None:

@@ -78,17 +78,21 @@ def load_reference_tables(data_root: Path | None = None) -> ReferenceTables:
 def _read_table(path: Path, name: str) -> pd.DataFrame:
     required, ranges = TABLES[name]
     try:
-        table = pd.read_csv(
-            path, dtype={"residue_type": str, "element": str, "source": str}, skip_blank_lines=False
-        )
+        table = pd.read_csv(path, dtype={"residue_type": str, "element": str, "source": str}, skip_blank_lines=False)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise ReferenceTableError(path, f"cannot be read ({error})", "save it as comma-separated UTF-8") from error
+    except UnicodeDecodeError as error:
+        raise ReferenceTableError(
+            path, f"is not UTF-8 text (byte {error.start}: {error.reason})", "save it as UTF-8 (Excel: CSV UTF-8)"
+        ) from error
     table.columns = [column.strip().lower() for column in table.columns]
     table.index = table.index + 2  # line numbers in the file (header = line 1)
     table = table.dropna(how="all")
     missing = [column for column in required if column not in table.columns]
     if missing:
-        raise ReferenceTableError(path, f"missing column(s) {', '.join(missing)}", f"use the header {','.join(required)}")
+        raise ReferenceTableError(
+            path, f"missing column(s) {', '.join(missing)}", f"use the header {','.join(required)}"
+        )
     for column in ranges:
         table[column] = pd.to_numeric(table[column], errors="coerce")
         if table[column].isna().any():
@@ -102,14 +106,18 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
     uncited = table["source"].isna() | (table["source"].astype(str).str.strip() == "")
     if uncited.any():
         row = _first_line(uncited)
-        raise ReferenceTableError(path, f"line {row}: no source", "cite where the figure comes from, or say 'assumption'")
+        raise ReferenceTableError(
+            path, f"line {row}: no source", "cite where the figure comes from, or say 'assumption'"
+        )
     if "residue_type" in table.columns:
         table["residue_type"] = _canonical_types(table["residue_type"], path)
     if "element" in table.columns:
-        table["element"] = table["element"].str.strip().str.lower()
-        unknown = sorted(set(table["element"]) - set(ELEMENTS))
-        if unknown:
-            raise ReferenceTableError(path, f"unknown element(s) {unknown}", f"use {', '.join(ELEMENTS)}")
+        table["element"] = table["element"].fillna("").str.strip().str.lower()
+        known = table["element"].isin(ELEMENTS)
+        if not known.all():
+            unknown = sorted(set(table.loc[~known, "element"]))  # '' stands for a blank cell
+            line = _first_line(~known)
+            raise ReferenceTableError(path, f"line {line}: unknown element(s) {unknown}", f"use {', '.join(ELEMENTS)}")
     _require_coverage(table, path)
     return table.reset_index(drop=True)
 

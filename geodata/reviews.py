@@ -72,15 +72,33 @@ def append_review(path: Path, site_id: str, decision: str, note: str, reviewer: 
 def read_reviews(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """All valid decisions (oldest first) and the rows that are not, with a ``reason``.
 
-    A missing file means no decisions. Rows with an unknown decision, an empty site or
-    reviewer, or an unreadable timestamp are quarantined, never silently used.
+    A missing or empty file means no decisions. Rows with an unknown decision, an empty
+    site or reviewer, or an unreadable timestamp are quarantined, never silently used.
+
+    Raises
+    ------
+    ReviewError
+        If the file is not UTF-8 CSV or lacks a column.
     """
+    no_decisions = (
+        pd.DataFrame(columns=list(REVIEW_COLUMNS)),
+        pd.DataFrame(columns=[*REVIEW_COLUMNS, "source_row", "reason"]),
+    )
     if not path.is_file():
-        return pd.DataFrame(columns=list(REVIEW_COLUMNS)), pd.DataFrame(columns=[*REVIEW_COLUMNS, "source_row", "reason"])
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        return no_decisions
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+    except pd.errors.EmptyDataError:
+        return no_decisions
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise ReviewError(
+            f"{path}: cannot be read as UTF-8 CSV ({error}); save it as UTF-8 comma-separated text"
+        ) from error
     missing = [column for column in REVIEW_COLUMNS if column not in table.columns]
     if missing:
-        raise ReviewError(f"{path}: missing column(s) {', '.join(missing)}; the header must be {','.join(REVIEW_COLUMNS)}")
+        raise ReviewError(
+            f"{path}: missing column(s) {', '.join(missing)}; the header must be {','.join(REVIEW_COLUMNS)}"
+        )
     table["source_row"] = range(2, len(table) + 2)
     table["decision"] = table["decision"].str.strip().str.lower()
     parsed = pd.to_datetime(table["timestamp"], utc=True, errors="coerce", format="ISO8601")

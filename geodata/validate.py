@@ -17,13 +17,12 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError as ProjCRSError
 
-from geodata.crs import geodesic_area_m2
 from geodata.assays import assay_columns, normalise_row_assays
+from geodata.crs import geodesic_area_m2
 from geodata.datadrop import resolve_inside
-from geodata.numbers import parse_decimal
-from geodata.readers import SOURCE_ROW
+from geodata.numbers import is_decimal_text, parse_decimal
+from geodata.readers import READ_PROBLEM, SOURCE_ROW
 from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
-
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,9 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     written, relative to ``data_root``) and the
     geodesic footprint area ``area_ha``.
     """
-    reasons: list[list[str]] = [[] for _ in range(len(raw))]
-    first_row_of: dict[str, int] = {}
     rows = raw.reset_index(drop=True)
+    reasons = _read_problems(rows)
+    first_row_of: dict[str, int] = {}
     clean: dict[str, list] = {column: [] for column in ("site_id", "name", "residue_type", *SITE_NUMERIC, *SITE_TEXT)}
     for position, row in rows.iterrows():
         problems = reasons[position]
@@ -83,7 +82,9 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     sites = gpd.GeoDataFrame(table, geometry=rows.geometry.to_numpy(), crs=raw.crs)
     for position, bounds in enumerate(sites.geometry.to_crs(STORAGE_CRS).bounds.to_numpy()):
         if sites.geometry.iloc[position] is not None and not _lonlat_bounds_ok(bounds):
-            reasons[position].append("footprint lies outside valid lon/lat (or its CRS's area); check the CRS and coordinates")
+            reasons[position].append(
+                "footprint lies outside valid lon/lat (or its CRS's area); check the CRS and coordinates"
+            )
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = sites.loc[~bad].to_crs(STORAGE_CRS).reset_index(drop=True)
     accepted["area_ha"] = [geodesic_area_m2(geometry) / 1e4 for geometry in accepted.geometry]
@@ -100,7 +101,7 @@ def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -
     detection limit in ``<e>_gt`` (the modelling substitution is applied downstream).
     """
     rows = raw.reset_index(drop=True)
-    reasons: list[list[str]] = [[] for _ in range(len(rows))]
+    reasons = _read_problems(rows)
     points = _sample_points(rows, reasons)
     by_element = assay_columns(list(rows.columns))
     assays: list[dict[str, float]] = []
@@ -142,6 +143,13 @@ def no_samples(sites: gpd.GeoDataFrame) -> ValidationResult:
     """The result for a drop without a samples file: no rows, the usual columns."""
     empty = pd.DataFrame({"sample_id": [], "lon": [], "lat": [], SOURCE_ROW: []}, dtype=object)
     return validate_samples(empty, Path("samples.csv"), sites)
+
+
+def _read_problems(rows: pd.DataFrame) -> list[list[str]]:
+    """One problem list per row, starting with what the reader could not load as written."""
+    if READ_PROBLEM not in rows:
+        return [[] for _ in range(len(rows))]
+    return [[problem] if problem else [] for problem in rows[READ_PROBLEM].map(_text)]
 
 
 def _sample_points(rows: pd.DataFrame, reasons: list[list[str]]) -> list[shapely.Point | None]:
@@ -241,11 +249,17 @@ def _check_site_numbers(numbers: dict[str, float | None], problems: list[str]) -
 def _raster_path(text: str, column: str, data_root: Path, problems: list[str]) -> str:
     if not text:
         return ""
-    resolved = resolve_inside(data_root, text)
+    try:
+        resolved = resolve_inside(data_root, text)
+        found = resolved is not None and resolved.is_file()
+    except (ValueError, OSError) as error:  # a NUL byte, or a name too long for the file system
+        why = error.strerror if isinstance(error, OSError) else str(error)
+        problems.append(f"{column} is not a usable file path ({why}); use a short path relative to the data directory")
+        return ""
     if resolved is None:
         problems.append(f"{column} {text!r} points outside the data directory; use a path relative to it")
         return ""
-    if not resolved.is_file():
+    if not found:
         problems.append(f"{column} {text!r} not found under {data_root}")
         return ""
     return text
@@ -256,9 +270,10 @@ def _number(cell: object, column: str, problems: list[str]) -> float | None:
     if not text:
         return None
     value = parse_decimal(text)
-    if value is None:
+    if value is None and is_decimal_text(text):
+        problems.append(f"{column} {text!r} is too large to be a finite number; check the value and its unit")
+    elif value is None:
         problems.append(f"{column} {text!r} is not a number (write e.g. 1500000 or 1,500,000; decimals with a point)")
-        return None
     return value
 
 
@@ -281,7 +296,9 @@ def _quarantine(
 ) -> gpd.GeoDataFrame:
     geometry = rows.geometry if isinstance(rows, gpd.GeoDataFrame) else [None] * len(rows)
     raw = [
-        json.dumps({str(key): _text(value) for key, value in row.items() if key not in ("geometry", SOURCE_ROW)})
+        json.dumps(
+            {str(key): _text(value) for key, value in row.items() if key not in ("geometry", SOURCE_ROW, READ_PROBLEM)}
+        )
         for _, row in rows.iterrows()
     ]
     table = gpd.GeoDataFrame(

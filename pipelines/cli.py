@@ -1,4 +1,4 @@
-"""The ``residua`` command: run the inventory job, validate a data drop, or serve the review map."""
+"""The ``residua`` command: run the inventory job, validate a data drop, serve the review map, list models."""
 
 from __future__ import annotations
 
@@ -50,7 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     status = commands.add_parser("status", help="what was last published, when, from which inputs, which checks passed")
     status.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
+    models = commands.add_parser("models", help="list the fitted models in the project's model store, with their cards")
+    models.add_argument(
+        "--store",
+        type=Path,
+        default=None,
+        help="model store folder (default: 'models' in the Dagster instance folder, which needs DAGSTER_HOME)",
+    )
+    models.add_argument("--element", default=None, help="only this element, e.g. ga")
     args = parser.parse_args(argv)
+    if args.command == "models":
+        return models_command(args.store, args.element)
     if args.command == "status":
         return status_command(args.out)
     if args.command == "validate":
@@ -136,6 +146,54 @@ def status_command(out_dir: Path) -> int:
         state = "not run" if evaluation is None else ("passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})")
         print(f"  {key.asset_key.to_user_string()}.{key.name}: {state}")
     return 0
+
+
+def models_command(store_dir: Path | None, element: str | None = None) -> int:
+    """Print every stored model's card summary and whether its artifact still matches the card."""
+    from models.model_store import ModelStore, ModelStoreError
+
+    if store_dir is None:
+        if not os.environ.get("DAGSTER_HOME"):
+            print("No model store: runs without DAGSTER_HOME keep their models in a temporary Dagster instance. "
+                  "Set DAGSTER_HOME (the Makefile does) or pass --store.")  # fmt: skip
+            return 1
+        import dagster as dg
+
+        from assets.grade_models import model_store_root
+        from pipelines.definitions import default_settings
+
+        store_dir = model_store_root(default_settings(), dg.DagsterInstance.get())
+    store = ModelStore(store_dir)
+    cards = store.cards(element.lower() if element else None)
+    if not cards:
+        print(f"No models in {store.root} yet: `residua run` (with DAGSTER_HOME set) fits and saves them.")
+        return 1
+    rows, refused = [], 0
+    for card in cards:
+        try:
+            store.verify(card["model_id"])
+            state = "ok"
+        except ModelStoreError as error:
+            state, refused = f"REFUSED: {error}", refused + 1
+        rows.append({"model": card["model_id"], "created (UTC)": str(card.get("created_utc", ""))[:19],
+                     "site model": card.get("model_form", {}).get("site_model", "?"),
+                     "rows": card.get("training_data", {}).get("rows", "?"),
+                     "training sha256": str(card.get("training_data", {}).get("sha256", ""))[:12],
+                     "within-site RMSE": _rmse_against_baselines(card), "artifact": state})  # fmt: skip
+    print(f"Model store: {store.root} (cards: <element>/<model>/card.json)")
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 1 if refused else 0
+
+
+def _rmse_against_baselines(card: dict) -> str:
+    """Residua's within-site RMSE and the best baseline's, from a card's metrics."""
+    rmse = {row.get("method"): row.get("rmse") for row in card.get("metrics", {}).get("within_site", [])}
+    own = rmse.pop("residua", None)
+    baselines = {method: value for method, value in rmse.items() if value is not None}
+    if own is None:
+        return "no block models"
+    best = min(baselines, key=baselines.get) if baselines else None
+    return f"{own:.3f}" + (f" ({best} {baselines[best]:.3f})" if best else "")
 
 
 def validate_command(data: Path) -> int:

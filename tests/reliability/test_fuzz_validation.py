@@ -2,9 +2,8 @@
 
 Every input row ends accepted or quarantined with a reason (rows in = accepted +
 quarantined), and a whole-file problem raises a DataDropError naming the file and a fix.
-Accepted rows satisfy the contract. Cases that currently crash or slip through are pinned
-as strict xfails at the bottom (each names the bug); the fuzzers steer around them so that
-they keep guarding everything else.
+Accepted rows satisfy the contract. Cases that once crashed or slipped through have their
+own regression tests at the bottom.
 """
 
 from __future__ import annotations
@@ -189,7 +188,7 @@ def test_canonical_residue_type_never_raises(value):
 
 
 # --------------------------------------------------------------------------------------------
-# Known bugs, pinned. Each test asserts the correct behaviour.
+# Bugs found by fuzzing, now fixed. Each test asserts the correct behaviour.
 
 BOX = '"POLYGON((80 20,80.01 20,80.01 20.01,80 20.01,80 20))"'
 
@@ -200,12 +199,6 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py _read_csv/_read_vector insert their own 'source_row' column and crash "
-    "(ValueError: cannot insert source_row, already exists) on a file that has one, e.g. a fixed-up export "
-    "of the quarantine layer; `residua validate` shows a traceback.",
-)
 @pytest.mark.parametrize("which", ["sites", "samples"])
 def test_a_user_column_named_source_row_is_not_a_crash(tmp_path, which):
     drop = _write(tmp_path, "sites.csv", f"site_id,name,residue_type,source_row,wkt\nA,A,red mud,7,{BOX}\n")
@@ -215,12 +208,6 @@ def test_a_user_column_named_source_row_is_not_a_crash(tmp_path, which):
     assert_clean_validate(drop)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py _normalise_columns lower-cases names without checking for clashes: "
-    "'site_id' and 'SITE_ID' become two 'site_id' columns; validate_sites then accepts a site whose id is "
-    "the printed pandas Series, and validate_samples crashes (ValueError: Expected a one-dimensional object).",
-)
 @pytest.mark.parametrize("which", ["sites", "samples"])
 def test_columns_differing_only_in_case_are_a_clear_file_error(tmp_path, which):
     if which == "sites":
@@ -235,13 +222,6 @@ def test_columns_differing_only_in_case_are_a_clear_file_error(tmp_path, which):
             read_samples(path / "samples.csv")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py _read_csv calls pd.read_csv without index_col=False: when the first data "
-    "line has one field more than the header (an unquoted comma in a name, or Excel's trailing comma), pandas "
-    "silently makes the first column the index and every value shifts one column left, so a site is accepted "
-    "under its name as site_id (and a sample under its longitude as sample_id).",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -261,11 +241,6 @@ def test_a_line_with_more_fields_than_the_header_does_not_shift_columns(tmp_path
     assert set(result.quarantine["record_id"]) <= {"A", "B"}, result.quarantine[["record_id", "reason"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py _geometry_from_csv passes the crs column's text straight to GeoDataFrame; "
-    "an unknown CRS raises pyproj.exceptions.CRSError (not a DataDropError), a traceback in `residua validate`.",
-)
 @pytest.mark.parametrize("crs", ["EPSG:999999", "WGS84 UTM 44", "nonsense"])
 def test_an_unknown_crs_in_a_sites_csv_is_a_crs_error(tmp_path, crs):
     drop = _write(tmp_path, "sites.csv", f"site_id,name,residue_type,crs,wkt\nA,A,red mud,{crs},{BOX}\n")
@@ -289,12 +264,6 @@ def test_sites_outside_lon_lat_bounds_are_quarantined(tmp_path, crs, wkt):
     assert len(result.accepted) == 0 and len(result.quarantine) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/numbers.py parse_decimal returns float('inf') for '1e999' (and -inf for '-1e999'); "
-    "geodata/validate.py _number does not check finiteness, so reported_tonnes = inf or depth_to_m = inf "
-    "is accepted. parse_assay guards this for assays; other numbers need the same check.",
-)
 @pytest.mark.parametrize("which", ["reported_tonnes", "depth_to_m"])
 def test_infinite_numbers_are_quarantined(tmp_path, which):
     if which == "reported_tonnes":
@@ -316,12 +285,6 @@ def test_an_assay_overflowing_on_unit_conversion_is_quarantined(tmp_path):
     assert np.isfinite(result.accepted[[f"{e}_gt" for e in ELEMENTS]].astype(float).fillna(0)).all().all()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py read_samples reads lonlat.x before masking non-points, so a samples "
-    "GeoPackage/GeoJSON with one polygon raises ValueError('x attribute access only provided for Point "
-    "geometries') instead of quarantining that row.",
-)
 @pytest.mark.parametrize("suffix", ["gpkg", "geojson"])
 def test_a_non_point_sample_geometry_is_quarantined(tmp_path, suffix):
     drop = _write(tmp_path, "sites.csv", f"site_id,name,residue_type,wkt\nA,A,red mud,{BOX}\n")
@@ -333,11 +296,6 @@ def test_a_non_point_sample_geometry_is_quarantined(tmp_path, suffix):
     assert "s2" in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py _read_vector assumes a GeoDataFrame; a GeoPackage table without geometry "
-    "comes back as a DataFrame and `frame.crs` raises AttributeError instead of a DataDropError.",
-)
 def test_a_sites_geopackage_without_geometry_is_a_clear_error(tmp_path):
     tmp_path.mkdir(exist_ok=True)
     pyogrio.write_dataframe(pd.DataFrame({"site_id": ["a"], "name": ["A"], "residue_type": ["red mud"]}),
@@ -360,12 +318,6 @@ def _gpkg_with_unclosed_ring(path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/readers.py _read_vector does not catch shapely.errors.GEOSException: a GeoPackage "
-    "with one malformed geometry blob (here an unclosed ring) crashes `residua validate` with a traceback "
-    "instead of a DataDropError or a quarantined row (found by byte-flip fuzzing of sites.gpkg).",
-)
 def test_a_malformed_geometry_blob_is_a_clear_error_or_quarantined(tmp_path):
     _gpkg_with_unclosed_ring(tmp_path / "sites.gpkg")
     assert_clean_validate(tmp_path)
@@ -377,12 +329,6 @@ def _reference_override(folder: Path, name: str, data: bytes) -> Path:
     return folder
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/reference_tables.py _read_table catches ParserError/EmptyDataError/OSError but not "
-    "UnicodeDecodeError: a reference table saved as Latin-1/cp1252 (Excel's default) crashes with a traceback "
-    "instead of a ReferenceTableError saying 'save it as UTF-8'.",
-)
 def test_a_non_utf8_reference_table_is_a_reference_table_error(tmp_path):
     bundled = (Path(load_reference_tables.__code__.co_filename).parent / "reference" / "prices.csv").read_text()
     folder = _reference_override(tmp_path, "prices.csv", bundled.replace("source", "source", 1).encode("utf-8")
@@ -392,11 +338,6 @@ def test_a_non_utf8_reference_table_is_a_reference_table_error(tmp_path):
     assert "prices.csv" in printed and "UTF-8" in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/reference_tables.py _read_table sorts the set of unknown elements, which mixes NaN "
-    "(a blank cell) and text: TypeError instead of a ReferenceTableError naming the unknown elements.",
-)
 def test_a_blank_and_an_unknown_element_in_a_reference_table_are_reported(tmp_path):
     data = b"element,cutoff_gt,source\n,1,assumption\nxx,1,assumption\n"
     folder = _reference_override(tmp_path, "cutoff_grades.csv", data)
@@ -405,12 +346,6 @@ def test_a_blank_and_an_unknown_element_in_a_reference_table_are_reported(tmp_pa
     assert "cutoff_grades.csv" in printed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: geodata/reviews.py read_reviews passes pandas errors through: an empty reviews.csv "
-    "(e.g. created by `touch`) raises pandas EmptyDataError and a non-UTF-8 one UnicodeDecodeError, "
-    "instead of no decisions / a ReviewError.",
-)
 @pytest.mark.parametrize("content", [b"", b"site_id,decision,note,reviewer,timestamp\nP1,accept,caf\xe9,x,2026\n"])
 def test_an_empty_or_non_utf8_reviews_file_is_handled(tmp_path, content):
     path = tmp_path / "reviews.csv"
