@@ -2,6 +2,7 @@
 
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
@@ -11,6 +12,7 @@ from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
+from geodata.result_cache import ResultCache
 from geodata.validate import ValidationResult
 from geodata.volumes import measure_site_volumes
 from geodata.zonal import site_covariates
@@ -25,19 +27,28 @@ class SiteVolumes:
     quarantine: gpd.GeoDataFrame
 
 
+def result_cache(context: dg.AssetExecutionContext, namespace: str) -> ResultCache:
+    """Per-site results of earlier runs, in ``cache/<namespace>`` of the Dagster instance folder."""
+    return ResultCache(Path(context.instance.root_directory) / "cache", namespace)
+
+
 @dg.asset(group_name="features")
 def site_volumes(
     context: dg.AssetExecutionContext, settings: ResiduaSettings, data_drop: DataDrop, sites: ValidationResult
 ) -> SiteVolumes:
     """Volumes between surface and base DEMs, with exact pixel coverage of each footprint."""
+    cache = result_cache(context, "volumes")
     with parallel_backend(settings.dask_address, settings.n_jobs):
         measurements, quarantine = measure_site_volumes(
-            sites.accepted, data_drop.root, data_drop.sites_path.name, settings.min_dem_coverage
+            sites.accepted, data_drop.root, data_drop.sites_path.name, settings.min_dem_coverage, cache=cache
         )
-    context.log.info("Measured DEM volumes at %d sites (%d quarantined)", len(measurements), len(quarantine))
+    cache.keep_only_used()
+    context.log.info("Measured DEM volumes at %d sites (%d quarantined; %d reused unchanged from earlier runs)",
+                     len(measurements), len(quarantine), cache.hits)  # fmt: skip
     context.add_output_metadata(
         {
             "sites_measured": len(measurements),
+            "sites_reused_from_cache": cache.hits,
             "sites_quarantined": len(quarantine),
             "negative_volume_m3_total": float(measurements["negative_volume_m3"].sum()),
             "base_resampled_sites": int(measurements["base_resampled"].sum()),
@@ -100,8 +111,10 @@ def site_features(
     features = site_tonnage.merge(attributes, on="site_id", how="left", validate="one_to_one")
     features = features.merge(counts, left_on="site_id", right_index=True, how="left")
     features[["n_samples", "n_holes"]] = features[["n_samples", "n_holes"]].fillna(0).astype(int)
+    cache = result_cache(context, "covariates")
     with parallel_backend(settings.dask_address, settings.n_jobs):
-        covariates, found = site_covariates(sites.accepted, data_drop.root)
+        covariates, found = site_covariates(sites.accepted, data_drop.root, cache=cache)
+    cache.keep_only_used()
     features = features.merge(covariates, left_on="site_id", right_index=True, how="left", validate="one_to_one")
     files = {name: path.relative_to(data_drop.root).as_posix() for name, path in found.items()}
     coverage = {name: round(float(features[f"cov_{name}_coverage"].mean()), 4) for name in found}
@@ -111,6 +124,7 @@ def site_features(
             "sites": len(features),
             "covariates": dg.MetadataValue.json(files),
             "covariate_mean_coverage": dg.MetadataValue.json(coverage),
+            "covariate_statistics_reused_from_cache": cache.hits,
         }
     )
     return features
