@@ -15,6 +15,7 @@ import pandas as pd  # noqa: E402
 from models.grade import Z80  # noqa: E402
 from models.grade_workflow import ElementFit  # noqa: E402
 from models.selection import score  # noqa: E402
+from models.validation import MAX_FOLDS, site_folds  # noqa: E402
 
 BASELINES: tuple[str, ...] = ("type_mean", "idw", "ordinary_kriging")
 
@@ -24,7 +25,8 @@ def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
 
     Residua's rows use each site's chosen model with its std scaled by a calibration
     factor estimated on the *other* sites' held-out errors, so the coverage reported is
-    not calibrated on the data it is measured on.
+    not calibrated on the data it is measured on (other sites: all but the site itself up
+    to ``MAX_FOLDS`` sites per element, beyond that all but the site's seeded group of sites).
     """
     frames = []
     for element, fit in fits.items():
@@ -37,10 +39,13 @@ def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
     table = pd.concat(frames, ignore_index=True)
     residua = table["method"] == "residua"
     z = (table["observed"] - table["predicted"]).abs() / table["std"].clip(lower=1e-9)
-    for (element, site_id), index in table[residua].groupby(["element", "site_id"]).groups.items():
-        others = residua & (table["element"] == element) & (table["site_id"] != site_id)
-        scale = float(np.quantile(z[others], 0.8) / Z80) if others.any() else 1.0
-        table.loc[index, "std"] *= scale
+    own = table[residua]
+    for element, rows in own.groupby("element"):
+        sites = rows["site_id"].unique()
+        for fold in site_folds(sites, MAX_FOLDS, seed=0):
+            held_out = rows["site_id"].isin(fold).to_numpy()
+            scale = float(np.quantile(z[rows.index[~held_out]], 0.8) / Z80) if (~held_out).any() else 1.0
+            table.loc[rows.index[held_out], "std"] *= scale
     return table
 
 
@@ -83,8 +88,9 @@ def diagnostic_figures(fits: dict[str, ElementFit]) -> dict[str, str]:
 def _locate(group: pd.DataFrame, composites: pd.DataFrame, fit: ElementFit) -> pd.DataFrame:
     """Attach each held-out composite's site-local coordinates (in CV order per site)."""
     parts = []
+    by_site = dict(tuple(composites.groupby("site_id", sort=False)))
     for site_id, rows in group.groupby("site_id", sort=False):
-        site = composites[composites["site_id"] == site_id]
+        site = by_site[site_id]
         located = rows.copy()
         located["x_m"] = site["x_m"].to_numpy()[: len(rows)] - site["x_m"].mean()
         located["y_m"] = site["y_m"].to_numpy()[: len(rows)] - site["y_m"].mean()

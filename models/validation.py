@@ -59,7 +59,7 @@ def leave_one_site_out(
     weighted = table["log_grade"] * table["weight"]
     sites["observed"] = weighted.groupby(table["site_id"]).sum() / table.groupby("site_id")["weight"].sum()
     queries = table.drop_duplicates("site_id").set_index("site_id")[columns[1:]]
-    for fold in _site_folds(site_ids, max_folds, seed):
+    for fold in site_folds(site_ids, max_folds, seed):
         train = table[~table["site_id"].isin(fold)]
         fitted = _clone(model).fit(train[[*columns, "hole_id"]], train["log_grade"], train["weight"])
         query = queries.loc[fold].reset_index()
@@ -82,7 +82,7 @@ def leave_one_site_out(
     return pd.DataFrame([_scores(name, values) for name, values in predictions.items()])
 
 
-def _site_folds(site_ids: np.ndarray, max_folds: int, seed: int) -> list[np.ndarray]:
+def site_folds(site_ids: np.ndarray, max_folds: int, seed: int) -> list[np.ndarray]:
     """One site per fold up to ``max_folds`` sites, else a seeded random deal into ``max_folds`` folds."""
     if len(site_ids) <= max_folds:
         return [np.array([site_id]) for site_id in site_ids]
