@@ -59,6 +59,7 @@ def estimate_site_blocks(
     n_draws: int = 500,
     seed: int = 0,
     composite_length_m: float = 1.5,
+    type_mean: float | None = None,
 ) -> SiteBlockEstimate | None:
     """Fit, validate and simulate one site's element; None when data are too thin.
 
@@ -68,13 +69,16 @@ def estimate_site_blocks(
         The site's composites for one element (``x_m``, ``y_m``, ``depth_m``,
         ``depth_to_m``, ``log_grade``, ``hole_id``).
     prior_mean, prior_var
-        Residue-type mean log-grade and the variance of a site's offset from it.
+        The site-level model's mean log-grade for this site before its own samples
+        (residue-type mean plus covariate trend) and its variance.
     footprint_m
         The footprint in the same metric CRS as ``x_m``/``y_m``.
     thickness_m
         Mean deposit thickness: blocks extend from the surface to this depth, so the site
         mean covers the whole tonnage (below the deepest sample the field returns to the
         prior, with the prior's uncertainty).
+    type_mean
+        The residue-type mean log-grade for the type-mean baseline (default ``prior_mean``).
     """
     if len(table) < MIN_COMPOSITES or table["hole_id"].nunique() < MIN_HOLES or np.ptp(table["log_grade"]) == 0:
         return None
@@ -89,7 +93,7 @@ def estimate_site_blocks(
         "hierarchical_gp": HierarchicalGP(prior_mean, prior_var, random_state=seed, fixed_kernel=full_gp.gp_.kernel_),
     }
     held_out = {name: cross_validate(model, X, y, folds) for name, model in candidates.items()}
-    held_out["type_mean"] = _type_mean_cv(y, folds, prior_mean, prior_var)
+    held_out["type_mean"] = _type_mean_cv(y, folds, prior_mean if type_mean is None else type_mean, prior_var)
     held_out["idw"] = cross_validate(InverseDistance(n_coords=3), X, y, folds)
     try:  # the variogram is fitted once on all composites and kept in the folds, as the GP's kernel is
         variogram = OrdinaryKriging(n_coords=3).fit(X, y).variogram_parameters_

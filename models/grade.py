@@ -130,6 +130,24 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
                 rows.append((mean + offset, spread, within, False))
         return pd.DataFrame(rows, columns=["log_mean", "log_sd", "sigma_w", "sampled"], index=frame.index)
 
+    def site_prior(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per row: its site's mean log-grade before the site's own samples are seen.
+
+        ``log_mean`` is the residue type's mean plus the site's covariate trend; ``log_var``
+        adds the between-site spread, the type mean's and the slopes' uncertainty. This is
+        the prior a within-site model shrinks to where its data are thin.
+        """
+        check_is_fitted(self, "site_mean_")
+        frame = _as_frame(X)
+        Z = self._standardise(frame[list(self.covariates)])
+        offsets = self._offsets(Z, frame["residue_type"])
+        trend_var = self._trend_variance(Z, frame["residue_type"])
+        rows = []
+        for residue_type, offset, extra in zip(frame["residue_type"], offsets, trend_var):
+            mean, sd = self.type_prior(residue_type)
+            rows.append((mean + offset, sd**2 + self.tau_**2 + extra))
+        return pd.DataFrame(rows, columns=["log_mean", "log_var"], index=frame.index)
+
     def type_prior(self, residue_type: str) -> tuple[float, float]:
         """Mean log-grade of a residue type and its uncertainty (data where any, else the table)."""
         if residue_type in self.type_mean_.index:

@@ -70,9 +70,10 @@ def fit_element(
     model, site_validation = _choose_site_model(table, priors_from_table(grade_priors, element), tuple(covariates.columns))
     footprints = sites.set_index("site_id").geometry
     jobs = []
+    priors = model.site_prior(table.drop_duplicates("site_id")[["site_id", "residue_type", *model.covariates]])
+    priors.index = table.drop_duplicates("site_id")["site_id"].to_numpy()
     for site_id, site_table in table.groupby("site_id"):
-        residue_type = site_table["residue_type"].iloc[0]
-        prior_mean, prior_sd = model.type_prior(residue_type)
+        prior_mean, prior_var = priors.loc[site_id, "log_mean"], priors.loc[site_id, "log_var"]
         footprint = footprints.loc[site_id]
         local = gpd.GeoSeries([footprint], crs=sites.crs).to_crs(local_utm_crs(footprint)).iloc[0]
         site_table = site_table.copy()
@@ -81,7 +82,8 @@ def fit_element(
         if not math.isfinite(thickness):
             thickness = float(site_table["depth_to_m"].max())
         jobs.append(delayed(estimate_site_blocks)(
-            site_table, prior_mean, prior_sd**2 + model.tau_**2, local, thickness, n_draws, seed, composite_length_m
+            site_table, prior_mean, prior_var, local, thickness, n_draws, seed, composite_length_m,
+            model.type_prior(site_table["residue_type"].iloc[0])[0],
         ))  # fmt: skip
     estimates = Parallel()(jobs) if jobs else []
     blocks = {estimate.site_id: estimate for estimate in estimates if estimate is not None}

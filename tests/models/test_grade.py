@@ -123,3 +123,22 @@ def test_composites_top_cut_and_declustering_are_counted():
     assert stats["top_cut"] == 1
     assert table["grade_gt"].max() < 1e5
     npt.assert_allclose(table["weight"].mean(), 1.5, rtol=1e-9)  # declustering weights average one
+
+
+def test_site_prior_carries_the_covariate_trend_a_within_site_model_shrinks_to():
+    rng = np.random.default_rng(5)
+    regional = dict(zip([f"s{i}" for i in range(12)], np.linspace(-1.5, 1.5, 12)))
+    means = {site: float(np.exp(np.log(60.0) + 0.8 * z)) for site, z in regional.items()}
+    table = _samples(means, holes=6, rng=rng, sd=0.2)
+    table["regional"] = table["site_id"].map(regional)
+    model = HierarchicalLogGrade(*PRIOR, covariates=("regional",)).fit(
+        table[["site_id", "residue_type", "hole_id", "regional"]], table["log_grade"]
+    )
+    query = pd.DataFrame({"site_id": ["s0", "s11"], "residue_type": "bauxite_residue", "regional": [-1.5, 1.5]})
+    prior = model.site_prior(query)
+    # The trend separates a low-regional site from a high one by about 0.8 x 3 log units ...
+    assert prior.loc[1, "log_mean"] - prior.loc[0, "log_mean"] == pytest.approx(2.4, abs=0.5)
+    # ... and the prior is what an unsampled site with those covariates would get, before the interval widening.
+    unsampled = model.predict_distribution(query.assign(site_id=["new0", "new11"]))
+    npt.assert_allclose(prior["log_mean"], unsampled["log_mean"])
+    assert (prior["log_var"] <= unsampled["log_sd"] ** 2 + 1e-12).all()
