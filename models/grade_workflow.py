@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from geodata.crs import local_utm_crs
+from geodata.crs import to_local_utm
 from models.block_model import SiteBlockEstimate, estimate_site_blocks
 from models.grade import Z80, HierarchicalLogGrade
 from models.preparation import prepare_grades
@@ -68,14 +68,14 @@ def fit_element(
     covariates = site_covariates if site_covariates is not None else pd.DataFrame(index=sites["site_id"])
     table = table.join(covariates, on="site_id")
     model, site_validation = _choose_site_model(table, priors_from_table(grade_priors, element), tuple(covariates.columns))
-    footprints = sites.set_index("site_id").geometry
+    sampled = sites[sites["site_id"].isin(table["site_id"])]
+    footprints = pd.Series(to_local_utm(sampled.geometry).to_numpy(), index=sampled["site_id"].to_numpy())
     jobs = []
     priors = model.site_prior(table.drop_duplicates("site_id")[["site_id", "residue_type", *model.covariates]])
     priors.index = table.drop_duplicates("site_id")["site_id"].to_numpy()
     for site_id, site_table in table.groupby("site_id"):
         prior_mean, prior_var = priors.loc[site_id, "log_mean"], priors.loc[site_id, "log_var"]
-        footprint = footprints.loc[site_id]
-        local = gpd.GeoSeries([footprint], crs=sites.crs).to_crs(local_utm_crs(footprint)).iloc[0]
+        local = footprints.loc[site_id]
         site_table = site_table.copy()
         site_table.attrs["element"] = element
         thickness = float(thickness_m.get(site_id, np.nan))
