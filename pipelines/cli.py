@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import rasterio
 
 from geodata.datadrop import open_data_drop
 from geodata.errors import DataDropError
@@ -15,6 +16,7 @@ from geodata.readers import read_samples, read_sites
 from geodata.reference_tables import load_reference_tables
 from geodata.validate import ValidationResult, validate_samples, validate_sites
 from geodata.volumes import measure_site_volumes
+from geodata.zonal import find_covariates
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "rank": "rank",
@@ -225,8 +227,16 @@ def validate_command(data: Path) -> int:
         except DataDropError as error:
             print(f"UNUSABLE  {error}")
             unusable = True
+    try:
+        covariates = _covariate_rows(drop.root)
+    except DataDropError as error:
+        print(f"UNUSABLE  {error}")
+        covariates, unusable = [], True
     print(f"Data drop {drop.root}{' [SYNTHETIC]' if drop.synthetic else ''}")
     print(pd.DataFrame(rows).to_string(index=False))
+    if covariates:
+        print("\nCovariate rasters (each becomes cov_<name>_mean/_std/_p10/_p90/_coverage per site):")
+        print(pd.DataFrame(covariates).to_string(index=False))
     reasons = pd.concat(quarantined, ignore_index=True)
     if len(reasons):
         print("\nQuarantined rows (file, line or feature number, id: reason):")
@@ -236,6 +246,17 @@ def validate_command(data: Path) -> int:
         print("UNUSABLE  no site was accepted")
         unusable = True
     return 1 if unusable else 0
+
+
+def _covariate_rows(root: Path) -> list[dict[str, object]]:
+    """Name, file, CRS, pixel size and grid of each covariate raster the drop holds."""
+    rows = []
+    for name, path in find_covariates(root).items():
+        with rasterio.open(path) as dataset:
+            rows.append({"covariate": name, "file": path.relative_to(root).as_posix(), "crs": dataset.crs.to_string(),
+                         "pixel": f"{abs(dataset.res[0]):g} x {abs(dataset.res[1]):g}",
+                         "size": f"{dataset.width} x {dataset.height}"})  # fmt: skip
+    return rows
 
 
 def _locator(source: str) -> str:

@@ -19,6 +19,20 @@ def test_validate_lists_quarantined_rows_and_passes_a_usable_drop(tmp_path, caps
     assert "BAD-1" in out and "negative" in out
 
 
+def test_validate_lists_covariate_rasters_and_refuses_an_unusable_one(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")
+    covariates = drop / "rasters" / "covariates"
+    covariates.mkdir()
+    (covariates / "Relief Index.tif").write_bytes((drop / "rasters" / "P1_surface.tif").read_bytes())
+    assert main(["validate", "--data", str(drop)]) == 0
+    out = capsys.readouterr().out
+    assert "relief_index" in out and "rasters/covariates/Relief Index.tif" in out and "EPSG:32644" in out
+    (covariates / "broken.tif").write_bytes(b"not a raster")
+    assert main(["validate", "--data", str(drop)]) == 1
+    out = capsys.readouterr().out
+    assert "UNUSABLE" in out and "broken.tif" in out
+
+
 def test_validate_exits_1_when_the_sites_file_is_unusable(tmp_path, capsys):
     drop = tmp_path / "drop"
     drop.mkdir()
