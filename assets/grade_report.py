@@ -1,4 +1,4 @@
-"""Grade-model report and block-grade rasters, published beside the inventory."""
+"""Grade-model report and block-grade rasters, published with the inventory (staged until the run's last publisher)."""
 
 from datetime import UTC, datetime
 
@@ -6,13 +6,13 @@ import dagster as dg
 import pandas as pd
 
 from assets.grade_models import GradeModels
+from assets.publish import output_release, publishing
 from assets.resources import ResiduaSettings
 from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
 from geodata.rasters import safe_file_stem, write_cog
 from geodata.validate import ValidationResult
-from geodata.writers import staged_outputs
 from models.report import diagnostic_figures, validation_tables
 
 REPORT_NOTES = (
@@ -20,6 +20,8 @@ REPORT_NOTES = (
     "blocked cross-validation (intervals calibrated on the other sites' held-out errors); type_mean, idw and "
     "ordinary_kriging are baselines on the same folds. Site-level rows hold out one whole site at a time."
 )
+#: Files grade_model_report writes into the output folder.
+REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.csv")
 
 
 @dg.asset(group_name="publish")
@@ -32,10 +34,10 @@ def grade_model_report(
     title = f"Residua grade models: {data_drop.title}"
     page = grade_model_html(title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES)
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
-    with staged_outputs(settings.out_path) as staging:
+    with publishing(context, output_release(context, settings), stale=REPORT_FILES) as staging:
         (staging / "grade_model_report.html").write_text(page, encoding="utf-8")
         table.to_csv(staging / "grade_model_report.csv", index=False)
-    context.log.info("Wrote grade model report to %s", settings.out_path / "grade_model_report.html")
+    context.log.info("Wrote grade model report for %s", settings.out_path / "grade_model_report.html")
     return dg.MaterializeResult(
         metadata={
             "within_site": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
@@ -57,8 +59,9 @@ def grade_rasters(
     """Block grades per metal and sampled site as Cloud-Optimized GeoTIFFs (bands P50, P10, P90 in g/t) in rasters/."""
     footprints = sites.accepted.set_index("site_id").geometry
     written = []
-    with staged_outputs(settings.out_path) as staging:
-        (staging / "rasters").mkdir()
+    # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
+    with publishing(context, output_release(context, settings), stale=["rasters/*"]) as staging:
+        (staging / "rasters").mkdir(exist_ok=True)
         for element, fit in grade_models.fits.items():
             for site_id, block in fit.blocks.items():
                 name = f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif"
@@ -70,5 +73,5 @@ def grade_rasters(
                 bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90}
                 write_cog(staging / name, bands, block.grid.transform, local_utm_crs(footprints.loc[site_id]), tags)
                 written.append(name)
-    context.log.info("Wrote %d block-grade rasters", len(written))
+    context.log.info("Wrote %d block-grade rasters for %s", len(written), settings.out_path / "rasters")
     return dg.MaterializeResult(metadata={"rasters": len(written), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))})

@@ -2,10 +2,10 @@
 
 import dagster as dg
 
+from assets.publish import output_release, publishing
 from assets.resources import ResiduaSettings
 from geodata.review_page import build_review_page
 from geodata.reviews import REVIEWS_FILE
-from geodata.writers import staged_outputs
 
 REPORT_FILE = "report.html"
 
@@ -13,17 +13,18 @@ REPORT_FILE = "report.html"
 @dg.asset(group_name="publish", deps=["inventory", "grade_model_report"])
 def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.MaterializeResult:
     """Self-contained review map (report.html): sites, ranked table and per-site evidence, usable offline."""
-    gpkg = settings.out_path / "inventory.gpkg"
-    if not gpkg.is_file():
-        with staged_outputs(settings.out_path, stale=[REPORT_FILE]):
+    release = output_release(context, settings)  # this run's inventory and grade report, staged or published
+    gpkg = release.current("inventory.gpkg")
+    if gpkg is None:
+        with publishing(context, release, stale=[REPORT_FILE]):
             pass  # removes a report of an earlier run, which would no longer match the published files
         context.log.warning(
             "No inventory.gpkg (gpkg is not among the formats %s): report.html not written", settings.formats
         )
         return dg.MaterializeResult(metadata={"skipped": "inventory.gpkg was not published"})
-    page = build_review_page(gpkg, grade_report=settings.out_path / "grade_model_report.csv",
+    page = build_review_page(gpkg, grade_report=release.current("grade_model_report.csv"),
                              reviews=settings.data_path / REVIEWS_FILE)  # fmt: skip
-    with staged_outputs(settings.out_path) as staging:
+    with publishing(context, release, stale=[REPORT_FILE]) as staging:
         (staging / REPORT_FILE).write_text(page, encoding="utf-8")
     context.log.info("Wrote the review map to %s", settings.out_path / REPORT_FILE)
     return dg.MaterializeResult(

@@ -1,9 +1,11 @@
 """The published contract: the inventory in every selected GIS format, written atomically.
 
 ``inventory.gpkg`` holds every layer, QGIS styles and provenance; the ranked sites are also
-written as GeoJSON, a zipped Shapefile, FlatGeobuf, GeoParquet and CSV. All files of one
-run are staged and moved into place together, and a PostGIS target (optional) is replaced
-in one transaction before the files move, so a failure anywhere publishes nothing.
+written as GeoJSON, a zipped Shapefile, FlatGeobuf, GeoParquet and CSV.
+:func:`stage_inventory` writes them into a staging folder (a run's :class:`~geodata.writers.Release`
+publishes them with the run's other files); :func:`publish_inventory` writes and publishes
+them alone. A PostGIS target (optional) is replaced in one transaction after the files are
+written and before they are published, so a failure while writing publishes nothing.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
 
 #: Attribute tables that the csv format also writes as their own CSV file (when given).
 CSV_TABLES: tuple[str, ...] = ("grade_tonnage",)
+
+#: Every file the inventory may write into the output folder. Publishing the inventory removes
+#: those it did not write this time (e.g. the exports of a format no longer selected).
+INVENTORY_FILES: tuple[str, ...] = (
+    *(name for names in FORMAT_FILES.values() for name in names),
+    *SIDECAR_STYLE,
+    *(f"{name}.csv" for name in CSV_TABLES),
+)
 
 #: Layers being published (name -> rows) and the run's provenance, as the format writers receive them.
 Layers = dict[str, pd.DataFrame]
@@ -157,12 +167,41 @@ def publish_inventory(
     postgis: PostgisTarget | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Path]:
-    """Write the inventory in each selected format (and to PostGIS); return the files written.
+    """Write the inventory in each selected format (and to PostGIS) and publish it; return the files.
+
+    The files are staged, then published in one transaction (:func:`~geodata.writers.staged_outputs`):
+    exports of formats not selected this time (:data:`INVENTORY_FILES`) are removed from
+    ``out_dir``, and a failure anywhere leaves ``out_dir`` as it was. Parameters as for
+    :func:`stage_inventory`, with ``out_dir`` the output folder.
+
+    Returns
+    -------
+    dict of str to Path
+        Output name -> final path, e.g. ``inventory``, ``sites_ranked_csv``.
+    """
+    with staged_outputs(out_dir, stale=INVENTORY_FILES) as staging:
+        written = stage_inventory(staging, sites_ranked, samples, quarantine, metadata, formats=formats, hubs=hubs,
+                                  postgis=postgis, tables=tables)  # fmt: skip
+    return {key: out_dir / path.relative_to(staging) for key, path in written.items()}
+
+
+def stage_inventory(
+    staging: Path,
+    sites_ranked: gpd.GeoDataFrame,
+    samples: gpd.GeoDataFrame,
+    quarantine: gpd.GeoDataFrame,
+    metadata: Mapping[str, object],
+    formats: Iterable[str] = ALL_FORMATS,
+    hubs: gpd.GeoDataFrame | None = None,
+    postgis: PostgisTarget | None = None,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+) -> dict[str, Path]:
+    """Write the inventory in each selected format into ``staging``, then to PostGIS; return the files written.
 
     Parameters
     ----------
-    out_dir : Path
-        Output folder. Exports of formats not selected this time are removed from it.
+    staging : Path
+        A staging folder (:meth:`geodata.writers.Release.part`); nothing is published here.
     sites_ranked, samples, quarantine : GeoDataFrame
         The published layers, in EPSG:4326.
     metadata : mapping
@@ -177,12 +216,13 @@ def publish_inventory(
         Attribute tables (no geometry) published beside the layers, e.g. ``reviews`` and
         ``grade_tonnage``; those in :data:`CSV_TABLES` are also written as ``<name>.csv``.
     postgis : PostgisTarget, optional
-        Also replace the layers in this PostGIS schema, in one transaction.
+        Also replace the layers in this PostGIS schema, in one transaction, once every file
+        is written.
 
     Returns
     -------
     dict of str to Path
-        Output name -> final path, e.g. ``inventory``, ``sites_ranked_csv``.
+        Output name -> staged path, e.g. ``inventory``, ``sites_ranked_csv``.
     """
     selected = check_formats(formats)
     ranked = sites_ranked[order_columns(sites_ranked)]
@@ -195,17 +235,14 @@ def publish_inventory(
             raise ValueError(f"table name {name!r} is taken by a layer; choose another name")
         layers[name] = pd.DataFrame(table)
     layers["run_metadata"] = pd.DataFrame([{"key": str(k), "value": str(v)} for k, v in provenance.items()])
-    stale = [name for names in FORMAT_FILES.values() for name in names] + list(SIDECAR_STYLE)
-    stale += [f"{name}.csv" for name in CSV_TABLES]  # written only when the table is given
     written: dict[str, Path] = {}
-    with staged_outputs(out_dir, stale=stale) as staging:
-        for name in selected:
-            written.update(_WRITERS[name](staging, layers, provenance))
-        if _SIDECAR_FORMATS & set(selected):
-            written.update(_write_sidecar_style(staging, ranked))
-        if postgis is not None:
-            publish_layers(postgis, layers, geometry_types={"quarantine": "GEOMETRY"})
-    return {key: out_dir / path.name for key, path in written.items()}
+    for name in selected:
+        written.update(_WRITERS[name](staging, layers, provenance))
+    if _SIDECAR_FORMATS & set(selected):
+        written.update(_write_sidecar_style(staging, ranked))
+    if postgis is not None:
+        publish_layers(postgis, layers, geometry_types={"quarantine": "GEOMETRY"})
+    return written
 
 
 def _has_points(frame: gpd.GeoDataFrame) -> bool:

@@ -19,6 +19,8 @@ from tests.drops import write_prism_drop
 from tests.geodata.test_postgis import require_postgis_url
 
 OUR_EXPORTS = {*(name for names in FORMAT_FILES.values() for name in names), *SIDECAR_STYLE}
+#: The files of README's "What out/ holds" table (rasters/ checked apart).
+README_FILES = {*OUR_EXPORTS, "grade_model_report.html", "grade_model_report.csv", "report.html", "grade_tonnage.csv"}
 
 
 def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProcessResult, Path]:
@@ -34,6 +36,51 @@ def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProces
 
 def _inventory_metadata(result: dg.ExecuteInProcessResult) -> dict:
     return result.asset_materializations_for_node("inventory")[0].metadata
+
+
+def _published(out: Path) -> dict[str, tuple[int, bytes]]:
+    """Published files (no hidden staging folders, no GDAL .aux.xml): path -> (inode, bytes).
+
+    A publish renames new files into place, so a file it replaced has a new inode even if its bytes are equal.
+    """
+    files = [path for path in sorted(out.rglob("*")) if path.is_file() and not path.name.endswith(".aux.xml")]
+    published = [path for path in files if not path.relative_to(out).as_posix().startswith(".")]
+    return {path.relative_to(out).as_posix(): (path.stat().st_ino, path.read_bytes()) for path in published}
+
+
+def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path):
+    out = tmp_path / "out"
+    (out / "rasters").mkdir(parents=True)
+    (out / "rasters" / "GONE_ga_grade.tif").write_bytes(b"a site no longer modelled")
+    leftover = out / ".staging-k1ll3d"  # left by a run killed while writing
+    leftover.mkdir()
+    (leftover / "inventory.gpkg").write_bytes(b"partial")
+    _, out = _materialize(tmp_path)
+    names = set(_published(out))
+    assert README_FILES <= names, README_FILES - names
+    rasters = {name for name in names if name.startswith("rasters/")}
+    assert rasters and all(name.endswith("_grade.tif") for name in rasters)
+    assert "rasters/GONE_ga_grade.tif" not in rasters
+    assert names == README_FILES | rasters
+    assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
+
+
+def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_path, monkeypatch):
+    _, out = _materialize(tmp_path)
+    before = _published(out)
+
+    def failing(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("assets.publish.stage_inventory", failing)
+    drop = tmp_path / "drop"
+    resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200)
+    job = build_definitions(resource).resolve_job_def("refresh_job")
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    staged = [path.relative_to(folder).as_posix() for folder in out.glob(".staging-*") for path in folder.rglob("*.*")]
+    assert "grade_model_report.csv" in staged and any(name.startswith("rasters/") for name in staged)  # not published
+    assert _published(out) == before  # the same files, not even replaced by equal ones
 
 
 def test_default_settings_write_every_format():

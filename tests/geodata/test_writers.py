@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 from geodata.publish import DISCLAIMER, LEADING_COLUMNS, metal_columns, publish_inventory
-from geodata.writers import staged_outputs, write_geopackage
+from geodata.writers import STAGING_PREFIX, Release, recover_outputs, staged_outputs, write_geopackage
 
 OGRINFO = Path("/usr/bin/ogrinfo")
 
@@ -51,6 +51,108 @@ def test_staged_outputs_leaves_out_dir_untouched_when_block_raises(tmp_path):
             raise RuntimeError("boom")
     assert (out / "inventory.gpkg").read_bytes() == b"previous run"
     assert sorted(p.name for p in out.iterdir()) == ["inventory.gpkg"]  # no .staging-* folder, no new file
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` (relative POSIX path -> text), staging folders included."""
+    return {
+        path.relative_to(folder).as_posix(): path.read_text() for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def test_a_release_publishes_nothing_until_every_expected_part_is_done(tmp_path):
+    out = tmp_path / "out"
+    release = Release.open(out, key="run-1")
+    with release.part("report") as staging:
+        (staging / "report.csv").write_text("new")
+    assert release.commit_if_complete({"report", "rasters"}) is False
+    assert [path.name for path in out.iterdir()] == [f"{STAGING_PREFIX}run-1"]  # staged, hidden, nothing published
+    assert Release.open(out, key="run-1") is release  # every producer of a run joins the same release
+    with release.part("rasters") as staging:
+        (staging / "rasters").mkdir()
+        (staging / "rasters" / "P1_ga_grade.tif").write_text("P1")
+    assert release.commit_if_complete({"report", "rasters"}) is True
+    assert _files(out) == {"report.csv": "new", "rasters/P1_ga_grade.tif": "P1"}
+    with pytest.raises(RuntimeError, match="already published"):
+        release.commit()
+
+
+def test_a_failed_part_is_never_published(tmp_path):
+    out = tmp_path / "out"
+    release = Release.open(out, key="run-1")
+    with pytest.raises(RuntimeError, match="boom"), release.part("rasters") as staging:
+        (staging / "half.tif").write_text("half")
+        raise RuntimeError("boom")
+    assert release.done() == set()
+    assert release.commit_if_complete({"rasters"}) is False
+    release.discard()
+    assert list(out.iterdir()) == []
+
+
+def test_stale_patterns_remove_what_the_previous_release_held(tmp_path):
+    out = tmp_path / "out"
+    with staged_outputs(out) as staging:
+        (staging / "rasters").mkdir()
+        for name in ("P1", "P2"):
+            (staging / "rasters" / f"{name}_ga_grade.tif").write_text("old")
+        (staging / "inventory.gpkg").write_text("old")
+        (staging / "notes.txt").write_text("not ours")
+    with staged_outputs(out, stale=["rasters/*", "inventory.gpkg"]) as staging:
+        (staging / "rasters").mkdir()
+        (staging / "rasters" / "P1_ga_grade.tif").write_text("new")
+    assert _files(out) == {"rasters/P1_ga_grade.tif": "new", "notes.txt": "not ours"}
+    with staged_outputs(out, stale=["rasters/*"]):
+        pass  # no rasters at all any more: the emptied folder goes too
+    assert sorted(path.name for path in out.iterdir()) == ["notes.txt"]
+
+
+def test_current_is_the_staged_file_else_the_published_one_unless_a_part_removes_it(tmp_path):
+    out = tmp_path / "out"
+    with staged_outputs(out) as staging:
+        (staging / "inventory.gpkg").write_text("published")
+        (staging / "grade_model_report.csv").write_text("published")
+    release = Release.open(out, key="run-2")
+    assert release.current("inventory.gpkg") == out / "inventory.gpkg"
+    with release.part("inventory", stale=["inventory.gpkg"]):
+        pass  # e.g. gpkg no longer among the formats: the published one goes at commit
+    assert release.current("inventory.gpkg") is None
+    assert release.current("grade_model_report.csv") == out / "grade_model_report.csv"
+    with release.part("grade_model_report", stale=["grade_model_report.*"]) as staging:
+        (staging / "grade_model_report.csv").write_text("staged")
+    assert release.current("grade_model_report.csv").read_text() == "staged"
+    assert release.current("missing.csv") is None
+    release.discard()
+
+
+def test_recovery_removes_abandoned_staging_folders_and_keeps_live_ones(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    old_style = out / f"{STAGING_PREFIX}abc123"  # an older Residua's leftover: no lock, no journal
+    old_style.mkdir()
+    (old_style / "inventory.gpkg").write_text("partial")
+    live = Release.open(out, key="live")
+    assert live.recovered == [f"{STAGING_PREFIX}abc123: not published, removed"]
+    with live.part("inventory") as staging:
+        (staging / "inventory.gpkg").write_text("staged")
+    assert recover_outputs(out) == []  # the live release is locked: never touched
+    live.commit()
+    assert _files(out) == {"inventory.gpkg": "staged"}
+
+
+@pytest.mark.parametrize("key", ["../x", "a/b", "", ".hidden", "x" * 101])
+def test_release_keys_cannot_leave_the_output_folder(tmp_path, key):
+    with pytest.raises(ValueError, match="release key"):
+        Release.open(tmp_path, key=key)
+
+
+@pytest.mark.parametrize("pattern", ["../inventory.gpkg", "/etc/passwd", "", "a\\b"])
+def test_stale_patterns_stay_inside_the_output_folder(tmp_path, pattern):
+    with (
+        pytest.raises(ValueError, match="relative path inside the output folder"),
+        staged_outputs(tmp_path, stale=[pattern]),
+    ):
+        pass
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_write_geopackage_mixed_geometry_and_attribute_table(tmp_path):

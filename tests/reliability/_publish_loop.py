@@ -1,12 +1,19 @@
 """Publish a small inventory into OUT again and again, until killed or COUNT publishes are done.
 
-Usage: python _publish_loop.py OUT READY_FILE COUNT TAG
+Usage: python _publish_loop.py OUT READY_FILE COUNT TAG [PUBLISH:RENAME]
 
 Publish number i carries the marker ``TAG-i`` in ``run_id`` (provenance), in every row's
 ``data_origin`` and in the ranked sites' names, so a reader can tell which publish each output
 file comes from. READY_FILE is created after the first complete publish.
+
+With PUBLISH:RENAME the process SIGKILLs itself right after the RENAME-th ``os.replace`` of
+publish number PUBLISH (negative RENAME: counted from the end, as publish 0 counted them).
+Every step of a commit that changes a folder is an ``os.replace`` (the journal, each move,
+the commit record), so this stops a publish at an exact point of its transaction.
 """
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -43,9 +50,27 @@ def layers(marker: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoData
     return ranked, samples, quarantine
 
 
+def kill_at_rename(publish: int, rename: int) -> list[int]:
+    """Count each publish's renames; SIGKILL this process after rename ``rename`` of publish ``publish``."""
+    counts: list[int] = []
+    real_replace = os.replace
+
+    def counting_replace(source, target):
+        real_replace(source, target)
+        counts[-1] += 1
+        at = rename if rename > 0 else counts[0] + rename + 1
+        if len(counts) - 1 == publish and counts[-1] == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    os.replace = counting_replace
+    return counts
+
+
 def main() -> int:
     out, ready, count, tag = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    counts = kill_at_rename(*map(int, sys.argv[5].split(":"))) if len(sys.argv) > 5 else []
     for i in range(count):
+        counts.append(0)
         marker = f"{tag}-{i}"
         ranked, samples, quarantine = layers(marker)
         metadata = {"title": "reliability publish loop", "synthetic": True, "run_id": marker}

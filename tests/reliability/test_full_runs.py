@@ -55,12 +55,6 @@ def test_a_run_killed_while_publishing_leaves_the_previous_inventory_whole(full_
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: assets/grade_report.py grade_model_report and grade_rasters publish into out/ in their own "
-    "staged_outputs, before the inventory asset runs; a run that fails or is killed after them leaves the new "
-    "grade report and rasters beside the previous inventory (README: 'a failed run leaves the previous out/ intact').",
-)
 def test_a_run_killed_while_publishing_leaves_the_previous_grade_report_and_rasters(full_runs: FullRuns):
     full_runs.finished("killed_inventory_staging")
     assert full_runs.killed["inventory_staging"], "the run was not killed at the inventory staging point"
