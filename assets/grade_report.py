@@ -1,5 +1,6 @@
 """Grade-model report and block-grade rasters, published with the inventory (staged until the run's last publisher)."""
 
+import json
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -20,8 +21,8 @@ REPORT_NOTES = (
     "blocked cross-validation (intervals calibrated on the other sites' held-out errors); type_mean, idw and "
     "ordinary_kriging are baselines on the same folds. Site-level rows hold out one whole site at a time."
 )
-#: Files grade_model_report writes into the output folder.
-REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.csv")
+#: Files grade_model_report writes into the output folder (model cards: JSON only, never a model file).
+REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.csv", "model_cards/*.json")
 
 
 @dg.asset(group_name="publish")
@@ -37,12 +38,17 @@ def grade_model_report(
     with publishing(context, output_release(context, settings), stale=REPORT_FILES) as staging:
         (staging / "grade_model_report.html").write_text(page, encoding="utf-8")
         table.to_csv(staging / "grade_model_report.csv", index=False)
+        (staging / "model_cards").mkdir(exist_ok=True)
+        for element, card in grade_models.cards.items():
+            text = json.dumps(card, indent=2, allow_nan=False, default=str)
+            (staging / "model_cards" / f"{element}.json").write_text(text + "\n", encoding="utf-8")
     context.log.info("Wrote grade model report for %s", settings.out_path / "grade_model_report.html")
     return dg.MaterializeResult(
         metadata={
             "within_site": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
             "site_level": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
             "report": dg.MetadataValue.path(str(settings.out_path / "grade_model_report.html")),
+            "model_ids": dg.MetadataValue.json({element: card.get("model_id") for element, card in grade_models.cards.items()}),
             **{f"figure_{name}": dg.MetadataValue.md(f"![{name}](data:image/png;base64,{png})") for name, png in figures.items()},
         }
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from assets.resources import ResiduaSettings
 from geodata.postgis import PostgisTarget
 from geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
+from geodata.schema import ELEMENTS
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 from tests.geodata.test_postgis import require_postgis_url
@@ -61,7 +63,12 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     rasters = {name for name in names if name.startswith("rasters/")}
     assert rasters and all(name.endswith("_grade.tif") for name in rasters)
     assert "rasters/GONE_ga_grade.tif" not in rasters
-    assert names == README_FILES | rasters
+    cards = {name for name in names if name.startswith("model_cards/")}
+    assert cards == {f"model_cards/{element}.json" for element in ELEMENTS}
+    assert names == README_FILES | rasters | cards
+    assert not any(name.endswith((".joblib", ".pkl", ".pickle")) for name in names), "no model file is ever published"
+    card = json.loads((out / "model_cards" / "ga.json").read_text(encoding="utf-8"))
+    assert card["element"] == "ga" and len(card["training_data"]["sha256"]) == 64
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
 
 

@@ -8,6 +8,7 @@ moves, are in ``test_publish_faults.py``, where they cost no model runs.
 
 from __future__ import annotations
 
+import json
 import warnings
 import zipfile
 from pathlib import Path
@@ -100,6 +101,9 @@ def test_files_that_differ_between_reruns_differ_only_in_run_id_and_time(full_ru
             np.testing.assert_array_equal(a.read(), b.read())
             tags_a, tags_b = a.tags(), b.tags()
             assert {key for key in tags_a if tags_a[key] != tags_b.get(key)} <= {"created_utc"}
+    for path in sorted((first / "model_cards").glob("*.json")):
+        a, b = (json.loads(card.read_text(encoding="utf-8")) for card in (path, second / "model_cards" / path.name))
+        assert {key for key in a if a[key] != b.get(key)} <= {"created_utc"}, path.name  # same data, same model id
     # Reported, not asserted: which files are not byte-identical (run id / run time inside them).
     warnings.warn(f"re-run outputs that differ byte-for-byte (run id/time inside): {differing}", stacklevel=1)
 
