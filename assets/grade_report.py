@@ -5,14 +5,16 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
+from joblib import Parallel, delayed
 
 from assets.grade_models import GradeModels
+from assets.parallel import parallel_backend
 from assets.publish import output_release, publishing
 from assets.resources import ResiduaSettings
 from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
-from geodata.rasters import safe_file_stem, write_cog
+from geodata.rasters import cog_bytes, safe_file_stem
 from geodata.validate import ValidationResult
 from models.report import diagnostic_figures, validation_tables
 
@@ -64,20 +66,24 @@ def grade_rasters(
 ) -> dg.MaterializeResult:
     """Block grades per metal and sampled site as Cloud-Optimized GeoTIFFs (bands P50, P10, P90 in g/t) in rasters/."""
     footprints = sites.accepted.set_index("site_id").geometry
-    written = []
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    names, jobs = [], []
+    for element, fit in grade_models.fits.items():
+        for site_id, block in fit.blocks.items():
+            tags = {
+                "element": element, "unit": "g/t", "site_id": site_id, "model": block.chosen,
+                "synthetic": str(data_drop.synthetic), "created_utc": created,
+                "note": "depth-averaged block grade; screening estimate, not a resource statement",
+            }  # fmt: skip
+            bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90}
+            names.append(f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif")
+            jobs.append(delayed(cog_bytes)(bands, block.grid.transform, local_utm_crs(footprints.loc[site_id]), tags))
+    with parallel_backend(settings.dask_address, settings.n_jobs):
+        rasters = Parallel()(jobs)  # encoded by the workers, written here into the run's staging folder
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
     with publishing(context, output_release(context, settings), stale=["rasters/*"]) as staging:
         (staging / "rasters").mkdir(exist_ok=True)
-        for element, fit in grade_models.fits.items():
-            for site_id, block in fit.blocks.items():
-                name = f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif"
-                tags = {
-                    "element": element, "unit": "g/t", "site_id": site_id, "model": block.chosen,
-                    "synthetic": str(data_drop.synthetic), "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "note": "depth-averaged block grade; screening estimate, not a resource statement",
-                }  # fmt: skip
-                bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90}
-                write_cog(staging / name, bands, block.grid.transform, local_utm_crs(footprints.loc[site_id]), tags)
-                written.append(name)
-    context.log.info("Wrote %d block-grade rasters for %s", len(written), settings.out_path / "rasters")
-    return dg.MaterializeResult(metadata={"rasters": len(written), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))})
+        for name, content in zip(names, rasters):
+            (staging / name).write_bytes(content)
+    context.log.info("Wrote %d block-grade rasters for %s", len(names), settings.out_path / "rasters")
+    return dg.MaterializeResult(metadata={"rasters": len(names), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))})

@@ -31,22 +31,24 @@ def safe_file_stem(text: str) -> str:
     return f"{stem}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
 
 
-def write_cog(path: Path, bands: dict[str, np.ndarray], transform: Affine, crs: object, tags: dict[str, str]) -> None:
-    """Write named float32 bands as a Cloud-Optimized GeoTIFF (DEFLATE, internal overviews).
+def cog_bytes(bands: dict[str, np.ndarray], transform: Affine, crs: object, tags: dict[str, str]) -> bytes:
+    """Named float32 bands as the bytes of a Cloud-Optimized GeoTIFF (DEFLATE, internal overviews).
 
-    NaN becomes the nodata value; band names become band descriptions; ``tags`` are
-    written as dataset metadata (e.g. units, the synthetic flag).
+    Built in memory (so a worker process can encode it); NaN becomes the nodata value, band
+    names become band descriptions, ``tags`` are written as dataset metadata (e.g. units,
+    the synthetic flag).
     """
     stack = np.stack([np.where(np.isfinite(band), band, NODATA).astype("float32") for band in bands.values()])
     profile = {
         "driver": "GTiff", "width": stack.shape[2], "height": stack.shape[1], "count": len(bands),
         "dtype": "float32", "crs": crs, "transform": transform, "nodata": NODATA,
     }  # fmt: skip
-    with MemoryFile() as memory:
+    with MemoryFile() as memory, MemoryFile() as cog:
         with memory.open(**profile) as dataset:
             dataset.write(stack)
             for index, name in enumerate(bands, start=1):
                 dataset.set_band_description(index, name)
             dataset.update_tags(**tags)
         with memory.open() as source:
-            rasterio.shutil.copy(source, path, driver="COG", compress="DEFLATE", predictor=3, overview_resampling="average")
+            rasterio.shutil.copy(source, cog.name, driver="COG", compress="DEFLATE", predictor=3, overview_resampling="average")
+        return cog.read()
