@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 
 from models.ranking import classify_confidence
-from collections.abc import Iterator
-
 from models.simulation import ResourceDraws, iter_draws, simulate_resources
 
 

@@ -91,7 +91,7 @@ def _many_sites(n: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
     import joblib
 
-    import models.simulation as simulation
+    from models import simulation
 
     monkeypatch.setattr(simulation, "SITES_PER_CHUNK", 3)  # 10 sites -> 4 chunks
     tonnage, grades, recovery = _many_sites(10)

@@ -35,13 +35,13 @@ def test_dask_local_cluster_matches_local_processes(tmp_path):
 
 
 def test_volumes_and_covariates_match_on_processes_and_dask(tmp_path, monkeypatch):
-    import geodata.zonal as zonal
+    from geodata import zonal
     from geodata.volumes import measure_site_volumes
     from geodata.zonal import zonal_statistics
 
     drop = write_prism_drop(tmp_path / "drop")
     sites = validate_sites(read_sites(drop / "sites.gpkg"), drop / "sites.gpkg", drop).accepted
-    covariate = sorted((drop / "rasters").glob("*.tif"))[0]
+    covariate = min((drop / "rasters").glob("*.tif"))
     many = pd.concat([sites] * 200, ignore_index=True)  # 600 footprints -> two chunks of >= 256
 
     def run(address):
