@@ -34,7 +34,7 @@ def test_dask_local_cluster_matches_local_processes(tmp_path):
         npt.assert_array_equal(block.p50, dask_fit.blocks[site_id].p50)
 
 
-def test_volumes_and_covariates_match_on_processes_and_dask(tmp_path, monkeypatch):
+def test_volumes_and_covariates_match_on_processes_and_dask(tmp_path):
     from geodata import zonal
     from geodata.volumes import measure_site_volumes
     from geodata.zonal import zonal_statistics
