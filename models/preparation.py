@@ -75,10 +75,11 @@ def prepare_grades(
     table["grade_gt"], cut = top_cut(table["grade_gt"], table["residue_type"], top_cut_fence)
     table = _with_logs(table)
     table["depth_m"] = ((table["depth_from_m"] + table["depth_to_m"]) / 2).fillna(0.0)
-    for _, index in table.groupby("site_id").groups.items():
-        holes = table.loc[index]
-        cell = max(_median_spacing(holes[["x_m", "y_m"]].drop_duplicates().to_numpy()) * 2, 1.0)
-        table.loc[index, "weight"] *= declustering_weights(holes["x_m"].to_numpy(), holes["y_m"].to_numpy(), cell)
+    xy, weight = table[["x_m", "y_m"]].to_numpy(dtype=float), table["weight"].to_numpy(dtype=float, copy=True)
+    for rows in table.groupby("site_id").indices.values():
+        cell = max(_median_spacing(np.unique(xy[rows], axis=0)) * 2, 1.0)
+        weight[rows] *= declustering_weights(xy[rows, 0], xy[rows, 1], cell)
+    table["weight"] = weight
     stats = {
         "intervals": len(intervals),
         "composites": len(table),
@@ -193,6 +194,7 @@ def declustering_weights(x: np.ndarray, y: np.ndarray, cell_m: float) -> np.ndar
     >>> declustering_weights(np.array([0.0, 1.0, 100.0]), np.array([0.0, 1.0, 0.0]), 10.0).round(2).tolist()
     [0.75, 0.75, 1.5]
     """
-    cells = pd.Series(list(zip(np.floor(x / cell_m), np.floor(y / cell_m))))
-    weights = 1.0 / cells.map(cells.value_counts()).to_numpy(dtype=float)
+    cells = np.column_stack([np.floor(x / cell_m), np.floor(y / cell_m)])
+    _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
+    weights = 1.0 / counts[inverse.ravel()]
     return weights * len(weights) / weights.sum()
