@@ -20,6 +20,7 @@ log-grade at each row.
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 
 import numpy as np
@@ -37,7 +38,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.linear_model import RidgeCV
 from sklearn.utils.validation import check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 #: Below this many samples one BLAS thread is faster than several (and on a busy machine much
 #: faster: threads of a small Cholesky spin-wait for each other).
@@ -129,7 +130,13 @@ def _trend_columns(X: np.ndarray, n_coords: int) -> np.ndarray:
 
 def _blas_threads(n_samples: int):
     """One BLAS thread for small kriging systems, the library's default for large ones."""
-    return threadpool_limits(limits=1, user_api="blas") if n_samples <= _SMALL else contextlib.nullcontext()
+    return _threadpools().limit(limits=1, user_api="blas") if n_samples <= _SMALL else contextlib.nullcontext()
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """This process's BLAS/OpenMP libraries, found once (a search per call cost 7 % of block-model time)."""
+    return ThreadpoolController()
 
 
 def _pykrige_parameters(model: str, fitted: list[float]) -> list[float] | dict[str, float]:
