@@ -21,7 +21,8 @@ from models.report import diagnostic_figures, validation_tables
 REPORT_NOTES = (
     "Within-site rows pool held-out composites of every modelled site: 'residua' is the model each site chose by "
     "blocked cross-validation (intervals calibrated on the other sites' held-out errors); type_mean, idw and "
-    "ordinary_kriging are baselines on the same folds. Site-level rows hold out one whole site at a time."
+    "ordinary_kriging are baselines on the same folds. Site-level rows hold out whole sites: one at a time up to "
+    "50 sampled sites, in 50 seeded groups of sites beyond."
 )
 #: Files grade_model_report writes into the output folder (model cards: JSON only, never a model file).
 REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.csv", "model_cards/*.json")

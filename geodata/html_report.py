@@ -26,7 +26,7 @@ def grade_model_html(
         f"<p class='note'>{html.escape(notes)}</p>",
         "<h2>Within-site models: blocked spatial cross-validation (log g/t)</h2>",
         within_site.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0),
-        "<h2>Site level: leave-one-site-out (site mean log g/t)</h2>",
+        "<h2>Site level: whole sites held out (site mean log g/t)</h2>",
         site_level.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0),
         "<h2>Diagnostics</h2>",
         *[f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' src='data:image/png;base64,{png}'>" for name, png in figures.items()],

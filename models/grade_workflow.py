@@ -60,7 +60,7 @@ def fit_element(
 
     ``thickness_m`` (indexed by site_id) sets how deep each site's block grid reaches.
     ``site_covariates`` (indexed by site_id; numeric columns such as era or raster means)
-    enter the site-level trend only if leave-one-site-out validation says they help.
+    enter the site-level trend only if site-grouped validation says they help.
     Block models run in parallel over sites through joblib, on whatever backend the
     caller configured (``joblib.parallel_config``: local processes or a Dask cluster).
     """

@@ -50,7 +50,7 @@ def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
 
 
 def validation_tables(fits: dict[str, ElementFit]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(site-level leave-one-site-out scores, within-site blocked-CV scores) per element and method."""
+    """(site-level held-out-site scores, within-site blocked-CV scores) per element and method."""
     site_level = []
     for element, fit in fits.items():
         rows = fit.site_validation.assign(element=element)
