@@ -114,20 +114,17 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
 
     def predict_distribution(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per row: ``log_mean``, ``log_sd`` (of the site mean) and ``sigma_w`` (within site)."""
-        check_is_fitted(self, "site_mean_")
         frame = _as_frame(X)
-        Z = self._standardise(frame[list(self.covariates)])
-        offsets = self._offsets(Z, frame["residue_type"])
-        trend_var = self._trend_variance(Z, frame["residue_type"])
+        prior = self.site_prior(frame)
         rows = []
-        for site_id, residue_type, offset, extra in zip(frame["site_id"], frame["residue_type"], offsets, trend_var):
+        for site_id, residue_type, mean, variance in zip(
+            frame["site_id"], frame["residue_type"], prior["log_mean"], prior["log_var"]
+        ):
             within = float(self.sigma_w_.get(residue_type, self.sigma_w_["__all__"]))
             if site_id in self.site_mean_.index:
                 rows.append((self.site_mean_[site_id], self.site_sd_[site_id], within, True))
-            else:
-                mean, sd = self.type_prior(residue_type)
-                spread = math.sqrt(sd**2 + self.tau_**2 + extra) * self.unsampled_interval_scale
-                rows.append((mean + offset, spread, within, False))
+            else:  # the site prior, widened by the held-out-site calibration
+                rows.append((mean, math.sqrt(variance) * self.unsampled_interval_scale, within, False))
         return pd.DataFrame(rows, columns=["log_mean", "log_sd", "sigma_w", "sampled"], index=frame.index)
 
     def site_prior(self, X: pd.DataFrame) -> pd.DataFrame:
