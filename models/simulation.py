@@ -97,7 +97,7 @@ def simulate_resources(
         ``value_usd_<p>``.
     """
     inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
-    if inputs.n_chunks <= 1:
+    if inputs.n_chunks == 1:
         return summarise_draws(inputs.chunk(0))
     parts = Parallel()(delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks))
     return pd.concat(parts, ignore_index=True)
@@ -126,8 +126,7 @@ def simulate_draws(
     >>> draws.recoverable["ga"].tolist()  # 1 Mt at 1 g/t holds 1 t, half recovered
     [[0.5, 0.5, 0.5]]
     """
-    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
-    chunks = [inputs.chunk(index) for index in range(inputs.n_chunks)] or [inputs.chunk(0)]
+    chunks = list(iter_draws(tonnage, grades, recovery, prices, cutoffs, n_draws, seed))
     return ResourceDraws(
         site_ids=np.concatenate([chunk.site_ids for chunk in chunks]),
         tonnes=np.concatenate([chunk.tonnes for chunk in chunks]),
@@ -183,7 +182,8 @@ class _SimulationInputs:
 
     @property
     def n_chunks(self) -> int:
-        return -(-len(self.sites) // self.chunk_size)
+        """Chunks of at most ``chunk_size`` sites; one (empty) chunk when there are no sites."""
+        return max(1, -(-len(self.sites) // self.chunk_size))
 
     def chunk(self, index: int) -> ResourceDraws:
         """Draws of sites [index x chunk_size, (index + 1) x chunk_size)."""
