@@ -13,15 +13,20 @@ from geodata.schema import ELEMENTS
 from geodata.validate import ValidationResult
 from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
 from models.model_store import ModelStore, StoredModel, element_card
-from models.report import validation_tables
+from models.report import BASELINES, validation_tables, within_site_predictions
 
 
 @dataclass(frozen=True)
 class GradeModels:
-    """Fitted models by element, and each one's model card (plain JSON, as saved in the model store)."""
+    """Fitted models by element, each one's model card (plain JSON, as saved in the model store)
+    and their validation: held-out predictions and the site-level and within-site score tables
+    (``models.report``), computed once for the report, the checks and the cards."""
 
     fits: dict[str, ElementFit]
     cards: dict[str, dict] = field(default_factory=dict)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    site_level: pd.DataFrame = field(default_factory=pd.DataFrame)
+    within_site: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) -> Path:
@@ -63,9 +68,10 @@ def grade_models(
             element, len(fit.composites), fit.composites["site_id"].nunique(),
             "with covariates " + ", ".join(fit.covariates) if fit.covariates else "by residue type", len(fit.blocks),
         )  # fmt: skip
+    predictions = within_site_predictions(fits)
+    site_level, within_site = validation_tables(fits, predictions)
     fit_options = {name: value for name, value in options.items() if name != "site_covariates"}
-    stored = _save_models(context, store, fits, fit_options, settings.models_kept)
-    site_level, within_site = validation_tables(fits)
+    stored = _save_models(context, store, fits, fit_options, settings.models_kept, (site_level, within_site))
     context.add_output_metadata(
         {
             "site_level_validation": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
@@ -78,14 +84,23 @@ def grade_models(
             ),
         }
     )
-    return GradeModels(fits, {element: model.card for element, model in stored.items()})
+    cards = {element: model.card for element, model in stored.items()}
+    return GradeModels(fits, cards, predictions, site_level, within_site)
 
 
 def _save_models(
-    context: dg.AssetExecutionContext, store: ModelStore, fits: dict[str, ElementFit], fit_options: dict, keep: int
+    context: dg.AssetExecutionContext,
+    store: ModelStore,
+    fits: dict[str, ElementFit],
+    fit_options: dict,
+    keep: int,
+    tables: tuple[pd.DataFrame, pd.DataFrame],
 ) -> dict[str, StoredModel]:
     """Save every element's fit with its model card, then prune each element to its ``keep`` newest."""
-    stored = {element: store.save(fit, element_card(fit, fit_options)) for element, fit in fits.items()}
+    stored = {
+        element: store.save(fit, element_card(fit, fit_options, tuple(_rows_of(table, element) for table in tables)))
+        for element, fit in fits.items()
+    }
     pruned = [model_id for element in stored for model_id in store.prune(element, keep)]
     context.log.info("Saved %d models with cards to %s; pruned %d older ones", len(stored), store.root, len(pruned))
     return stored
@@ -94,14 +109,19 @@ def _save_models(
 @dg.asset_check(asset=grade_models, description="within-site RMSE at most 2 % above the best baseline per element")
 def grade_models_beat_baselines(grade_models: GradeModels) -> dg.AssetCheckResult:
     """Warn, naming the elements, where a baseline predicts held-out composites better."""
-    _, within_site = validation_tables(grade_models.fits)
+    within_site = grade_models.within_site
     if within_site.empty:
         return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"})
     rmse = within_site.pivot_table(index="element", columns="method", values="rmse")
-    best_baseline = rmse.drop(columns="residua").min(axis=1)
+    best_baseline = rmse[[method for method in BASELINES if method in rmse]].min(axis=1)
     ratio = (rmse["residua"] / best_baseline).round(3)
     return dg.AssetCheckResult(
         passed=bool((ratio <= 1.02).all()),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"rmse_vs_best_baseline": dg.MetadataValue.json(ratio.to_dict())},
     )
+
+
+def _rows_of(table: pd.DataFrame, element: str) -> pd.DataFrame:
+    """One element's rows of a validation table (all of it when it has no element column)."""
+    return table[table["element"] == element] if "element" in table else table

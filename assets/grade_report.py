@@ -16,13 +16,14 @@ from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
 from geodata.rasters import cog_bytes, safe_file_stem
 from geodata.validate import ValidationResult
-from models.report import diagnostic_figures, validation_tables
+from models.report import diagnostic_figures
 
 REPORT_NOTES = (
     "Within-site rows pool held-out composites of every modelled site: 'residua' is the model each site chose by "
     "blocked cross-validation (intervals calibrated on the other sites' held-out errors); type_mean, idw and "
-    "ordinary_kriging are baselines on the same folds. Site-level rows hold out whole sites: one at a time up to "
-    "50 sampled sites, in 50 seeded groups of sites beyond."
+    "ordinary_kriging are baselines on the same folds, scored at up to 300 seeded sites per element and compared "
+    "with residua on those sites only; residua_all_sites (when shown) scores residua at every modelled site. "
+    "Site-level rows hold out whole sites: one at a time up to 50 sampled sites, in 50 seeded groups of sites beyond."
 )
 #: Files grade_model_report writes into the output folder (model cards: JSON only, never a model file).
 REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.csv", "model_cards/*.json")
@@ -33,8 +34,8 @@ def grade_model_report(
     context: dg.AssetExecutionContext, settings: ResiduaSettings, data_drop: DataDrop, grade_models: GradeModels
 ) -> dg.MaterializeResult:
     """Validation of every grade model against baselines: grade_model_report.html and .csv in the output folder."""
-    site_level, within_site = validation_tables(grade_models.fits)
-    figures = diagnostic_figures(grade_models.fits)
+    site_level, within_site = grade_models.site_level, grade_models.within_site
+    figures = diagnostic_figures(grade_models.fits, grade_models.predictions)
     title = f"Residua grade models: {data_drop.title}"
     page = grade_model_html(title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES)
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)

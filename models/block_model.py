@@ -2,7 +2,8 @@
 
 The candidates are ``ShrunkMean`` (no spatial structure) and ``HierarchicalGP`` (a
 spatial field around the residue-type prior); the baselines scored on the same folds are
-the residue-type mean, inverse-distance weighting and ordinary kriging. The chosen model's
+the residue-type mean, inverse-distance weighting and ordinary kriging (at the sites the
+caller asks for: they are a yardstick, not part of the estimate). The chosen model's
 intervals are calibrated on its held-out errors, then it is refitted on every composite
 and simulated jointly over a block grid inside the footprint.
 """
@@ -60,6 +61,7 @@ def estimate_site_blocks(
     seed: int = 0,
     composite_length_m: float = 1.5,
     type_mean: float | None = None,
+    baselines: bool = True,
 ) -> SiteBlockEstimate | None:
     """Fit, validate and simulate one site's element; None when data are too thin.
 
@@ -79,6 +81,8 @@ def estimate_site_blocks(
         prior, with the prior's uncertainty).
     type_mean
         The residue-type mean log-grade for the type-mean baseline (default ``prior_mean``).
+    baselines
+        Also score the baselines on the same folds (``cv`` then holds their rows too).
     """
     if len(table) < MIN_COMPOSITES or table["hole_id"].nunique() < MIN_HOLES or np.ptp(table["log_grade"]) == 0:
         return None
@@ -93,13 +97,8 @@ def estimate_site_blocks(
         "hierarchical_gp": HierarchicalGP(prior_mean, prior_var, random_state=seed, fixed_kernel=full_gp.gp_.kernel_),
     }
     held_out = {name: cross_validate(model, X, y, folds) for name, model in candidates.items()}
-    held_out["type_mean"] = _type_mean_cv(y, folds, prior_mean if type_mean is None else type_mean, prior_var)
-    held_out["idw"] = cross_validate(InverseDistance(n_coords=3), X, y, folds)
-    try:  # the variogram is fitted once on all composites and kept in the folds, as the GP's kernel is
-        variogram = OrdinaryKriging(n_coords=3).fit(X, y).variogram_parameters_
-        held_out["ordinary_kriging"] = cross_validate(OrdinaryKriging(n_coords=3, variogram_parameters=variogram), X, y, folds)
-    except (ValueError, np.linalg.LinAlgError):
-        pass  # e.g. a variogram that cannot be fitted: the baseline is left out at this site
+    if baselines:
+        held_out.update(_baselines_cv(X, y, folds, prior_mean if type_mean is None else type_mean, prior_var))
     rmse = {name: score(held_out[name])["rmse"] for name in candidates}
     chosen = min(rmse, key=rmse.get)
     scale = interval_scale_from(held_out[chosen])
@@ -123,6 +122,18 @@ def estimate_site_blocks(
         p50=p50,
         p90=p90,
     )
+
+
+def _baselines_cv(X: np.ndarray, y: np.ndarray, folds, type_mean: float, prior_var: float) -> dict[str, pd.DataFrame]:
+    """Held-out predictions of the residue-type mean, inverse-distance weighting and ordinary kriging."""
+    held_out = {"type_mean": _type_mean_cv(y, folds, type_mean, prior_var)}
+    held_out["idw"] = cross_validate(InverseDistance(n_coords=3), X, y, folds)
+    try:  # the variogram is fitted once on all composites and kept in the folds, as the GP's kernel is
+        variogram = OrdinaryKriging(n_coords=3).fit(X, y).variogram_parameters_
+        held_out["ordinary_kriging"] = cross_validate(OrdinaryKriging(n_coords=3, variogram_parameters=variogram), X, y, folds)
+    except (ValueError, np.linalg.LinAlgError):
+        pass  # e.g. a variogram that cannot be fitted: the baseline is left out at this site
+    return held_out
 
 
 def _type_mean_cv(y: np.ndarray, folds, prior_mean: float, prior_var: float) -> pd.DataFrame:

@@ -357,7 +357,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def element_card(fit: ElementFit, fit_options: Mapping[str, object] | None = None) -> dict:
+def element_card(
+    fit: ElementFit,
+    fit_options: Mapping[str, object] | None = None,
+    tables: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> dict:
     """Model-card fields of one element's fit (the store adds id, time and artifact hash).
 
     Parameters
@@ -366,6 +370,9 @@ def element_card(fit: ElementFit, fit_options: Mapping[str, object] | None = Non
         Output of ``models.grade_workflow.fit_element``.
     fit_options
         The scalar options it was fitted with (composite length, top-cut fence, draws, seed).
+    tables
+        This element's ``models.report.validation_tables`` when the caller has them
+        (computed here otherwise).
 
     Returns
     -------
@@ -375,7 +382,7 @@ def element_card(fit: ElementFit, fit_options: Mapping[str, object] | None = Non
         and within-site blocked CV, each with the baselines) and ``library_versions``.
     """
     model, composites = fit.model, fit.composites
-    site_level, within_site = validation_tables({fit.element: fit})
+    site_level, within_site = tables if tables is not None else validation_tables({fit.element: fit})
     block_forms = pd.Series([block.chosen for block in fit.blocks.values()], dtype=object).value_counts()
     return _jsonable({
         "element": fit.element,

@@ -18,6 +18,8 @@ from models.selection import score  # noqa: E402
 from models.validation import MAX_FOLDS, site_folds  # noqa: E402
 
 BASELINES: tuple[str, ...] = ("type_mean", "idw", "ordinary_kriging")
+#: Residua scored at every modelled site, where the baselines were scored at a sample of them.
+ALL_SITES = "residua_all_sites"
 
 
 def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
@@ -27,30 +29,46 @@ def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
     factor estimated on the *other* sites' held-out errors, so the coverage reported is
     not calibrated on the data it is measured on (other sites: all but the site itself up
     to ``MAX_FOLDS`` sites per element, beyond that all but the site's seeded group of sites).
+    ``baseline_sites`` marks the sites where the baselines were scored too.
     """
     frames = []
     for element, fit in fits.items():
-        for site_id, block in fit.blocks.items():
-            cv = block.cv.assign(element=element, site_id=site_id)
-            frames.append(cv[cv["method"].isin(BASELINES)])
-            frames.append(cv[cv["method"] == block.chosen].assign(method="residua"))
-    if not frames:
-        return pd.DataFrame(columns=["element", "site_id", "method", "observed", "predicted", "std"])
-    table = pd.concat(frames, ignore_index=True)
-    residua = table["method"] == "residua"
-    z = (table["observed"] - table["predicted"]).abs() / table["std"].clip(lower=1e-9)
-    own = table[residua]
-    for element, rows in own.groupby("element"):
-        sites = rows["site_id"].unique()
-        for fold in site_folds(sites, MAX_FOLDS, seed=0):
-            held_out = rows["site_id"].isin(fold).to_numpy()
-            scale = float(np.quantile(z[rows.index[~held_out]], 0.8) / Z80) if (~held_out).any() else 1.0
-            table.loc[rows.index[held_out], "std"] *= scale
-    return table
+        if not fit.blocks:
+            continue
+        cv = pd.concat({site_id: block.cv for site_id, block in fit.blocks.items()}, names=["site_id", None])
+        cv = cv.reset_index(level="site_id").reset_index(drop=True)
+        chosen = cv["site_id"].map({site_id: block.chosen for site_id, block in fit.blocks.items()})
+        compared = cv.loc[cv["method"].isin(BASELINES), "site_id"].unique()
+        own = cv[cv["method"] == chosen].assign(method="residua")
+        own["std"] = own["std"] * _held_out_site_scales(own)
+        frames.append(pd.concat([cv[cv["method"].isin(BASELINES)], own]).assign(
+            element=element, baseline_sites=lambda rows: rows["site_id"].isin(compared)
+        ))  # fmt: skip
+    columns = ["element", "site_id", "method", "observed", "predicted", "std", "baseline_sites"]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def validation_tables(fits: dict[str, ElementFit]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(site-level held-out-site scores, within-site blocked-CV scores) per element and method."""
+def _held_out_site_scales(rows: pd.DataFrame) -> np.ndarray:
+    """Per row, the 80 % interval scale estimated on the other sites' (or site groups') errors."""
+    z = ((rows["observed"] - rows["predicted"]).abs() / rows["std"].clip(lower=1e-9)).to_numpy()
+    scales = np.ones(len(rows))
+    for fold in site_folds(rows["site_id"].unique(), MAX_FOLDS, seed=0):
+        held_out = rows["site_id"].isin(fold).to_numpy()
+        if (~held_out).any():
+            scales[held_out] = np.quantile(z[~held_out], 0.8) / Z80
+    return scales
+
+
+def validation_tables(
+    fits: dict[str, ElementFit], predictions: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(site-level held-out-site scores, within-site blocked-CV scores) per element and method.
+
+    Within-site rows compare every method on the same sites (those where the baselines
+    were scored); where that is a sample of the modelled sites, a ``residua_all_sites``
+    row scores Residua at all of them. ``predictions`` is ``within_site_predictions(fits)``
+    when the caller already has it.
+    """
     site_level = []
     for element, fit in fits.items():
         rows = fit.site_validation.assign(element=element)
@@ -58,17 +76,23 @@ def validation_tables(fits: dict[str, ElementFit]) -> tuple[pd.DataFrame, pd.Dat
         rows["top_cut"] = fit.preparation["top_cut"]
         site_level.append(rows)
     site_table = pd.concat(site_level, ignore_index=True) if site_level else pd.DataFrame()
-    predictions = within_site_predictions(fits)
-    within = [
-        {"element": element, "method": method, "n": len(group), "sites": group["site_id"].nunique(), **score(group)}
-        for (element, method), group in predictions.groupby(["element", "method"], sort=False)
-    ]
+    predictions = within_site_predictions(fits) if predictions is None else predictions
+    within = []
+    for element, rows in predictions.groupby("element", sort=False):
+        compared = rows[rows["baseline_sites"]]
+        groups = list(compared.groupby("method", sort=False))
+        if compared["site_id"].nunique() != rows["site_id"].nunique():
+            groups.append((ALL_SITES, rows[rows["method"] == "residua"]))
+        within += [
+            {"element": element, "method": method, "n": len(group), "sites": group["site_id"].nunique(), **score(group)}
+            for method, group in groups
+        ]
     return _first(site_table, "element"), pd.DataFrame(within)
 
 
-def diagnostic_figures(fits: dict[str, ElementFit]) -> dict[str, str]:
+def diagnostic_figures(fits: dict[str, ElementFit], predictions: pd.DataFrame | None = None) -> dict[str, str]:
     """PNG figures (base64) per element: predicted vs observed, residual map, variogram, coverage."""
-    predictions = within_site_predictions(fits)
+    predictions = within_site_predictions(fits) if predictions is None else predictions
     residua = predictions[predictions["method"] == "residua"]
     figures = {}
     for element, group in residua.groupby("element"):

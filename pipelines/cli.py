@@ -189,9 +189,11 @@ def models_command(store_dir: Path | None, element: str | None = None) -> int:
 
 def _rmse_against_baselines(card: dict) -> str:
     """Residua's within-site RMSE and the best baseline's, from a card's metrics."""
+    from models.report import BASELINES
+
     rmse = {row.get("method"): row.get("rmse") for row in card.get("metrics", {}).get("within_site", [])}
     own = rmse.pop("residua", None)
-    baselines = {method: value for method, value in rmse.items() if value is not None}
+    baselines = {method: value for method, value in rmse.items() if method in BASELINES and value is not None}
     if own is None:
         return "no block models"
     best = min(baselines, key=baselines.get) if baselines else None
