@@ -19,6 +19,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
+from scipy.linalg import cho_solve, cholesky, solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -78,24 +80,13 @@ class HierarchicalGP(RegressorMixin, BaseEstimator):
         The residue-type mean log-grade and the variance of a site's offset from it.
     n_coords : int
         Coordinate columns (x, y, depth in metres); further columns are ignored.
-    fixed_kernel : sklearn kernel or None
-        A fitted kernel to reuse without re-optimising (cross-validation folds reuse the
-        kernel fitted on all composites, as kriging CV reuses one fitted variogram).
     """
 
-    def __init__(
-        self,
-        prior_mean: float = 0.0,
-        prior_var: float = 1.0,
-        n_coords: int = 3,
-        random_state: int = 0,
-        fixed_kernel: object | None = None,
-    ) -> None:
+    def __init__(self, prior_mean: float = 0.0, prior_var: float = 1.0, n_coords: int = 3, random_state: int = 0) -> None:
         self.prior_mean = prior_mean
         self.prior_var = prior_var
         self.n_coords = n_coords
         self.random_state = random_state
-        self.fixed_kernel = fixed_kernel
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> HierarchicalGP:
         """Fit the field's sill, ranges and nugget by maximum likelihood."""
@@ -103,15 +94,13 @@ class HierarchicalGP(RegressorMixin, BaseEstimator):
         coords = np.asarray(X[:, : self.n_coords], dtype=float)
         self.scale_ = np.maximum(np.std(coords, axis=0), 1e-3)
         spread = max(float(np.var(y)), 1e-3)
-        kernel = self.fixed_kernel or (
+        kernel = (
             ConstantKernel(self.prior_var, constant_value_bounds="fixed")
             + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=1.5)
             + WhiteKernel(spread / 2, (1e-5, 1e2))
         )
         residual = y - self.prior_mean
-        optimizer = None if self.fixed_kernel is not None else matern_optimizer(
-            coords / self.scale_, residual, nu=1.5, fixed_constant=self.prior_var
-        )
+        optimizer = matern_optimizer(coords / self.scale_, residual, nu=1.5, fixed_constant=self.prior_var)
         self.gp_ = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -128,6 +117,30 @@ class HierarchicalGP(RegressorMixin, BaseEstimator):
             mean, std = self.gp_.predict(coords, return_std=True)
             return mean + self.prior_mean, std
         return self.gp_.predict(coords) + self.prior_mean
+
+    def held_out(self, X: np.ndarray, y: np.ndarray, folds) -> pd.DataFrame:
+        """Held-out mean and std of every sample, conditioning per fold with this fit's kernel.
+
+        Cross-validation keeps the kernel fitted on all composites (as kriging CV keeps one
+        fitted variogram) and re-conditions the field on each fold's training samples:
+        the numbers of a ``GaussianProcessRegressor`` with ``kernel=gp_.kernel_`` and no
+        optimizer fitted per fold, in closed form from one kernel matrix. The std includes
+        the nugget, as ``predict``'s does.
+        """
+        check_is_fitted(self)
+        X, y = validate_data(self, X, y, y_numeric=True, reset=False)
+        coords = np.asarray(X[:, : self.n_coords], dtype=float) / self.scale_
+        residual = y - self.prior_mean
+        covariance = self.gp_.kernel_(coords) + self.gp_.alpha * np.eye(len(y))
+        point_variance = self.gp_.kernel_.diag(coords)
+        mean, std = np.full(len(y), np.nan), np.full(len(y), np.nan)
+        for train, test in folds:
+            factor = cholesky(covariance[np.ix_(train, train)], lower=True)
+            cross = covariance[np.ix_(test, train)]
+            mean[test] = cross @ cho_solve((factor, True), residual[train]) + self.prior_mean
+            reduction = solve_triangular(factor, cross.T, lower=True)
+            std[test] = np.sqrt(np.clip(point_variance[test] - np.einsum("ij,ij->j", reduction, reduction), 0.0, None))
+        return pd.DataFrame({"observed": y, "predicted": mean, "std": std})
 
     def field(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Mean and covariance of the smooth field (nugget removed) at X, and the nugget."""
