@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 
 import numpy as np
@@ -35,7 +36,9 @@ def cog_bytes(bands: dict[str, np.ndarray], transform: Affine, crs: object, tags
 
     Built in memory (so a worker process can encode it); NaN becomes the nodata value, band
     names become band descriptions, ``tags`` are written as dataset metadata (e.g. units,
-    the synthetic flag).
+    the synthetic flag). Tiles are GDAL's default 512 pixels, or one tile (a multiple of 16
+    pixels) for a smaller raster: a site's block grid is tens of cells across, and padding it
+    to 512 x 512 made encoding four times slower and files twice as large.
     """
     stack = np.stack([np.where(np.isfinite(band), band, NODATA).astype("float32") for band in bands.values()])
     profile = {
@@ -49,5 +52,8 @@ def cog_bytes(bands: dict[str, np.ndarray], transform: Affine, crs: object, tags
                 dataset.set_band_description(index, name)
             dataset.update_tags(**tags)
         with memory.open() as source:
-            rasterio.shutil.copy(source, cog.name, driver="COG", compress="DEFLATE", predictor=3, overview_resampling="average")
+            rasterio.shutil.copy(
+                source, cog.name, driver="COG", compress="DEFLATE", predictor=3, overview_resampling="average",
+                blocksize=min(512, 16 * math.ceil(max(stack.shape[1:]) / 16)),
+            )
         return cog.read()

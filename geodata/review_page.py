@@ -300,15 +300,21 @@ def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
         frame["element"] = "all"
     frame["element"] = frame["element"].astype(str).str.lower()
     notes_columns = [lower[name] for name in GRADE_TONNAGE_NOTES if name in lower]
+    numbers = frame.drop(columns=["site_id", "element"]).apply(pd.to_numeric, errors="coerce")
+    numbers[["site_id", "element"]] = frame[["site_id", "element"]]
+    numbers["first_row"] = np.arange(len(frame))  # the curve's first row in the table carries its notes
+    numbers = numbers.sort_values(["site_id", "element", "cutoff_gt"], kind="stable")
+    points = numbers.drop(columns=["site_id", "element", "first_row"]).to_dict("records")
+    firsts = numbers.groupby(["site_id", "element"], sort=False)["first_row"].transform("min").to_numpy()
+    note_rows = table[notes_columns].iloc[firsts].to_dict("records") if notes_columns else [{}] * len(points)
     curves: dict[str, dict[str, list[dict[str, object]]]] = {}
     notes: dict[str, dict[str, dict[str, object]]] = {}
-    for (site_id, element), rows in frame.groupby(["site_id", "element"], sort=True):
-        numbers = rows.drop(columns=["site_id", "element"]).apply(pd.to_numeric, errors="coerce")
-        curves.setdefault(str(site_id), {})[element] = [
-            _clean_record(row) for row in numbers.sort_values("cutoff_gt").to_dict("records")
-        ]
-        first = table.loc[rows.index[0], notes_columns].to_dict() if notes_columns else {}
-        notes.setdefault(str(site_id), {})[element] = _clean_record(first)
+    for site_id, element, point, note in zip(numbers["site_id"], numbers["element"], points, note_rows):
+        site = str(site_id)
+        if element not in curves.setdefault(site, {}):
+            curves[site][element] = []
+            notes.setdefault(site, {})[element] = _clean_record(note)
+        curves[site][element].append(_clean_record(point))
     return {"status": "ok", "message": "", "columns": used, "curves": curves, "notes": notes}
 
 

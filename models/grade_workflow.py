@@ -141,16 +141,12 @@ def site_distributions(fit: ElementFit, sites: pd.DataFrame) -> pd.DataFrame:
     frame = fit.model.predict_distribution(sites[["site_id", "residue_type", *fit.covariates]]).reset_index(drop=True)
     frame.insert(0, "site_id", sites["site_id"].to_numpy())
     frame["method"] = np.where(frame["sampled"], "hierarchical_site_mean", "residue_type_prior")
-    for position, site_id in enumerate(frame["site_id"]):
-        block = fit.blocks.get(site_id)
-        if block is None:
-            continue
-        floor = float(frame.at[position, "log_sd"])
-        frame.loc[position, ["log_mean", "log_sd", "sigma_w", "method"]] = (
-            block.log_mean - block.block_log_sd**2 / 2,
-            max(block.log_sd, floor),
-            block.block_log_sd,
-            block.chosen,
-        )
+    modelled = frame["site_id"].isin(list(fit.blocks)).to_numpy()
+    blocks = [fit.blocks[site_id] for site_id in frame.loc[modelled, "site_id"]]
+    block_sd = np.array([block.block_log_sd for block in blocks])
+    frame.loc[modelled, "log_mean"] = np.array([block.log_mean for block in blocks]) - block_sd**2 / 2
+    frame.loc[modelled, "log_sd"] = np.maximum([block.log_sd for block in blocks], frame.loc[modelled, "log_sd"])
+    frame.loc[modelled, "sigma_w"] = block_sd
+    frame.loc[modelled, "method"] = [block.chosen for block in blocks]
     frame.insert(1, "element", fit.element)
     return frame

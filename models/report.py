@@ -97,7 +97,7 @@ def diagnostic_figures(fits: dict[str, ElementFit], predictions: pd.DataFrame | 
     figures = {}
     for element, group in residua.groupby("element"):
         composites = fits[element].composites
-        located = _locate(group, composites, fits[element])
+        located = _locate(group, composites)
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
         _observed_vs_predicted(axes[0], group)
         _residual_map(axes[1], located)
@@ -109,17 +109,17 @@ def diagnostic_figures(fits: dict[str, ElementFit], predictions: pd.DataFrame | 
     return figures
 
 
-def _locate(group: pd.DataFrame, composites: pd.DataFrame, fit: ElementFit) -> pd.DataFrame:
-    """Attach each held-out composite's site-local coordinates (in CV order per site)."""
-    parts = []
-    by_site = dict(tuple(composites.groupby("site_id", sort=False)))
-    for site_id, rows in group.groupby("site_id", sort=False):
-        site = by_site[site_id]
-        located = rows.copy()
-        located["x_m"] = site["x_m"].to_numpy()[: len(rows)] - site["x_m"].mean()
-        located["y_m"] = site["y_m"].to_numpy()[: len(rows)] - site["y_m"].mean()
-        parts.append(located)
-    return pd.concat(parts, ignore_index=True)
+def _locate(group: pd.DataFrame, composites: pd.DataFrame) -> pd.DataFrame:
+    """Attach each held-out composite's coordinates relative to its site's centre.
+
+    A site's held-out rows are its composites in order (block models cross-validate the
+    site's composites as ``prepare_grades`` left them), so they are matched by position.
+    """
+    coords = composites[["site_id", "x_m", "y_m"]].copy()
+    coords[["x_m", "y_m"]] -= coords.groupby("site_id")[["x_m", "y_m"]].transform("mean")
+    coords["position"] = coords.groupby("site_id").cumcount()
+    located = group.assign(position=group.groupby("site_id").cumcount())
+    return located.merge(coords, on=["site_id", "position"], how="left").drop(columns="position")
 
 
 def _observed_vs_predicted(axis, group: pd.DataFrame) -> None:
@@ -138,13 +138,15 @@ def _residual_map(axis, located: pd.DataFrame) -> None:
 
 
 def _residual_variogram(axis, located: pd.DataFrame) -> None:
+    located = located.sort_values("site_id", kind="stable")
+    xy = located[["x_m", "y_m"]].to_numpy()
+    residual = (located["observed"] - located["predicted"]).to_numpy()
+    _, starts = np.unique(located["site_id"].to_numpy(), return_index=True)
     lags, gammas = [], []
-    for _, site in located.groupby("site_id"):
-        xy = site[["x_m", "y_m"]].to_numpy()
-        r = (site["observed"] - site["predicted"]).to_numpy()
-        i, j = np.triu_indices(len(r), k=1)
-        lags.append(np.hypot(*(xy[i] - xy[j]).T))
-        gammas.append((r[i] - r[j]) ** 2 / 2)
+    for start, stop in zip(starts, [*starts[1:], len(located)]):  # pairs within each site only
+        i, j = np.triu_indices(stop - start, k=1)
+        lags.append(np.hypot(*(xy[start + i] - xy[start + j]).T))
+        gammas.append((residual[start + i] - residual[start + j]) ** 2 / 2)
     lag, gamma = np.concatenate(lags), np.concatenate(gammas)
     edges = np.quantile(lag[lag > 0], np.linspace(0, 1, 11)) if (lag > 0).any() else np.array([0, 1])
     centres = [lag[(lag >= a) & (lag < b)].mean() for a, b in zip(edges[:-1], edges[1:])]
