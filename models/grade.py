@@ -81,17 +81,18 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> HierarchicalLogGrade:
         """Estimate site means, the between-site spread and each type's mean."""
-        frame = _as_frame(X)
-        frame["y"] = np.asarray(y, dtype=float)
-        frame["w"] = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        if not np.isfinite(frame["y"]).all():
-            raise ValueError("y holds non-finite log-grades; take logs of positive grades only")
-        if "hole_id" not in frame or (frame["hole_id"].astype(str) == "").all():
-            frame["hole_id"] = np.arange(len(frame)).astype(str)
-        sites = _site_summaries(frame)
+        return self.fit_sites(summarise_sites(X, y, sample_weight, self.covariates))
+
+    def fit_sites(self, sites: pd.DataFrame) -> HierarchicalLogGrade:
+        """Fit from per-site summaries (``summarise_sites``), the only way the samples enter the model.
+
+        ``fit(X, y)`` is ``fit_sites(summarise_sites(X, y))``; site-grouped validation
+        summarises once and drops the held-out sites' rows.
+        """
+        sites = sites.copy()
         self.sigma_w_ = _pooled_within_sd(sites)
         sites["sigma_w"] = sites["residue_type"].map(self.sigma_w_).fillna(self.sigma_w_.get("__all__", 0.5))
-        site_covariates = frame.groupby("site_id", sort=True)[list(self.covariates)].first()
+        site_covariates = sites[list(self.covariates)]
         self.covariate_mean_ = site_covariates.mean()
         self.covariate_scale_ = site_covariates.std(ddof=0).replace(0, 1.0).fillna(1.0)
         Z = self._standardise(site_covariates)
@@ -224,23 +225,37 @@ def _as_frame(X: pd.DataFrame) -> pd.DataFrame:
     return X.copy()
 
 
-def _site_summaries(frame: pd.DataFrame) -> pd.DataFrame:
-    """Per site: weighted mean and variance of log-grade, samples, holes and residue type."""
-    by_site = frame.groupby("site_id", sort=True)
-    weight = by_site["w"].sum()
-    mean = (frame["w"] * frame["y"]).groupby(frame["site_id"]).sum() / weight
-    squared = frame["w"] * (frame["y"] - frame["site_id"].map(mean)) ** 2
-    n = by_site.size()
-    variance = (squared.groupby(frame["site_id"]).sum() / weight).where(n > 1)
-    return pd.DataFrame(
-        {
-            "mean": mean,
-            "var": variance,
-            "n": n,
-            "n_eff": by_site["hole_id"].nunique(),
-            "residue_type": by_site["residue_type"].first(),
-        }
+def summarise_sites(
+    X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None, covariates: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Per site (sorted by ``site_id``): weighted mean and variance of log-grade, samples, holes, residue type and covariates.
+
+    ``X``, ``y`` and ``sample_weight`` as for ``HierarchicalLogGrade.fit``; a site's
+    covariates are its first non-missing values. Without hole ids every sample counts as a hole.
+    """
+    frame = _as_frame(X)
+    y = np.asarray(y, dtype=float)
+    w = np.ones(len(frame)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    if not np.isfinite(y).all():
+        raise ValueError("y holds non-finite log-grades; take logs of positive grades only")
+    site, site_ids = pd.factorize(frame["site_id"], sort=True)
+    weight = np.bincount(site, w)
+    mean = np.bincount(site, w * y) / weight
+    n = np.bincount(site)
+    variance = np.where(n > 1, np.bincount(site, w * (y - mean[site]) ** 2) / weight, np.nan)
+    if "hole_id" not in frame or (frame["hole_id"].astype(str) == "").all():
+        n_eff = n
+    else:
+        hole, _ = pd.factorize(frame["hole_id"])
+        pairs = np.unique(site[hole >= 0].astype(np.int64) * (hole.max() + 1) + hole[hole >= 0])
+        n_eff = np.bincount(pairs // (hole.max() + 1), minlength=len(site_ids))
+    first = np.unique(site, return_index=True)[1]
+    sites = pd.DataFrame(
+        {"mean": mean, "var": variance, "n": n, "n_eff": n_eff, "residue_type": frame["residue_type"].to_numpy()[first]},
+        index=pd.Index(site_ids, name="site_id"),
     )
+    firsts = frame[list(covariates)].groupby(site).first().set_axis(sites.index)
+    return pd.concat([sites, firsts], axis=1)
 
 
 def _pooled_within_sd(sites: pd.DataFrame) -> dict[str, float]:

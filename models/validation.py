@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.grade import Z80, HierarchicalLogGrade
+from models.grade import Z80, HierarchicalLogGrade, summarise_sites
 
 #: Most folds of the site-level validation (leave-one-site-out up to this many sites).
 MAX_FOLDS = 50
@@ -59,9 +59,9 @@ def leave_one_site_out(
     weighted = table["log_grade"] * table["weight"]
     sites["observed"] = weighted.groupby(table["site_id"]).sum() / table.groupby("site_id")["weight"].sum()
     queries = table.drop_duplicates("site_id").set_index("site_id")[columns[1:]]
+    summaries = summarise_sites(table[[*columns, "hole_id"]], table["log_grade"], table["weight"], model.covariates)
     for fold in site_folds(site_ids, max_folds, seed):
-        train = table[~table["site_id"].isin(fold)]
-        fitted = _clone(model).fit(train[[*columns, "hole_id"]], train["log_grade"], train["weight"])
+        fitted = _clone(model).fit_sites(summaries.drop(index=fold))  # = a fit on the other sites' samples
         query = queries.loc[fold].reset_index()
         predicted = fitted.predict_distribution(query[columns])
         others = sites.drop(index=fold)

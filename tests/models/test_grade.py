@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from models.grade import HierarchicalLogGrade
+from models.grade import HierarchicalLogGrade, summarise_sites
 from models.preparation import log_grade_table, prepare_grades
 from models.validation import leave_one_site_out
 
@@ -35,6 +35,28 @@ def test_well_sampled_site_keeps_its_own_mean_and_unsampled_site_gets_a_wider_in
     assert predicted.loc[1, "log_sd"] > 3 * predicted.loc[0, "log_sd"]
     assert model.tau_ > 0.2  # the four site means really differ
     npt.assert_allclose(model.sigma_w_["bauxite_residue"], 0.3, rtol=0.15)
+
+
+def test_fitting_site_summaries_without_some_sites_equals_fitting_the_other_sites_samples():
+    """What site-grouped validation relies on: it summarises once and drops held-out sites."""
+    rng = np.random.default_rng(5)
+    means = {f"s{i}": m for i, m in enumerate(rng.uniform(20, 150, 9))}
+    table = _samples(means, holes=4, rng=rng)
+    table.loc[table["site_id"].isin(["s1", "s2", "s3", "s4", "s5"]), "residue_type"] = "coal_fly_ash"
+    table["era"] = table["site_id"].str[1:].astype(float) * 3.0 + 1950
+    table["weight"] = rng.uniform(0.5, 2.0, len(table))
+    priors = ({"bauxite_residue": np.log(60.0), "coal_fly_ash": np.log(40.0)}, {"bauxite_residue": 0.4, "coal_fly_ash": 0.5})
+    columns = ["site_id", "residue_type", "hole_id", "era"]
+    held_out = ["s2", "s7"]
+    train = table[~table["site_id"].isin(held_out)]
+    on_rows = HierarchicalLogGrade(*priors, covariates=("era",)).fit(train[columns], train["log_grade"], train["weight"])
+    summaries = summarise_sites(table[columns], table["log_grade"], table["weight"], ("era",))
+    on_summaries = HierarchicalLogGrade(*priors, covariates=("era",)).fit_sites(summaries.drop(index=held_out))
+    assert list(summaries.index) == sorted(means) and summaries.loc["s0", "n_eff"] == 4
+    query = table.drop_duplicates("site_id")[["site_id", "residue_type", "era"]]
+    pd.testing.assert_frame_equal(on_rows.predict_distribution(query), on_summaries.predict_distribution(query), rtol=1e-12)
+    assert on_rows.tau_ == pytest.approx(on_summaries.tau_, rel=1e-12)
+    assert on_rows.coef_.keys() == on_summaries.coef_.keys() and on_rows.coef_  # the trend was fitted
 
 
 def test_thin_data_shrink_toward_the_type_mean():
