@@ -79,7 +79,7 @@ def grade_rasters(
             }  # fmt: skip
             bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90}
             names.append(f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif")
-            jobs.append(delayed(cog_bytes)(bands, block.grid.transform, local_utm_crs(footprints.loc[site_id]), tags))
+            jobs.append(delayed(cog_bytes)(bands, block.transform, local_utm_crs(footprints.loc[site_id]), tags))
     with parallel_backend(settings.dask_address, settings.n_jobs):
         rasters = Parallel()(jobs)  # encoded by the workers, written here into the run's staging folder
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed

@@ -84,7 +84,9 @@ def test_spatially_structured_site_chooses_the_gp_and_beats_the_baselines():
     assert estimate is not None and estimate.chosen == "hierarchical_gp"
     rmse = estimate.cv.groupby("method").apply(lambda g: np.sqrt(np.mean((g.predicted - g.observed) ** 2)), include_groups=False)
     assert rmse["hierarchical_gp"] < min(rmse["type_mean"], rmse["idw"], rmse["ordinary_kriging"])
-    assert estimate.p50.shape == estimate.grid.shape
+    cell = estimate.transform.a  # square, north-up cells whose raster covers the footprint from its corner
+    assert cell == -estimate.transform.e > 0 and (estimate.transform.c, estimate.transform.f) == (0, 400)
+    assert estimate.p50.shape == (round(400 / cell), round(400 / cell))
     inside = np.isfinite(estimate.p50)
     assert (estimate.p10[inside] <= estimate.p50[inside]).all() and (estimate.p50[inside] <= estimate.p90[inside]).all()
 

@@ -194,8 +194,8 @@ def _invoke_grade_rasters(root: Path, site_ids: list[str]) -> Path:
     accepted = gpd.GeoDataFrame({"site_id": site_ids}, geometry=[shapely.box(80, 20, 80.01, 20.01)] * len(site_ids),
                                 crs="EPSG:4326")  # fmt: skip
     band = np.full((3, 3), 40.0)
-    grid = SimpleNamespace(transform=Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 2_212_000.0))
-    blocks = {site_id: SimpleNamespace(chosen="site_mean", p50=band, p10=band / 2, p90=band * 2, grid=grid)
+    transform = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 2_212_000.0)
+    blocks = {site_id: SimpleNamespace(chosen="site_mean", p50=band, p10=band / 2, p90=band * 2, transform=transform)
               for site_id in site_ids}  # fmt: skip
     drop = DataDrop(root=root, sites_path=root / "sites.gpkg", samples_path=None, title="t", synthetic=True)
     with dg.build_asset_context() as context:
