@@ -11,7 +11,7 @@ from geodata.reference_tables import load_reference_tables
 from geodata.schema import ELEMENTS, RESIDUE_TYPES
 from geodata.validate import validate_sites
 from geodata.volumes import measure_site_volumes
-from models.estimates import estimate_resources, resource_draws
+from models.estimates import MIN_CENTRE_USD, estimate_resources, resource_draws
 from models.grade import HierarchicalLogGrade
 from models.grade_tonnage import grade_tonnage_curves, lognormal_grade_tonnage
 from models.tonnage import estimate_tonnage
@@ -85,6 +85,19 @@ def test_cutoff_above_a_uniform_grade_leaves_nothing_recoverable(prism_features)
                                    {**CUTOFFS, "ga": 61.0}, n_draws=50, seed=4).set_index("site_id")  # fmt: skip
     assert estimates.loc["P1", "ga_recoverable_t_p50"] == 0.0
     assert estimates.loc["P1", "ga_contained_t_p50"] == pytest.approx(81.0, rel=0.01)
+
+
+def test_a_site_worth_almost_nothing_has_an_infinite_relative_width():
+    """Cut-offs far above a lognormal grade leave a P50 of ~1e-90 USD: no centre to divide by."""
+    features = pd.DataFrame({"site_id": ["t"], "residue_type": ["bauxite_residue"], "tonnes_p50": [1e6],
+                             "tonnes_log_sd": [0.1], "n_holes": [40], "volume_method": ["dem_difference"]})  # fmt: skip
+    grades = pd.DataFrame({"site_id": "t", "element": list(ELEMENTS), "log_mean": 0.0, "log_sd": 0.05, "sigma_w": 0.3})
+    _, recovery = _certain_tables(load_reference_tables())
+    estimate = estimate_resources(features, grades, recovery, PRICES, dict.fromkeys(ELEMENTS, 40.0), n_draws=500,
+                                  seed=2).iloc[0]  # fmt: skip
+    assert 0 < estimate["value_usd_p50"] < MIN_CENTRE_USD
+    assert estimate["value_relative_width"] == np.inf
+    assert estimate["confidence"] == "G3"  # sampled: G3 needs no width, G1/G2 need a finite one
 
 
 def test_prism_grade_tonnage_curve_is_a_step_at_the_uniform_grade(prism_features):
