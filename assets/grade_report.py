@@ -39,7 +39,7 @@ def grade_model_report(
     title = f"Residua grade models: {data_drop.title}"
     page = grade_model_html(title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES)
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
-    with publishing(context, output_release(context, settings), stale=REPORT_FILES) as staging:
+    with publishing(context, settings, output_release(context, settings), stale=REPORT_FILES) as staging:
         (staging / "grade_model_report.html").write_text(page, encoding="utf-8")
         table.to_csv(staging / "grade_model_report.csv", index=False)
         (staging / "model_cards").mkdir(exist_ok=True)
@@ -83,7 +83,7 @@ def grade_rasters(
     with parallel_backend(settings.dask_address, settings.n_jobs):
         rasters = Parallel()(jobs)  # encoded by the workers, written here into the run's staging folder
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
-    with publishing(context, output_release(context, settings), stale=["rasters/*"]) as staging:
+    with publishing(context, settings, output_release(context, settings), stale=["rasters/*"]) as staging:
         (staging / "rasters").mkdir(exist_ok=True)
         for name, content in zip(names, rasters):
             (staging / name).write_bytes(content)

@@ -20,7 +20,7 @@ from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
 from geodata.postgis import PostgisTarget
 from geodata.provenance import code_version
-from geodata.publish import INVENTORY_FILES, stage_inventory
+from geodata.publish import INVENTORY_FILES, publish_staged_inventory, stage_inventory
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import STORAGE_CRS
 from geodata.validate import ValidationResult
@@ -41,21 +41,35 @@ def output_release(context: dg.AssetExecutionContext, settings: ResiduaSettings)
 
 
 @contextmanager
-def publishing(context: dg.AssetExecutionContext, release: Release, stale: Iterable[str] = ()) -> Iterator[Path]:
+def publishing(
+    context: dg.AssetExecutionContext, settings: ResiduaSettings, release: Release, stale: Iterable[str] = ()
+) -> Iterator[Path]:
     """Stage this asset's files in ``release``; publish the release if no other publishing asset of the run is pending.
 
     ``stale``: patterns of the output files this asset owns (removed at publishing when not
-    written again), see :meth:`geodata.writers.Release.part`.
+    written again), see :meth:`geodata.writers.Release.part`. When this run's ``inventory``
+    staged layers in PostGIS, they replace the live tables just before the files move.
     """
     name = context.asset_key.to_user_string()
     if name not in PUBLISHING_ASSETS:
         raise ValueError(f"asset {name!r} writes output files: add it to PUBLISHING_ASSETS in {__name__}")
     with release.part(name, stale=stale) as staging:
         yield staging
-    if release.commit_if_complete(_publishers_in_run(context)):
+    postgis = _postgis_target(settings)
+
+    def publish_postgis_layers(staging: Path) -> None:
+        if postgis is not None and "inventory" in release.done():
+            publish_staged_inventory(postgis, staging)
+            context.log.info("Published the layers to PostGIS schema %s at %s", postgis.schema, postgis.redacted_url)
+
+    if release.commit_if_complete(_publishers_in_run(context), before=publish_postgis_layers):
         context.log.info("Published this run's files to %s", release.out_dir)
     else:
         context.log.info("Staged %s; the run's last publishing asset publishes it with the others", name)
+
+
+def _postgis_target(settings: ResiduaSettings) -> PostgisTarget | None:
+    return PostgisTarget(settings.postgis_url, settings.postgis_schema) if settings.postgis_url else None
 
 
 def _run_id(context: dg.AssetExecutionContext) -> str | None:
@@ -116,8 +130,8 @@ def inventory(
         **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }
-    postgis = PostgisTarget(settings.postgis_url, settings.postgis_schema) if settings.postgis_url else None
-    with publishing(context, output_release(context, settings), stale=INVENTORY_FILES) as staging:
+    postgis = _postgis_target(settings)
+    with publishing(context, settings, output_release(context, settings), stale=INVENTORY_FILES) as staging:
         staged = stage_inventory(
             staging, ranked, published_samples, quarantine, metadata, formats=settings.formats,
             hubs=processing_hubs.assign(data_origin=origin), postgis=postgis,
@@ -127,7 +141,8 @@ def inventory(
     formats = ", ".join(settings.formats)
     context.log.info("Wrote %d ranked sites as %s for %s", len(ranked), formats, settings.out_path)
     if postgis is not None:
-        context.log.info("Published the layers to PostGIS schema %s at %s", postgis.schema, postgis.redacted_url)
+        context.log.info("Staged the layers in PostGIS (%s); they replace schema %s's tables with the files",
+                         postgis.redacted_url, postgis.schema)  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "sites_ranked": len(ranked),

@@ -16,7 +16,7 @@ def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) 
     release = output_release(context, settings)  # this run's inventory and grade report, staged or published
     gpkg = release.current("inventory.gpkg")
     if gpkg is None:
-        with publishing(context, release, stale=[REPORT_FILE]):
+        with publishing(context, settings, release, stale=[REPORT_FILE]):
             pass  # removes a report of an earlier run, which would no longer match the published files
         context.log.warning(
             "No inventory.gpkg (gpkg is not among the formats %s): report.html not written", settings.formats
@@ -24,7 +24,7 @@ def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) 
         return dg.MaterializeResult(metadata={"skipped": "inventory.gpkg was not published"})
     page = build_review_page(gpkg, grade_report=release.current("grade_model_report.csv"),
                              reviews=settings.data_path / REVIEWS_FILE)  # fmt: skip
-    with publishing(context, release, stale=[REPORT_FILE]) as staging:
+    with publishing(context, settings, release, stale=[REPORT_FILE]) as staging:
         (staging / REPORT_FILE).write_text(page, encoding="utf-8")
     context.log.info("Wrote the review map to %s", settings.out_path / REPORT_FILE)
     return dg.MaterializeResult(

@@ -16,6 +16,13 @@ put in place:
 
 Publishes to the same schema are serialised with a transaction advisory lock. Any error
 rolls everything back, staging schema included.
+
+A run that publishes files too stages its layers first and puts them in place only when
+its files publish, so the database and the output folder change together:
+:func:`stage_layers` writes them into a schema of their own, ``<schema>__<key>`` (committed,
+not yet visible in ``<schema>``), and :func:`publish_staged` puts them in place in one
+transaction as above. Staging schemas that no publish claimed for a day (runs that failed
+after staging) are dropped by the next publish.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import geoalchemy2  # noqa: F401  (registers PostGIS types and the spatial-index DDL events)
 import geopandas as gpd
@@ -44,6 +52,12 @@ TABLE_NAME = re.compile(r"^(?!pg_)[a-z_][a-z0-9_]{0,62}$")
 MANAGED_TABLES: tuple[str, ...] = ("sites_ranked", "samples", "quarantine", "hubs", "run_metadata")
 #: Key column added to every table (PostGIS clients such as QGIS want a primary key).
 FID = "fid"
+#: Keys of staged publishes (:func:`stage_layers`): ``<schema>__<key>`` fits PostgreSQL's 63 characters.
+STAGING_KEY = re.compile(r"^[a-z0-9]{1,12}$")
+#: Age after which a staging schema no publish claimed is dropped (its run failed after staging).
+STALE_STAGING = timedelta(days=1)
+#: Comment marking a staging schema: ``<prefix><target schema> at <ISO time>``.
+_STAGING_COMMENT = "residua staging of "
 
 
 class PostgisError(ValueError):
@@ -136,32 +150,112 @@ def publish_layers(
         If a name is invalid, the database cannot be reached or lacks PostGIS, or the
         publish fails; the previous tables are then untouched.
     """
+    _check_table_names(layers)
+    staging = f"{target.schema}__staging"
+    with _publishing(target) as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {_quote(connection, staging)}"))
+        connection.execute(sa.text(f"CREATE SCHEMA {_quote(connection, staging)}"))
+        for name, frame in layers.items():
+            _write_table(connection, frame, staging, name, (geometry_types or {}).get(name))
+        _swap_in(connection, staging, target.schema, list(layers))
+    return [f"{target.schema}.{name}" for name in layers]
+
+
+def stage_layers(
+    target: PostgisTarget, layers: Mapping[str, pd.DataFrame], key: str, geometry_types: Mapping[str, str] | None = None
+) -> str:
+    """Write ``layers`` into the staging schema ``<schema>__<key>`` and commit; return its name.
+
+    Nothing in ``target.schema`` changes until :func:`publish_staged` with the same ``key``;
+    staging again under a key replaces what it held. Parameters and errors as for
+    :func:`publish_layers`; ``key`` is 1-12 lower-case letters or digits.
+    """
+    _check_table_names(layers)
+    staging = _staging_schema(target, key)
+    with _publishing(target) as connection:
+        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {_quote(connection, staging)} CASCADE"))
+        connection.execute(sa.text(f"CREATE SCHEMA {_quote(connection, staging)}"))
+        stamp = f"{_STAGING_COMMENT}{target.schema} at {datetime.now(UTC).isoformat(timespec='seconds')}"
+        # COMMENT takes no bind parameters; the stamp holds a validated schema name and an ISO time only.
+        connection.execute(sa.text(f"COMMENT ON SCHEMA {_quote(connection, staging)} IS '{stamp}'"))
+        for name, frame in layers.items():
+            _write_table(connection, frame, staging, name, (geometry_types or {}).get(name))
+    return staging
+
+
+def publish_staged(target: PostgisTarget, key: str) -> list[str]:
+    """Put the layers staged under ``key`` (:func:`stage_layers`) in place in one transaction; return them.
+
+    Managed tables the staged set lacks are dropped, as by :func:`publish_layers`, and so are
+    staging schemas of ``target`` that no publish claimed for :data:`STALE_STAGING`.
+
+    Raises
+    ------
+    PostgisError
+        If nothing is staged under ``key`` (e.g. another publish dropped it as stale), or
+        as :func:`publish_layers`; the previous tables are then untouched.
+    """
+    staging = _staging_schema(target, key)
+    with _publishing(target) as connection:
+        if connection.execute(sa.text("SELECT to_regnamespace(:s)"), {"s": staging}).scalar() is None:
+            raise PostgisError(f"no layers are staged in PostGIS schema {staging!r} at {target.redacted_url}; "
+                               "run the whole job again to publish")  # fmt: skip
+        names = connection.execute(
+            sa.text("SELECT tablename FROM pg_tables WHERE schemaname = :s ORDER BY tablename"), {"s": staging}
+        ).scalars().all()  # fmt: skip
+        _swap_in(connection, staging, target.schema, list(names))
+        for schema in _stale_staging_schemas(connection, target.schema):
+            connection.execute(sa.text(f"DROP SCHEMA {_quote(connection, schema)} CASCADE"))
+    return [f"{target.schema}.{name}" for name in names]
+
+
+def _check_table_names(layers: Mapping[str, pd.DataFrame]) -> None:
     for name in layers:
         check_identifier(name, TABLE_NAME, "table", 63)
-    staging = f"{target.schema}__staging"
+
+
+def _staging_schema(target: PostgisTarget, key: str) -> str:
+    if not isinstance(key, str) or not STAGING_KEY.fullmatch(key):
+        raise PostgisError(f"staging key {key!r} is not allowed: use 1-12 lower-case letters or digits")
+    return f"{target.schema}__{key}"
+
+
+@contextmanager
+def _publishing(target: PostgisTarget) -> Iterator[Connection]:
+    """A transaction holding the schema's publish lock; database errors become :class:`PostgisError`."""
     try:
         with _transaction(target) as connection:
             _require_postgis(connection)
             connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
                                {"key": f"residua.publish.{target.schema}"})  # fmt: skip
-            connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {_quote(connection, target.schema)}"))
-            connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {_quote(connection, staging)}"))
-            connection.execute(sa.text(f"CREATE SCHEMA {_quote(connection, staging)}"))
-            for name, frame in layers.items():
-                _write_table(connection, frame, staging, name, (geometry_types or {}).get(name))
-            for name in layers:
-                _put_in_place(connection, staging, target.schema, name)
-            for name in MANAGED_TABLES:
-                if name not in layers:
-                    connection.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(connection, target.schema, name)}"))
-            connection.execute(sa.text(f"DROP SCHEMA {_quote(connection, staging)}"))
+            yield connection
     except sa.exc.OperationalError as error:
         raise PostgisError(f"cannot publish to PostGIS at {target.redacted_url}: {_reason(error)}; "
                            "check the URL (RESIDUA_POSTGIS_URL) and that the server is running") from None  # fmt: skip
     except sa.exc.DBAPIError as error:
         raise PostgisError(f"publishing to PostGIS schema {target.schema!r} at {target.redacted_url} failed and was "
                            f"rolled back (the previous tables are unchanged): {_reason(error)}") from None  # fmt: skip
-    return [f"{target.schema}.{name}" for name in layers]
+
+
+def _swap_in(connection: Connection, staging: str, schema: str, names: list[str]) -> None:
+    """Put the staged tables in place, drop managed tables not among them and the staging schema."""
+    connection.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {_quote(connection, schema)}"))
+    for name in names:
+        _put_in_place(connection, staging, schema, name)
+    for name in MANAGED_TABLES:
+        if name not in names:
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {_qualified(connection, schema, name)}"))
+    connection.execute(sa.text(f"DROP SCHEMA {_quote(connection, staging)}"))
+
+
+def _stale_staging_schemas(connection: Connection, schema: str) -> list[str]:
+    """Staging schemas of ``schema`` stamped more than :data:`STALE_STAGING` ago."""
+    rows = connection.execute(sa.text(
+        "SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace "
+        "WHERE obj_description(oid, 'pg_namespace') LIKE :prefix"
+    ), {"prefix": f"{_STAGING_COMMENT}{schema} at %"})  # fmt: skip
+    cutoff = datetime.now(UTC) - STALE_STAGING
+    return [name for name, comment in rows if datetime.fromisoformat(comment.rsplit(" at ", 1)[1]) < cutoff]
 
 
 @contextmanager

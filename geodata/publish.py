@@ -4,20 +4,24 @@
 written as GeoJSON, a zipped Shapefile, FlatGeobuf, GeoParquet and CSV.
 :func:`stage_inventory` writes them into a staging folder (a run's :class:`~geodata.writers.Release`
 publishes them with the run's other files); :func:`publish_inventory` writes and publishes
-them alone. A PostGIS target (optional) is replaced in one transaction after the files are
-written and before they are published, so a failure while writing publishes nothing.
+them alone. With a PostGIS target, the layers are staged in the database after the files
+are written and replace the live tables in one transaction just before the files move into
+place: a failure before then publishes neither, and PostGIS and the files change together.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
-from geodata.postgis import PostgisTarget, publish_layers
+from geodata.postgis import PostgisTarget, publish_staged, stage_layers
 from geodata.schema import REPORTED_METALS
 from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
 from geodata.writers import (
@@ -179,7 +183,8 @@ def publish_inventory(
     dict of str to Path
         Output name -> final path, e.g. ``inventory``, ``sites_ranked_csv``.
     """
-    with staged_outputs(out_dir, stale=INVENTORY_FILES) as staging:
+    before = None if postgis is None else partial(publish_staged_inventory, postgis)
+    with staged_outputs(out_dir, stale=INVENTORY_FILES, before=before) as staging:
         written = stage_inventory(staging, sites_ranked, samples, quarantine, metadata, formats=formats, hubs=hubs,
                                   postgis=postgis, tables=tables)  # fmt: skip
     return {key: out_dir / path.relative_to(staging) for key, path in written.items()}
@@ -216,8 +221,8 @@ def stage_inventory(
         Attribute tables (no geometry) published beside the layers, e.g. ``reviews`` and
         ``grade_tonnage``; those in :data:`CSV_TABLES` are also written as ``<name>.csv``.
     postgis : PostgisTarget, optional
-        Also replace the layers in this PostGIS schema, in one transaction, once every file
-        is written.
+        Also stage the layers in this PostGIS database, once every file is written; they
+        replace the live tables when the files publish (:func:`publish_staged_inventory`).
 
     Returns
     -------
@@ -234,6 +239,7 @@ def stage_inventory(
         if name in layers or name == "run_metadata":
             raise ValueError(f"table name {name!r} is taken by a layer; choose another name")
         layers[name] = pd.DataFrame(table)
+    layers = {name: _infinities_as_missing(table) for name, table in layers.items()}
     layers["run_metadata"] = pd.DataFrame([{"key": str(k), "value": str(v)} for k, v in provenance.items()])
     written: dict[str, Path] = {}
     for name in selected:
@@ -241,8 +247,32 @@ def stage_inventory(
     if _SIDECAR_FORMATS & set(selected):
         written.update(_write_sidecar_style(staging, ranked))
     if postgis is not None:
-        publish_layers(postgis, layers, geometry_types={"quarantine": "GEOMETRY"})
+        stage_layers(postgis, layers, postgis_key(staging), geometry_types={"quarantine": "GEOMETRY"})
     return written
+
+
+def postgis_key(staging: Path) -> str:
+    """The key the layers of the release staged in ``staging`` wait under in PostGIS."""
+    return hashlib.sha256(str(Path(staging).resolve()).encode()).hexdigest()[:12]
+
+
+def publish_staged_inventory(postgis: PostgisTarget, staging: Path) -> None:
+    """Replace the PostGIS layers with those :func:`stage_inventory` staged for ``staging``, in one transaction."""
+    publish_staged(postgis, postgis_key(staging))
+
+
+def _infinities_as_missing(table: pd.DataFrame) -> pd.DataFrame:
+    """Infinite numbers as missing values: JSON, DBF and most GIS tools have no infinity.
+
+    Residua uses infinity for "not measurable", e.g. the relative width of a value whose
+    P50 is under 1 USD; published, that is an empty cell (GeoJSON ``null``) in every format.
+    """
+    floats = table.select_dtypes("floating").columns
+    if not np.isinf(table[floats].to_numpy(dtype=float)).any():
+        return table
+    table = table.copy()
+    table[floats] = table[floats].replace([np.inf, -np.inf], np.nan)
+    return table
 
 
 def _has_points(frame: gpd.GeoDataFrame) -> bool:

@@ -37,7 +37,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -222,26 +222,31 @@ class Release:
         """Names of the parts finished so far."""
         return set(self._parts())
 
-    def commit_if_complete(self, parts: Iterable[str]) -> bool:
-        """Publish if every part in ``parts`` is done (checked under the folder lock); True if published."""
+    def commit_if_complete(self, parts: Iterable[str], before: Callable[[Path], None] | None = None) -> bool:
+        """Publish if every part in ``parts`` is done (checked under the folder lock); True if published.
+
+        ``before`` as for :meth:`commit`.
+        """
         expected = set(parts)
         self._require_open()
         with _folder_lock(self.out_dir):
             if not expected <= self.done():
                 return False
-            self._commit()
+            self._commit(before=before)
         return True
 
-    def commit(self, stale: Iterable[str] = ()) -> None:
+    def commit(self, stale: Iterable[str] = (), before: Callable[[Path], None] | None = None) -> None:
         """Publish every staged file and remove the stale ones, in one transaction.
 
-        ``stale`` adds patterns to those of the finished parts (see :meth:`part`). On
-        failure, ``out_dir`` is left as it was and the error is raised.
+        ``stale`` adds patterns to those of the finished parts (see :meth:`part`).
+        ``before(staging)``, if given, runs under the folder lock just before the first file
+        moves, e.g. to publish database tables with the files; if it raises, nothing is
+        published. On failure, ``out_dir`` is left as it was and the error is raised.
         """
         extra = [_check_pattern(pattern) for pattern in stale]
         self._require_open()
         with _folder_lock(self.out_dir):
-            self._commit(extra)
+            self._commit(extra, before)
 
     def discard(self) -> None:
         """Delete the staging folder unless published already; ``out_dir`` is untouched. Idempotent."""
@@ -274,9 +279,11 @@ class Release:
         folder = self.staging / _CONTROL / "parts"
         return {path.stem: json.loads(path.read_text())["stale"] for path in sorted(folder.glob("*.json"))}
 
-    def _commit(self, extra_stale: Sequence[str] = ()) -> None:
+    def _commit(self, extra_stale: Sequence[str] = (), before: Callable[[Path], None] | None = None) -> None:
         """The transaction; the caller holds the folder lock."""
         self.recovered += _recover(self.out_dir, keep={self.staging.name})
+        if before is not None:
+            before(self.staging)
         files = _staged_files(self.staging)
         patterns = [*(pattern for part in self._parts().values() for pattern in part), *extra_stale]
         held = set(files)
@@ -321,7 +328,9 @@ def recover_outputs(out_dir: Path) -> list[str]:
 
 
 @contextmanager
-def staged_outputs(out_dir: Path, stale: Iterable[str] = ()) -> Iterator[Path]:
+def staged_outputs(
+    out_dir: Path, stale: Iterable[str] = (), before: Callable[[Path], None] | None = None
+) -> Iterator[Path]:
     """Yield a staging folder; on success publish every file in it into ``out_dir`` in one transaction.
 
     Parameters
@@ -331,6 +340,8 @@ def staged_outputs(out_dir: Path, stale: Iterable[str] = ()) -> Iterator[Path]:
     stale : iterable of str
         Names (or glob patterns) in ``out_dir`` to remove when this publish does not write
         them (e.g. the exports of a format no longer selected).
+    before : callable, optional
+        Called with the staging folder just before the files move (see :meth:`Release.commit`).
 
     If the block raises, or a move fails, the staging folder is deleted and ``out_dir`` is
     left as it was. This is a :class:`Release` with a single part.
@@ -339,7 +350,7 @@ def staged_outputs(out_dir: Path, stale: Iterable[str] = ()) -> Iterator[Path]:
     try:
         with release.part("outputs", stale=stale) as staging:
             yield staging
-        release.commit()
+        release.commit(before=before)
     finally:
         release.discard()
 

@@ -90,6 +90,46 @@ def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_
     assert _published(out) == before  # the same files, not even replaced by equal ones
 
 
+def test_a_run_failing_after_its_inventory_is_staged_leaves_postgis_and_files_at_the_previous_run(tmp_path,
+                                                                                                   monkeypatch):
+    """PostGIS tables change only when the files publish: a run failing in between changes neither."""
+    url = require_postgis_url()
+    schema = f"asset_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PostgisTarget(url).sqlalchemy_url)
+    run_id_sql = f"SELECT value FROM \"{schema}\".run_metadata WHERE key = 'run_id'"
+    postgis = {"postgis_schema": schema, "postgis_url": dg.EnvVar("RESIDUA_TEST_POSTGIS_URL")}
+    try:
+        first, out = _materialize(tmp_path, **postgis)
+        before = _published(out)
+
+        def failing(*args, **kwargs):
+            raise OSError("disk full")
+
+        monkeypatch.setattr("assets.review_report.build_review_page", failing)  # after inventory staged its layers
+        resource = ResiduaSettings(data_dir=str(tmp_path / "drop"), out_dir=str(out), n_draws=200, **postgis)
+        job = build_definitions(resource).resolve_job_def("refresh_job")
+        failed = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        assert not failed.success
+        assert failed.asset_materializations_for_node("inventory")  # its layers were staged
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(run_id_sql)).scalar() == first.run_id
+        assert _published(out) == before
+
+        monkeypatch.undo()
+        again = job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
+        with engine.connect() as connection:
+            assert connection.execute(sa.text(run_id_sql)).scalar() == again.run_id
+        published = gpd.read_file(out / "inventory.gpkg", layer="run_metadata").set_index("key")
+        assert published.loc["run_id", "value"] == again.run_id
+    finally:
+        with engine.begin() as connection:
+            names = connection.execute(sa.text("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :s)"),
+                                       {"s": schema}).scalars().all()  # fmt: skip
+            for name in names:
+                connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        engine.dispose()
+
+
 def test_default_settings_write_every_format():
     assert ResiduaSettings().formats == list(ALL_FORMATS)
     assert ResiduaSettings().postgis_url is None

@@ -72,6 +72,7 @@ def ranked_sites(points: int = 0) -> gpd.GeoDataFrame:
     for offset, column in enumerate(metal_columns()):
         frame[column] = 0.5 + offset
     frame["value_usd_p50"] = [1.2345678912345e10, np.nan, 3.5] + [1.0] * points
+    frame["value_relative_width"] = [0.4, np.inf, 2.0] + [np.inf] * points  # inf: P50 value under 1 USD
     frame["tonnes_vs_reported"] = np.nan
     frame["residue_type_as_written"] = ["Red Mud", LONG_TEXT, "jarosite"] + ["fly ash"] * points
     frame["data_origin"] = "SYNTHETIC demo data"
@@ -298,6 +299,8 @@ def test_geojson_is_rfc7946_lon_lat_without_crs_member(exports):
         [f["geometry"]["coordinates"] for f in document["features"]]))]  # fmt: skip
     assert max(decimals) <= 7
     assert document["features"][1]["properties"]["value_usd_p50"] is None  # NaN -> null, valid JSON
+    assert document["features"][1]["properties"]["value_relative_width"] is None  # inf -> null, not left out
+    assert len({tuple(f["properties"]) for f in document["features"]}) == 1  # every feature has every field
     assert feature["properties"]["name"] == "Kōlār gold tailings"
 
 
@@ -384,6 +387,7 @@ def test_csv_has_centroids_instead_of_geometry(exports):
     csv = pd.read_csv(exports / "sites_ranked.csv")
     assert list(csv.columns[3:5]) == ["centroid_lon", "centroid_lat"] and "geometry" not in csv.columns
     assert csv.loc[0, "centroid_lon"] == pytest.approx(78.0) and csv.loc[0, "centroid_lat"] == pytest.approx(21.0)
+    assert csv["value_relative_width"].isna().tolist() == [False, True, False]  # inf is written as an empty cell
 
 
 def test_selecting_formats_writes_only_those_and_removes_stale_exports(tmp_path):

@@ -21,7 +21,7 @@ import shapely
 import sqlalchemy as sa
 
 from geodata import postgis
-from geodata.postgis import PostgisError, PostgisTarget, publish_layers
+from geodata.postgis import PostgisError, PostgisTarget, publish_layers, publish_staged, stage_layers
 from geodata.publish import DISCLAIMER, publish_inventory
 
 
@@ -49,9 +49,16 @@ def target(postgis_url):
     yield PostgisTarget(postgis_url, schema)
     engine = sa.create_engine(PostgisTarget(postgis_url).sqlalchemy_url)
     with engine.begin() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}__staging" CASCADE'))
+        for name in [schema, *staging_schemas(connection, schema)]:
+            connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
     engine.dispose()
+
+
+def staging_schemas(connection: sa.Connection, schema: str) -> list[str]:
+    """Schemas named ``<schema>__...`` (staging schemas of ``schema``)."""
+    rows = connection.execute(sa.text("SELECT nspname FROM pg_namespace WHERE starts_with(nspname, :p) ORDER BY 1"),
+                              {"p": f"{schema}__"})  # fmt: skip
+    return list(rows.scalars())
 
 
 @pytest.fixture
@@ -230,6 +237,44 @@ def test_a_repeatable_read_reader_keeps_its_snapshot_during_an_in_place_republis
             publish_layers(target, layers("run-2", n_sites=5))  # same columns: DELETE + INSERT
             assert connection.execute(sa.text(count)).scalar() == 3
     assert scalar(engine, f'SELECT count(*) FROM "{target.schema}".sites_ranked') == 5
+
+
+def test_staged_layers_stay_invisible_until_published_together(target, engine):
+    publish_layers(target, layers("run-1", n_sites=3))
+    staging = stage_layers(target, layers("run-2", n_sites=5), key="abc123")
+    assert staging == f"{target.schema}__abc123"
+    assert _state(engine, target.schema) == ("run-1", 3, 2)  # committed in the staging schema, not live
+    assert _state(engine, staging) == ("run-2", 5, 2)
+    assert publish_staged(target, "abc123") == [f"{target.schema}.{name}" for name in sorted(layers())]
+    assert _state(engine, target.schema) == ("run-2", 5, 2)
+    assert scalar(engine, "SELECT to_regnamespace(:s)", s=staging) is None
+
+
+def test_publishing_a_key_nothing_was_staged_under_changes_nothing(target, engine):
+    publish_layers(target, layers("run-1"))
+    with pytest.raises(PostgisError, match="no layers are staged in PostGIS schema .*__nothing1"):
+        publish_staged(target, "nothing1")
+    assert _state(engine, target.schema) == ("run-1", 3, 2)
+
+
+def test_a_publish_drops_staging_schemas_older_than_a_day_and_keeps_newer_ones(target, engine):
+    for key in ("failed1", "running2", "mine3"):
+        stage_layers(target, layers(f"run-{key}"), key=key)
+    old = (pd.Timestamp.now(tz="UTC") - postgis.STALE_STAGING - pd.Timedelta(minutes=1)).isoformat(timespec="seconds")
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"COMMENT ON SCHEMA \"{target.schema}__failed1\" IS "
+                                   f"'residua staging of {target.schema} at {old}'"))  # fmt: skip
+    publish_staged(target, "mine3")
+    with engine.connect() as connection:
+        assert staging_schemas(connection, target.schema) == [f"{target.schema}__running2"]
+    assert _state(engine, target.schema) == ("run-mine3", 3, 2)
+
+
+@pytest.mark.parametrize("key", ["", "ABC", "a-b", "x" * 13, "a;drop"])
+def test_invalid_staging_keys_are_refused_before_connecting(key):
+    target = PostgisTarget("postgresql://u:p@127.0.0.1:1/db")  # nothing listens on port 1
+    with pytest.raises(PostgisError, match="staging key .* is not allowed"):
+        stage_layers(target, layers(), key=key)
 
 
 @pytest.mark.parametrize("schema", ["Residua", "1st", "pg_catalog", 'x"; DROP TABLE y; --', "a" * 49, ""])
