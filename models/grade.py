@@ -15,6 +15,7 @@ wide. The tonnage-weighted mean grade of a deposit with log-normal grades is
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -97,9 +98,10 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         self.covariate_scale_ = site_covariates.std(ddof=0).replace(0, 1.0).fillna(1.0)
         Z = self._standardise(site_covariates)
         self.coef_: dict[str, np.ndarray] = {}
+        self.trend_dof_: dict[str, float] = {}
         for _ in range(3):  # alternate: type means and spread given the trends, trends given the type means
             sites["offset"] = self._offsets(Z, sites["residue_type"])
-            self.tau_ = _between_site_sd(sites.assign(mean=sites["mean"] - sites["offset"]))
+            self.tau_ = _between_site_sd(sites.assign(mean=sites["mean"] - sites["offset"]), self.trend_dof_)
             self.type_mean_, self.type_mean_sd_ = self._type_means(sites)
             if not self.covariates:
                 break
@@ -188,6 +190,7 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         weight = 1 / (self.tau_**2 + (sites["sigma_w"] ** 2 / sites["n_eff"]).to_numpy())
         slopes = {}
         self.coef_cov_: dict[str, np.ndarray] = {}
+        self.trend_dof_ = {}
         for kind in sites["residue_type"].unique():
             rows = (sites["residue_type"] == kind).to_numpy()
             if rows.sum() < MIN_SITES_FOR_TREND:
@@ -196,6 +199,8 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
             gram = z.T @ (z * w[:, None]) + self.ridge_alpha * np.eye(z.shape[1])
             slopes[kind] = np.linalg.solve(gram, z.T @ (w * residual[rows]))
             self.coef_cov_[kind] = np.linalg.inv(gram)  # posterior covariance of a Bayesian ridge
+            # Effective degrees of freedom of the ridge fit: the trace of its hat matrix.
+            self.trend_dof_[kind] = float(np.trace(self.coef_cov_[kind] @ (z.T @ (z * w[:, None]))))
         return slopes
 
     def _type_means(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -272,21 +277,24 @@ def _pool(group: pd.DataFrame) -> float:
     return max(math.sqrt(float((group["var"] * group["n"]).sum() / degrees.sum())), 0.05)
 
 
-def _between_site_sd(sites: pd.DataFrame) -> float:
+def _between_site_sd(sites: pd.DataFrame, trend_dof: Mapping[str, float] | None = None) -> float:
     """Method-of-moments between-site log-sd within residue types, floored at MIN_TAU.
 
-    For a type with k sites, E[sum (m_i - mean)^2] = (k - 1) tau^2 + (k - 1) / k * sum v_i,
-    where v_i = sigma_w^2 / n_eff is the sampling variance of site mean i.
+    For a type with k sites whose means (less their covariate trend) deviate by r_i from
+    the type's mean, E[sum r_i^2] = (k - 1 - d) (tau^2 + mean v_i), where v_i = sigma_w^2 /
+    n_eff is the sampling variance of site mean i and d the effective degrees of freedom
+    the type's trend used (``trend_dof``; none without one): a trend fitted to a few sites
+    absorbs part of their spread, which must not be read as sites agreeing.
     """
-    deviations, noise = [], []
-    for _, group in sites.groupby("residue_type"):
-        if len(group) < 2:
+    squares, noise, dof = 0.0, 0.0, 0.0
+    for residue_type, group in sites.groupby("residue_type"):
+        free = len(group) - 1 - (trend_dof or {}).get(residue_type, 0.0)
+        if len(group) < 2 or free <= 0:
             continue
-        deviations.extend(group["mean"] - group["mean"].mean())
-        noise.extend(group["sigma_w"] ** 2 / group["n_eff"] * (len(group) - 1) / len(group))
-    if len(deviations) < 2:
+        squares += float(np.sum(np.square(group["mean"] - group["mean"].mean())))
+        noise += free * float(np.mean(group["sigma_w"] ** 2 / group["n_eff"]))
+        dof += free
+    if dof <= 0:
         return 0.5
-    groups = sites.groupby("residue_type").size()
-    dof = int((groups[groups >= 2] - 1).sum())
-    variance = float((np.sum(np.square(deviations)) - np.sum(noise)) / dof)
+    variance = (squares - noise) / dof
     return max(math.sqrt(max(variance, 0.0)), MIN_TAU)

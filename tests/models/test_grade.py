@@ -164,3 +164,27 @@ def test_site_prior_carries_the_covariate_trend_a_within_site_model_shrinks_to()
     unsampled = model.predict_distribution(query.assign(site_id=["new0", "new11"]))
     npt.assert_allclose(prior["log_mean"], unsampled["log_mean"])
     assert (prior["log_var"] <= unsampled["log_sd"] ** 2 + 1e-12).all()
+
+
+def test_covariates_carrying_no_signal_do_not_shrink_the_between_site_spread():
+    """A trend fitted to five sites absorbs part of their spread; the spread's degrees of freedom must say so.
+
+    Six residue types of six sites each, site means drawn with tau = 0.5 and three covariates of
+    pure noise: counting the trend's effective degrees of freedom, tau stays near its value
+    without covariates (reading the absorbed spread as agreement gave 0.57 of it).
+    """
+    rng = np.random.default_rng(11)
+    types = [f"type_{k}" for k in range(6)]
+    rows = []
+    for kind in types:
+        for site in range(6):
+            rows.append({"site_id": f"{kind}-{site}", "residue_type": kind, "mean": rng.normal(3.0, 0.5), "var": 0.09,
+                         "n": 30, "n_eff": 10, "a": rng.normal(), "b": rng.normal(), "c": rng.normal()})  # fmt: skip
+    sites = pd.DataFrame(rows).set_index("site_id")
+    priors = (dict.fromkeys(types, 3.0), dict.fromkeys(types, 1.0))
+    plain = HierarchicalLogGrade(*priors).fit_sites(sites)
+    with_noise = HierarchicalLogGrade(*priors, covariates=("a", "b", "c")).fit_sites(sites)
+    assert set(with_noise.coef_) == set(types)  # every type fitted its own slopes
+    assert 2.0 < with_noise.trend_dof_["type_0"] < 3.0  # ridge: fewer than the three slopes' full dof
+    assert with_noise.tau_ / plain.tau_ > 0.85
+    assert plain.tau_ == pytest.approx(0.5, rel=0.25)
