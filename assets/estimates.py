@@ -11,8 +11,9 @@ from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.reference_tables import ReferenceTables
 from geodata.reviews import REVIEWS_FILE, read_reviews
-from geodata.schema import STORAGE_CRS
+from geodata.schema import ELEMENTS, STORAGE_CRS
 from geodata.validate import ValidationResult
+from models.element_correlation import element_correlation
 from models.estimates import estimate_resources, resource_draws
 from models.grade_tonnage import grade_tonnage_curves
 from models.grade_workflow import site_distributions
@@ -46,10 +47,14 @@ def resource_estimates(
     reference_tables: ReferenceTables,
 ) -> pd.DataFrame:
     """P10/P50/P90 contained and recoverable Ga, Te and PGM per site, with a confidence class."""
+    inputs = _simulation_inputs(settings, site_features, grade_estimates, reference_tables)
     with parallel_backend(settings.dask_address, settings.n_jobs):
-        estimates = estimate_resources(**_simulation_inputs(settings, site_features, grade_estimates, reference_tables))
-    context.log.info("Simulated %d sites x %d draws (seed %d)", len(estimates), settings.n_draws, settings.seed)
-    context.add_output_metadata({"confidence": dg.MetadataValue.json(estimates["confidence"].value_counts().to_dict())})
+        estimates = estimate_resources(**inputs)
+    correlation = inputs["element_correlation"].round(2)
+    context.log.info("Simulated %d sites x %d draws (seed %d); elements' site grades correlated as\n%s",
+                     len(estimates), settings.n_draws, settings.seed, correlation.to_string())  # fmt: skip
+    context.add_output_metadata({"confidence": dg.MetadataValue.json(estimates["confidence"].value_counts().to_dict()),
+                                 "element_correlation": dg.MetadataValue.md(correlation.to_markdown())})  # fmt: skip
     return estimates
 
 
@@ -144,6 +149,7 @@ def _simulation_inputs(
     settings: ResiduaSettings, site_features: pd.DataFrame, grade_estimates: pd.DataFrame, tables: ReferenceTables
 ) -> dict:
     """The one set of simulation inputs, so hub totals are drawn exactly as the estimates were."""
+    residue_types = site_features.set_index("site_id")["residue_type"]
     return {
         "features": site_features,
         "grades": grade_estimates,
@@ -152,4 +158,5 @@ def _simulation_inputs(
         "cutoffs": settings.cutoffs(tables.cutoff_grades),
         "n_draws": settings.n_draws,
         "seed": settings.seed,
+        "element_correlation": element_correlation(grade_estimates, residue_types, ELEMENTS),
     }

@@ -1,8 +1,9 @@
 """Monte Carlo propagation of tonnage, grade and recovery uncertainty to metal tonnes.
 
 Per site and draw: tonnes ~ lognormal(tonnes_p50, tonnes_log_sd); for each element the
-site mean log-grade m ~ N(log_mean, log_sd) and the deposit's mean grade is
-exp(m + sigma_w^2 / 2); recovery ~ triangular(low, mode, high). One tonnage draw is
+site mean log-grade m ~ N(log_mean, log_sd), correlated between the elements of a site
+(by the sampled sites' correlation, see :mod:`models.element_correlation`), and the
+deposit's mean grade is exp(m + sigma_w^2 / 2); recovery ~ triangular(low, mode, high). One tonnage draw is
 shared by every element of a site, so PGM (Pt + Pd + Rh) and value totals are summed per
 draw before percentiles are taken: a total's P90 is not the sum of P90s. Recovery is
 drawn once per residue type, element and draw and shared by every site of that type:
@@ -69,6 +70,7 @@ def simulate_resources(
     cutoffs: dict[str, float] | None = None,
     n_draws: int = 2000,
     seed: int = 0,
+    element_correlation: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """P10/P50/P90 of contained and recoverable metal and of in-situ recoverable value.
 
@@ -87,6 +89,10 @@ def simulate_resources(
         Cut-off grade (g/t) per element; none or 0 means every tonne counts.
     n_draws, seed
         Number of Monte Carlo draws and the seed that makes them reproducible.
+    element_correlation
+        Correlation between elements of a site's mean log-grade draws (a matrix labelled
+        by element, :func:`models.element_correlation.element_correlation`); default
+        independent.
 
     Returns
     -------
@@ -96,7 +102,7 @@ def simulate_resources(
         ``<e>_above_cutoff_p50`` (share of the element's metal above its cut-off) and
         ``value_usd_<p>``.
     """
-    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
+    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation)
     if inputs.n_chunks == 1:
         return summarise_draws(inputs.chunk(0))
     parts = Parallel()(delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks))
@@ -111,6 +117,7 @@ def simulate_draws(
     cutoffs: dict[str, float] | None = None,
     n_draws: int = 2000,
     seed: int = 0,
+    element_correlation: pd.DataFrame | None = None,
 ) -> ResourceDraws:
     """The draws behind :func:`simulate_resources` (same parameters, same seed, same draws).
 
@@ -126,7 +133,7 @@ def simulate_draws(
     >>> draws.recoverable["ga"].tolist()  # 1 Mt at 1 g/t holds 1 t, half recovered
     [[0.5, 0.5, 0.5]]
     """
-    chunks = list(iter_draws(tonnage, grades, recovery, prices, cutoffs, n_draws, seed))
+    chunks = list(iter_draws(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation))
     return ResourceDraws(
         site_ids=np.concatenate([chunk.site_ids for chunk in chunks]),
         tonnes=np.concatenate([chunk.tonnes for chunk in chunks]),
@@ -146,9 +153,10 @@ def iter_draws(
     cutoffs: dict[str, float] | None = None,
     n_draws: int = 2000,
     seed: int = 0,
+    element_correlation: pd.DataFrame | None = None,
 ) -> Iterator[ResourceDraws]:
     """The draws of :func:`simulate_draws`, one chunk of sites at a time (bounded memory)."""
-    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed)
+    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation)
     for index in range(inputs.n_chunks):
         yield inputs.chunk(index)
 
@@ -165,10 +173,14 @@ class _SimulationInputs:
     n_draws: int
     seed: int
     chunk_size: int
+    correlation_root: np.ndarray
 
     @classmethod
-    def build(cls, tonnage, grades, recovery, prices, cutoffs, n_draws, seed) -> _SimulationInputs:
+    def build(cls, tonnage, grades, recovery, prices, cutoffs, n_draws, seed, correlation=None) -> _SimulationInputs:
         sites = tonnage[["site_id", "residue_type", "tonnes_p50", "tonnes_log_sd"]].reset_index(drop=True)
+        if correlation is None:
+            correlation = pd.DataFrame(np.eye(len(ELEMENTS)), index=list(ELEMENTS), columns=list(ELEMENTS))
+        correlation = correlation.loc[list(ELEMENTS), list(ELEMENTS)].to_numpy(dtype=float)
         return cls(
             sites=sites,
             grades=grades.set_index(["site_id", "element"])[["log_mean", "log_sd", "sigma_w"]],
@@ -178,6 +190,7 @@ class _SimulationInputs:
             n_draws=n_draws,
             seed=seed,
             chunk_size=SITES_PER_CHUNK,
+            correlation_root=np.linalg.cholesky(correlation + 1e-12 * np.eye(len(correlation))),
         )
 
     @property
@@ -197,12 +210,14 @@ class _SimulationInputs:
         mean_grades, shares, contained_by, recoverable_by = {}, {}, {}, {}
         pgm_contained = np.zeros((n_sites, n_draws))
         pgm_recoverable = np.zeros((n_sites, n_draws))
-        for element in ELEMENTS:
+        # One standard normal per site, draw and element, correlated between elements.
+        deviations = rng.standard_normal((n_sites, n_draws, len(ELEMENTS))) @ self.correlation_root.T
+        for index, element in enumerate(ELEMENTS):
             params = self.grades.xs(element, level="element").reindex(sites["site_id"])
             log_mean = params["log_mean"].to_numpy()[:, None]
             log_sd = params["log_sd"].to_numpy()[:, None]
             sigma_w = params["sigma_w"].to_numpy()[:, None]
-            m = log_mean + log_sd * rng.standard_normal((n_sites, n_draws))
+            m = log_mean + log_sd * deviations[:, :, index]
             mean_grade = np.exp(m + sigma_w**2 / 2)
             above = metal_share_above(m, sigma_w, self.cutoffs.get(element, 0.0))
             recovered = self.recovery[element].reindex(sites["residue_type"]).to_numpy()

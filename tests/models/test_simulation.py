@@ -118,3 +118,21 @@ def test_recovery_is_shared_by_sites_of_one_residue_type():
     assert np.percentile(total, 90) / np.percentile(total, 10) == pytest.approx(
         np.percentile(single, 90) / np.percentile(single, 10)
     )
+
+
+def test_correlated_elements_widen_the_pgm_total_to_the_sum_of_its_parts():
+    """Pt, Pd and Rh rich together: perfectly correlated site grades make the PGM total's interval the parts' sum."""
+    tonnage, grades, recovery = _inputs(0.0, 0.4)
+    independent = simulate_resources(tonnage, grades, recovery, PRICES, n_draws=4000, seed=3).iloc[0]
+    correlation = pd.DataFrame(np.eye(len(ELEMENTS)), index=list(ELEMENTS), columns=list(ELEMENTS))
+    correlation.loc[["pt", "pd", "rh"], ["pt", "pd", "rh"]] = 1.0
+    together = simulate_resources(tonnage, grades, recovery, PRICES, n_draws=4000, seed=3,
+                                  element_correlation=correlation).iloc[0]  # fmt: skip
+
+    def width(row, metal):
+        return row[f"{metal}_contained_t_p90"] - row[f"{metal}_contained_t_p10"]
+
+    parts = sum(width(together, element) for element in ("pt", "pd", "rh"))
+    assert width(together, "pgm") == pytest.approx(parts, rel=0.02)  # comonotone: quantiles add up
+    assert width(independent, "pgm") < 0.8 * parts  # independent errors partly cancel
+    assert together["ga_contained_t_p50"] == pytest.approx(independent["ga_contained_t_p50"], rel=0.05)
