@@ -1,6 +1,7 @@
 """Compare a run's estimates on the demo with the generator's synthetic truth.
 
-Usage: python benchmarks/demo_truth.py [OUT_DIR]   (after `make run`; default out/)
+Usage: python benchmarks/demo_truth.py [OUT_DIR] [DATA_DIR]   (after `make run`; default out/ and
+the bundled demo; DATA_DIR: a drop written by ``geodata/demo/make_demo.py --seed N --out DIR``)
 
 Prints, per quantity, how often the truth falls inside the published P10-P90 interval
 (nominally 80 %) and the median ratio estimate / truth. Tonnes are split by sampled and
@@ -24,10 +25,10 @@ from geodata.schema import PGM_ELEMENTS, REPORTED_METALS
 DEMO = Path(__file__).resolve().parents[1] / "geodata" / "demo"
 
 
-def compare(out_dir: Path) -> pd.DataFrame:
+def compare(out_dir: Path, data_dir: Path = DEMO) -> pd.DataFrame:
     """Interval coverage and median ratio per quantity and group of sites."""
     ranked = pd.read_csv(out_dir / "sites_ranked.csv").set_index("site_id")
-    truth = pd.read_csv(DEMO / "truth.csv").set_index("site_id").loc[ranked.index]
+    truth = pd.read_csv(data_dir / "truth.csv").set_index("site_id").loc[ranked.index]
     samples = gpd.read_file(out_dir / "inventory.gpkg", layer="samples")
     sampled = ranked["n_samples"] > 0
     groups = {"tonnes": ("tonnes", truth["true_tonnes"], {"sampled": sampled, "unsampled": ~sampled})}
@@ -57,4 +58,5 @@ def compare(out_dir: Path) -> pd.DataFrame:
 
 if __name__ == "__main__":
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("out")
-    print(compare(out).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    data = Path(sys.argv[2]) if len(sys.argv) > 2 else DEMO
+    print(compare(out, data).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
