@@ -52,6 +52,7 @@ def site_volumes(
             "sites_quarantined": len(quarantine),
             "negative_volume_m3_total": float(measurements["negative_volume_m3"].sum()),
             "base_resampled_sites": int(measurements["base_resampled"].sum()),
+            "surface_warped_from_lonlat_sites": int(measurements["surface_warped"].sum()),
         }
     )
     return SiteVolumes(measurements, quarantine)

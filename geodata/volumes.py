@@ -1,8 +1,9 @@
 """Deposit volumes from DEM differences, with exact pixel coverage of the footprint.
 
 Each pixel counts by the fraction of its area inside the footprint (exactextract), the
-footprint is reprojected to the DEM's CRS (the DEM itself is never resampled), nodata is
-excluded and the covered share of the footprint is reported.
+footprint is reprojected to the DEM's CRS (a DEM in a metric CRS is never resampled; one in
+lon/lat degrees, such as SRTM or Copernicus GLO-30, is warped to the footprint's UTM zone),
+nodata is excluded and the covered share of the footprint is reported.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 import geodata.crs
-from geodata.crs import geodesic_area_m2
+from geodata.crs import geodesic_area_m2, local_utm_crs
 from geodata.errors import CRSError, DataDropError
 from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 from geodata.schema import STORAGE_CRS
@@ -47,6 +48,8 @@ class VolumeMeasurement:
     footprint; ``negative_volume_m3`` is what clipping negative thickness removed. Volumes
     and ``footprint_area_m2`` are on the ground: projected pixel areas are corrected by the
     footprint's ellipsoidal / projected area ratio (the projection's local area scale).
+    ``surface_warped``: the surface DEM was in lon/lat and was warped to the footprint's UTM
+    zone; ``base_resampled``: the base DEM was warped onto the surface DEM's grid.
     """
 
     volume_m3: float
@@ -55,6 +58,7 @@ class VolumeMeasurement:
     coverage: float
     footprint_area_m2: float
     base_resampled: bool
+    surface_warped: bool = False
 
 
 #: Most cells measure_volume holds per strip: about 90 bytes each across its float64 arrays
@@ -80,28 +84,33 @@ def measure_volume(
     footprint
         Site polygon in STORAGE_CRS (lon/lat).
     surface_path, base_path
-        GeoTIFF, Cloud-Optimized GeoTIFF or VRT DEMs in a projected CRS with metre units.
-        The base DEM is warped (bilinear) onto the surface DEM's grid only when the two
-        grids differ.
+        GeoTIFF, Cloud-Optimized GeoTIFF or VRT DEMs, heights in metres, in a projected CRS
+        with metre units or in lon/lat degrees (a lon/lat surface DEM is warped, bilinear, to
+        the footprint's UTM zone at about its own resolution). The base DEM is warped
+        (bilinear) onto the surface DEM's grid only when the two grids differ.
     block_cells
         Most cells read per strip (at least one full row is read).
 
     Raises
     ------
     CRSError
-        If a DEM has no CRS or a CRS without metre units.
+        If a DEM has no CRS, or a projected CRS whose unit is not the metre.
     ValueError
         If ``block_cells`` is not positive.
     """
     if block_cells < 1:
         raise ValueError(f"block_cells must be a positive number of cells, got {block_cells}")
     area = geodesic_area_m2(footprint)
-    with gdal_cache_limit(DEFAULT_GDAL_CACHE_MB), rasterio.open(surface_path) as surface:
-        _require_metric_crs(surface, surface_path)
+    with (
+        gdal_cache_limit(DEFAULT_GDAL_CACHE_MB),
+        rasterio.open(surface_path) as opened,
+        _surface_in_metres(opened, surface_path, footprint) as surface,
+    ):
         local = _to_crs(footprint, surface.crs)
         window = _window_for(surface, local)
+        warped = surface is not opened
         if window is None:
-            return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False)
+            return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False, warped)
         frame = gpd.GeoDataFrame(geometry=[local], crs=surface.crs.to_wkt())
         totals = np.zeros(3)  # fill sum, fill count (covered valid pixels), cut sum
         with _base_on_grid(base_path, surface, window) as (bottom_source, resampled):
@@ -122,6 +131,7 @@ def measure_volume(
         coverage=coverage,
         footprint_area_m2=area,
         base_resampled=resampled,
+        surface_warped=warped,
     )
 
 
@@ -187,15 +197,30 @@ def _base_on_grid(
             yield warped, True
 
 
-def _require_metric_crs(dataset: rasterio.DatasetReader, path: Path) -> None:
+@contextmanager
+def _surface_in_metres(
+    dataset: rasterio.DatasetReader, path: Path, footprint: shapely.Geometry
+) -> Iterator[rasterio.DatasetReader | WarpedVRT]:
+    """The surface DEM on a metric grid: itself, or a lon/lat DEM warped to the footprint's UTM zone.
+
+    The warp (bilinear, GDAL's default resolution: about the DEM's own) is virtual and read
+    only over the footprint's window. A projected CRS in other units (e.g. US survey feet)
+    is refused: its heights are usually in that unit too, which nothing here can know.
+    """
     if dataset.crs is None:
         raise CRSError(path, "DEM has no CRS", "assign one with gdal_edit.py -a_srs EPSG:xxxx (the survey's CRS)")
+    if dataset.crs.is_geographic:
+        with WarpedVRT(dataset, crs=local_utm_crs(footprint), resampling=Resampling.bilinear,
+                       src_nodata=dataset.nodata, nodata=_NODATA) as warped:  # fmt: skip
+            yield warped
+        return
     if not dataset.crs.is_projected or dataset.crs.linear_units_factor[1] != 1.0:
         raise CRSError(
             path,
-            f"DEM CRS {dataset.crs.to_string()} is not projected in metres, so pixel areas are unknown",
-            "warp it to a metric CRS, e.g. gdalwarp -t_srs EPSG:326xx (the local UTM zone)",
+            f"DEM CRS {dataset.crs.to_string()} is not in metres or degrees, so pixel areas and heights are unknown",
+            "warp it to a metric CRS, e.g. gdalwarp -t_srs EPSG:326xx (the local UTM zone), heights in metres",
         )
+    yield dataset
 
 
 def _to_crs(geometry: shapely.Geometry, crs: object) -> shapely.Geometry:

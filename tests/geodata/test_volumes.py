@@ -146,6 +146,30 @@ def test_dem_in_indian_lambert_crs(tmp_path):
     npt.assert_allclose(result.volume_m3, SIDE**2 * 8.0, rtol=0.005)
 
 
+@pytest.mark.parametrize("base_in_lonlat", [True, False], ids=["both-lonlat", "lonlat-surface-utm-base"])
+def test_lonlat_dems_are_warped_to_the_footprints_utm_zone(tmp_path, base_in_lonlat):
+    """SRTM- or Copernicus-style DEMs in EPSG:4326 (heights in metres): the sloping pond's known volume."""
+    footprint = to_lonlat(FOOTPRINT)
+    west, south, east, north = footprint.buffer(0.001).bounds  # about 100 m of margin
+    pixel = 0.00005  # degrees: about 5.5 m
+    transform = from_origin(west, north, pixel, pixel)
+    width, height = int((east - west) / pixel), int((north - south) / pixel)
+    lon, lat = pixel_centres(transform, height, width)
+    x, y = pyproj.Transformer.from_crs("EPSG:4326", UTM44, always_xy=True).transform(lon, lat)
+    base_west, base_south = E0 - SIDE / 2, N0 - SIDE / 2
+    plane = lambda x, y: 100 + 0.02 * (x - base_west) + 0.01 * (y - base_south)  # noqa: E731
+    surface = write_dem(tmp_path / "surface.tif", np.full(lon.shape, 112.0), transform, crs="EPSG:4326")
+    if base_in_lonlat:
+        base = write_dem(tmp_path / "base.tif", plane(x, y), transform, crs="EPSG:4326")
+    else:
+        utm = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
+        base = write_dem(tmp_path / "base.tif", plane(*pixel_centres(utm, 30, 30)), utm)
+    result = measure_volume(footprint, surface, base)
+    assert result.surface_warped and result.base_resampled  # the base follows the warped surface grid
+    npt.assert_allclose(result.coverage, 1.0, atol=2e-3)
+    npt.assert_allclose(result.volume_m3, SIDE**2 * (12 - 0.02 * SIDE / 2 - 0.01 * SIDE / 2), rtol=0.01)
+
+
 def test_base_dem_on_a_finer_grid_is_resampled(tmp_path):
     thickness = 7.0
     coarse = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
@@ -172,7 +196,7 @@ def test_same_grid_is_not_resampled(tmp_path):
     [
         (None, UTM44, "DEM has no CRS"),  # surface without CRS
         (UTM44, None, "DEM has no CRS"),  # base without CRS
-        ("EPSG:4326", "EPSG:4326", "not projected in metres"),  # degrees: pixel areas unknown
+        ("EPSG:2227", "EPSG:2227", "not in metres or degrees"),  # US survey feet: heights likely in feet too
     ],
 )
 def test_dem_without_usable_crs_is_crs_error(tmp_path, surface_crs, base_crs, fragment):
