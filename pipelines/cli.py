@@ -215,8 +215,9 @@ def validate_command(data: Path) -> int:
     rows.append(_validation_row(drop.sites_path.name, sites))
     quarantined.append(sites.quarantine)
     try:
-        _, dem_rejects = measure_site_volumes(sites.accepted, drop.root, drop.sites_path.name)
-        rows.append({"file": "rasters (DEM pairs)", "rows": "-", "accepted": "-", "quarantined": len(dem_rejects)})
+        measured, dem_rejects = measure_site_volumes(sites.accepted, drop.root, drop.sites_path.name)
+        rows.append({"file": "rasters (DEM pairs)", "rows": len(measured) + len(dem_rejects), "accepted": len(measured),
+                     "quarantined": len(dem_rejects)})  # fmt: skip
         quarantined.append(dem_rejects)
     except DataDropError as error:
         print(f"UNUSABLE  {error}")

@@ -17,6 +17,8 @@ def test_validate_lists_quarantined_rows_and_passes_a_usable_drop(tmp_path, caps
     out = capsys.readouterr().out
     assert "sites.gpkg" in out and "samples.csv" in out
     assert "BAD-1" in out and "negative" in out
+    dems = next(line for line in out.splitlines() if "rasters (DEM pairs)" in line)
+    assert dems.split()[-3:] == ["3", "3", "0"]  # three sites with a DEM pair, all measured
 
 
 def test_validate_lists_covariate_rasters_and_refuses_an_unusable_one(tmp_path, capsys):
