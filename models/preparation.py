@@ -1,16 +1,19 @@
-"""Assays made ready for modelling: below-detection substitution, composites, top-cut, weights."""
+"""Assays made ready for modelling: below-detection values, composites, top-cut, weights."""
 
 from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
 from scipy.spatial import cKDTree
+from scipy.special import log_ndtr, ndtr, ndtri
 
 from geodata.crs import to_local_metres
 
-#: Below-detection assays are modelled at this fraction of their detection limit (the
-#: common half-limit substitution; the share of such values is reported per element).
+#: Fewest detected assays a censored lognormal fit needs (a site's own, else its residue type's).
+MIN_DETECTED_FOR_FIT = 5
+#: Fraction of the detection limit used where no censored fit is possible (half-limit substitution).
 BDL_SUBSTITUTION_FRACTION = 0.5
 
 
@@ -29,20 +32,23 @@ def log_grade_table(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, element:
     -------
     pandas.DataFrame
         ``site_id``, ``residue_type``, ``hole_id``, ``x_m``, ``y_m`` (metres in the
-        site's UTM zone), ``depth_from_m``, ``depth_to_m``, ``grade_gt`` (half the
-        detection limit where below it), ``bdl``, ``log_grade`` and ``weight``
-        (interval length, 1 where depths are missing).
+        site's UTM zone), ``depth_from_m``, ``depth_to_m``, ``grade_gt`` (below-detection
+        values imputed by :func:`impute_below_detection`), ``bdl``, ``log_grade`` and
+        ``weight`` (interval length, 1 where depths are missing).
     """
     value_column, flag_column = f"{element}_gt", f"{element}_bdl"
     assayed = samples[samples[value_column].notna()]
     bdl = assayed[flag_column].astype(bool).to_numpy()
-    grade = assayed[value_column].to_numpy(dtype=float) * np.where(bdl, BDL_SUBSTITUTION_FRACTION, 1.0)
+    residue_types = assayed["site_id"].map(sites.set_index("site_id")["residue_type"]).to_numpy()
+    grade = impute_below_detection(
+        assayed[value_column].to_numpy(dtype=float), bdl, assayed["site_id"].to_numpy(), residue_types
+    )
     footprints = sites.set_index("site_id").geometry
     xy = to_local_metres(assayed.geometry, assayed["site_id"], footprints) if len(assayed) else np.empty((0, 2))
     table = pd.DataFrame(
         {
             "site_id": assayed["site_id"].to_numpy(),
-            "residue_type": assayed["site_id"].map(sites.set_index("site_id")["residue_type"]).to_numpy(),
+            "residue_type": residue_types,
             "hole_id": assayed["hole_id"].fillna("").astype(str).to_numpy(),
             "x_m": xy[:, 0],
             "y_m": xy[:, 1],
@@ -55,6 +61,85 @@ def log_grade_table(samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, element:
     blank_hole = table["hole_id"] == ""
     table.loc[blank_hole, "hole_id"] = [f"_sample{i}" for i in range(int(blank_hole.sum()))]
     return _with_logs(table)
+
+
+def impute_below_detection(
+    values: np.ndarray, bdl: np.ndarray, site_ids: np.ndarray, residue_types: np.ndarray
+) -> np.ndarray:
+    """Grades with below-detection values imputed from a censored lognormal fit.
+
+    Values reported below a detection limit L (``bdl``; ``values`` holds L there) are
+    spread over the quantiles below L of the lognormal fitted by maximum likelihood to the
+    site's assays, detected values and censored ones both counting (as robust regression on
+    order statistics does with its fitted line; Helsel, *Statistics for Censored
+    Environmental Data*, 2nd ed., 2012: substituting a fixed fraction of L biases means and
+    spreads, the more so the more values are censored). Imputed values serve the summary
+    statistics and the models; no single one is a measurement. A site with fewer than
+    MIN_DETECTED_FOR_FIT detected values borrows the fit of all its residue type's assays;
+    where that is too thin as well, half the limit is used. Imputed values always lie
+    below their limit.
+
+    Examples
+    --------
+    >>> values = np.array([0.2, 0.2, 1.0, 1.5, 2.0, 3.0, 4.0])
+    >>> imputed = impute_below_detection(values, values < 0.5, np.array(["s"] * 7), np.array(["t"] * 7))
+    >>> bool((imputed[:2] < 0.2).all() and (imputed[2:] == values[2:]).all())
+    True
+    """
+    values = np.asarray(values, dtype=float)
+    bdl = np.asarray(bdl, dtype=bool)
+    imputed = np.where(bdl, values * BDL_SUBSTITUTION_FRACTION, values)
+    if not bdl.any():
+        return imputed
+    type_fits = {kind: _censored_lognormal_fit(values[rows], bdl[rows])
+                 for kind, rows in pd.Series(range(len(values))).groupby(residue_types).groups.items()
+                 if bdl[rows].any()}  # fmt: skip
+    for rows in pd.Series(range(len(values))).groupby(site_ids).groups.values():
+        rows = np.asarray(rows)
+        censored = rows[bdl[rows]]
+        if not len(censored):
+            continue
+        fit = _censored_lognormal_fit(values[rows], bdl[rows]) or type_fits.get(residue_types[rows[0]])
+        if fit is not None:
+            imputed[censored] = _quantiles_below(values[censored], *fit)
+    return imputed
+
+
+def _censored_lognormal_fit(values: np.ndarray, bdl: np.ndarray) -> tuple[float, float] | None:
+    """(mu, sigma) of log-values by maximum likelihood with left-censoring; None if too few detected."""
+    detected, limits = np.log(values[~bdl]), np.log(values[bdl])
+    if len(detected) < MIN_DETECTED_FOR_FIT or np.ptp(detected) == 0:
+        return None
+
+    def negative_log_likelihood(params: np.ndarray) -> tuple[float, np.ndarray]:
+        """The censored normal likelihood of (mu, log sigma) and its gradient."""
+        mu, sigma = params[0], np.exp(params[1])
+        z_detected, z_censored = (detected - mu) / sigma, (limits - mu) / sigma
+        log_cdf = log_ndtr(z_censored)
+        ratio = np.exp(-0.5 * z_censored**2 - 0.5 * np.log(2 * np.pi) - log_cdf)  # phi / Phi
+        value = 0.5 * np.sum(z_detected**2) + len(detected) * params[1] - np.sum(log_cdf)
+        gradient = np.array([(np.sum(ratio) - np.sum(z_detected)) / sigma,
+                             len(detected) - np.sum(z_detected**2) + np.sum(ratio * z_censored)])  # fmt: skip
+        return float(value), gradient
+
+    start = np.array([np.mean(detected), np.log(max(np.std(detected), 1e-3))])
+    result = minimize(negative_log_likelihood, start, jac=True, method="L-BFGS-B")
+    return float(result.x[0]), float(np.exp(result.x[1]))
+
+
+def _quantiles_below(limits: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """The k values censored at one limit L, spread over the fitted lognormal below L.
+
+    They take the quantiles at Phi(z) (i - 1/2) / k, i = 1..k, z = (ln L - mu) / sigma, in
+    the order given, so the imputed values keep the fitted spread (one value for all would
+    shrink it) and their mean is close to E[X | X < L].
+    """
+    imputed = np.empty(len(limits))
+    for limit in np.unique(limits):
+        rows = np.flatnonzero(limits == limit)
+        below = ndtr((np.log(limit) - mu) / sigma)
+        imputed[rows] = np.exp(mu + sigma * ndtri(below * (np.arange(len(rows)) + 0.5) / len(rows)))
+    return imputed
 
 
 def prepare_grades(

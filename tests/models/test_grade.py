@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from models.grade import HierarchicalLogGrade, summarise_sites
-from models.preparation import log_grade_table, prepare_grades
+from models.preparation import impute_below_detection, log_grade_table, prepare_grades
 from models.validation import leave_one_site_out
 
 
@@ -188,3 +188,47 @@ def test_covariates_carrying_no_signal_do_not_shrink_the_between_site_spread():
     assert 2.0 < with_noise.trend_dof_["type_0"] < 3.0  # ridge: fewer than the three slopes' full dof
     assert with_noise.tau_ / plain.tau_ > 0.85
     assert plain.tau_ == pytest.approx(0.5, rel=0.25)
+
+
+def test_censored_fit_recovers_the_lognormal_mean_that_half_limit_substitution_biases():
+    """Half the assays below a 1 g/t limit: the censored fit's imputation keeps mean and spread, half-limit does not."""
+    rng = np.random.default_rng(21)
+    truth = np.exp(rng.normal(0.0, 0.8, 400))
+    bdl = truth < 1.0
+    reported = np.where(bdl, 1.0, truth)
+    imputed = impute_below_detection(reported, bdl, np.full(400, "s"), np.full(400, "t"))
+    half = np.where(bdl, 0.5, reported)
+
+    def lognormal_mean(values):
+        return np.exp(np.log(values).mean() + np.log(values).var() / 2)
+
+    assert 0.4 < bdl.mean() < 0.6
+    assert abs(np.log(lognormal_mean(imputed) / lognormal_mean(truth))) < 0.02
+    assert np.log(lognormal_mean(half) / lognormal_mean(truth)) < -0.05  # the bias the fit removes
+    assert abs(np.log(imputed).std() - np.log(truth).std()) < 0.05
+    assert (imputed[bdl] < 1.0).all() and (imputed[~bdl] == reported[~bdl]).all()
+
+
+def test_below_detection_values_borrow_the_residue_types_fit_when_their_site_has_few_detections():
+    rng = np.random.default_rng(3)
+    rich = np.exp(rng.normal(0.0, 0.5, 40))  # a well-assayed site of the same type
+    thin = np.array([0.5, 0.5, 0.5, 1.2, 2.0])  # three below a 0.5 limit, two detected
+    values = np.r_[rich, thin, thin]
+    bdl = np.r_[np.zeros(40, bool), [True, True, True, False, False], [True, True, True, False, False]]
+    sites = np.r_[np.full(40, "rich"), np.full(5, "thin"), np.full(5, "alone")]
+    types = np.r_[np.full(45, "red mud"), np.full(5, "slag")]  # "alone" has no type-mate to borrow from
+    imputed = impute_below_detection(values, bdl, sites, types)
+    borrowed, fallback = imputed[40:43], imputed[45:48]
+    assert (borrowed < 0.5).all() and len(np.unique(borrowed)) == 3 and not np.allclose(borrowed, 0.25)
+    npt.assert_allclose(fallback, 0.25)  # too few detections anywhere: half the limit
+    npt.assert_allclose(imputed[~bdl], values[~bdl])
+
+
+def test_each_detection_limit_keeps_its_own_ceiling():
+    rng = np.random.default_rng(8)
+    detected = np.exp(rng.normal(0.0, 0.6, 30))
+    values = np.r_[detected, [0.3, 0.3, 0.8, 0.8, 0.8]]
+    bdl = np.r_[np.zeros(30, bool), np.ones(5, bool)]
+    imputed = impute_below_detection(values, bdl, np.full(35, "s"), np.full(35, "t"))
+    assert (imputed[30:32] < 0.3).all() and (imputed[32:] < 0.8).all()
+    assert imputed[32:].max() > 0.3  # values under the higher limit are not squeezed under the lower one
