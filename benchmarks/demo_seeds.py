@@ -53,8 +53,8 @@ def render(results: pd.DataFrame, seeds: list[int]) -> str:
         "# Demo truth over several generator seeds (SYNTHETIC data)",
         "",
         f"Written {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/demo_seeds.py --seeds "
-        f"{' '.join(map(str, seeds))}` on code {commit}. Share of sites whose true value lies inside the published P10-P90 "
-        "interval (nominally 0.80); `n` is the mean number of sites per drop in the group. Metals are split "
+        f"{' '.join(map(str, seeds))}` on code {commit}. Share of sites whose true value lies inside the published "
+        "P10-P90 interval (nominally 0.80); `n` is the mean number of sites per drop in the group. Metals are split "
         "by sites that assayed them (grade from their own assays) and sites that did not (grade from the "
         "residue-type model and the cited reference priors alone).",
         "",

@@ -38,7 +38,8 @@ def compare(out_dir: Path, data_dir: Path = DEMO) -> pd.DataFrame:
         for element in elements:
             assayed &= ranked.index.isin(samples.loc[samples[f"{element}_gt"].notna(), "site_id"])
         contained = truth["true_tonnes"] * truth[f"true_mean_grade_gt_{metal}"] / 1e6
-        groups[f"{metal} contained"] = (f"{metal}_contained_t", contained, {"assayed": assayed, "not assayed": ~assayed})
+        masks = {"assayed": assayed, "not assayed": ~assayed}
+        groups[f"{metal} contained"] = (f"{metal}_contained_t", contained, masks)
     rows = []
     for label, (prefix, true_value, masks) in groups.items():
         for group, mask in masks.items():

@@ -289,7 +289,7 @@ def _between_site_sd(sites: pd.DataFrame, trend_dof: Mapping[str, float] | None 
     squares, noise, dof = 0.0, 0.0, 0.0
     for residue_type, group in sites.groupby("residue_type"):
         free = len(group) - 1 - (trend_dof or {}).get(residue_type, 0.0)
-        if len(group) < 2 or free <= 0:
+        if free <= 0:  # a lone site, or a trend that used every degree of freedom
             continue
         squares += float(np.sum(np.square(group["mean"] - group["mean"].mean())))
         noise += free * float(np.mean(group["sigma_w"] ** 2 / group["n_eff"]))
