@@ -8,9 +8,11 @@ import pandas as pd
 
 from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
+from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import ELEMENTS
 from geodata.validate import ValidationResult
+from geodata.zonal import find_covariates
 from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
 from models.model_store import ModelStore, StoredModel, element_card
 from models.report import BASELINES, validation_tables, within_site_predictions
@@ -38,12 +40,13 @@ def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) ->
 def grade_models(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
+    data_drop: DataDrop,
     samples: ValidationResult,
     sites: ValidationResult,
     site_features: pd.DataFrame,
     reference_tables: ReferenceTables,
 ) -> GradeModels:
-    """Per-element log-grade models: residue-type priors from the cited table, site means, block models."""
+    """Per-element grade models: residue-type priors from the cited table, site means, validated block models."""
     store = ModelStore(model_store_root(settings, context.instance), forbidden=(settings.data_path, settings.out_path))
     features = site_features.set_index("site_id")
     thickness = (features["tonnes_p50"] / features["density_t_m3"] / (features["area_ha"] * 1e4)).where(
@@ -55,11 +58,15 @@ def grade_models(
         "top_cut_fence": settings.top_cut_fence,
         "n_draws": settings.block_draws,
         "seed": settings.seed,
+        "covariate_rasters": find_covariates(data_drop.root),
+        "block_size_m": settings.block_size_m,
     }
     with parallel_backend(settings.dask_address, settings.n_jobs) as backend:
         context.log.info("Block models run on %s", backend)
         fits = {
-            element: fit_element(element, samples.accepted, sites.accepted, thickness, reference_tables.grade_priors, **options)
+            element: fit_element(
+                element, samples.accepted, sites.accepted, thickness, reference_tables.grade_priors, **options
+            )
             for element in ELEMENTS
         }
     for element, fit in fits.items():
@@ -70,7 +77,10 @@ def grade_models(
         )  # fmt: skip
     predictions = within_site_predictions(fits)
     site_level, within_site = validation_tables(fits, predictions)
-    fit_options = {name: value for name, value in options.items() if name != "site_covariates"}
+    fit_options = {
+        name: value for name, value in options.items() if name not in ("site_covariates", "covariate_rasters")
+    }
+    fit_options["covariate_rasters"] = sorted(options["covariate_rasters"])
     stored = _save_models(context, store, fits, fit_options, settings.models_kept, (site_level, within_site))
     context.add_output_metadata(
         {
@@ -111,7 +121,9 @@ def grade_models_beat_baselines(grade_models: GradeModels) -> dg.AssetCheckResul
     """Warn, naming the elements, where a baseline predicts held-out composites better."""
     within_site = grade_models.within_site
     if within_site.empty:
-        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"})
+        return dg.AssetCheckResult(
+            passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"}
+        )
     rmse = within_site.pivot_table(index="element", columns="method", values="rmse")
     best_baseline = rmse[[method for method in BASELINES if method in rmse]].min(axis=1)
     ratio = (rmse["residua"] / best_baseline).round(3)

@@ -20,7 +20,11 @@ from models.report import diagnostic_figures
 
 REPORT_NOTES = (
     "Within-site rows pool held-out composites of every modelled site: 'residua' is the model each site chose by "
-    "blocked cross-validation (intervals calibrated on the other sites' held-out errors); type_mean, idw and "
+    "blocked cross-validation, scored on exactly what its grade rasters publish at the held-out places (the block "
+    "P50, refitted without the held-out holes, in the same transform and with the same prior and covariates; "
+    "intervals calibrated on the other sites' held-out errors). rmse/mae/bias/r2 are of log-grade; rmse_gt, "
+    "relative_rmse_gt and metal_bias are of grade in g/t, where the baselines are fitted to grades; block_metal_error "
+    "is the RMS of ln(predicted / observed metal) over held-out blocks of holes. type_mean, idw and "
     "ordinary_kriging are baselines on the same folds, scored at up to 300 seeded sites per element and compared "
     "with residua on those sites only; residua_all_sites (when shown) scores residua at every modelled site. "
     "Site-level rows hold out whole sites: one at a time up to 50 sampled sites, in 50 seeded groups of sites beyond."

@@ -1,6 +1,5 @@
 """Run settings shared by every asset: where the data drop is, where outputs go, tunables."""
 
-
 from pathlib import Path
 from typing import Literal
 
@@ -24,6 +23,12 @@ class ResiduaSettings(dg.ConfigurableResource):
     composite_length_m: float = 1.5
     top_cut_fence: float = 3.0
     block_draws: int = 400
+    block_size_m: float | None = Field(
+        default=None,
+        gt=0,
+        description="Block edge (m) of the within-site block models and grade rasters; none: half the median "
+        "distance from a hole to its nearest other hole, per site (5-500 m, at most 2,500 blocks a site).",
+    )
     n_jobs: int = 2
     dask_address: str | None = Field(
         default=None,

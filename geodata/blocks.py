@@ -25,18 +25,14 @@ class BlockGrid:
     cell_m: float
 
 
-def block_grid(footprint: shapely.Geometry, depths: np.ndarray, max_columns: int = 150, min_cell_m: float = 10.0) -> BlockGrid:
-    """Square cells whose centres fall inside ``footprint``, one block per depth per cell.
+def block_grid(footprint: shapely.Geometry, depths: np.ndarray, cell_m: float) -> BlockGrid:
+    """Square cells of ``cell_m`` whose centres fall inside ``footprint``, one block per depth per cell.
 
-    The cell size is the larger of ``min_cell_m`` and the size that keeps the number of
-    cell columns inside the footprint near ``max_columns``.
-
-    >>> grid = block_grid(shapely.box(0, 0, 100, 100), np.array([0.75, 2.25]), max_columns=100)
+    >>> grid = block_grid(shapely.box(0, 0, 100, 100), np.array([0.75, 2.25]), cell_m=10.0)
     >>> grid.centres.shape, grid.shape
     ((200, 3), (10, 10))
     """
-    area = max(footprint.area, 1.0)
-    cell = max(min_cell_m, float(np.sqrt(area / max_columns)))
+    cell = float(cell_m)
     minx, miny, maxx, maxy = footprint.bounds
     width = max(int(np.ceil((maxx - minx) / cell)), 1)
     height = max(int(np.ceil((maxy - miny) / cell)), 1)
@@ -48,7 +44,11 @@ def block_grid(footprint: shapely.Geometry, depths: np.ndarray, max_columns: int
     if not inside.any():  # a footprint thinner than one cell: use its representative point
         point = footprint.representative_point()
         x, y = np.array([point.x]), np.array([point.y])
-        rows, cols, inside = np.array([int((maxy - point.y) // cell)]), np.array([int((point.x - minx) // cell)]), np.array([True])
+        rows, cols, inside = (
+            np.array([int((maxy - point.y) // cell)]),
+            np.array([int((point.x - minx) // cell)]),
+            np.array([True]),
+        )
     x, y = x[inside], y[inside]
     row, col = rows.ravel()[inside], cols.ravel()[inside]
     n_depths = len(depths)

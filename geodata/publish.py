@@ -105,7 +105,7 @@ def metal_columns() -> list[str]:
     """Per-metal columns of ``sites_ranked``, in published order."""
     columns = []
     for metal in REPORTED_METALS:
-        columns.append(f"{metal}_grade_gt_p50")
+        columns += [f"{metal}_grade_gt_{p}" for p in ("p10", "p50", "p90")]
         columns += [f"{metal}_contained_t_{p}" for p in ("p10", "p50", "p90")]
         columns += [f"{metal}_recoverable_t_{p}" for p in ("p10", "p50", "p90")]
     return columns

@@ -1,35 +1,55 @@
 """One site, one element: choose the within-site model by blocked CV and estimate blocks.
 
-The candidates are ``ShrunkMean`` (no spatial structure) and ``HierarchicalGP`` (a
-spatial field around the residue-type prior); the baselines scored on the same folds are
-the residue-type mean, inverse-distance weighting and ordinary kriging (at the sites the
-caller asks for: they are a yardstick, not part of the estimate). The chosen model's
-intervals are calibrated on its held-out errors, then it is refitted on every composite
-and simulated jointly over a block grid inside the footprint.
+The candidates are ``SiteField`` models (``models.within_site``): the site's shrunk mean
+(no spatial structure), a Gaussian field in log-grade and one in normal scores, each
+also with a random-forest covariate trend when covariate rasters are given and the site
+has ``MIN_HOLES_FOR_TREND`` holes. Each is scored on the same blocked folds, held-out
+composites predicted through the path that publishes the rasters (``SiteField.held_out``);
+the baselines scored on those folds are the residue-type mean, inverse-distance weighting
+and ordinary kriging, each on log-grade and on grade (at the sites the caller asks for:
+they are a yardstick, not part of the estimate). Log-grade candidates are offered only where
+the composites' lognormal mean matches their declustered mean (else a lognormal model would
+publish metal the samples do not hold). The chosen model minimises the sum of its held-out
+log-grade RMSE, grade RMSE and block metal error, each relative to the best candidate's, so
+a model cannot win on logs while losing on metal. Its intervals are calibrated on its held-out
+errors, then it is refitted on every composite and simulated jointly over a block grid
+inside the footprint, with blocks sized by the hole spacing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import shapely
 from affine import Affine
+from scipy.spatial import cKDTree
 
 from geodata.blocks import BlockGrid, block_grid
+from geodata.covariate_points import sample_covariates
 from models.selection import blocked_folds, cross_validate, interval_scale_from, score
 from models.spatial import InverseDistance, OrdinaryKriging
-from models.within_site import HierarchicalGP, ShrunkMean, block_grade_draws
+from models.within_site import SiteField, block_grade_draws
 
 MIN_COMPOSITES = 12
 MIN_HOLES = 4
-#: Block grid size: about MAX_COLUMNS columns in the footprint, at most MAX_LAYERS layers (<= 400 blocks).
-#: On the demo, site means from this grid differ from a 150 x 6 grid's by 0.08 of their own sd on
-#: average (Monte Carlo noise between two grids is 0.07), spreads by under 2 %; the joint draws
-#: cost up to the cube of the block count (38 ms a site on the finer grid, 9 ms on this one).
-MAX_COLUMNS = 100
+#: Fewest composites for a normal-score transform (its table is the site's own distribution).
+MIN_COMPOSITES_NORMAL_SCORE = 12
+#: Fewest holes for a covariate trend inside a site (a forest needs spread to learn from).
+MIN_HOLES_FOR_TREND = 30
+#: At most this many blocks (cells x layers) per site: the joint draws cost the cube of the
+#: block count (about 0.5 s at 2,500 on 2 cores); a larger site gets larger cells.
+MAX_BLOCKS = 2500
 MAX_LAYERS = 4
+#: Log-grade candidates are offered only where the declustered composites' lognormal mean is
+#: within this (as |ln ratio|) of their arithmetic mean (``lognormal_mean_gap``), else normal scores only.
+LOG_MEAN_TOLERANCE = float(np.log(1.1))
+#: Held-out composites that weigh as much as the prior belief that intervals are calibrated (``shrunk_interval_scale``).
+CALIBRATION_PRIOR_N = 30
+#: Block edge bounds (m) when sized from the hole spacing.
+MIN_CELL_M, MAX_CELL_M = 5.0, 500.0
 
 
 @dataclass(frozen=True)
@@ -38,10 +58,12 @@ class SiteBlockEstimate:
 
     ``log_mean``/``log_sd`` describe the log of the site's mean grade over the blocks;
     ``block_log_sd`` is the spread of log block grades within the site (the median over
-    draws), which decides how much metal lies above a cut-off;
+    draws), which decides how much metal lies above a cut-off; ``declustered_mean_gt`` is
+    the site's declustered composite mean (a check on the simulated mean);
     ``cv`` holds held-out predictions per method (candidates and baselines); the band
     arrays are the P10/P50/P90 of depth-averaged block grade (g/t), north-up rasters with
-    ``transform`` in the footprint's local UTM CRS (NaN outside the footprint).
+    ``transform`` in the footprint's local UTM CRS (NaN outside the footprint), cells of
+    ``cell_m``.
     """
 
     site_id: str
@@ -51,6 +73,8 @@ class SiteBlockEstimate:
     log_mean: float
     log_sd: float
     block_log_sd: float
+    declustered_mean_gt: float
+    cell_m: float
     cv: pd.DataFrame
     transform: Affine
     p10: np.ndarray
@@ -69,6 +93,9 @@ def estimate_site_blocks(
     composite_length_m: float = 1.5,
     type_mean: float | None = None,
     baselines: bool = True,
+    block_size_m: float | None = None,
+    covariate_rasters: dict[str, Path] | None = None,
+    crs: object = None,
 ) -> SiteBlockEstimate | None:
     """Fit, validate and simulate one site's element; None when data are too thin.
 
@@ -76,39 +103,58 @@ def estimate_site_blocks(
     ----------
     table
         The site's composites for one element (``x_m``, ``y_m``, ``depth_m``,
-        ``depth_to_m``, ``log_grade``, ``hole_id``).
+        ``depth_to_m``, ``grade_gt``, ``log_grade``, ``weight``, ``hole_id``, and
+        ``pcov_<name>`` covariate values at the composites when ``covariate_rasters``).
     prior_mean, prior_var
         The site-level model's mean log-grade for this site before its own samples
         (residue-type mean plus covariate trend) and its variance.
     footprint_m
-        The footprint in the same metric CRS as ``x_m``/``y_m``.
+        The footprint in the same metric CRS (``crs``) as ``x_m``/``y_m``.
     thickness_m
         Mean deposit thickness: blocks extend from the surface to this depth, so the site
-        mean covers the whole tonnage (below the deepest sample the field returns to the
-        prior, with the prior's uncertainty).
+        mean covers the whole tonnage.
     type_mean
         The residue-type mean log-grade for the type-mean baseline (default ``prior_mean``).
     baselines
         Also score the baselines on the same folds (``cv`` then holds their rows too).
+    block_size_m
+        Block edge; default half the median distance from a hole to its nearest other hole
+        (within ``MIN_CELL_M``-``MAX_CELL_M``), enlarged to stay within ``MAX_BLOCKS``.
+    covariate_rasters, crs
+        Covariate name -> raster, sampled at block centres (given in ``crs``) for the trend.
     """
     if len(table) < MIN_COMPOSITES or table["hole_id"].nunique() < MIN_HOLES or np.ptp(table["log_grade"]) == 0:
         return None
-    X = table[["x_m", "y_m", "depth_m"]].to_numpy(dtype=float)
-    y = table["log_grade"].to_numpy(dtype=float)
+    covariates = [f"pcov_{name}" for name in covariate_rasters or {} if f"pcov_{name}" in table]
+    X = table[["x_m", "y_m", "depth_m", *covariates]].to_numpy(dtype=float)
+    grades, weights = table["grade_gt"].to_numpy(dtype=float), table["weight"].to_numpy(dtype=float)
+    y = np.log(grades)
     folds = blocked_folds(X[:, :2], n_splits=5, n_blocks_per_side=3, seed=seed)
     if len(folds) < 2:
         return None
-    gp = HierarchicalGP(prior_mean, prior_var, random_state=seed).fit(X, y)
-    shrunk = ShrunkMean(prior_mean, prior_var)
-    held_out = {"shrunk_mean": cross_validate(shrunk, X, y, folds), "hierarchical_gp": gp.held_out(X, y, folds)}
-    rmse = {name: score(frame)["rmse"] for name, frame in held_out.items()}
-    chosen = min(rmse, key=rmse.get)
+    candidates = _candidates(prior_mean, prior_var, table, X[:, 3:], seed)
+    if "normal_score_gp" in candidates and lognormal_mean_gap(grades, weights) > LOG_MEAN_TOLERANCE:
+        candidates = {name: model for name, model in candidates.items() if model.transform != "log"}
+    fitted = {name: model.fit(X, grades, weights) for name, model in candidates.items()}
+    held_out = {name: model.held_out(X, grades, folds, weights) for name, model in fitted.items()}
     if baselines:
-        held_out.update(_baselines_cv(X, y, folds, prior_mean if type_mean is None else type_mean, prior_var))
-    scale = interval_scale_from(held_out[chosen])
-    model = gp if chosen == "hierarchical_gp" else shrunk.fit(X, y)
-    grid = block_grid(footprint_m, _layer_depths(thickness_m, composite_length_m), max_columns=MAX_COLUMNS)
-    draws = block_grade_draws(model, grid.centres, n_draws, seed, scale)
+        held_out.update(_baselines_cv(X[:, :3], y, folds, prior_mean if type_mean is None else type_mean, prior_var))
+    fold = np.zeros(len(y), dtype=int)
+    for index, (_, test) in enumerate(folds):
+        fold[test] = index
+    held_out = {name: frame.assign(fold=fold) for name, frame in held_out.items()}
+    chosen = choose({name: held_out[name] for name in fitted})
+    scale = shrunk_interval_scale(interval_scale_from(held_out[chosen]), len(y))
+    model = fitted[chosen]
+    depths = _layer_depths(thickness_m, composite_length_m)
+    cell = block_size_m or data_block_size(table[["x_m", "y_m"]].to_numpy(dtype=float), footprint_m.area, len(depths))
+    grid = block_grid(footprint_m, depths, cell)
+    centres = grid.centres
+    if model.trend:
+        at_blocks = sample_covariates(covariate_rasters, centres[:, :2], crs).to_numpy(dtype=float)
+        fill = np.nanmean(X[:, 3:], axis=0)
+        centres = np.column_stack([centres, np.where(np.isnan(at_blocks), fill, at_blocks)])
+    draws = block_grade_draws(model, centres, n_draws, seed, scale)
     site_mean = np.log(draws.mean(axis=1))
     p10, p50, p90 = _band_percentiles(draws, grid)
     cv = pd.concat([frame.assign(method=name) for name, frame in held_out.items()], ignore_index=True)
@@ -120,6 +166,8 @@ def estimate_site_blocks(
         log_mean=float(site_mean.mean()),
         log_sd=float(site_mean.std(ddof=1)),
         block_log_sd=float(np.median(np.log(draws).std(axis=1))),
+        declustered_mean_gt=float(np.average(grades, weights=weights)),
+        cell_m=float(grid.cell_m),
         cv=cv,
         transform=grid.transform,
         p10=p10,
@@ -128,13 +176,118 @@ def estimate_site_blocks(
     )
 
 
+def _candidates(
+    prior_mean: float, prior_var: float, table: pd.DataFrame, covariates: np.ndarray, seed: int
+) -> dict[str, SiteField]:
+    """The within-site candidates this site's data can support."""
+    options = {"prior_mean": prior_mean, "prior_var": prior_var, "random_state": seed}
+    candidates = {
+        "shrunk_mean": SiteField("log", spatial=False, **options),
+        "log_gp": SiteField("log", **options),
+    }
+    if len(table) >= MIN_COMPOSITES_NORMAL_SCORE and table["grade_gt"].nunique() >= MIN_COMPOSITES_NORMAL_SCORE // 2:
+        candidates["normal_score_gp"] = SiteField("normal_score", **options)
+    varies = covariates.size and np.nanstd(covariates, axis=0).max() > 0 and not np.isnan(covariates).any()
+    if varies and table["hole_id"].nunique() >= MIN_HOLES_FOR_TREND:
+        for name in list(candidates):
+            if name != "shrunk_mean":
+                candidates[f"{name}_trend"] = SiteField(candidates[name].transform, trend=True, **options)
+    return candidates
+
+
+def lognormal_mean_gap(grades: np.ndarray, weights: np.ndarray) -> float:
+    """|ln(lognormal mean / arithmetic mean)| of the declustered composites.
+
+    Log-grade models back-transform with the lognormal mean; where that differs from the
+    declustered mean of the grades themselves, they would publish metal the samples do not
+    hold, however well they predict single composites.
+
+    >>> rng = np.random.default_rng(0)
+    >>> round(lognormal_mean_gap(np.exp(rng.normal(0, 1, 20_000)), np.ones(20_000)), 2)
+    0.0
+    """
+    log = np.log(grades)
+    mean = float(np.average(log, weights=weights))
+    variance = float(np.average((log - mean) ** 2, weights=weights))
+    return abs(mean + variance / 2 - float(np.log(np.average(grades, weights=weights))))
+
+
+def choose(held_out: dict[str, pd.DataFrame]) -> str:
+    """The candidate with the lowest sum of three held-out errors, each relative to the best candidate's.
+
+    The errors are log-grade RMSE at held-out composites, grade RMSE there, and the RMS log
+    error of metal in each held-out block of holes (``grade_scores``): a model cannot win on
+    logs while losing on metal.
+    """
+    errors = {name: (score(frame)["rmse"], *(grade_scores(frame)[key] for key in ("rmse_gt", "block_metal_error")))
+              for name, frame in held_out.items()}  # fmt: skip
+    best = np.maximum(np.min(list(errors.values()), axis=0), 1e-12)
+    total = {name: float(np.sum(np.asarray(values) / best)) for name, values in errors.items()}
+    return min(total, key=total.get)
+
+
+def grade_scores(predictions: pd.DataFrame) -> dict[str, float]:
+    """Scores on grade (g/t): RMSE, RMSE relative to the mean observed grade, relative bias of metal,
+    and ``block_metal_error``, the RMS of ln(predicted / observed metal) over held-out blocks
+    (folds, per site when rows carry ``site_id``; equal-length composites, so metal is the sum of grades)."""
+    error = predictions["predicted_gt"] - predictions["observed_gt"]
+    mean = float(predictions["observed_gt"].mean())
+    rmse = float(np.sqrt(np.mean(error**2)))
+    scores = {"rmse_gt": rmse, "relative_rmse_gt": rmse / mean, "metal_bias": float(error.mean()) / mean}
+    if "fold" in predictions:
+        keys = [column for column in ("site_id", "fold") if column in predictions]
+        metal = predictions.groupby(keys)[["predicted_gt", "observed_gt"]].sum()
+        scores["block_metal_error"] = float(np.sqrt(np.mean(np.log(metal["predicted_gt"] / metal["observed_gt"]) ** 2)))
+    return scores
+
+
+def shrunk_interval_scale(scale: float, n: int) -> float:
+    """A site's interval calibration factor, shrunk toward 1 by its number of held-out composites.
+
+    A factor measured on a dozen held-out composites is mostly noise, and a large one
+    stretches a normal-score field beyond the distribution it was fitted to. The log of
+    the factor is weighted by n / (n + ``CALIBRATION_PRIOR_N``) and kept within
+    [1/2, 2]; the report's coverage is measured with factors from the other sites.
+
+    >>> round(shrunk_interval_scale(3.0, 10), 3), round(shrunk_interval_scale(1.2, 10_000), 3)
+    (1.316, 1.199)
+    """
+    weight = n / (n + CALIBRATION_PRIOR_N)
+    return float(np.clip(np.exp(weight * np.log(max(scale, 1e-9))), 0.5, 2.0))
+
+
+def data_block_size(xy: np.ndarray, area_m2: float, n_layers: int) -> float:
+    """Half the median distance from a hole to its nearest other hole, within bounds and ``MAX_BLOCKS``.
+
+    >>> round(data_block_size(np.array([[0.0, 0.0], [0.0, 40.0], [40.0, 0.0], [40.0, 40.0]]), 1e4, 1), 1)
+    20.0
+    """
+    collars = np.unique(np.round(xy, 3), axis=0)
+    spacing = float(np.median(cKDTree(collars).query(collars, k=2)[0][:, 1])) if len(collars) > 1 else 2 * MAX_CELL_M
+    cell = float(np.clip(spacing / 2, MIN_CELL_M, MAX_CELL_M))
+    return max(cell, float(np.sqrt(max(area_m2, 1.0) * n_layers / MAX_BLOCKS)))
+
+
 def _baselines_cv(X: np.ndarray, y: np.ndarray, folds, type_mean: float, prior_var: float) -> dict[str, pd.DataFrame]:
-    """Held-out predictions of the residue-type mean, inverse-distance weighting and ordinary kriging."""
+    """Held-out predictions of the residue-type mean, inverse-distance weighting and ordinary kriging.
+
+    Each baseline predicts log-grade (``predicted``) and, fitted separately to grades,
+    grade itself (``predicted_gt``): IDW and kriging of grades are what a practitioner
+    would use for metal, and the type mean's grade is its lognormal mean.
+    """
+    grades = np.exp(y)
     held_out = {"type_mean": _type_mean_cv(y, folds, type_mean, prior_var)}
-    held_out["idw"] = cross_validate(InverseDistance(n_coords=3), X, y, folds)
+    held_out["idw"] = cross_validate(InverseDistance(n_coords=3), X, y, folds).assign(
+        observed_gt=grades, predicted_gt=cross_validate(InverseDistance(n_coords=3), X, grades, folds)["predicted"]
+    )
     try:  # the variogram is fitted once on all composites and kept in the folds, as the GP's kernel is
-        variogram = OrdinaryKriging(n_coords=3).fit(X, y).variogram_parameters_
-        held_out["ordinary_kriging"] = cross_validate(OrdinaryKriging(n_coords=3, variogram_parameters=variogram), X, y, folds)
+        kriged = {}
+        for name, target in (("log", y), ("grade", grades)):
+            variogram = OrdinaryKriging(n_coords=3).fit(X, target).variogram_parameters_
+            kriged[name] = cross_validate(OrdinaryKriging(n_coords=3, variogram_parameters=variogram), X, target, folds)
+        held_out["ordinary_kriging"] = kriged["log"].assign(
+            observed_gt=grades, predicted_gt=kriged["grade"]["predicted"]
+        )
     except (ValueError, np.linalg.LinAlgError):
         pass  # e.g. a variogram that cannot be fitted: the baseline is left out at this site
     return held_out
@@ -142,11 +295,14 @@ def _baselines_cv(X: np.ndarray, y: np.ndarray, folds, type_mean: float, prior_v
 
 def _type_mean_cv(y: np.ndarray, folds, prior_mean: float, prior_var: float) -> pd.DataFrame:
     """The residue-type mean everywhere, with the prior and training spreads as its std."""
-    predicted, std = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    predicted, std, grade = np.full(len(y), np.nan), np.full(len(y), np.nan), np.full(len(y), np.nan)
     for train, test in folds:
         predicted[test] = prior_mean
         std[test] = np.sqrt(prior_var + np.var(y[train]))
-    return pd.DataFrame({"observed": y, "predicted": predicted, "std": std})
+        grade[test] = np.exp(prior_mean + np.var(y[train]) / 2)
+    return pd.DataFrame(
+        {"observed": y, "predicted": predicted, "std": std, "observed_gt": np.exp(y), "predicted_gt": grade}
+    )
 
 
 def _layer_depths(thickness_m: float, length_m: float) -> np.ndarray:

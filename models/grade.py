@@ -8,8 +8,13 @@ Three levels, all Gaussian in log-grade space:
 
 A sampled site's mean is shrunk toward its type mean as data thin out; an unsampled
 site gets the type mean with the full between-site spread, so its interval is honestly
-wide. The tonnage-weighted mean grade of a deposit with log-normal grades is
-``exp(m_s + sigma_w^2 / 2)``, which is what contained metal needs.
+wide. Contained metal needs a site's arithmetic mean grade, ``exp(m_s) x E[exp(r)]`` for
+within-site log residuals r. Real grades are rarely lognormal (and values imputed below
+detection stretch the log spread), so E[exp(r)] is not taken as exp(sigma_w^2 / 2) of the
+fitted log-variance but estimated from the residuals themselves, declustered and pooled
+per residue type (Duan's smearing estimator, J. Am. Stat. Assoc. 78:605, 1983); the
+within-site log-sd ``sigma_w`` a site is published with is the one whose lognormal has
+that mean, ``sqrt(2 ln E[exp(r)])``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ MIN_TAU = 0.15
 #: Log-sd assumed for a type mean whose only evidence is the reference table, when the
 #: table's own p10-p90 range is narrower than this (a literature figure is not a survey).
 MIN_PRIOR_LOG_SD = 0.5
+#: Degrees of freedom of the residue type's pooled within-site spread when it is blended with
+#: a site's own (a scaled inverse-chi-squared prior): a site with n samples weighs its own
+#: spread by (n - 1) / (n - 1 + WITHIN_PRIOR_DOF).
+WITHIN_PRIOR_DOF = 5.0
 #: Fewest sampled sites of a residue type for its own covariate slopes.
 MIN_SITES_FOR_TREND = 4
 Z80 = 1.2815515655446004
@@ -92,6 +101,7 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         """
         sites = sites.copy()
         self.sigma_w_ = _pooled_within_sd(sites)
+        self.mean_sigma_w_ = _pooled_smearing_sd(sites)
         sites["sigma_w"] = sites["residue_type"].map(self.sigma_w_).fillna(self.sigma_w_.get("__all__", 0.5))
         site_covariates = sites[list(self.covariates)]
         self.covariate_mean_ = site_covariates.mean()
@@ -106,7 +116,9 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
             if not self.covariates:
                 break
             self.coef_ = self._fit_trend(sites, Z)
+        sites["site_sigma_w"], sites["site_mean_sigma_w"] = self._site_spreads(sites)
         self.site_mean_, self.site_sd_ = self._site_posteriors(sites)
+        self.site_mean_sigma_w_ = sites["site_mean_sigma_w"]
         self.site_summary_ = sites
         self.n_sites_ = len(sites)
         return self
@@ -116,16 +128,17 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         return self.predict_distribution(X)["log_mean"].to_numpy()
 
     def predict_distribution(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per row: ``log_mean``, ``log_sd`` (of the site mean) and ``sigma_w`` (within site)."""
+        """Per row: ``log_mean``, ``log_sd`` (of the site mean) and ``sigma_w``, the within-site
+        log-sd whose lognormal correction is the smearing factor (mean grade exp(log_mean + sigma_w^2 / 2))."""
         frame = _as_frame(X)
         prior = self.site_prior(frame)
         rows = []
         for site_id, residue_type, mean, variance in zip(
             frame["site_id"], frame["residue_type"], prior["log_mean"], prior["log_var"]
         ):
-            within = float(self.sigma_w_.get(residue_type, self.sigma_w_["__all__"]))
+            within = float(self.mean_sigma_w_.get(residue_type, self.mean_sigma_w_["__all__"]))
             if site_id in self.site_mean_.index:
-                rows.append((self.site_mean_[site_id], self.site_sd_[site_id], within, True))
+                rows.append((self.site_mean_[site_id], self.site_sd_[site_id], self.site_mean_sigma_w_[site_id], True))
             else:  # the site prior, widened by the held-out-site calibration
                 rows.append((mean, math.sqrt(variance) * self.unsampled_interval_scale, within, False))
         return pd.DataFrame(rows, columns=["log_mean", "log_sd", "sigma_w", "sampled"], index=frame.index)
@@ -215,10 +228,28 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
             sds[residue_type] = math.sqrt(1 / precision)
         return pd.Series(means, dtype=float), pd.Series(sds, dtype=float)
 
+    def _site_spreads(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+        """Each sampled site's within-site log-sd and smearing sd: its own blended with its type's.
+
+        Sites of one type need not share a spread (poor ground is often less variable than
+        rich ground), so a site's own variance and smearing factor count with weight n - 1
+        against ``WITHIN_PRIOR_DOF`` for the pooled ones.
+        """
+        own = (sites["n"] - 1).clip(lower=0).astype(float)
+        pooled_var = sites["sigma_w"] ** 2
+        pooled_smear = np.exp(
+            sites["residue_type"].map(self.mean_sigma_w_).fillna(self.mean_sigma_w_["__all__"]) ** 2 / 2
+        )
+        smear = sites["smear"] if "smear" in sites else np.exp(sites["var"] / 2)
+        weight = own / (own + WITHIN_PRIOR_DOF)
+        variance = weight * sites["var"].fillna(0.0) + (1 - weight) * pooled_var
+        factor = weight * smear.fillna(1.0) + (1 - weight) * pooled_smear
+        return np.sqrt(variance.clip(lower=0.05**2)), np.sqrt(2 * np.log(factor.clip(lower=1.0))).clip(lower=0.05)
+
     def _site_posteriors(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
         prior_mean = sites["residue_type"].map(self.type_mean_) + sites["offset"]
         prior_var = self.tau_**2 + sites["residue_type"].map(self.type_mean_sd_) ** 2
-        data_var = sites["sigma_w"] ** 2 / sites["n_eff"]
+        data_var = sites["site_sigma_w"] ** 2 / sites["n_eff"]
         precision = 1 / prior_var + 1 / data_var
         mean = (prior_mean / prior_var + sites["mean"] / data_var) / precision
         return mean, np.sqrt(1 / precision)
@@ -248,6 +279,7 @@ def summarise_sites(
     mean = np.bincount(site, w * y) / weight
     n = np.bincount(site)
     variance = np.where(n > 1, np.bincount(site, w * (y - mean[site]) ** 2) / weight, np.nan)
+    smear = np.where(n > 1, np.bincount(site, w * np.exp(y - mean[site])) / weight, np.nan)
     if "hole_id" not in frame or (frame["hole_id"].astype(str) == "").all():
         n_eff = n
     else:
@@ -256,7 +288,14 @@ def summarise_sites(
         n_eff = np.bincount(pairs // (hole.max() + 1), minlength=len(site_ids))
     first = np.unique(site, return_index=True)[1]
     sites = pd.DataFrame(
-        {"mean": mean, "var": variance, "n": n, "n_eff": n_eff, "residue_type": frame["residue_type"].to_numpy()[first]},
+        {
+            "mean": mean,
+            "var": variance,
+            "smear": smear,
+            "n": n,
+            "n_eff": n_eff,
+            "residue_type": frame["residue_type"].to_numpy()[first],
+        },
         index=pd.Index(site_ids, name="site_id"),
     )
     firsts = frame[list(covariates)].groupby(site).first().set_axis(sites.index)
@@ -270,6 +309,25 @@ def _pooled_within_sd(sites: pd.DataFrame) -> dict[str, float]:
     for residue_type, group in usable.groupby("residue_type"):
         pooled[residue_type] = _pool(group)
     return pooled
+
+
+def _pooled_smearing_sd(sites: pd.DataFrame) -> dict[str, float]:
+    """Per residue type (and ``__all__``): sqrt(2 ln S), S the pooled smearing factor E[exp(r)].
+
+    S is each site's declustered mean of exp(residual), pooled with weights n - 1 (as the
+    variance is); a type without such sites falls back on ``__all__``. Summaries without
+    a ``smear`` column are taken as lognormal (S = exp(var / 2)).
+    """
+    sites = sites.assign(smear=sites["smear"] if "smear" in sites else np.exp(sites["var"] / 2))
+    usable = sites[(sites["n"] > 1) & sites["smear"].notna()]
+
+    def pooled(group: pd.DataFrame) -> float:
+        factor = float(np.average(group["smear"], weights=group["n"] - 1))
+        return max(math.sqrt(2 * math.log(max(factor, 1.0))), 0.05)
+
+    result = {"__all__": pooled(usable) if len(usable) else 0.5}
+    result.update({kind: pooled(group) for kind, group in usable.groupby("residue_type")})
+    return result
 
 
 def _pool(group: pd.DataFrame) -> float:

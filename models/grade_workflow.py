@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from geodata.crs import to_local_utm
+from geodata.covariate_points import sample_covariates
+from geodata.crs import to_local_utm, utm_epsg_codes
 from models.block_model import SiteBlockEstimate, estimate_site_blocks
 from models.grade import Z80, HierarchicalLogGrade
 from models.preparation import prepare_grades
@@ -58,12 +60,17 @@ def fit_element(
     top_cut_fence: float = 3.0,
     n_draws: int = 500,
     seed: int = 0,
+    covariate_rasters: dict[str, Path] | None = None,
+    block_size_m: float | None = None,
 ) -> ElementFit:
     """Prepare assays, fit the hierarchical site model, validate it, fit block models.
 
     ``thickness_m`` (indexed by site_id) sets how deep each site's block grid reaches.
     ``site_covariates`` (indexed by site_id; numeric columns such as era or raster means)
     enter the site-level trend only if site-grouped validation says they help.
+    ``covariate_rasters`` (name -> raster) are sampled at composites and block centres for
+    the within-site covariate trend; ``block_size_m`` overrides the block size that
+    ``models.block_model`` derives from the hole spacing.
     Block models run in parallel over sites through joblib, on whatever backend the
     caller configured (``joblib.parallel_config``: local processes or a Dask cluster).
     The baselines are scored at up to ``BASELINE_SITES`` sampled sites (a seeded sample
@@ -73,9 +80,14 @@ def fit_element(
     table, stats = prepare_grades(samples, sites, element, composite_length_m, top_cut_fence)
     covariates = site_covariates if site_covariates is not None else pd.DataFrame(index=sites["site_id"])
     table = table.join(covariates, on="site_id")
-    model, site_validation = _choose_site_model(table, priors_from_table(grade_priors, element), tuple(covariates.columns))
+    model, site_validation = _choose_site_model(
+        table, priors_from_table(grade_priors, element), tuple(covariates.columns)
+    )
     sampled = sites[sites["site_id"].isin(table["site_id"])]
     footprints = pd.Series(to_local_utm(sampled.geometry).to_numpy(), index=sampled["site_id"].to_numpy())
+    epsg = pd.Series(utm_epsg_codes(sampled.geometry), index=sampled["site_id"].to_numpy())
+    if covariate_rasters:
+        table = _with_point_covariates(table, covariate_rasters, epsg)
     jobs = []
     site_ids = table["site_id"].unique()
     baseline_sites = set(np.random.default_rng(seed).permutation(site_ids)[:BASELINE_SITES])
@@ -92,10 +104,21 @@ def fit_element(
         jobs.append(delayed(estimate_site_blocks)(
             site_table, prior_mean, prior_var, local, thickness, n_draws, seed, composite_length_m,
             model.type_prior(site_table["residue_type"].iloc[0])[0], site_id in baseline_sites,
+            block_size_m, covariate_rasters, f"EPSG:{epsg.loc[site_id]}",
         ))  # fmt: skip
     estimates = Parallel()(jobs) if jobs else []
     blocks = {estimate.site_id: estimate for estimate in estimates if estimate is not None}
     return ElementFit(element, model, model.covariates, stats, site_validation, blocks, table)
+
+
+def _with_point_covariates(table: pd.DataFrame, rasters: dict[str, Path], epsg: pd.Series) -> pd.DataFrame:
+    """``pcov_<name>``: each covariate raster's value at each composite (one read per UTM zone)."""
+    values = pd.DataFrame(np.nan, index=table.index, columns=[f"pcov_{name}" for name in rasters])
+    zones = table["site_id"].map(epsg)
+    for code, rows in table.groupby(zones).groups.items():
+        sampled = sample_covariates(rasters, table.loc[rows, ["x_m", "y_m"]].to_numpy(dtype=float), f"EPSG:{int(code)}")
+        values.loc[rows] = sampled.to_numpy()
+    return pd.concat([table, values], axis=1)
 
 
 def _choose_site_model(

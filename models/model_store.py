@@ -412,12 +412,13 @@ def element_card(
             "preparation": fit.preparation,
             "fit_options": dict(fit_options or {}),
             "block_models": {
-                site: {"chosen": block.chosen, "interval_scale": block.interval_scale}
+                site: {"chosen": block.chosen, "interval_scale": block.interval_scale, "block_size_m": block.cell_m}
                 for site, block in sorted(fit.blocks.items())
             },
         },
         "metrics": {
-            "units": "log-grade; rmse, mae, bias, r2 and coverage80 (share inside the 80 % interval) on held-out data",
+            "units": "log-grade: rmse, mae, bias, r2 and coverage80 (share inside the 80 % interval) on held-out data; "
+            "grade (g/t): rmse_gt, relative_rmse_gt (rmse / mean observed grade), metal_bias (relative)",
             "site_level": site_level.drop(columns="element", errors="ignore").to_dict("records"),
             "within_site": within_site.drop(columns="element", errors="ignore").to_dict("records"),
         },
@@ -433,7 +434,7 @@ def _checked_element(element: object) -> str:
 
 def _fitted_summary(model: object) -> dict:
     """Residue-type-level learned attributes of the site model (not per-site values)."""
-    names = ("tau_", "n_sites_", "sigma_w_", "type_mean_", "type_mean_sd_", "coef_")
+    names = ("tau_", "n_sites_", "sigma_w_", "mean_sigma_w_", "type_mean_", "type_mean_sd_", "coef_")
     return {name: getattr(model, name) for name in names if hasattr(model, name)}
 
 

@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from models.grade import Z80  # noqa: E402
+from models.block_model import grade_scores  # noqa: E402
 from models.grade_workflow import ElementFit  # noqa: E402
 from models.selection import score  # noqa: E402
 from models.validation import MAX_FOLDS, site_folds  # noqa: E402
@@ -44,7 +45,18 @@ def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
         frames.append(pd.concat([cv[cv["method"].isin(BASELINES)], own]).assign(
             element=element, baseline_sites=lambda rows: rows["site_id"].isin(compared)
         ))  # fmt: skip
-    columns = ["element", "site_id", "method", "observed", "predicted", "std", "baseline_sites"]
+    columns = [
+        "element",
+        "site_id",
+        "method",
+        "fold",
+        "observed",
+        "predicted",
+        "std",
+        "observed_gt",
+        "predicted_gt",
+        "baseline_sites",
+    ]
     return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
@@ -63,6 +75,10 @@ def validation_tables(
     fits: dict[str, ElementFit], predictions: pd.DataFrame | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(site-level held-out-site scores, within-site blocked-CV scores) per element and method.
+
+    Within-site scores are of what the rasters publish at each held-out composite: log-grade
+    RMSE, MAE, bias, R2 and 80 % coverage of the block P50, and on grade (g/t) the RMSE,
+    the RMSE relative to the mean observed grade and the relative bias of metal.
 
     Within-site rows compare every method on the same sites (those where the baselines
     were scored); where that is a sample of the modelled sites, a ``residua_all_sites``
@@ -84,7 +100,14 @@ def validation_tables(
         if compared["site_id"].nunique() != rows["site_id"].nunique():
             groups.append((ALL_SITES, rows[rows["method"] == "residua"]))
         within += [
-            {"element": element, "method": method, "n": len(group), "sites": group["site_id"].nunique(), **score(group)}
+            {
+                "element": element,
+                "method": method,
+                "n": len(group),
+                "sites": group["site_id"].nunique(),
+                **score(group),
+                **grade_scores(group),
+            }  # fmt: skip
             for method, group in groups
         ]
     return _first(site_table, "element"), pd.DataFrame(within)
@@ -124,7 +147,10 @@ def _locate(group: pd.DataFrame, composites: pd.DataFrame) -> pd.DataFrame:
 
 def _observed_vs_predicted(axis, group: pd.DataFrame) -> None:
     axis.scatter(group["observed"], group["predicted"], s=6, alpha=0.5)
-    low, high = np.nanmin(group[["observed", "predicted"]].to_numpy()), np.nanmax(group[["observed", "predicted"]].to_numpy())
+    low, high = (
+        np.nanmin(group[["observed", "predicted"]].to_numpy()),
+        np.nanmax(group[["observed", "predicted"]].to_numpy()),
+    )
     axis.plot([low, high], [low, high], color="black", linewidth=0.8)
     axis.set(xlabel="observed log-grade", ylabel="held-out prediction", title="Predicted vs observed")
 

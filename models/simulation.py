@@ -97,7 +97,7 @@ def simulate_resources(
     Returns
     -------
     pandas.DataFrame
-        One row per site with ``<m>_grade_gt_p50``, ``<m>_contained_t_<p>``,
+        One row per site with ``<m>_grade_gt_<p>`` (the deposit's mean grade), ``<m>_contained_t_<p>``,
         ``<m>_recoverable_t_<p>`` for every element and ``pgm``,
         ``<e>_above_cutoff_p50`` (share of the element's metal above its cut-off) and
         ``value_usd_<p>``.
@@ -140,7 +140,9 @@ def simulate_draws(
         mean_grade={key: np.concatenate([chunk.mean_grade[key] for chunk in chunks]) for key in ELEMENTS},
         above={key: np.concatenate([chunk.above[key] for chunk in chunks]) for key in ELEMENTS},
         contained={key: np.concatenate([chunk.contained[key] for chunk in chunks]) for key in chunks[0].contained},
-        recoverable={key: np.concatenate([chunk.recoverable[key] for chunk in chunks]) for key in chunks[0].recoverable},
+        recoverable={
+            key: np.concatenate([chunk.recoverable[key] for chunk in chunks]) for key in chunks[0].recoverable
+        },
         value=np.concatenate([chunk.value for chunk in chunks]),
     )
 
@@ -241,7 +243,9 @@ class _SimulationInputs:
         )
 
 
-def recovery_draws(recovery: pd.DataFrame, residue_types: pd.Series, n_draws: int, seed: int) -> dict[str, pd.DataFrame]:
+def recovery_draws(
+    recovery: pd.DataFrame, residue_types: pd.Series, n_draws: int, seed: int
+) -> dict[str, pd.DataFrame]:
     """Per element, one triangular recovery draw per residue type and draw (types x draws).
 
     Drawn from the random stream (seed, 0), independent of how sites are chunked.
@@ -266,10 +270,10 @@ def summarise_draws(draws: ResourceDraws) -> pd.DataFrame:
     for element in ELEMENTS:
         out[f"{element}_above_cutoff_p50"] = np.percentile(draws.above[element], 50.0, axis=1)
         _summarise(out, element, draws.contained[element], draws.recoverable[element])
-        out[f"{element}_grade_gt_p50"] = np.percentile(draws.mean_grade[element], 50.0, axis=1)
+        _summarise_grade(out, element, draws.mean_grade[element])
     _summarise(out, "pgm", draws.contained["pgm"], draws.recoverable["pgm"])
     tonnes_total = np.maximum(draws.tonnes, 1e-12)
-    out["pgm_grade_gt_p50"] = np.percentile(draws.contained["pgm"] * GRAMS_PER_TONNE / tonnes_total, 50.0, axis=1)
+    _summarise_grade(out, "pgm", draws.contained["pgm"] * GRAMS_PER_TONNE / tonnes_total)
     for name, q in PERCENTILES.items():
         out[f"value_usd_{name}"] = np.percentile(draws.value, q, axis=1)
     return out
@@ -305,6 +309,11 @@ def _triangular(rng: np.random.Generator, rates: pd.DataFrame, n_draws: int) -> 
     left = low + np.sqrt(u * span * np.maximum(mode - low, 0.0))
     right = high - np.sqrt((1 - u) * span * np.maximum(high - mode, 0.0))
     return np.where(u < cut, left, right)
+
+
+def _summarise_grade(out: pd.DataFrame, metal: str, mean_grade: np.ndarray) -> None:
+    for name, q in PERCENTILES.items():
+        out[f"{metal}_grade_gt_{name}"] = np.percentile(mean_grade, q, axis=1)
 
 
 def _summarise(out: pd.DataFrame, metal: str, contained: np.ndarray, recoverable: np.ndarray) -> None:

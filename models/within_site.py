@@ -1,17 +1,25 @@
-"""Within-site grade models that shrink to the site-level prior where data are thin.
+"""Within-site grade model: a Gaussian field in a chosen transform, with an optional trend.
 
-Both models work on log-grade residuals from the residue-type mean ``mu_t`` and treat the
-site's own offset as a random effect with the prior variance the site-level model gives
-(``tau^2`` plus the type mean's own uncertainty):
+``SiteField`` models one site's composites of one element. Grades are transformed (log or
+normal score, ``models.anamorphosis``); in that space the values are
 
-* ``ShrunkMean``: no spatial structure; the site mean is a precision-weighted blend of
-  the prior and the samples (the hierarchical model of ``models.grade`` for one site).
-* ``HierarchicalGP``: a Gaussian process whose kernel is that random-effect constant
-  (fixed) plus an anisotropic Matern field and a nugget (both fitted). Near samples it
-  follows the data; far from them it returns to the site-level mean (the prior shifted
-  by the site's shrunk offset), with wider intervals.
+    y = m0 + trend(covariates) + offset + field(x, y, depth) + nugget
 
-``block_grade_draws`` turns either into correlated draws of block grades over a grid.
+* ``m0``: for log, the site-level model's prior for the site (residue-type mean plus its
+  covariate trend); for normal scores, 0 (the declustered mean, by construction).
+* ``offset``: the site's constant departure from ``m0``, a random effect of fixed
+  variance. For log it is the site-level prior variance, but never less than the squared
+  distance between the site's own declustered mean and ``m0``: a site whose data sit far
+  from its residue type is not pulled back by a spread that other sites set, so the
+  literature prior weighs only where the data are thin. For normal scores it is the
+  sampling variance of a mean of ``n_holes`` independent scores.
+* ``field``: an anisotropic Matern (nu = 1.5) of fitted sill and ranges (``spatial``;
+  without it only the offset and the nugget remain: the site's mean, shrunk).
+* ``trend``: a random forest on the covariate columns (``trend``), whose out-of-bag
+  predictions give the residuals the field is fitted to.
+
+Every published number comes from ``field`` and ``transform_.block_mean``: held-out
+predictions (``held_out``), block draws (``block_grade_draws``) and so site totals.
 """
 
 from __future__ import annotations
@@ -22,152 +30,217 @@ import numpy as np
 import pandas as pd
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from models.anamorphosis import expected_block_mean, make_transform
 from models.spatial import matern_optimizer
 
-
-class ShrunkMean(RegressorMixin, BaseEstimator):
-    """Posterior site mean of log-grade under a normal prior; no spatial structure.
-
-    >>> model = ShrunkMean(prior_mean=0.0, prior_var=1.0).fit(np.zeros((4, 3)), np.full(4, 2.0))
-    >>> bool(0.0 < model.predict(np.zeros((1, 3)))[0] < 2.0)
-    True
-    """
-
-    def __init__(self, prior_mean: float = 0.0, prior_var: float = 1.0, n_coords: int = 3) -> None:
-        self.prior_mean = prior_mean
-        self.prior_var = prior_var
-        self.n_coords = n_coords
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> ShrunkMean:
-        """Blend the prior with the sample mean by their precisions.
-
-        The sample mean's weight counts distinct collar locations (x, y), not intervals:
-        intervals down one hole are strongly correlated.
-        """
-        X, y = validate_data(self, X, y, y_numeric=True)
-        self.nugget_ = max(float(np.var(y, ddof=1)) if len(y) > 1 else self.prior_var, 1e-4)
-        n_eff = len(np.unique(np.round(X[:, :2], 3), axis=0))
-        precision = 1 / self.prior_var + n_eff / self.nugget_
-        self.mean_ = (self.prior_mean / self.prior_var + n_eff * float(np.mean(y)) / self.nugget_) / precision
-        self.mean_var_ = 1 / precision
-        return self
-
-    def predict(self, X: np.ndarray, return_std: bool = False):
-        """The posterior mean everywhere; std includes the point-scale spread."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        mean = np.full(len(X), self.mean_)
-        return (mean, np.full(len(X), np.sqrt(self.mean_var_ + self.nugget_))) if return_std else mean
-
-    def field(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Mean and covariance of the smooth log-grade field at X, and the nugget variance."""
-        check_is_fitted(self)
-        n = len(X)
-        return np.full(n, self.mean_), np.full((n, n), self.mean_var_), self.nugget_
+Z80 = 1.2815515655446004
 
 
-class HierarchicalGP(RegressorMixin, BaseEstimator):
-    """Gaussian-process log-grade model around a prior mean, with a fixed random-effect term.
+class SiteField(RegressorMixin, BaseEstimator):
+    """Transformed-Gaussian model of one site's grades (g/t) for one element.
 
     Parameters
     ----------
+    transform : {"log", "normal_score"}
     prior_mean, prior_var : float
-        The residue-type mean log-grade and the variance of a site's offset from it.
+        The site-level model's prior mean log-grade for the site and its variance (log only).
+    spatial : bool
+        Fit a Matern field; else the model is the site's (shrunk) mean plus a nugget.
+    trend : bool
+        Fit a random-forest trend on ``X[:, n_coords:]`` (the covariates).
     n_coords : int
-        Coordinate columns (x, y, depth in metres); further columns are ignored.
+        Coordinate columns of ``X`` (x, y, depth in metres).
+
+    Notes
+    -----
+    ``fit(X, grades, sample_weight)`` takes grades in g/t (not logs) and declustering
+    weights, with which the normal-score transform and the site mean are weighted.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.column_stack([rng.uniform(0, 100, 30), rng.uniform(0, 100, 30), np.zeros(30)])
+    >>> model = SiteField("normal_score").fit(X, np.exp(rng.normal(2.0, 0.5, 30)))
+    >>> bool(model.predict(X[:2]).shape == (2,))
+    True
     """
 
-    def __init__(self, prior_mean: float = 0.0, prior_var: float = 1.0, n_coords: int = 3, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        transform: str = "log",
+        prior_mean: float = 0.0,
+        prior_var: float = 1.0,
+        spatial: bool = True,
+        trend: bool = False,
+        n_coords: int = 3,
+        random_state: int = 0,
+    ) -> None:
+        self.transform = transform
         self.prior_mean = prior_mean
         self.prior_var = prior_var
+        self.spatial = spatial
+        self.trend = trend
         self.n_coords = n_coords
         self.random_state = random_state
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> HierarchicalGP:
-        """Fit the field's sill, ranges and nugget by maximum likelihood."""
-        X, y = validate_data(self, X, y, y_numeric=True)
-        coords = np.asarray(X[:, : self.n_coords], dtype=float)
+    def fit(self, X: np.ndarray, grades: np.ndarray, sample_weight: np.ndarray | None = None) -> SiteField:
+        """Fit the transform, the trend, then the field's sill, ranges and nugget by maximum likelihood."""
+        X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
+        weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        coords = X[:, : self.n_coords]
         self.scale_ = np.maximum(np.std(coords, axis=0), 1e-3)
-        spread = max(float(np.var(y)), 1e-3)
-        kernel = (
-            ConstantKernel(self.prior_var, constant_value_bounds="fixed")
-            + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=1.5)
-            + WhiteKernel(spread / 2, (1e-5, 1e2))
+        self.transform_, self.mean0_, offset_var = self._centre(coords, grades, weights)
+        residual = (
+            self.transform_.forward(grades)
+            - self.mean0_
+            - self._fit_trend(X, self.transform_.forward(grades) - self.mean0_)
         )
-        residual = y - self.prior_mean
-        optimizer = matern_optimizer(coords / self.scale_, residual, nu=1.5, fixed_constant=self.prior_var)
+        spread = max(float(np.var(residual)), 1e-3)
+        if self.spatial:
+            kernel = (
+                ConstantKernel(offset_var, constant_value_bounds="fixed")
+                + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=1.5)
+                + WhiteKernel(spread / 2, (1e-5, 1e2))
+            )
+            optimizer = matern_optimizer(coords / self.scale_, residual, nu=1.5, fixed_constant=offset_var)
+        else:
+            kernel = ConstantKernel(offset_var, constant_value_bounds="fixed") + WhiteKernel(spread, (1e-5, 1e2))
+            optimizer = "fmin_l_bfgs_b"
         self.gp_ = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.gp_.fit(coords / self.scale_, residual)
         self.nugget_ = float(self.gp_.kernel_.k2.noise_level)
+        self.offset_var_ = offset_var
         return self
 
-    def predict(self, X: np.ndarray, return_std: bool = False):
-        """Log-grade at X (point support); std includes the nugget."""
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Median grade (g/t) of the block whose centre is each row of X."""
+        mean, _ = self.field_marginals(X)
+        return self.transform_.block_mean(mean, self.nugget_)
+
+    def field_marginals(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and sd of the smooth field (transformed units, trend and m0 included) at X."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        coords = np.asarray(X[:, : self.n_coords], dtype=float) / self.scale_
-        if return_std:
-            mean, std = self.gp_.predict(coords, return_std=True)
-            return mean + self.prior_mean, std
-        return self.gp_.predict(coords) + self.prior_mean
+        X = np.asarray(X, dtype=float)
+        mean, std = self.gp_.predict(X[:, : self.n_coords] / self.scale_, return_std=True)
+        variance = np.clip(std**2 - self.nugget_, 0.0, None)
+        return mean + self.mean0_ + self._trend_at(X), np.sqrt(variance)
 
-    def held_out(self, X: np.ndarray, y: np.ndarray, folds) -> pd.DataFrame:
-        """Held-out mean and std of every sample, conditioning per fold with this fit's kernel.
+    def field(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the smooth field at X (nugget removed)."""
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=float)
+        mean, covariance = self.gp_.predict(X[:, : self.n_coords] / self.scale_, return_cov=True)
+        return mean + self.mean0_ + self._trend_at(X), covariance - self.nugget_ * np.eye(len(X))
 
-        Cross-validation keeps the kernel fitted on all composites (as kriging CV keeps one
-        fitted variogram) and re-conditions the field on each fold's training samples:
-        the numbers of a ``GaussianProcessRegressor`` with ``kernel=gp_.kernel_`` and no
-        optimizer fitted per fold, in closed form from one kernel matrix. The std includes
-        the nugget, as ``predict``'s does.
+    def held_out(
+        self, X: np.ndarray, grades: np.ndarray, folds, sample_weight: np.ndarray | None = None
+    ) -> pd.DataFrame:
+        """Held-out predictions of every composite through the published path.
+
+        Per fold the transform, the centre ``m0`` and the trend are refitted on the fold's
+        training composites; the kernel stays the one fitted to all of them (as kriging
+        keeps one variogram) and the field is re-conditioned in closed form. Each held-out
+        composite gets what the rasters publish at its place: the P50 of the block mean
+        (``predicted``, as log) and its expected block grade (``predicted_gt``), plus the
+        point-scale ``std`` of log-grade used to calibrate and score the 80 % interval.
         """
         check_is_fitted(self)
-        X, y = validate_data(self, X, y, y_numeric=True, reset=False)
-        coords = np.asarray(X[:, : self.n_coords], dtype=float) / self.scale_
-        residual = y - self.prior_mean
-        covariance = self.gp_.kernel_(coords) + self.gp_.alpha * np.eye(len(y))
+        X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
+        weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        coords = X[:, : self.n_coords] / self.scale_
+        covariance = self.gp_.kernel_(coords) + self.gp_.alpha * np.eye(len(grades))
         point_variance = self.gp_.kernel_.diag(coords)
-        mean, std = np.full(len(y), np.nan), np.full(len(y), np.nan)
+        frame = pd.DataFrame({"observed": np.log(grades), "predicted": np.nan, "std": np.nan,
+                              "observed_gt": grades, "predicted_gt": np.nan})  # fmt: skip
         for train, test in folds:
+            fold = _FoldCentre(self, X[train], grades[train], weights[train])
             factor = cholesky(covariance[np.ix_(train, train)], lower=True)
             cross = covariance[np.ix_(test, train)]
-            mean[test] = cross @ cho_solve((factor, True), residual[train]) + self.prior_mean
+            mean = cross @ cho_solve((factor, True), fold.residual) + fold.centre(X[test])
             reduction = solve_triangular(factor, cross.T, lower=True)
-            std[test] = np.sqrt(np.clip(point_variance[test] - np.einsum("ij,ij->j", reduction, reduction), 0.0, None))
-        return pd.DataFrame({"observed": y, "predicted": mean, "std": std})
+            variance = np.clip(point_variance[test] - np.einsum("ij,ij->j", reduction, reduction), 0.0, None)
+            field_sd = np.sqrt(np.clip(variance - self.nugget_, 0.0, None))
+            transform = fold.transform
+            point_sd = np.sqrt(variance)
+            low, high = transform.backward(mean - Z80 * point_sd), transform.backward(mean + Z80 * point_sd)
+            frame.loc[test, "predicted"] = np.log(transform.block_mean(mean, self.nugget_))
+            frame.loc[test, "std"] = np.log(high / low) / (2 * Z80)
+            frame.loc[test, "predicted_gt"] = expected_block_mean(transform, mean, field_sd, self.nugget_)
+        return frame
 
-    def field(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """Mean and covariance of the smooth field (nugget removed) at X, and the nugget."""
-        check_is_fitted(self)
-        coords = np.asarray(X[:, : self.n_coords], dtype=float) / self.scale_
-        mean, covariance = self.gp_.predict(coords, return_cov=True)
-        covariance = covariance - self.nugget_ * np.eye(len(X))
-        return mean + self.prior_mean, covariance, self.nugget_
+    def _centre(self, coords: np.ndarray, grades: np.ndarray, weights: np.ndarray):
+        """The fitted transform, the centre m0 and the offset variance (see the module docstring)."""
+        transform = make_transform(self.transform).fit(grades, weights)
+        n_holes = max(len(np.unique(np.round(coords[:, :2], 3), axis=0)), 1)
+        if self.transform == "log":
+            own_mean = float(np.average(np.log(grades), weights=weights))
+            return transform, float(self.prior_mean), max(float(self.prior_var), (own_mean - self.prior_mean) ** 2)
+        return transform, 0.0, max(1.0 / n_holes, 1e-3)
+
+    def _fit_trend(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Fit the covariate trend; return its out-of-bag predictions at the composites (0 without)."""
+        if not self.trend:
+            self.forest_ = None
+            return np.zeros(len(target))
+        self.forest_ = RandomForestRegressor(
+            n_estimators=100,
+            min_samples_leaf=3,
+            max_features=0.5,
+            oob_score=True,
+            random_state=self.random_state,
+            n_jobs=1,
+        ).fit(X[:, self.n_coords :], target)
+        return np.nan_to_num(self.forest_.oob_prediction_)
+
+    def _trend_at(self, X: np.ndarray) -> np.ndarray:
+        return self.forest_.predict(X[:, self.n_coords :]) if self.forest_ is not None else np.zeros(len(X))
+
+
+class _FoldCentre:
+    """A fold's own transform, centre and trend, fitted on its training composites only."""
+
+    def __init__(self, model: SiteField, X: np.ndarray, grades: np.ndarray, weights: np.ndarray) -> None:
+        coords = X[:, : model.n_coords]
+        self.transform, self.mean0, _ = model._centre(coords, grades, weights)
+        target = self.transform.forward(grades) - self.mean0
+        self.forest = None
+        trend = np.zeros(len(grades))
+        if model.trend:
+            fold_model = SiteField(trend=True, n_coords=model.n_coords, random_state=model.random_state)
+            trend = fold_model._fit_trend(X, target)
+            self.forest = fold_model.forest_
+        self.residual = target - trend
+        self.n_coords = model.n_coords
+
+    def centre(self, X: np.ndarray) -> np.ndarray:
+        trend = self.forest.predict(X[:, self.n_coords :]) if self.forest is not None else 0.0
+        return self.mean0 + trend
 
 
 def block_grade_draws(
-    model: ShrunkMean | HierarchicalGP, blocks: np.ndarray, n_draws: int, seed: int, interval_scale: float = 1.0
+    model: SiteField, blocks: np.ndarray, n_draws: int, seed: int, interval_scale: float = 1.0
 ) -> np.ndarray:
     """Joint draws (n_draws x n_blocks) of block mean grades (g/t) from the fitted field.
 
-    Each block's grade is exp(field + nugget / 2): the nugget is variability below block
-    size, which raises a lognormal's mean without adding risk at block scale. The field's
-    uncertainty is widened by ``interval_scale`` (the blocked-CV calibration). Averaging a
-    draw over blocks gives a draw of the site's mean grade, so a site's P90 is not the sum
-    of its blocks' P90s.
+    Each draw of the smooth field (its uncertainty widened by ``interval_scale``, the
+    blocked-CV calibration) is back-transformed block by block with the nugget averaged
+    out (``block_mean``). Averaging a draw over blocks gives a draw of the site's mean
+    grade, so a site's P90 is not the sum of its blocks' P90s.
     """
-    mean, covariance, nugget = model.field(blocks)
+    mean, covariance = model.field(blocks)
     covariance = (covariance + covariance.T) / 2 * interval_scale**2
     root = _covariance_root(covariance)
     rng = np.random.default_rng(seed)
     fields = mean[None, :] + rng.standard_normal((n_draws, len(mean))) @ root.T
-    return np.exp(fields + nugget / 2)
+    return model.transform_.block_mean(fields, model.nugget_)
 
 
 def _covariance_root(covariance: np.ndarray) -> np.ndarray:

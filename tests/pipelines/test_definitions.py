@@ -12,7 +12,7 @@ EXPECTED_DEPS = {
     "site_volumes": {"data_drop", "sites"},
     "site_tonnage": {"sites", "site_volumes", "reference_tables"},
     "site_features": {"data_drop", "sites", "samples", "site_tonnage"},
-    "grade_models": {"samples", "sites", "site_features", "reference_tables"},
+    "grade_models": {"data_drop", "samples", "sites", "site_features", "reference_tables"},
     "grade_model_report": {"data_drop", "grade_models"},
     "grade_rasters": {"data_drop", "sites", "grade_models"},
     "grade_estimates": {"site_features", "grade_models"},
