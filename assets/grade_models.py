@@ -16,6 +16,7 @@ from geodata.zonal import find_covariates
 from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
 from models.model_store import ModelStore, StoredModel, element_card
 from models.report import BASELINES, validation_tables, within_site_predictions
+from models.reproduction import reproduction_summary, reproduction_table
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class GradeModels:
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     site_level: pd.DataFrame = field(default_factory=pd.DataFrame)
     within_site: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) -> Path:
@@ -95,7 +97,8 @@ def grade_models(
         }
     )
     cards = {element: model.card for element, model in stored.items()}
-    return GradeModels(fits, cards, predictions, site_level, within_site)
+    reproduction = reproduction_summary({element: reproduction_table(fit.blocks) for element, fit in fits.items()})
+    return GradeModels(fits, cards, predictions, site_level, within_site, reproduction)
 
 
 def _save_models(
@@ -137,3 +140,20 @@ def grade_models_beat_baselines(grade_models: GradeModels) -> dg.AssetCheckResul
 def _rows_of(table: pd.DataFrame, element: str) -> pd.DataFrame:
     """One element's rows of a validation table (all of it when it has no element column)."""
     return table[table["element"] == element] if "element" in table else table
+
+
+@dg.asset_check(asset=grade_models, description="block realisations reproduce the declustered means and the variogram")
+def grade_models_reproduce_the_data(grade_models: GradeModels) -> dg.AssetCheckResult:
+    """Warn, naming the elements, where simulated site means stray from the declustered composite
+    means at more than a fifth of sites, or the realisations' variogram departs from the model's."""
+    summary = grade_models.reproduction
+    if summary.empty:
+        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"})
+    return dg.AssetCheckResult(
+        passed=bool(summary["passed"].all()),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failing_elements": dg.MetadataValue.json(summary.loc[~summary["passed"], "element"].tolist()),
+            "summary": dg.MetadataValue.md(summary.round(3).to_markdown(index=False)),
+        },
+    )

@@ -41,7 +41,7 @@ def grade_model_report(
     site_level, within_site = grade_models.site_level, grade_models.within_site
     figures = diagnostic_figures(grade_models.fits, grade_models.predictions)
     title = f"Residua grade models: {data_drop.title}"
-    page = grade_model_html(title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES)
+    page = grade_model_html(title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES, grade_models.reproduction)
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
     with publishing(context, settings, output_release(context, settings), stale=REPORT_FILES) as staging:
         (staging / "grade_model_report.html").write_text(page, encoding="utf-8")

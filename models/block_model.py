@@ -31,7 +31,8 @@ from geodata.blocks import BlockGrid, block_grid
 from geodata.covariate_points import sample_covariates
 from models.selection import blocked_folds, cross_validate, interval_scale_from, score
 from models.spatial import InverseDistance, OrdinaryKriging
-from models.within_site import SiteField, block_grade_draws
+from models.reproduction import variogram_ratio, weighted_quantile
+from models.within_site import SiteField, block_field_draws, field_covariance
 
 MIN_COMPOSITES = 12
 MIN_HOLES = 4
@@ -58,8 +59,9 @@ class SiteBlockEstimate:
 
     ``log_mean``/``log_sd`` describe the log of the site's mean grade over the blocks;
     ``block_log_sd`` is the spread of log block grades within the site (the median over
-    draws), which decides how much metal lies above a cut-off; ``declustered_mean_gt`` is
-    the site's declustered composite mean (a check on the simulated mean);
+    draws), which decides how much metal lies above a cut-off; ``reproduction`` holds the
+    checks of ``models.reproduction`` (declustered and simulated means, histogram and
+    variogram reproduction);
     ``cv`` holds held-out predictions per method (candidates and baselines); the band
     arrays are the P10/P50/P90 of depth-averaged block grade (g/t), north-up rasters with
     ``transform`` in the footprint's local UTM CRS (NaN outside the footprint), cells of
@@ -73,7 +75,7 @@ class SiteBlockEstimate:
     log_mean: float
     log_sd: float
     block_log_sd: float
-    declustered_mean_gt: float
+    reproduction: dict[str, float]
     cell_m: float
     cv: pd.DataFrame
     transform: Affine
@@ -154,8 +156,17 @@ def estimate_site_blocks(
         at_blocks = sample_covariates(covariate_rasters, centres[:, :2], crs).to_numpy(dtype=float)
         fill = np.nanmean(X[:, 3:], axis=0)
         centres = np.column_stack([centres, np.where(np.isnan(at_blocks), fill, at_blocks)])
-    draws = block_grade_draws(model, centres, n_draws, seed, scale)
+    fields = block_field_draws(model, centres, n_draws, seed, scale)
+    draws = model.transform_.block_mean(fields, model.nugget_)
     site_mean = np.log(draws.mean(axis=1))
+    declustered = float(np.average(grades, weights=weights))
+    reproduction = {
+        "declustered_mean_gt": declustered,
+        "simulated_mean_gt": float(np.exp(site_mean).mean()),
+        "mean_z": float((np.log(declustered) - site_mean.mean()) / max(site_mean.std(ddof=1), 1e-9)),
+        "p90_ratio": float(np.percentile(draws, 90) / weighted_quantile(grades, weights, 0.9)),
+        "variogram_ratio": variogram_ratio(fields[:50], centres, lambda xy: field_covariance(model, xy) * scale**2),
+    }
     p10, p50, p90 = _band_percentiles(draws, grid)
     cv = pd.concat([frame.assign(method=name) for name, frame in held_out.items()], ignore_index=True)
     return SiteBlockEstimate(
@@ -166,7 +177,7 @@ def estimate_site_blocks(
         log_mean=float(site_mean.mean()),
         log_sd=float(site_mean.std(ddof=1)),
         block_log_sd=float(np.median(np.log(draws).std(axis=1))),
-        declustered_mean_gt=float(np.average(grades, weights=weights)),
+        reproduction=reproduction,
         cell_m=float(grid.cell_m),
         cv=cv,
         transform=grid.transform,

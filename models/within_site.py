@@ -230,17 +230,29 @@ def block_grade_draws(
 ) -> np.ndarray:
     """Joint draws (n_draws x n_blocks) of block mean grades (g/t) from the fitted field.
 
-    Each draw of the smooth field (its uncertainty widened by ``interval_scale``, the
-    blocked-CV calibration) is back-transformed block by block with the nugget averaged
-    out (``block_mean``). Averaging a draw over blocks gives a draw of the site's mean
-    grade, so a site's P90 is not the sum of its blocks' P90s.
+    Each draw of the smooth field (``block_field_draws``) is back-transformed block by
+    block with the nugget averaged out (``block_mean``). Averaging a draw over blocks gives
+    a draw of the site's mean grade, so a site's P90 is not the sum of its blocks' P90s.
     """
+    return model.transform_.block_mean(block_field_draws(model, blocks, n_draws, seed, interval_scale), model.nugget_)
+
+
+def block_field_draws(
+    model: SiteField, blocks: np.ndarray, n_draws: int, seed: int, interval_scale: float = 1.0
+) -> np.ndarray:
+    """Joint draws of the smooth field (transformed units) at block centres, conditioned on
+    the composites, its uncertainty widened by ``interval_scale`` (the blocked-CV calibration)."""
     mean, covariance = model.field(blocks)
     covariance = (covariance + covariance.T) / 2 * interval_scale**2
     root = _covariance_root(covariance)
     rng = np.random.default_rng(seed)
-    fields = mean[None, :] + rng.standard_normal((n_draws, len(mean))) @ root.T
-    return model.transform_.block_mean(fields, model.nugget_)
+    return mean[None, :] + rng.standard_normal((n_draws, len(mean))) @ root.T
+
+
+def field_covariance(model: SiteField, X: np.ndarray) -> np.ndarray:
+    """The fitted (prior) covariance of the smooth field at X: the kernel without its nugget."""
+    check_is_fitted(model)
+    return model.gp_.kernel_.k1(np.asarray(X, dtype=float)[:, : model.n_coords] / model.scale_)
 
 
 def _covariance_root(covariance: np.ndarray) -> np.ndarray:

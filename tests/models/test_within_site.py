@@ -112,7 +112,8 @@ def test_well_sampled_site_speaks_for_itself():
     )
     declustered = np.average(table["grade_gt"], weights=table["weight"])
     assert np.exp(estimate.log_mean) == pytest.approx(declustered, rel=0.10)
-    assert estimate.declustered_mean_gt == pytest.approx(declustered)
+    assert estimate.reproduction["declustered_mean_gt"] == pytest.approx(declustered)
+    assert abs(estimate.reproduction["mean_z"]) < 1.645 and 0.5 < estimate.reproduction["variogram_ratio"] < 2.0
 
 
 def test_values_far_below_the_rest_do_not_inflate_the_site_mean():
