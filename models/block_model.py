@@ -165,7 +165,9 @@ def estimate_site_blocks(
         "simulated_mean_gt": float(np.exp(site_mean).mean()),
         "mean_z": float((np.log(declustered) - site_mean.mean()) / max(site_mean.std(ddof=1), 1e-9)),
         "p90_ratio": float(np.percentile(draws, 90) / weighted_quantile(grades, weights, 0.9)),
-        "variogram_ratio": variogram_ratio(fields[:50], centres, lambda xy: field_covariance(model, xy) * scale**2),
+        "variogram_ratio": variogram_ratio(  # of the field about its trend, which the kernel models
+            fields[:50] - model.trend_at(centres), centres, lambda xy: field_covariance(model, xy) * scale**2
+        ),
     }
     p10, p50, p90 = _band_percentiles(draws, grid)
     cv = pd.concat([frame.assign(method=name) for name, frame in held_out.items()], ignore_index=True)

@@ -1,20 +1,15 @@
-"""Spatial log-grade estimators with the scikit-learn API, and the baselines they must beat.
+"""The spatial baselines Residua's within-site models must beat, and the Matern likelihood.
 
-Every estimator takes ``X`` as a 2-D array whose first ``n_coords`` columns are
-coordinates (x, y and optionally depth, in metres) and whose remaining columns are
-covariates (already numeric: one-hot encode categories first), and ``y`` as log-grade.
-``predict(X, return_std=True)`` returns the predictive mean and standard deviation of
-log-grade at each row.
+Each estimator takes ``X`` as a 2-D array whose first ``n_coords`` columns are
+coordinates (x, y and optionally depth, in metres) and ``y`` as the value to estimate
+(log-grade or grade). ``predict(X, return_std=True)`` returns the predictive mean and
+standard deviation at each row.
 
-* ``ConstantMean``: the training mean (the residue-type-mean baseline within a site).
-* ``CovariateTrend``: a ridge regression on the covariates alone, no spatial term; with
-  one-hot class covariates it is a (shrunk) class-mean model.
 * ``InverseDistance``: inverse-distance weighting (power 2, nearest neighbours).
 * ``OrdinaryKriging``: ordinary kriging with a fitted variogram (PyKrige).
-* ``RegressionKriging``: a trend on covariates (ridge or random forest) plus a Gaussian
-  process on its residuals (Matern + nugget, anisotropic length scales): the
-  kriging-equivalent model of the issue, which reduces to simple kriging when the
-  covariates carry nothing.
+
+``matern_log_likelihood`` / ``matern_optimizer``: the closed-form likelihood that fits
+``models.within_site.SiteField``'s kernel.
 """
 
 from __future__ import annotations
@@ -31,101 +26,13 @@ from pykrige.ok3d import OrdinaryKriging3D as _PyKrigeOK3D
 from scipy.linalg import cho_solve, cholesky, lapack
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
-from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.ensemble import RandomForestRegressor
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-from sklearn.linear_model import RidgeCV
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
 #: Below this many samples one BLAS thread is faster than several (and on a busy machine much
 #: faster: threads of a small Cholesky spin-wait for each other).
 _SMALL = 2000
-
-
-class ConstantMean(RegressorMixin, BaseEstimator):
-    """Predict the training mean everywhere, with the training spread as its std.
-
-    >>> ConstantMean().fit(np.zeros((3, 2)), np.array([1.0, 2.0, 3.0])).predict(np.zeros((1, 2)))
-    array([2.])
-    """
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> ConstantMean:
-        """Store the mean and standard deviation of ``y``."""
-        X, y = validate_data(self, X, y, y_numeric=True)
-        self.mean_ = float(np.mean(y))
-        self.std_ = float(np.std(y, ddof=1)) if len(y) > 1 else 0.0
-        self.n_train_ = len(y)
-        return self
-
-    def predict(self, X: np.ndarray, return_std: bool = False):
-        """The training mean for every row (and its spread when ``return_std``)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        mean = np.full(len(X), self.mean_)
-        if not return_std:
-            return mean
-        return mean, np.full(len(X), self.std_ * np.sqrt(1 + 1 / self.n_train_))
-
-
-class CovariateTrend(RegressorMixin, BaseEstimator):
-    """A ridge trend on the covariate columns alone, with no spatial term.
-
-    With one-hot class covariates (residue type, rock type, land use) this is a class-mean
-    model shrunk toward the overall mean; without covariates it is the training mean. Its
-    std is the leave-one-out residual spread of the ridge fit (constant everywhere).
-
-    Parameters
-    ----------
-    n_coords : int
-        Leading coordinate columns of ``X``; they are ignored, except depth (the third
-        coordinate when ``n_coords`` is 3), which enters the trend as ``RegressionKriging``'s
-        does.
-
-    >>> X = np.array([[0.0, 0, 1], [1, 0, 1], [0, 1, 0], [1, 1, 0]])
-    >>> model = CovariateTrend(n_coords=2).fit(X, np.array([2.0, 2.0, 0.0, 0.0]))
-    >>> bool(model.predict(X[:1])[0] > model.predict(X[2:3])[0])
-    True
-    """
-
-    def __init__(self, n_coords: int = 2) -> None:
-        self.n_coords = n_coords
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> CovariateTrend:
-        """Fit the ridge trend (penalty chosen by efficient leave-one-out CV)."""
-        X, y = validate_data(self, X, y, y_numeric=True)
-        _check_coords(self, X)
-        covariates = _trend_columns(X, self.n_coords)
-        self.y_mean_ = float(np.mean(y))
-        if covariates.shape[1] and len(y) > 2:
-            self.trend_ = RidgeCV(alphas=np.logspace(-3, 3, 13), store_cv_results=True).fit(covariates, y)
-            loo = self.trend_.cv_results_[:, list(self.trend_.alphas).index(self.trend_.alpha_)]
-            self.std_ = float(np.sqrt(np.mean(loo)))
-        else:
-            self.trend_ = None
-            n = len(y)
-            self.std_ = float(np.std(y, ddof=1) * np.sqrt(1 + 1 / n)) if n > 1 else 0.0
-        return self
-
-    def predict(self, X: np.ndarray, return_std: bool = False):
-        """The trend at every row (and the constant LOO spread when ``return_std``)."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        if self.trend_ is None:
-            mean = np.full(len(X), self.y_mean_)
-        else:
-            mean = self.trend_.predict(_trend_columns(X, self.n_coords))
-        return (mean, np.full(len(X), self.std_)) if return_std else mean
-
-
-def _trend_columns(X: np.ndarray, n_coords: int) -> np.ndarray:
-    """Covariate columns of ``X``, with depth first when ``n_coords`` is 3."""
-    covariates = np.asarray(X[:, n_coords:], dtype=float)
-    if n_coords == 3:
-        covariates = np.column_stack([np.asarray(X[:, 2], dtype=float), covariates])
-    return covariates
 
 
 def _blas_threads(n_samples: int):
@@ -361,137 +268,3 @@ class OrdinaryKriging(RegressorMixin, BaseEstimator):
         if coords.shape[1] == 3:
             coords[:, 2] *= self.vertical_scale
         return coords
-
-
-class RegressionKriging(RegressorMixin, BaseEstimator):
-    """A covariate trend plus a Gaussian process on its residuals (regression kriging).
-
-    Parameters
-    ----------
-    n_coords : int
-        Leading coordinate columns of ``X``; the rest are covariates.
-    trend : {"ridge", "forest", "none"}
-        Trend model on the covariates (and depth when ``n_coords`` is 3).
-    random_state : int
-        Seed for the forest trend.
-    nu : float or "auto"
-        Smoothness of the Matern kernel: 0.5 is the exponential variogram (rough fields),
-        1.5 (default) once-differentiable fields; ``"auto"`` fits both and keeps the one
-        with the higher log marginal likelihood (a choice made on the training data alone;
-        the kept value is ``nu_``).
-    n_trees : int
-        Trees in the forest trend.
-
-    Notes
-    -----
-    The GP kernel is ``C * Matern(nu, anisotropic) + White`` on coordinates scaled to unit
-    spread; its hyperparameters are fitted by maximum likelihood from unit length scales
-    (random optimiser restarts never raised the likelihood on 14 subsets of the Jura
-    survey, so there are none), so the nugget and range are learnt, not assumed. The
-    predictive std is the GP's (field plus nugget); the trend's own uncertainty enters
-    only through the GP's noise term, so calibrate intervals by cross-validation
-    (``models.selection``).
-
-    >>> rng = np.random.default_rng(0)
-    >>> X = rng.uniform(0, 10, (40, 2))
-    >>> model = RegressionKriging(trend="none").fit(X, np.sin(X[:, 0]))
-    >>> bool(abs(model.predict(np.array([[5.0, 5.0]]))[0] - np.sin(5.0)) < 0.2)
-    True
-    """
-
-    def __init__(
-        self,
-        n_coords: int = 2,
-        trend: str = "ridge",
-        random_state: int = 0,
-        nu: float | str = 1.5,
-        n_trees: int = 100,
-    ) -> None:
-        self.n_coords = n_coords
-        self.trend = trend
-        self.random_state = random_state
-        self.nu = nu
-        self.n_trees = n_trees
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> RegressionKriging:
-        """Fit the trend, then the GP on the trend's residuals."""
-        X, y = validate_data(self, X, y, y_numeric=True)
-        if self.trend not in ("ridge", "forest", "none"):
-            raise ValueError(f"trend must be 'ridge', 'forest' or 'none', got {self.trend!r}")
-        if not (self.nu == "auto" or isinstance(self.nu, (int, float)) and self.nu > 0):
-            raise ValueError(f"nu must be a positive number (0.5, 1.5, 2.5 are fastest) or 'auto', got {self.nu!r}")
-        _check_coords(self, X)
-        coords, covariates = self._split(X)
-        self.trend_ = self._make_trend().fit(covariates, y) if covariates.shape[1] else None
-        residual = y - self._trend(covariates, len(y), y_mean=float(np.mean(y)))
-        self.offset_ = float(np.mean(residual))
-        self.scale_ = np.maximum(np.std(coords, axis=0), 1e-6)
-        smoothness = (0.5, 1.5) if self.nu == "auto" else (float(self.nu),)
-        with warnings.catch_warnings(), _blas_threads(len(y)):
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            fits = [self._fit_gp(coords / self.scale_, residual - self.offset_, nu) for nu in smoothness]
-        self.gp_ = max(fits, key=lambda gp: gp.log_marginal_likelihood_value_)
-        self.nu_ = self.gp_.kernel_.k1.k2.nu
-        self.y_mean_ = float(np.mean(y))
-        return self
-
-    def predict(self, X: np.ndarray, return_std: bool = False, return_cov: bool = False):
-        """Trend plus kriged residual; optionally the predictive std or full covariance."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        coords, covariates = self._split(X)
-        trend = self._trend(covariates, len(X), y_mean=self.y_mean_) + self.offset_
-        with _blas_threads(len(self.gp_.X_train_)):
-            if return_cov:
-                residual, covariance = self.gp_.predict(coords / self.scale_, return_cov=True)
-                return trend + residual, covariance
-            if return_std:
-                residual, std = self.gp_.predict(coords / self.scale_, return_std=True)
-                return trend + residual, std
-            return trend + self.gp_.predict(coords / self.scale_)
-
-    def _fit_gp(self, coords: np.ndarray, residual: np.ndarray, nu: float) -> GaussianProcessRegressor:
-        spread = float(np.var(residual)) or 1e-6
-        kernel = ConstantKernel(spread, (1e-4, 1e2)) * Matern(
-            length_scale=np.ones(coords.shape[1]), length_scale_bounds=(1e-3, 1e3), nu=nu
-        ) + WhiteKernel(spread / 2, (1e-6, 1e2))
-        fast = nu in (0.5, 1.5) and len(residual) <= _SMALL
-        optimizer = matern_optimizer(coords, residual, nu) if fast else "fmin_l_bfgs_b"
-        gp = GaussianProcessRegressor(kernel, optimizer=optimizer, normalize_y=False, random_state=self.random_state)
-        gp.fit(coords, residual)
-        gp.optimizer = "fmin_l_bfgs_b"  # the same search, by name: a fitted model must pickle (joblib IO manager)
-        return gp
-
-    def _split(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        coords = np.asarray(X[:, : self.n_coords], dtype=float)
-        covariates = _trend_columns(X, self.n_coords)
-        return coords, covariates if self.trend != "none" else covariates[:, :0]
-
-    def _make_trend(self):
-        if self.trend == "forest":
-            return RandomForestRegressor(n_estimators=self.n_trees, min_samples_leaf=5, random_state=self.random_state)
-        return RidgeCV(alphas=np.logspace(-3, 3, 13))
-
-    def _trend(self, covariates: np.ndarray, n: int, y_mean: float) -> np.ndarray:
-        if self.trend_ is None:
-            return np.full(n, y_mean)
-        return self.trend_.predict(covariates)
-
-
-CANDIDATES: dict[str, BaseEstimator] = {
-    "type_mean": ConstantMean(),
-    "trend": CovariateTrend(),
-    "idw": InverseDistance(),
-    "ordinary_kriging": OrdinaryKriging(),
-    "gp": RegressionKriging(trend="none", nu="auto"),
-    "rk_ridge": RegressionKriging(trend="ridge", nu="auto"),
-    "rk_forest": RegressionKriging(trend="forest", nu="auto"),
-}
-
-
-def candidate(name: str, n_coords: int) -> BaseEstimator:
-    """A fresh, unfitted candidate estimator configured for ``n_coords`` coordinates."""
-    model = clone(CANDIDATES[name])
-    if "n_coords" in model.get_params():
-        model.set_params(n_coords=n_coords)
-    return model

@@ -131,14 +131,14 @@ class SiteField(RegressorMixin, BaseEstimator):
         X = np.asarray(X, dtype=float)
         mean, std = self.gp_.predict(X[:, : self.n_coords] / self.scale_, return_std=True)
         variance = np.clip(std**2 - self.nugget_, 0.0, None)
-        return mean + self.mean0_ + self._trend_at(X), np.sqrt(variance)
+        return mean + self.mean0_ + self.trend_at(X), np.sqrt(variance)
 
     def field(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and covariance of the smooth field at X (nugget removed)."""
         check_is_fitted(self)
         X = np.asarray(X, dtype=float)
         mean, covariance = self.gp_.predict(X[:, : self.n_coords] / self.scale_, return_cov=True)
-        return mean + self.mean0_ + self._trend_at(X), covariance - self.nugget_ * np.eye(len(X))
+        return mean + self.mean0_ + self.trend_at(X), covariance - self.nugget_ * np.eye(len(X))
 
     def held_out(
         self, X: np.ndarray, grades: np.ndarray, folds, sample_weight: np.ndarray | None = None
@@ -200,7 +200,8 @@ class SiteField(RegressorMixin, BaseEstimator):
         ).fit(X[:, self.n_coords :], target)
         return np.nan_to_num(self.forest_.oob_prediction_)
 
-    def _trend_at(self, X: np.ndarray) -> np.ndarray:
+    def trend_at(self, X: np.ndarray) -> np.ndarray:
+        """The covariate trend at X (0 without a trend)."""
         return self.forest_.predict(X[:, self.n_coords :]) if self.forest_ is not None else np.zeros(len(X))
 
 
