@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws per site (default 2000)")
     run.add_argument("--seed", type=int, default=20261125, help="random seed (default 20261125)")
     run.add_argument("--min-dem-coverage", type=float, default=0.9, help="share of a footprint DEMs must cover")
+    run.add_argument(
+        "--block-size", type=float, default=None, metavar="M",
+        help="block edge (m) of grade models and rasters; default: half the median distance between nearest holes",
+    )
     validate = commands.add_parser("validate", help="check a data drop without running the models")
     validate.add_argument("--data", type=Path, required=True, help="data drop folder")
     review = commands.add_parser("review", help="serve report.html on 127.0.0.1 and record reviewers' decisions")
@@ -95,6 +99,7 @@ def run_command(args: argparse.Namespace) -> int:
         n_draws=args.draws,
         seed=args.seed,
         min_dem_coverage=args.min_dem_coverage,
+        block_size_m=args.block_size,
     )
     banner = " [SYNTHETIC DATA]" if drop.synthetic else ""
     print(f"Residua: estimating {drop.title}{banner}\n  data: {drop.root}\n  out:  {settings.out_path}", flush=True)
