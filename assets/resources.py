@@ -27,7 +27,7 @@ class ResiduaSettings(dg.ConfigurableResource):
         default=None,
         gt=0,
         description="Block edge (m) of the within-site block models and grade rasters; none: half the median "
-        "distance from a hole to its nearest other hole, per site (5-500 m, at most 2,500 blocks a site).",
+        "distance from a hole to its nearest other hole, per site (5-500 m, at most 10,000 blocks a site).",
     )
     n_jobs: int = 2
     dask_address: str | None = Field(

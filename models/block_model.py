@@ -32,7 +32,7 @@ from geodata.covariate_points import sample_covariates
 from models.selection import blocked_folds, cross_validate, interval_scale_from, score
 from models.spatial import InverseDistance, OrdinaryKriging
 from models.reproduction import variogram_ratio, weighted_quantile
-from models.within_site import SiteField, block_field_draws, field_covariance
+from models.within_site import Z80, SiteField, block_field_draws, field_covariance
 
 MIN_COMPOSITES = 12
 MIN_HOLES = 4
@@ -40,9 +40,12 @@ MIN_HOLES = 4
 MIN_COMPOSITES_NORMAL_SCORE = 12
 #: Fewest holes for a covariate trend inside a site (a forest needs spread to learn from).
 MIN_HOLES_FOR_TREND = 30
-#: At most this many blocks (cells x layers) per site: the joint draws cost the cube of the
-#: block count (about 0.5 s at 2,500 on 2 cores); a larger site gets larger cells.
-MAX_BLOCKS = 2500
+#: At most this many blocks (cells x layers) per site's rasters, whose percentiles are per-block
+#: marginals (linear in the block count); a larger site gets larger cells.
+MAX_BLOCKS = 10_000
+#: The site mean is simulated jointly on at most this many blocks (the draws cost the cube of
+#: the block count); a site with more gets a coarser grid for its joint draws.
+MAX_JOINT_BLOCKS = 400
 MAX_LAYERS = 4
 #: Log-grade candidates are offered only where the declustered composites' lognormal mean is
 #: within this (as |ln ratio|) of their arithmetic mean (``lognormal_mean_gap``), else normal scores only.
@@ -151,12 +154,13 @@ def estimate_site_blocks(
     depths = _layer_depths(thickness_m, composite_length_m)
     cell = block_size_m or data_block_size(table[["x_m", "y_m"]].to_numpy(dtype=float), footprint_m.area, len(depths))
     grid = block_grid(footprint_m, depths, cell)
-    centres = grid.centres
-    if model.trend:
-        at_blocks = sample_covariates(covariate_rasters, centres[:, :2], crs).to_numpy(dtype=float)
-        fill = np.nanmean(X[:, 3:], axis=0)
-        centres = np.column_stack([centres, np.where(np.isnan(at_blocks), fill, at_blocks)])
-    fields = block_field_draws(model, centres, n_draws, seed, scale)
+    centres = _block_inputs(model, grid.centres, covariate_rasters, crs, X)
+    p10, p50, p90 = _band_quantiles(model, centres, grid, scale)
+    joint = grid
+    if len(grid.centres) > MAX_JOINT_BLOCKS:  # the site mean from a coarser grid of the same field
+        joint = block_grid(footprint_m, depths, float(np.sqrt(footprint_m.area * len(depths) / MAX_JOINT_BLOCKS)))
+    joint_centres = centres if joint is grid else _block_inputs(model, joint.centres, covariate_rasters, crs, X)
+    fields = block_field_draws(model, joint_centres, n_draws, seed, scale)
     draws = model.transform_.block_mean(fields, model.nugget_)
     site_mean = np.log(draws.mean(axis=1))
     declustered = float(np.average(grades, weights=weights))
@@ -166,10 +170,10 @@ def estimate_site_blocks(
         "mean_z": float((np.log(declustered) - site_mean.mean()) / max(site_mean.std(ddof=1), 1e-9)),
         "p90_ratio": float(np.percentile(draws, 90) / weighted_quantile(grades, weights, 0.9)),
         "variogram_ratio": variogram_ratio(  # of the field about its trend, which the kernel models
-            fields[:50] - model.trend_at(centres), centres, lambda xy: field_covariance(model, xy) * scale**2
+            fields[:50] - model.trend_at(joint_centres), joint_centres,
+            lambda xy: field_covariance(model, xy) * scale**2,
         ),
     }
-    p10, p50, p90 = _band_percentiles(draws, grid)
     cv = pd.concat([frame.assign(method=name) for name, frame in held_out.items()], ignore_index=True)
     return SiteBlockEstimate(
         site_id=str(table["site_id"].iloc[0]),
@@ -243,14 +247,16 @@ def grade_scores(predictions: pd.DataFrame) -> dict[str, float]:
     """Scores on grade (g/t): RMSE, RMSE relative to the mean observed grade, relative bias of metal,
     and ``block_metal_error``, the RMS of ln(predicted / observed metal) over held-out blocks
     (folds, per site when rows carry ``site_id``; equal-length composites, so metal is the sum of grades)."""
-    error = predictions["predicted_gt"] - predictions["observed_gt"]
-    mean = float(predictions["observed_gt"].mean())
+    predicted, observed = predictions["predicted_gt"].to_numpy(float), predictions["observed_gt"].to_numpy(float)
+    error = predicted - observed
+    mean = float(observed.mean())
     rmse = float(np.sqrt(np.mean(error**2)))
     scores = {"rmse_gt": rmse, "relative_rmse_gt": rmse / mean, "metal_bias": float(error.mean()) / mean}
     if "fold" in predictions:
-        keys = [column for column in ("site_id", "fold") if column in predictions]
-        metal = predictions.groupby(keys)[["predicted_gt", "observed_gt"]].sum()
-        scores["block_metal_error"] = float(np.sqrt(np.mean(np.log(metal["predicted_gt"] / metal["observed_gt"]) ** 2)))
+        keys = [predictions[column] for column in ("site_id", "fold") if column in predictions]
+        block = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(keys) > 1 else keys[0].to_numpy(int)
+        ratio = np.bincount(block, predicted) / np.bincount(block, observed)
+        scores["block_metal_error"] = float(np.sqrt(np.mean(np.log(ratio[np.isfinite(ratio)]) ** 2)))
     return scores
 
 
@@ -327,16 +333,32 @@ def _layer_depths(thickness_m: float, length_m: float) -> np.ndarray:
     return depths
 
 
-def _band_percentiles(draws: np.ndarray, grid: BlockGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P10/P50/P90 rasters of each cell's depth-averaged grade (NaN outside the footprint)."""
+def _block_inputs(model: SiteField, centres: np.ndarray, rasters, crs, X: np.ndarray) -> np.ndarray:
+    """Block centres with the covariates at them when the model has a trend (a gap takes the composites' mean)."""
+    if not model.trend:
+        return centres
+    at_blocks = sample_covariates(rasters, centres[:, :2], crs).to_numpy(dtype=float)
+    return np.column_stack([centres, np.where(np.isnan(at_blocks), np.nanmean(X[:, 3:], axis=0), at_blocks)])
+
+
+def _band_quantiles(
+    model: SiteField, centres: np.ndarray, grid: BlockGrid, scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """P10/P50/P90 rasters of block grade (NaN outside the footprint), averaged over each cell's layers.
+
+    A block's grade is the back-transform of its field value averaged over the nugget, which
+    rises with the field, so its percentiles are the back-transformed percentiles of the
+    field's conditional normal distribution: exact per block, and the held-out P50 that
+    validation scores (``SiteField.held_out``) at the same place. Each cell shows the mean of
+    its layers' percentiles.
+    """
+    mean, sd = model.field_marginals(centres)
     cells = grid.rows * grid.shape[1] + grid.cols
     unique, inverse = np.unique(cells, return_inverse=True)
-    sums = np.zeros((draws.shape[0], len(unique)))
-    np.add.at(sums.T, inverse, draws.T)
-    column_means = sums / np.bincount(inverse)[None, :]
     bands = []
-    for q in (10, 50, 90):
+    for z in (-Z80, 0.0, Z80):
+        values = model.transform_.block_mean(mean + z * scale * sd, model.nugget_)
         band = np.full(grid.shape[0] * grid.shape[1], np.nan, dtype="float32")
-        band[unique] = np.percentile(column_means, q, axis=0)
+        band[unique] = np.bincount(inverse, values) / np.bincount(inverse)
         bands.append(band.reshape(grid.shape))
     return bands[0], bands[1], bands[2]

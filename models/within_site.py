@@ -110,8 +110,10 @@ class SiteField(RegressorMixin, BaseEstimator):
             )
             optimizer = matern_optimizer(coords / self.scale_, residual, nu=1.5, fixed_constant=offset_var)
         else:
-            kernel = ConstantKernel(offset_var, constant_value_bounds="fixed") + WhiteKernel(spread, (1e-5, 1e2))
-            optimizer = "fmin_l_bfgs_b"
+            # no field: the nugget is the residuals' spread about their mean, in closed form
+            nugget = max(float(np.var(residual, ddof=1)) if len(residual) > 1 else spread, 1e-5)
+            kernel = ConstantKernel(offset_var, "fixed") + WhiteKernel(nugget, noise_level_bounds="fixed")
+            optimizer = None
         self.gp_ = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -135,7 +135,7 @@ def test_blocks_are_sized_by_the_hole_spacing():
     grid = np.stack(np.meshgrid(np.arange(0, 400, 40.0), np.arange(0, 400, 40.0)), -1).reshape(-1, 2)
     assert data_block_size(grid, 400 * 400, 1) == pytest.approx(20.0)
     # a site too large for MAX_BLOCKS blocks of that size gets larger ones
-    assert data_block_size(grid, 1e4 * 1e4, 4) == pytest.approx(np.sqrt(1e8 * 4 / 2500))
+    assert data_block_size(grid, 1e4 * 1e4, 4) == pytest.approx(np.sqrt(1e8 * 4 / 10_000))
 
 
 def test_thin_data_give_no_block_model():
