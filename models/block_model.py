@@ -170,7 +170,7 @@ def estimate_site_blocks(
         "mean_z": float((np.log(declustered) - site_mean.mean()) / max(site_mean.std(ddof=1), 1e-9)),
         "p90_ratio": float(np.percentile(draws, 90) / weighted_quantile(grades, weights, 0.9)),
         "variogram_ratio": variogram_ratio(  # of the field about its trend, which the kernel models
-            fields[:50] - model.trend_at(joint_centres), joint_centres,
+            fields[:20] - model.trend_at(joint_centres), joint_centres,
             lambda xy: field_covariance(model, xy) * scale**2,
         ),
     }

@@ -160,8 +160,7 @@ class SiteField(RegressorMixin, BaseEstimator):
         coords = X[:, : self.n_coords] / self.scale_
         covariance = self.gp_.kernel_(coords) + self.gp_.alpha * np.eye(len(grades))
         point_variance = self.gp_.kernel_.diag(coords)
-        frame = pd.DataFrame({"observed": np.log(grades), "predicted": np.nan, "std": np.nan,
-                              "observed_gt": grades, "predicted_gt": np.nan})  # fmt: skip
+        predicted, std, predicted_gt = (np.full(len(grades), np.nan) for _ in range(3))
         for train, test in folds:
             fold = _FoldCentre(self, X[train], grades[train], weights[train])
             factor = cholesky(covariance[np.ix_(train, train)], lower=True)
@@ -173,10 +172,11 @@ class SiteField(RegressorMixin, BaseEstimator):
             transform = fold.transform
             point_sd = np.sqrt(variance)
             low, high = transform.backward(mean - Z80 * point_sd), transform.backward(mean + Z80 * point_sd)
-            frame.loc[test, "predicted"] = np.log(transform.block_mean(mean, self.nugget_))
-            frame.loc[test, "std"] = np.log(high / low) / (2 * Z80)
-            frame.loc[test, "predicted_gt"] = expected_block_mean(transform, mean, field_sd, self.nugget_)
-        return frame
+            predicted[test] = np.log(transform.block_mean(mean, self.nugget_))
+            std[test] = np.log(high / low) / (2 * Z80)
+            predicted_gt[test] = expected_block_mean(transform, mean, field_sd, self.nugget_)
+        return pd.DataFrame({"observed": np.log(grades), "predicted": predicted, "std": std,
+                             "observed_gt": grades, "predicted_gt": predicted_gt})  # fmt: skip
 
     def _centre(self, coords: np.ndarray, grades: np.ndarray, weights: np.ndarray):
         """The fitted transform, the centre m0 and the offset variance (see the module docstring)."""
