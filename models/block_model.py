@@ -29,10 +29,11 @@ from scipy.spatial import cKDTree
 
 from geodata.blocks import BlockGrid, block_grid
 from geodata.covariate_points import sample_covariates
+from models.grade import Z80
 from models.selection import blocked_folds, cross_validate, interval_scale_from, score
 from models.spatial import InverseDistance, OrdinaryKriging
 from models.reproduction import variogram_ratio, weighted_quantile
-from models.within_site import Z80, SiteField, block_field_draws, field_covariance
+from models.within_site import SiteField, block_field_draws, field_covariance
 
 MIN_COMPOSITES = 12
 MIN_HOLES = 4
@@ -236,8 +237,10 @@ def choose(held_out: dict[str, pd.DataFrame]) -> str:
     error of metal in each held-out block of holes (``grade_scores``): a model cannot win on
     logs while losing on metal.
     """
-    errors = {name: (score(frame)["rmse"], *(grade_scores(frame)[key] for key in ("rmse_gt", "block_metal_error")))
-              for name, frame in held_out.items()}  # fmt: skip
+    errors = {}
+    for name, frame in held_out.items():
+        grade = grade_scores(frame)
+        errors[name] = (score(frame)["rmse"], grade["rmse_gt"], grade["block_metal_error"])
     best = np.maximum(np.min(list(errors.values()), axis=0), 1e-12)
     total = {name: float(np.sum(np.asarray(values) / best)) for name, values in errors.items()}
     return min(total, key=total.get)

@@ -100,6 +100,8 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         summarises once and drops the held-out sites' rows.
         """
         sites = sites.copy()
+        if "smear" not in sites:  # summaries made without residuals are taken as lognormal
+            sites["smear"] = np.exp(sites["var"] / 2)
         self.sigma_w_ = _pooled_within_sd(sites)
         self.mean_sigma_w_ = _pooled_smearing_sd(sites)
         sites["sigma_w"] = sites["residue_type"].map(self.sigma_w_).fillna(self.sigma_w_.get("__all__", 0.5))
@@ -240,10 +242,9 @@ class HierarchicalLogGrade(RegressorMixin, BaseEstimator):
         pooled_smear = np.exp(
             sites["residue_type"].map(self.mean_sigma_w_).fillna(self.mean_sigma_w_["__all__"]) ** 2 / 2
         )
-        smear = sites["smear"] if "smear" in sites else np.exp(sites["var"] / 2)
         weight = own / (own + WITHIN_PRIOR_DOF)
         variance = weight * sites["var"].fillna(0.0) + (1 - weight) * pooled_var
-        factor = weight * smear.fillna(1.0) + (1 - weight) * pooled_smear
+        factor = weight * sites["smear"].fillna(1.0) + (1 - weight) * pooled_smear
         return np.sqrt(variance.clip(lower=0.05**2)), np.sqrt(2 * np.log(factor.clip(lower=1.0))).clip(lower=0.05)
 
     def _site_posteriors(self, sites: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -315,10 +316,8 @@ def _pooled_smearing_sd(sites: pd.DataFrame) -> dict[str, float]:
     """Per residue type (and ``__all__``): sqrt(2 ln S), S the pooled smearing factor E[exp(r)].
 
     S is each site's declustered mean of exp(residual), pooled with weights n - 1 (as the
-    variance is); a type without such sites falls back on ``__all__``. Summaries without
-    a ``smear`` column are taken as lognormal (S = exp(var / 2)).
+    variance is); a type without such sites falls back on ``__all__``.
     """
-    sites = sites.assign(smear=sites["smear"] if "smear" in sites else np.exp(sites["var"] / 2))
     usable = sites[(sites["n"] > 1) & sites["smear"].notna()]
 
     def pooled(group: pd.DataFrame) -> float:

@@ -37,9 +37,9 @@ from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 from sklearn.utils.validation import check_is_fitted
 
 from models.anamorphosis import expected_block_mean, make_transform
+from models.grade import Z80
 from models.spatial import matern_optimizer
 
-Z80 = 1.2815515655446004
 
 
 class SiteField(RegressorMixin, BaseEstimator):
@@ -96,11 +96,9 @@ class SiteField(RegressorMixin, BaseEstimator):
         coords = X[:, : self.n_coords]
         self.scale_ = np.maximum(np.std(coords, axis=0), 1e-3)
         self.transform_, self.mean0_, offset_var = self._centre(coords, grades, weights)
-        residual = (
-            self.transform_.forward(grades)
-            - self.mean0_
-            - self._fit_trend(X, self.transform_.forward(grades) - self.mean0_)
-        )
+        centred = self.transform_.forward(grades) - self.mean0_
+        self.forest_, trend = _fit_trend(X, centred, self) if self.trend else (None, np.zeros(len(grades)))
+        residual = centred - trend
         spread = max(float(np.var(residual)), 1e-3)
         if self.spatial:
             kernel = (
@@ -187,21 +185,6 @@ class SiteField(RegressorMixin, BaseEstimator):
             return transform, float(self.prior_mean), max(float(self.prior_var), (own_mean - self.prior_mean) ** 2)
         return transform, 0.0, max(1.0 / n_holes, 1e-3)
 
-    def _fit_trend(self, X: np.ndarray, target: np.ndarray) -> np.ndarray:
-        """Fit the covariate trend; return its out-of-bag predictions at the composites (0 without)."""
-        if not self.trend:
-            self.forest_ = None
-            return np.zeros(len(target))
-        self.forest_ = RandomForestRegressor(
-            n_estimators=100,
-            min_samples_leaf=3,
-            max_features=0.5,
-            oob_score=True,
-            random_state=self.random_state,
-            n_jobs=1,
-        ).fit(X[:, self.n_coords :], target)
-        return np.nan_to_num(self.forest_.oob_prediction_)
-
     def trend_at(self, X: np.ndarray) -> np.ndarray:
         """The covariate trend at X (0 without a trend)."""
         return self.forest_.predict(X[:, self.n_coords :]) if self.forest_ is not None else np.zeros(len(X))
@@ -214,18 +197,26 @@ class _FoldCentre:
         coords = X[:, : model.n_coords]
         self.transform, self.mean0, _ = model._centre(coords, grades, weights)
         target = self.transform.forward(grades) - self.mean0
-        self.forest = None
-        trend = np.zeros(len(grades))
-        if model.trend:
-            fold_model = SiteField(trend=True, n_coords=model.n_coords, random_state=model.random_state)
-            trend = fold_model._fit_trend(X, target)
-            self.forest = fold_model.forest_
+        self.forest, trend = _fit_trend(X, target, model) if model.trend else (None, np.zeros(len(grades)))
         self.residual = target - trend
         self.n_coords = model.n_coords
 
     def centre(self, X: np.ndarray) -> np.ndarray:
         trend = self.forest.predict(X[:, self.n_coords :]) if self.forest is not None else 0.0
         return self.mean0 + trend
+
+
+def _fit_trend(X: np.ndarray, target: np.ndarray, model: SiteField) -> tuple[RandomForestRegressor, np.ndarray]:
+    """A random forest of ``target`` on the covariate columns, and its out-of-bag predictions at the rows."""
+    forest = RandomForestRegressor(
+        n_estimators=100,
+        min_samples_leaf=3,
+        max_features=0.5,
+        oob_score=True,
+        random_state=model.random_state,
+        n_jobs=1,
+    ).fit(X[:, model.n_coords :], target)
+    return forest, np.nan_to_num(forest.oob_prediction_)
 
 
 def block_grade_draws(
