@@ -9,9 +9,10 @@ the baselines scored on those folds are the residue-type mean, inverse-distance 
 and ordinary kriging, each on log-grade and on grade (at the sites the caller asks for:
 they are a yardstick, not part of the estimate). Log-grade candidates are offered only where
 the composites' lognormal mean matches their declustered mean (else a lognormal model would
-publish metal the samples do not hold). The chosen model minimises the sum of its held-out
-log-grade RMSE, grade RMSE and block metal error, each relative to the best candidate's, so
-a model cannot win on logs while losing on metal. Its intervals are calibrated on its held-out
+publish metal the samples do not hold). The log-grade field (else the normal-score one) is
+kept unless another candidate's held-out log-grade RMSE, grade RMSE and block metal error,
+summed fold by fold, are clearly lower (``choose``), so a model cannot win on logs while
+losing on metal, nor on the noise of five folds. Its intervals are calibrated on its held-out
 errors, then it is refitted on every composite and simulated jointly over a block grid
 inside the footprint, with blocks sized by the hole spacing.
 """
@@ -53,6 +54,10 @@ MAX_LAYERS = 4
 LOG_MEAN_TOLERANCE = float(np.log(1.1))
 #: Held-out composites that weigh as much as the prior belief that intervals are calibrated (``shrunk_interval_scale``).
 CALIBRATION_PRIOR_N = 30
+#: The candidate kept unless blocked CV says another is clearly better (``choose``): the first present.
+DEFAULT_ORDER = ("log_gp", "normal_score_gp", "shrunk_mean")
+#: How many standard errors (over folds) below the default's error another candidate must be to replace it.
+CHOICE_STANDARD_ERRORS = 2.0
 #: Block edge bounds (m) when sized from the hole spacing.
 MIN_CELL_M, MAX_CELL_M = 5.0, 500.0
 
@@ -141,7 +146,7 @@ def estimate_site_blocks(
     candidates = _candidates(prior_mean, prior_var, table, X[:, 3:], seed)
     if "normal_score_gp" in candidates and lognormal_mean_gap(grades, weights) > LOG_MEAN_TOLERANCE:
         candidates = {name: model for name, model in candidates.items() if model.transform != "log"}
-    fitted = {name: model.fit(X, grades, weights) for name, model in candidates.items()}
+    fitted = _fit_candidates(candidates, X, grades, weights)
     held_out = {name: model.held_out(X, grades, folds, weights) for name, model in fitted.items()}
     if baselines:
         held_out.update(_baselines_cv(X[:, :3], y, folds, prior_mean if type_mean is None else type_mean, prior_var))
@@ -213,6 +218,21 @@ def _candidates(
     return candidates
 
 
+def _fit_candidates(candidates: dict[str, SiteField], X: np.ndarray, grades: np.ndarray, weights: np.ndarray):
+    """Fit every candidate; the first field's likelier smoothness (``SiteField.nu_``) is kept for the others.
+
+    Smoothness is a property of the grade field, not of the transform or the trend, and
+    fitting each candidate with both values would double the cost of the block models.
+    """
+    fitted, nu = {}, None
+    for name, model in candidates.items():
+        if model.spatial and nu is not None:
+            model.set_params(nu=nu)
+        fitted[name] = model.fit(X, grades, weights)
+        nu = nu if nu is not None or not model.spatial else model.nu_
+    return fitted
+
+
 def lognormal_mean_gap(grades: np.ndarray, weights: np.ndarray) -> float:
     """|ln(lognormal mean / arithmetic mean)| of the declustered composites.
 
@@ -231,19 +251,45 @@ def lognormal_mean_gap(grades: np.ndarray, weights: np.ndarray) -> float:
 
 
 def choose(held_out: dict[str, pd.DataFrame]) -> str:
-    """The candidate with the lowest sum of three held-out errors, each relative to the best candidate's.
+    """The default candidate (``DEFAULT_ORDER``), unless another is clearly better on held-out blocks.
 
-    The errors are log-grade RMSE at held-out composites, grade RMSE there, and the RMS log
-    error of metal in each held-out block of holes (``grade_scores``): a model cannot win on
-    logs while losing on metal.
+    A candidate's error in each fold is the sum of its log-grade RMSE, its grade RMSE and
+    the absolute log error of the fold's metal, each relative to the default's over all
+    folds: a model cannot win on logs while losing on metal. A candidate replaces the
+    default only if its mean per-fold difference from the default lies below zero by more
+    than ``CHOICE_STANDARD_ERRORS`` standard errors of that mean; of those, the one with the
+    lowest bound wins. With five folds, differences of a few per cent are noise, and a model
+    chosen on noise (a trend that happened to suit the folds, a flat mean) publishes worse
+    maps than the default field would have.
     """
-    errors = {}
-    for name, frame in held_out.items():
-        grade = grade_scores(frame)
-        errors[name] = (score(frame)["rmse"], grade["rmse_gt"], grade["block_metal_error"])
-    best = np.maximum(np.min(list(errors.values()), axis=0), 1e-12)
-    total = {name: float(np.sum(np.asarray(values) / best)) for name, values in errors.items()}
-    return min(total, key=total.get)
+    default = next(name for name in DEFAULT_ORDER if name in held_out)
+    reference = np.maximum(_errors(held_out[default]), 1e-6)
+    per_fold = {name: _fold_errors(frame) @ (1 / reference) for name, frame in held_out.items()}
+    chosen, bound = default, 0.0
+    for name, errors in per_fold.items():
+        difference = errors - per_fold[default]
+        if len(difference) < 2:
+            continue
+        upper = difference.mean() + CHOICE_STANDARD_ERRORS * difference.std(ddof=1) / np.sqrt(len(difference))
+        if upper < bound:
+            chosen, bound = name, float(upper)
+    return chosen
+
+
+def _errors(frame: pd.DataFrame) -> np.ndarray:
+    """Log-grade RMSE, grade RMSE and block metal error over all held-out composites."""
+    grade = grade_scores(frame)
+    return np.array([score(frame)["rmse"], grade["rmse_gt"], grade["block_metal_error"]])
+
+
+def _fold_errors(frame: pd.DataFrame) -> np.ndarray:
+    """Per fold (rows): log-grade RMSE, grade RMSE and |ln(predicted / observed metal)|."""
+    folds = frame.groupby("fold")
+    return np.column_stack([
+        folds.apply(lambda f: np.sqrt(np.mean((f["predicted"] - f["observed"]) ** 2)), include_groups=False),
+        folds.apply(lambda f: np.sqrt(np.mean((f["predicted_gt"] - f["observed_gt"]) ** 2)), include_groups=False),
+        np.abs(np.log(folds["predicted_gt"].sum() / folds["observed_gt"].sum())),
+    ])  # fmt: skip
 
 
 def grade_scores(predictions: pd.DataFrame) -> dict[str, float]:
@@ -328,12 +374,15 @@ def _type_mean_cv(y: np.ndarray, folds, prior_mean: float, prior_var: float) -> 
 
 
 def _layer_depths(thickness_m: float, length_m: float) -> np.ndarray:
-    """Mid-depths of block layers from the surface to the deposit base (at most MAX_LAYERS)."""
+    """Mid-depths of equal block layers from the surface to the deposit base, each at most
+    ``length_m`` thick (at most MAX_LAYERS layers), so every block lies inside the deposit.
+
+    >>> _layer_depths(0.3, 1.5).tolist(), _layer_depths(4.5, 1.5).tolist()
+    ([0.15], [0.75, 2.25, 3.75])
+    """
     bottom = thickness_m if np.isfinite(thickness_m) and thickness_m > 0 else length_m
-    depths = np.arange(length_m / 2, max(bottom, length_m), length_m)
-    if len(depths) > MAX_LAYERS:
-        depths = np.linspace(depths[0], depths[-1], MAX_LAYERS)
-    return depths
+    n_layers = int(min(max(np.ceil(bottom / length_m - 1e-9), 1), MAX_LAYERS))
+    return (np.arange(n_layers) + 0.5) * bottom / n_layers
 
 
 def _block_inputs(model: SiteField, centres: np.ndarray, rasters, crs, X: np.ndarray) -> np.ndarray:

@@ -13,8 +13,11 @@ normal score, ``models.anamorphosis``); in that space the values are
   from its residue type is not pulled back by a spread that other sites set, so the
   literature prior weighs only where the data are thin. For normal scores it is the
   sampling variance of a mean of ``n_holes`` independent scores.
-* ``field``: an anisotropic Matern (nu = 1.5) of fitted sill and ranges (``spatial``;
-  without it only the offset and the nugget remain: the site's mean, shrunk).
+* ``field``: an anisotropic Matern of fitted sill and ranges (``spatial``; without it
+  only the offset and the nugget remain: the site's mean, shrunk). Its smoothness ``nu``
+  is 0.5 (exponential: rough, as soil and residue grades usually are, close to the
+  spherical variogram of kriging practice) or 1.5 (smooth), whichever has the higher
+  maximised likelihood (the two have the same number of parameters), unless given.
 * ``trend``: a random forest on the covariate columns (``trend``), whose out-of-bag
   predictions give the residuals the field is fitted to.
 
@@ -40,6 +43,10 @@ from models.anamorphosis import expected_block_mean, make_transform
 from models.grade import Z80
 from models.spatial import matern_optimizer
 
+#: Below this spread (m) of the composites along a coordinate, the field is taken as constant along it.
+MIN_COORDINATE_SPREAD_M = 1e-3
+#: Matern smoothness values a field is fitted with when ``nu`` is not given (the likelier is kept).
+NU_OPTIONS = (0.5, 1.5)
 
 
 class SiteField(RegressorMixin, BaseEstimator):
@@ -56,6 +63,8 @@ class SiteField(RegressorMixin, BaseEstimator):
         Fit a random-forest trend on ``X[:, n_coords:]`` (the covariates).
     n_coords : int
         Coordinate columns of ``X`` (x, y, depth in metres).
+    nu : float or None
+        The Matern smoothness (0.5 or 1.5); None chooses it by likelihood (``nu_``).
 
     Notes
     -----
@@ -80,6 +89,7 @@ class SiteField(RegressorMixin, BaseEstimator):
         trend: bool = False,
         n_coords: int = 3,
         random_state: int = 0,
+        nu: float | None = None,
     ) -> None:
         self.transform = transform
         self.prior_mean = prior_mean
@@ -88,37 +98,48 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.trend = trend
         self.n_coords = n_coords
         self.random_state = random_state
+        self.nu = nu
 
     def fit(self, X: np.ndarray, grades: np.ndarray, sample_weight: np.ndarray | None = None) -> SiteField:
         """Fit the transform, the trend, then the field's sill, ranges and nugget by maximum likelihood."""
         X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
         weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         coords = X[:, : self.n_coords]
-        self.scale_ = np.maximum(np.std(coords, axis=0), 1e-3)
+        # a coordinate the composites do not vary along (one sampling depth) says nothing about the
+        # field along it: its scale is infinite, so blocks at other depths are not "far" from the data
+        spread = np.std(coords, axis=0)
+        self.scale_ = np.where(spread > MIN_COORDINATE_SPREAD_M, spread, np.inf)
         self.transform_, self.mean0_, offset_var = self._centre(coords, grades, weights)
         centred = self.transform_.forward(grades) - self.mean0_
         self.forest_, trend = _fit_trend(X, centred, self) if self.trend else (None, np.zeros(len(grades)))
         residual = centred - trend
-        spread = max(float(np.var(residual)), 1e-3)
         if self.spatial:
-            kernel = (
-                ConstantKernel(offset_var, constant_value_bounds="fixed")
-                + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=1.5)
-                + WhiteKernel(spread / 2, (1e-5, 1e2))
-            )
-            optimizer = matern_optimizer(coords / self.scale_, residual, nu=1.5, fixed_constant=offset_var)
+            options = NU_OPTIONS if self.nu is None else (self.nu,)
+            fits = [self._fit_field(coords / self.scale_, residual, offset_var, nu) for nu in options]
+            self.gp_ = max(fits, key=lambda gp: gp.log_marginal_likelihood_value_)
         else:
             # no field: the nugget is the residuals' spread about their mean, in closed form
-            nugget = max(float(np.var(residual, ddof=1)) if len(residual) > 1 else spread, 1e-5)
+            nugget = max(float(np.var(residual, ddof=1)) if len(residual) > 1 else 1e-3, 1e-5)
             kernel = ConstantKernel(offset_var, "fixed") + WhiteKernel(nugget, noise_level_bounds="fixed")
-            optimizer = None
-        self.gp_ = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            self.gp_.fit(coords / self.scale_, residual)
+            self.gp_ = GaussianProcessRegressor(kernel, optimizer=None).fit(coords / self.scale_, residual)
+        self.nu_ = float(self.gp_.kernel_.k1.k2.k2.nu) if self.spatial else None
         self.nugget_ = float(self.gp_.kernel_.k2.noise_level)
         self.offset_var_ = offset_var
         return self
+
+    def _fit_field(self, coords: np.ndarray, residual: np.ndarray, offset_var: float, nu: float):
+        """The GP of offset + sill * Matern(nu) + nugget, its hyperparameters at maximum likelihood."""
+        spread = max(float(np.var(residual)), 1e-3)
+        kernel = (
+            ConstantKernel(offset_var, constant_value_bounds="fixed")
+            + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=nu)
+            + WhiteKernel(spread / 2, (1e-5, 1e2))
+        )
+        optimizer = matern_optimizer(coords, residual, nu=nu, fixed_constant=offset_var)
+        gp = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return gp.fit(coords, residual)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Median grade (g/t) of the block whose centre is each row of X."""

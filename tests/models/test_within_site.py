@@ -103,6 +103,22 @@ def test_spatially_structured_site_chooses_a_field_and_beats_the_baselines():
     assert (estimate.p10[inside] <= estimate.p50[inside]).all() and (estimate.p50[inside] <= estimate.p90[inside]).all()
 
 
+def test_one_sampling_depth_still_gives_a_spatial_raster():
+    # a topsoil survey: every composite at 0-0.25 m, the deposit 0.3 m thick. The raster must show the
+    # field the holes resolve, not the site mean (blocks were once placed below the only sampled depth,
+    # which a constant depth coordinate made infinitely far from every composite)
+    rng = np.random.default_rng(8)
+    table = _holes(60, rng, field=lambda x, y: 0.8 * np.sin(x / 100), depths=(0.125,), noise=0.05)
+    table["depth_to_m"] = 0.25
+    estimate = estimate_site_blocks(table, np.log(50.0), 0.3, shapely.box(0, 0, 400, 400), thickness_m=0.3, n_draws=100)
+    rows, cols = np.indices(estimate.p50.shape)
+    x = estimate.transform.c + (cols + 0.5) * estimate.transform.a
+    inside = np.isfinite(estimate.p50)
+    truth = np.log(50.0) + 0.8 * np.sin(x[inside] / 100)
+    assert np.corrcoef(np.log(estimate.p50[inside]), truth)[0, 1] > 0.9
+    assert np.ptp(np.log(estimate.p50[inside])) > 0.8  # the field spans 1.6 log units
+
+
 def test_well_sampled_site_speaks_for_itself():
     # 100 holes whose grades are 20x the residue type's typical grade: the prior may not pull the site back
     rng = np.random.default_rng(5)
@@ -163,3 +179,50 @@ def test_closed_form_likelihood_equals_scikit_learns(fixed_constant):
     value, gradient = _matern_log_likelihood(theta, _squared_differences(X), y, 1.5, fixed_constant=fixed_constant)
     assert value == pytest.approx(expected, rel=1e-10)
     np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8)
+
+
+def _gaussian_field(kernel, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n points over 0-500 m (flat depth) and one draw of a zero-mean field with ``kernel`` (metres)."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(0, 500, n), rng.uniform(0, 500, n), np.full(n, 1.0)])
+    covariance = kernel(X[:, :2]) + 1e-8 * np.eye(n)
+    return X, np.linalg.cholesky(covariance) @ rng.standard_normal(n)
+
+
+@pytest.mark.parametrize(("nu", "expected"), [(0.5, 0.5), (2.5, 1.5)])
+def test_field_smoothness_is_chosen_by_likelihood(nu, expected):
+    from sklearn.gaussian_process.kernels import Matern, WhiteKernel
+
+    # a rough (exponential) field and a smooth one, each with a small nugget
+    X, field = _gaussian_field(Matern(120.0, nu=nu) + WhiteKernel(0.01), 160, seed=3)
+    model = SiteField("log", prior_mean=np.log(30), prior_var=0.5).fit(X, np.exp(np.log(30) + 0.6 * field))
+    assert model.nu_ == expected
+    fixed = SiteField("log", prior_mean=np.log(30), prior_var=0.5, nu=expected).fit(X, np.exp(np.log(30) + 0.6 * field))
+    other = SiteField("log", prior_mean=np.log(30), prior_var=0.5, nu=2.0 - expected).fit(X, np.exp(np.log(30) + 0.6 * field))
+    assert fixed.gp_.log_marginal_likelihood_value_ > other.gp_.log_marginal_likelihood_value_
+
+
+def _held_out(errors_by_fold: list[np.ndarray], scale: float = 1.0) -> pd.DataFrame:
+    """Held-out rows whose log error in fold f is ``errors_by_fold[f]`` (grades consistent with it)."""
+    rows = []
+    for fold, errors in enumerate(errors_by_fold):
+        observed = np.log(np.full(len(errors), 20.0))
+        rows.append(pd.DataFrame({"observed": observed, "predicted": observed + scale * errors, "std": 0.4, "fold": fold,
+                                  "observed_gt": np.exp(observed), "predicted_gt": np.exp(observed + scale * errors)}))  # fmt: skip
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_choice_keeps_the_default_field_unless_another_is_clearly_better():
+    from models.block_model import choose
+
+    rng = np.random.default_rng(0)
+    errors = [rng.normal(0, 0.4, 40) for _ in range(5)]
+    default = _held_out(errors)
+    # 3 % lower errors in four folds and 10 % higher in one: better on average, but not clearly
+    noisy = _held_out([e * (1.10 if i == 0 else 0.97) for i, e in enumerate(errors)])
+    assert choose({"shrunk_mean": noisy, "log_gp": default}) == "log_gp"
+    # 30 % lower errors in every fold: clearly better
+    clearly = _held_out([e * 0.7 for e in errors])
+    assert choose({"log_gp": default, "log_gp_trend": clearly}) == "log_gp_trend"
+    # without a log-grade field, the normal-score one is the default
+    assert choose({"shrunk_mean": noisy, "normal_score_gp": default}) == "normal_score_gp"
