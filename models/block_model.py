@@ -349,13 +349,10 @@ def _baselines_cv(X: np.ndarray, y: np.ndarray, folds, type_mean: float, prior_v
         observed_gt=grades, predicted_gt=cross_validate(InverseDistance(n_coords=3), X, grades, folds)["predicted"]
     )
     try:  # the variogram is fitted once on all composites and kept in the folds, as the GP's kernel is
-        kriged = {}
-        for name, target in (("log", y), ("grade", grades)):
-            variogram = OrdinaryKriging(n_coords=3).fit(X, target).variogram_parameters_
-            kriged[name] = cross_validate(OrdinaryKriging(n_coords=3, variogram_parameters=variogram), X, target, folds)
-        held_out["ordinary_kriging"] = kriged["log"].assign(
-            observed_gt=grades, predicted_gt=kriged["grade"]["predicted"]
-        )
+        log_mean, log_std = OrdinaryKriging(n_coords=3).fit(X, y).held_out(X, y, folds)
+        grade_mean, _ = OrdinaryKriging(n_coords=3).fit(X, grades).held_out(X, grades, folds)
+        held_out["ordinary_kriging"] = pd.DataFrame({"observed": y, "predicted": log_mean, "std": log_std,
+                                                     "observed_gt": grades, "predicted_gt": grade_mean})  # fmt: skip
     except (ValueError, np.linalg.LinAlgError):
         pass  # e.g. a variogram that cannot be fitted: the baseline is left out at this site
     return held_out

@@ -71,3 +71,20 @@ def test_estimators_say_which_columns_must_be_coordinates(model):
 def test_ordinary_kriging_needs_three_samples():
     with pytest.raises(ValueError, match="at least 3 samples .* got n_samples=2"):
         OrdinaryKriging().fit(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([0.0, 1.0]))
+
+
+@pytest.mark.parametrize("n_coords", [2, 3])
+def test_kriging_held_out_equals_pykrige_refitted_per_fold(n_coords):
+    from models.selection import blocked_folds, cross_validate
+
+    rng = np.random.default_rng(5)
+    X = np.column_stack([rng.uniform(0, 300, 60), rng.uniform(0, 300, 60), rng.uniform(0.5, 6, 60)])[:, :n_coords]
+    y = np.sin(X[:, 0] / 50) + rng.normal(0, 0.2, 60)
+    folds = blocked_folds(X[:, :2], n_splits=5, n_blocks_per_side=3, seed=2)
+    fitted = OrdinaryKriging(n_coords=n_coords).fit(X, y)
+    mean, std = fitted.held_out(X, y, folds)
+    reference = cross_validate(
+        OrdinaryKriging(n_coords=n_coords, variogram_parameters=fitted.variogram_parameters_), X, y, folds
+    )
+    np.testing.assert_allclose(mean, reference["predicted"], rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(std, reference["std"], rtol=1e-6, atol=1e-9)
