@@ -14,11 +14,20 @@ Writes, under DIR (the truth and the held-out samples stay OUTSIDE every drop fo
 * ``jura_seed<k>/jura_heldout.csv``: the held-out samples (whole spatial blocks of a 5x5 grid over
   Xloc/Yloc, drawn with seed k until 20-25 % of the samples are out), all seven metals.
   Only the hold-out depends on the seed; the GSLIB drops below are built once.
+* ``coalash_seed<k>/coalash/`` for each hold-out seed k: one site (``coalash``, residue type
+  ``coal_fly_ash``) over the Robena Mine coal-ash survey (208 samples of coal ash % in a coal seam,
+  Greene County, Pennsylvania; Gomez and Hazen 1970; Cressie 1993), training samples only. The
+  grid coordinates (unit unknown) are placed in UTM 17N (EPSG:32617) at an arbitrary origin near
+  the mine, 1 grid unit = 100 m (an assumption), y read as northing; ash % is written as
+  ``ga_ppm`` (a stand-in: not gallium, not a tailings site), depth 0-1 m. Footprint = convex hull of
+  all samples + 1 grid unit; ``reported_tonnes`` = area x 1 m x 1.0 t/m3 (an assumption).
+* ``coalash_seed<k>/coalash_heldout.csv``: its held-out samples (whole blocks of a 5x5 grid over
+  the grid coordinates, same seeded draw as the Jura's), with their projected ``x``, ``y``.
 * ``gslib_cluster/``: GSLIB's clustered-sampling benchmark (140 samples of the 50 x 50 reference
   field, 1 unit = 20 m, placed in UTM 44N) cut into 12 rectangular sites, grade written as
   ``ga_ppm``; ``gslib_cluster_bdl/``: the same with the samples below 0.1 written as ``<0.1``.
 * ``gslib_truth.csv``: per site the true mean grade (mean of the reference cells inside it).
-* ``manifest.json``: mapping, hold-out per seed, georeferencing fit and censoring figures.
+* ``manifest.json``: mapping, hold-out per seed (Jura and coal ash), georeferencing fit and censoring figures.
 """
 
 from __future__ import annotations
@@ -53,6 +62,11 @@ GSLIB_ORIGIN = (600_000.0, 2_500_000.0)  # easting, northing of grid corner (0, 
 GSLIB_X_EDGES = (0, 12, 25, 37, 50)
 GSLIB_Y_EDGES = (0, 17, 33, 50)
 GSLIB_DETECTION_LIMIT = 0.1
+COALASH_CRS = "EPSG:32617"
+COALASH_UNIT_M = 100.0  # an assumption: the survey's grid unit is not documented
+COALASH_ORIGIN = (590_000.0, 4_402_000.0)  # easting, northing of grid point (0, 0): near the Robena Mine, Greene Co.
+COALASH_THICKNESS_M = 1.0  # samples written as 0-1 m; reported_tonnes = area x this x density (an assumption)
+COALASH_DENSITY_T_M3 = 1.0  # the P50 of coal_fly_ash in geodata/reference/density.csv (an assumption)
 NODATA = -9999.0
 
 
@@ -237,19 +251,69 @@ def build_gslib(out: Path) -> dict:
             "samples_per_site": truth.set_index("site_id")["n_samples"].to_dict()}  # fmt: skip
 
 
+def coalash_samples() -> pd.DataFrame:
+    """The 208 coal-ash samples with ids and projected coordinates (``east``, ``north`` in EPSG:32617)."""
+    samples = pd.read_csv(REALDATA / "coalash" / "coalash.csv")
+    samples.insert(0, "sample_id", [f"COAL-{i + 1:03d}" for i in range(len(samples))])
+    east0, north0 = COALASH_ORIGIN
+    samples["east"] = east0 + samples["x"] * COALASH_UNIT_M
+    samples["north"] = north0 + samples["y"] * COALASH_UNIT_M
+    return samples
+
+
+def build_coalash(out: Path, seed: int = 0) -> dict:
+    """Write the coal-ash drop ``coalash/`` and ``coalash_heldout.csv`` under ``out``."""
+    samples = coalash_samples()
+    held, blocks = spatial_block_holdout(samples["x"].to_numpy(float), samples["y"].to_numpy(float), seed)
+    samples.loc[held].to_csv(out / "coalash_heldout.csv", index=False)
+    training = samples.loc[~held]
+    footprint = MultiPoint(samples[["east", "north"]].to_numpy()).convex_hull.buffer(COALASH_UNIT_M)
+    tonnes = round(footprint.area * COALASH_THICKNESS_M * COALASH_DENSITY_T_M3, -3)
+    site = {"site_id": "coalash", "name": "Robena Mine coal-ash survey (real data, coal ash % written as Ga)",
+            "residue_type": "coal_fly_ash", "reported_tonnes": tonnes,
+            "dry_density_t_m3": COALASH_DENSITY_T_M3}  # fmt: skip
+    drop = out / "coalash"
+    drop.mkdir(parents=True, exist_ok=True)
+    gpd.GeoDataFrame([site], geometry=[footprint], crs=COALASH_CRS).to_file(drop / "sites.gpkg", driver="GPKG")
+    table = pd.DataFrame({"sample_id": training["sample_id"], "site_id": "coalash", "x": training["east"],
+                          "y": training["north"], "crs": COALASH_CRS, "depth_from_m": 0.0,
+                          "depth_to_m": COALASH_THICKNESS_M, "ga_ppm": training["coalash"]})  # fmt: skip
+    table.to_csv(drop / "samples.csv", index=False)
+    write_dataset_json(drop, "Robena Mine coal ash % (real data; ash % written as Ga)",
+        "REAL measured coal ash content (%) of a coal seam at the Robena Mine, Greene County, Pennsylvania: Gomez "
+        "and Hazen (1970) US Bureau of Mines RI 7377; Cressie (1993) Statistics for Spatial Data; as distributed in "
+        "the R package gstat (data/coalash.rda, r-spatial/gstat commit 2a578765). The ash percentage is written as "
+        "ga_ppm (a stand-in, read as g/t); these are not gallium assays and this is not a tailings site (nor fly "
+        "ash: residue type coal_fly_ash is a label). The survey's grid coordinates (unit unknown) are placed in UTM "
+        f"17N at an arbitrary origin near the mine, 1 grid unit = {COALASH_UNIT_M:g} m (an assumption), y read as "
+        f"northing. Training samples only ({len(training)} of {len(samples)}), depth 0-{COALASH_THICKNESS_M:g} m; "
+        "footprint = convex hull of all samples + 1 grid unit; reported_tonnes = area x "
+        f"{COALASH_THICKNESS_M:g} m x {COALASH_DENSITY_T_M3:g} t/m3 (an assumption).")  # fmt: skip
+    return {"seed": seed, "heldout_blocks_5x5": blocks, "n_heldout": int(held.sum()), "n_training": len(training),
+            "unit_m": COALASH_UNIT_M, "origin_utm17n": COALASH_ORIGIN, "footprint_area_m2": footprint.area,
+            "reported_tonnes": tonnes}  # fmt: skip
+
+
 def jura_folder(out: Path, seed: int) -> Path:
     """The folder holding the Jura drops and held-out samples of hold-out ``seed``."""
     return out / f"jura_seed{seed}"
 
 
+def coalash_folder(out: Path, seed: int) -> Path:
+    """The folder holding the coal-ash drop and held-out samples of hold-out ``seed``."""
+    return out / f"coalash_seed{seed}"
+
+
 def build_all(out: Path, seeds: tuple[int, ...] = (0,)) -> dict:
-    """Build the Jura drops of every hold-out seed and the GSLIB drops under ``out``; write ``manifest.json``."""
+    """Build the Jura and coal-ash drops of every hold-out seed and the GSLIB drops under ``out``; write ``manifest.json``."""
     out.mkdir(parents=True, exist_ok=True)
-    jura = {}
+    jura, coalash = {}, {}
     for seed in seeds:
         jura_folder(out, seed).mkdir(parents=True, exist_ok=True)
         jura[str(seed)] = build_jura(jura_folder(out, seed), seed)
-    manifest = {"jura": jura, "gslib": build_gslib(out)}
+        coalash_folder(out, seed).mkdir(parents=True, exist_ok=True)
+        coalash[str(seed)] = build_coalash(coalash_folder(out, seed), seed)
+    manifest = {"jura": jura, "gslib": build_gslib(out), "coalash": coalash}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=float), encoding="utf-8")
     return manifest
 
@@ -258,7 +322,7 @@ def main() -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to write the drops and truth files into")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the Jura spatial-block hold-out")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the Jura and coal-ash spatial-block hold-outs")
     args = parser.parse_args()
     print(json.dumps(build_all(args.out, tuple(args.seeds)), indent=2, default=float))
     return 0

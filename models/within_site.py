@@ -114,8 +114,9 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.forest_, trend = _fit_trend(X, centred, self) if self.trend else (None, np.zeros(len(grades)))
         residual = centred - trend
         if self.spatial:
-            options = NU_OPTIONS if self.nu is None else (self.nu,)
-            fits = [self._fit_field(coords / self.scale_, residual, offset_var, nu) for nu in options]
+            fits = []
+            for nu in NU_OPTIONS if self.nu is None else (self.nu,):  # each after the first starts at its optimum
+                fits.append(self._fit_field(coords / self.scale_, residual, offset_var, nu, fits[0] if fits else None))
             self.gp_ = max(fits, key=lambda gp: gp.log_marginal_likelihood_value_)
         else:
             # no field: the nugget is the residuals' spread about their mean, in closed form
@@ -127,14 +128,17 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.offset_var_ = offset_var
         return self
 
-    def _fit_field(self, coords: np.ndarray, residual: np.ndarray, offset_var: float, nu: float):
-        """The GP of offset + sill * Matern(nu) + nugget, its hyperparameters at maximum likelihood."""
+    def _fit_field(self, coords: np.ndarray, residual: np.ndarray, offset_var: float, nu: float, start=None):
+        """The GP of offset + sill * Matern(nu) + nugget, its hyperparameters at maximum likelihood
+        (searched from those of ``start``, a fitted GP, when given)."""
         spread = max(float(np.var(residual)), 1e-3)
         kernel = (
             ConstantKernel(offset_var, constant_value_bounds="fixed")
             + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=nu)
             + WhiteKernel(spread / 2, (1e-5, 1e2))
         )
+        if start is not None:
+            kernel = kernel.clone_with_theta(np.clip(start.kernel_.theta, *kernel.bounds.T))
         optimizer = matern_optimizer(coords, residual, nu=nu, fixed_constant=offset_var)
         gp = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
         with warnings.catch_warnings():
