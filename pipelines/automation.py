@@ -15,11 +15,12 @@ import dagster as dg
 from assets.resources import ResiduaSettings
 from geodata.datadrop import hash_inputs
 
-#: First matching pattern decides which asset a changed file feeds (all its downstream
-#: assets rerun too). Files matching nothing rerun everything.
+#: First matching pattern decides which asset reads a changed file (it and all its downstream
+#: assets rerun). Files matching nothing rerun everything. ``tests/pipelines/test_automation.py``
+#: checks every root here against the asset that reads the file.
 FILE_ROOTS: tuple[tuple[str, str], ...] = (
-    ("reviews.csv", "site_rankings"),
-    ("hubs.csv", "site_rankings"),
+    ("reviews.csv", "reviews"),
+    ("hubs.csv", "processing_hubs"),
     ("samples.*", "samples"),
     ("reference/*", "reference_tables"),
     ("rasters/covariates/*", "site_features"),
@@ -31,7 +32,7 @@ def affected_roots(changed: list[str]) -> set[str]:
     """Asset names whose downstream must rerun for these changed files (``data_drop`` = all).
 
     >>> sorted(affected_roots(["reviews.csv"])), sorted(affected_roots(["sites.gpkg"]))
-    (['site_rankings'], ['data_drop'])
+    (['reviews'], ['data_drop'])
     """
     roots = set()
     for name in changed:

@@ -45,7 +45,8 @@ def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
     reviewed = _evaluate(defs, drop, changed.cursor)
     (request,) = reviewed.run_requests
     keys = {key.to_user_string() for key in request.asset_selection}
-    assert {"site_rankings", "inventory"} <= keys
+    # the asset that reads reviews.csv reruns too (else the ranking would load the old decisions)
+    assert {"reviews", "site_rankings", "inventory"} <= keys
     assert not keys & {"grade_models", "samples", "resource_estimates"}
     assert reviewed.cursor != changed.cursor
 
@@ -64,3 +65,15 @@ def test_weekly_schedule_cron_is_configurable():
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
     (request,) = default.evaluate_tick(context).run_requests  # one full refresh per tick
     assert default.job_name == "refresh_job" and request.asset_selection is None
+
+
+def test_every_file_root_is_the_asset_that_reads_the_file():
+    from geodata.reviews import REVIEWS_FILE
+    from models.hubs import HUBS_FILE
+    from pipelines.automation import FILE_ROOTS
+
+    defs = build_definitions()
+    names = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {asset for _, asset in FILE_ROOTS} <= names
+    roots = dict(FILE_ROOTS)
+    assert roots[REVIEWS_FILE] == "reviews" and roots[HUBS_FILE] == "processing_hubs"
