@@ -69,6 +69,10 @@ def parse_assay(cell: object) -> AssayValue | None:
     return _checked(number, cell, below_detection=False)
 
 
+#: 100 % of the sample in g/t: no assay of anything can exceed it.
+WHOLE_SAMPLE_GT = 1_000_000.0
+
+
 def _checked(number: float, cell: object, below_detection: bool) -> AssayValue:
     if not math.isfinite(number):
         raise AssayParseError(f"assay {cell!r} is not finite")
@@ -116,6 +120,13 @@ def normalise_row_assays(
                     problems.append(f"{column}: assay {row[column]!r} is too large once converted to g/t")
                     continue
                 readings.append((column, parsed.value * factor, parsed.below_detection))
+        for column, value, _ in readings:
+            if value > WHOLE_SAMPLE_GT:
+                problems.append(
+                    f"{column}: {row[column]!r} is {value:,.0f} g/t, above 100 % of the sample "
+                    f"({WHOLE_SAMPLE_GT:,.0f} g/t); check the unit (ppb written in a _ppm column?) and fix the value"
+                )
+        readings = [reading for reading in readings if reading[1] <= WHOLE_SAMPLE_GT]
         if not readings:
             values[f"{element}_gt"] = float("nan")
             values[f"{element}_bdl"] = False

@@ -152,3 +152,14 @@ def test_normalise_reports_bad_cell_with_its_column():
     assert len(problems) == 2
     assert problems[0].startswith("ga_ppm:") and "not a number" in problems[0]
     assert problems[1].startswith("te_ppm:") and "negative" in problems[1]
+
+
+@pytest.mark.parametrize("column, cell", [("ga_ppm", "2000000"), ("te_pct", "150"), ("pt_ppb", "2e12")])
+def test_assays_above_the_whole_sample_are_refused_with_the_unit_hint(column, cell):
+    values, problems = _normalise({column: cell, "pd_ppm": "3.0"})
+    (problem,) = problems
+    assert column in problem and "100 %" in problem and "unit" in problem
+    element = column.split("_")[0]
+    assert values[f"{element}_gt"] != values[f"{element}_gt"] and values["pd_gt"] == 3.0
+    # 100 % exactly is physically possible and stays
+    assert _normalise({"ga_pct": "100"})[1] == []
