@@ -45,6 +45,13 @@ def site_volumes(
     cache.keep_only_used()
     context.log.info("Measured DEM volumes at %d sites (%d quarantined; %d reused unchanged from earlier runs)",
                      len(measurements), len(quarantine), cache.hits)  # fmt: skip
+    voids = measurements.loc[measurements["implausible_cells"] > 0, "implausible_cells"]
+    if len(voids):
+        context.log.warning(
+            "DEM cells with impossible elevations (undeclared nodata such as SRTM's -32768) were read as nodata at "
+            "%d site(s): %s; declare the DEMs' nodata value or fill the voids",
+            len(voids), ", ".join(f"{site} ({count:,} cells)" for site, count in voids.head(10).items()),
+        )  # fmt: skip
     context.add_output_metadata(
         {
             "sites_measured": len(measurements),
@@ -53,6 +60,7 @@ def site_volumes(
             "negative_volume_m3_total": float(measurements["negative_volume_m3"].sum()),
             "base_resampled_sites": int(measurements["base_resampled"].sum()),
             "surface_warped_from_lonlat_sites": int(measurements["surface_warped"].sum()),
+            "sites_with_implausible_dem_cells": len(voids),
         }
     )
     return SiteVolumes(measurements, quarantine)

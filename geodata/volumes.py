@@ -37,6 +37,10 @@ from geodata.schema import STORAGE_CRS
 from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
 
 _NODATA = -9999.0
+#: Elevations (m) a land surface can have: the Dead Sea shore lies at about -430 m and the summit of
+#: Everest at 8,849 m (National Geographic / Survey of Nepal and China, 2020). Cells outside are read
+#: as undeclared nodata (SRTM voids of -32768, -9999, float32 extremes such as 3.4e38).
+PLAUSIBLE_ELEVATION_M = (-500.0, 9000.0)
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,9 @@ class VolumeMeasurement:
     and ``footprint_area_m2`` are on the ground: projected pixel areas are corrected by the
     footprint's ellipsoidal / projected area ratio (the projection's local area scale).
     ``surface_warped``: the surface DEM was in lon/lat and was warped to the footprint's UTM
-    zone; ``base_resampled``: the base DEM was warped onto the surface DEM's grid.
+    zone; ``base_resampled``: the base DEM was warped onto the surface DEM's grid;
+    ``implausible_cells``: cells of either DEM in the footprint's window whose elevation lies
+    outside ``PLAUSIBLE_ELEVATION_M`` (undeclared nodata), excluded like nodata.
     """
 
     volume_m3: float
@@ -59,6 +65,7 @@ class VolumeMeasurement:
     footprint_area_m2: float
     base_resampled: bool
     surface_warped: bool = False
+    implausible_cells: int = 0
 
 
 #: Most cells measure_volume holds per strip: about 90 bytes each across its float64 arrays
@@ -113,11 +120,13 @@ def measure_volume(
             return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False, warped)
         frame = gpd.GeoDataFrame(geometry=[local], crs=surface.crs.to_wkt())
         totals = np.zeros(3)  # fill sum, fill count (covered valid pixels), cut sum
+        implausible = 0
         with _base_on_grid(base_path, surface, window) as (bottom_source, resampled):
             for strip in _row_strips(window, block_cells):
-                top = surface.read(1, window=strip, masked=True).astype("float64")
+                top, voids_top = _plausible(surface.read(1, window=strip, masked=True))
                 bottom_window = strip if not resampled else _relative(strip, window)
-                bottom = bottom_source.read(1, window=bottom_window, masked=True).astype("float64")
+                bottom, voids_bottom = _plausible(bottom_source.read(1, window=bottom_window, masked=True))
+                implausible += voids_top + voids_bottom
                 totals += _integrate_strip(top - bottom, surface.window_transform(strip), frame)
         transform = surface.window_transform(window)
     fill_sum, fill_count, cut_sum = totals
@@ -132,7 +141,16 @@ def measure_volume(
         footprint_area_m2=area,
         base_resampled=resampled,
         surface_warped=warped,
+        implausible_cells=implausible,
     )
+
+
+def _plausible(heights: np.ma.MaskedArray) -> tuple[np.ma.MaskedArray, int]:
+    """Heights (float64) with implausible elevations masked, and how many valid cells that masked."""
+    heights = heights.astype("float64")
+    low, high = PLAUSIBLE_ELEVATION_M
+    outside = ~np.ma.getmaskarray(heights) & ((heights.filled(0.0) < low) | (heights.filled(0.0) > high))
+    return np.ma.masked_where(outside, heights), int(outside.sum())
 
 
 def _row_strips(window: rasterio.windows.Window, block_cells: int) -> list[rasterio.windows.Window]:
@@ -311,8 +329,15 @@ def measure_site_volumes(
     rows, rejected = [], []
     for site, outcome in zip(with_dems, outcomes):
         if isinstance(outcome, VolumeMeasurement) and outcome.coverage < min_coverage:
+            voids = (
+                f" ({outcome.implausible_cells:,} cells with elevations outside {PLAUSIBLE_ELEVATION_M[0]:g} to "
+                f"{PLAUSIBLE_ELEVATION_M[1]:g} m, e.g. SRTM voids of -32768, were read as nodata: declare the DEM's nodata "
+                "value or fill the voids)"
+                if outcome.implausible_cells
+                else ""
+            )
             outcome = (
-                f"DEMs cover {outcome.coverage:.0%} of the footprint, below the {min_coverage:.0%} minimum; "
+                f"DEMs cover {outcome.coverage:.0%} of the footprint, below the {min_coverage:.0%} minimum{voids}; "
                 "supply DEMs covering the whole footprint or remove surface_dem/base_dem to use reported figures"
             )
         if isinstance(outcome, str):

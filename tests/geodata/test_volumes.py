@@ -123,6 +123,32 @@ def test_nodata_hole_reduces_coverage_not_volume(tmp_path):
     npt.assert_allclose(result.volume_m3, SIDE**2 * 5.0, rtol=0.005)
 
 
+@pytest.mark.parametrize("void", [-32768.0, 3.4e38])
+def test_undeclared_srtm_voids_are_nodata_not_a_deep_pit(tmp_path, void):
+    # SRTM-style voids in the base DEM with no nodata declared: read as heights they made one site
+    # 685x its volume; they must count as missing, and be counted
+    transform = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
+    x, y = pixel_centres(transform, 30, 30)
+    surface = np.full(x.shape, 105.0)
+    base = np.where((abs(x - E0) < 20) & (abs(y - N0) < 20), void, 100.0)
+    result = measure_volume(to_lonlat(FOOTPRINT), write_dem(tmp_path / "s.tif", surface, transform, nodata=None),
+                            write_dem(tmp_path / "b.tif", base, transform, nodata=None))  # fmt: skip
+    npt.assert_allclose(result.volume_m3, SIDE**2 * 5.0, rtol=0.005)
+    npt.assert_allclose(result.coverage, 1 - 40.0**2 / SIDE**2, atol=0.002)
+    assert result.implausible_cells == 16
+
+
+def test_voids_that_leave_too_little_cover_are_named_in_the_quarantine_reason(tmp_path):
+    transform = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
+    x, _ = pixel_centres(transform, 30, 30)
+    write_dem(tmp_path / "surface.tif", np.full(x.shape, 105.0), transform, nodata=None)
+    write_dem(tmp_path / "base.tif", np.where(x < E0, -32768.0, 100.0), transform, nodata=None)
+    sites = _sites_with_dems([("VOIDS", FOOTPRINT, "surface.tif", "base.tif")])
+    measured, quarantine = measure_site_volumes(sites, tmp_path, "sites.gpkg", min_coverage=0.9)
+    assert measured.empty and quarantine["record_id"].tolist() == ["VOIDS"]
+    assert "-32768" in quarantine["reason"].iloc[0] and "nodata" in quarantine["reason"].iloc[0]
+
+
 def test_nodata_in_base_dem_is_excluded_too(tmp_path):
     transform = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
     x, _ = pixel_centres(transform, 30, 30)
