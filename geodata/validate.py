@@ -24,6 +24,10 @@ from geodata.numbers import is_decimal_text, parse_decimal
 from geodata.readers import READ_PROBLEM, SOURCE_ROW
 from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
 
+#: Smallest footprint (m2 on the ground) taken as a deposit: a 10 m x 10 m pond. Anything smaller is
+#: a digitising sliver or a unit error, whose "volume" would be noise.
+MIN_FOOTPRINT_M2 = 100.0
+
 
 @dataclass(frozen=True)
 class ValidationResult:
@@ -50,11 +54,18 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     rows = raw.reset_index(drop=True)
     reasons = _read_problems(rows)
     first_row_of: dict[str, int] = {}
+    folded_ids: dict[str, str] = {}
     clean: dict[str, list] = {column: [] for column in ("site_id", "name", "residue_type", *SITE_NUMERIC, *SITE_TEXT)}
     for position, row in rows.iterrows():
         problems = reasons[position]
         site_id = _text(row.get("site_id"))
         _check_id("site_id", site_id, int(row[SOURCE_ROW]), first_row_of, source, problems)
+        same_but_case = folded_ids.setdefault(site_id.casefold(), site_id)
+        if site_id and same_but_case != site_id:
+            problems.append(
+                f"site_id {site_id!r} differs only in case from {same_but_case!r} "
+                f"({_where(source, first_row_of[same_but_case])}): the same site twice? remove one or rename it"
+            )
         name = _text(row.get("name"))
         if not name:
             problems.append("name is empty")
@@ -80,10 +91,17 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     table["residue_type_as_written"] = rows["residue_type"].map(_text)
     table[SOURCE_ROW] = rows[SOURCE_ROW].to_numpy()
     sites = gpd.GeoDataFrame(table, geometry=rows.geometry.to_numpy(), crs=raw.crs)
-    for position, bounds in enumerate(sites.geometry.to_crs(STORAGE_CRS).bounds.to_numpy()):
+    lonlat = sites.geometry.to_crs(STORAGE_CRS)
+    for position, bounds in enumerate(lonlat.bounds.to_numpy()):
         if sites.geometry.iloc[position] is not None and not _lonlat_bounds_ok(bounds):
             reasons[position].append(
                 "footprint lies outside valid lon/lat (or its CRS's area); check the CRS and coordinates"
+            )
+        elif not reasons[position] and _is_sliver(lonlat.iloc[position]):
+            reasons[position].append(
+                f"footprint is {geodesic_area_m2(lonlat.iloc[position]):.2g} m2, below the {MIN_FOOTPRINT_M2:g} m2 "
+                "smallest deposit Residua measures (a digitising sliver?); draw the whole footprint or give a Point "
+                "with reported tonnes"
             )
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = sites.loc[~bad].to_crs(STORAGE_CRS).reset_index(drop=True)
@@ -331,6 +349,13 @@ def _check_id(column: str, value: str, row: int, first_row: dict[str, int], sour
         problems.append(f"duplicate {column} {value!r} (first seen at {_where(source, first_row[value])})")
     else:
         first_row[value] = row
+
+
+def _is_sliver(geometry: shapely.Geometry | None) -> bool:
+    """A polygonal footprint smaller on the ground than ``MIN_FOOTPRINT_M2``."""
+    if geometry is None or geometry.is_empty or geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        return False
+    return geodesic_area_m2(geometry) < MIN_FOOTPRINT_M2
 
 
 def _where(source: Path, row: int) -> str:

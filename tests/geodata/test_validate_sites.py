@@ -130,3 +130,19 @@ def test_point_site_has_zero_area(data_root):
     point = {**FIRST, "reported_tonnes": "250000", "geometry": shapely.Point(81.5, 20.5)}
     accepted = validate_sites(raw_sites([point], crs="EPSG:4326"), GPKG, data_root).accepted
     assert accepted["area_ha"].tolist() == [0.0]
+
+
+def test_site_ids_differing_only_in_case_are_the_same_site_twice(data_root):
+    result = validate_sites(raw_sites([FIRST, {**SECOND, "site_id": "s1"}]), GPKG, data_root)
+    assert result.accepted["site_id"].tolist() == ["S1"] and result.balanced
+    (reason,) = result.quarantine["reason"]
+    assert "'s1' differs only in case from 'S1' (feature 1)" in reason
+
+
+def test_sliver_footprint_is_quarantined_but_a_small_pond_is_not(data_root):
+    sliver = {**SECOND, "geometry": shapely.box(E0, N0, E0 + 50, N0 + 0.01)}  # 0.5 m2
+    pond = {**FIRST, "site_id": "S3", "geometry": square(E0 + 5000, N0, 6)}  # 12 m x 12 m
+    result = validate_sites(raw_sites([sliver, pond]), GPKG, data_root)
+    assert result.accepted["site_id"].tolist() == ["S3"]
+    (reason,) = result.quarantine["reason"]
+    assert "below the 100 m2 smallest deposit" in reason
