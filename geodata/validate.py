@@ -24,6 +24,9 @@ from geodata.numbers import is_decimal_text, parse_decimal
 from geodata.readers import READ_PROBLEM, SOURCE_ROW
 from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
 
+#: How far (m) outside the footprint of the site it names a sample may lie (embankments, access
+#: tracks); beyond, it is taken as misplaced (swapped coordinates, a wrong UTM zone).
+SAMPLE_SITE_BUFFER_M = 1000.0
 #: Smallest footprint (m2 on the ground) taken as a deposit: a 10 m x 10 m pond. Anything smaller is
 #: a digitising sliver or a unit error, whose "volume" would be noise.
 MIN_FOOTPRINT_M2 = 100.0
@@ -216,9 +219,15 @@ def _assign_sites(
         samples.loc[located, ["geometry"]], sites[["site_id", "geometry"]], how="left", predicate="within"
     )
     found = joined.groupby(level=0)["site_id"].first()
+    away = _metres_outside_given_site(samples, given, sites)
     assigned: list[str] = []
     for position, site_id in enumerate(given):
         if site_id:
+            if away[position] > SAMPLE_SITE_BUFFER_M:
+                reasons[position].append(
+                    f"lies at least {away[position] / 1000:,.1f} km outside site {site_id!r}'s footprint (more than "
+                    f"the {SAMPLE_SITE_BUFFER_M:g} m allowed): swapped lon/lat, a wrong UTM zone or the wrong site_id?"
+                )
             assigned.append(site_id)
             continue
         container = found.get(samples.index[position]) if located[position] else None
@@ -229,6 +238,22 @@ def _assign_sites(
                 reasons[position].append("outside every accepted site footprint and no site_id given")
             assigned.append("")
     return assigned
+
+
+def _metres_outside_given_site(samples: gpd.GeoDataFrame, given: pd.Series, sites: gpd.GeoDataFrame) -> np.ndarray:
+    """Per sample, a lower bound on its distance (m) from the footprint of the site it names (0 if none).
+
+    The distance in degrees times the length of a degree of longitude at the sample's latitude
+    (the shorter of a degree of latitude and of longitude), so it never overstates.
+    """
+    footprints = sites.drop_duplicates("site_id").set_index("site_id").geometry
+    named = given.isin(footprints.index).to_numpy() & samples.geometry.notna().to_numpy()
+    away = np.zeros(len(samples))
+    if named.any():
+        points = samples.geometry.to_numpy()[named]
+        degrees = shapely.distance(points, footprints.loc[given[named].to_numpy()].to_numpy())
+        away[named] = degrees * 111_320.0 * np.cos(np.radians(np.clip(shapely.get_y(points), -89.0, 89.0)))
+    return away
 
 
 def _geometry_problems(geometry: shapely.Geometry | None) -> list[str]:

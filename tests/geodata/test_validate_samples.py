@@ -148,3 +148,16 @@ def test_no_samples_has_the_usual_columns(two_sites):
     empty = no_samples(two_sites).accepted
     assert len(empty) == 0
     assert sorted(empty.columns) == sorted(usual)
+
+
+def test_sample_far_from_the_site_it_names_is_quarantined(two_sites):
+    near_lon, _ = pyproj.Transformer.from_crs("EPSG:32644", "EPSG:4326", always_xy=True).transform(E0 + 600, N0)
+    rows = [
+        GOOD,
+        {**GOOD, "sample_id": "SWAP", "lon": f"{A_LAT}", "lat": f"{A_LON}"},  # lon and lat swapped
+        {**GOOD, "sample_id": "NEAR", "lon": f"{near_lon}"},  # 500 m east of the footprint: an embankment
+    ]
+    result = validate_samples(raw_samples(rows), CSV, two_sites)
+    assert result.accepted["sample_id"].tolist() == ["S1", "NEAR"] and result.balanced
+    (reason,) = result.quarantine["reason"]
+    assert "km outside site 'A''s footprint" in reason and "swapped lon/lat" in reason
