@@ -151,6 +151,7 @@ def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -
     given = rows["site_id"].map(_text) if "site_id" in rows else pd.Series([""] * len(rows))
     samples.insert(2, "site_id", _assign_sites(samples, given, sites, reasons))
     samples[SOURCE_ROW] = rows[SOURCE_ROW].to_numpy()
+    _check_overlaps(samples, reasons)
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = samples.loc[~bad].reset_index(drop=True)
     raw_with_points = gpd.GeoDataFrame(rows, geometry=points, crs=STORAGE_CRS)
@@ -238,6 +239,36 @@ def _assign_sites(
                 reasons[position].append("outside every accepted site footprint and no site_id given")
             assigned.append("")
     return assigned
+
+
+def _check_overlaps(samples: gpd.GeoDataFrame, reasons: list[list[str]]) -> None:
+    """Quarantine both rows of every pair of overlapping depth intervals in one hole (``hole_id`` given).
+
+    Rows for exactly the same interval that assay different elements (a long-format lab
+    export) are not an overlap.
+    """
+    usable = [not problems for problems in reasons]
+    frame = samples.assign(usable=usable, position=np.arange(len(samples)))
+    frame = frame[frame["usable"] & (frame["hole_id"] != "")]
+    assayed = frame[[f"{element}_gt" for element in ELEMENTS]].notna().to_numpy()
+    elements = dict(zip(frame["position"], assayed, strict=True))
+    for (site_id, hole_id), hole in frame.groupby(["site_id", "hole_id"], sort=False):
+        if len(hole) < 2:
+            continue
+        hole = hole.sort_values(["depth_from_m", "depth_to_m"])
+        deepest = None  # the row reaching deepest so far
+        for row in hole.itertuples(index=False):
+            if deepest is not None and row.depth_from_m < deepest.depth_to_m - 1e-9:
+                same = (row.depth_from_m, row.depth_to_m) == (deepest.depth_from_m, deepest.depth_to_m)
+                if not (same and not (elements[row.position] & elements[deepest.position]).any()):
+                    for this, other in ((row, deepest), (deepest, row)):
+                        reasons[this.position].append(
+                            f"interval {this.depth_from_m:g}-{this.depth_to_m:g} m overlaps {other.sample_id!r} "
+                            f"({other.depth_from_m:g}-{other.depth_to_m:g} m) in hole {hole_id!r} of site {site_id!r}; "
+                            "fix the depths or remove the duplicate"
+                        )
+            if deepest is None or row.depth_to_m > deepest.depth_to_m:
+                deepest = row
 
 
 def _metres_outside_given_site(samples: gpd.GeoDataFrame, given: pd.Series, sites: gpd.GeoDataFrame) -> np.ndarray:

@@ -161,3 +161,19 @@ def test_sample_far_from_the_site_it_names_is_quarantined(two_sites):
     assert result.accepted["sample_id"].tolist() == ["S1", "NEAR"] and result.balanced
     (reason,) = result.quarantine["reason"]
     assert "km outside site 'A''s footprint" in reason and "swapped lon/lat" in reason
+
+
+def test_overlapping_intervals_in_one_hole_quarantine_both_rows(two_sites):
+    hole = {**GOOD, "hole_id": "H1"}
+    rows = [
+        {**hole, "sample_id": "A1", "depth_from_m": "0", "depth_to_m": "1.5"},
+        {**hole, "sample_id": "A2", "depth_from_m": "1.0", "depth_to_m": "2.5"},  # overlaps A1 by 0.5 m
+        {**hole, "sample_id": "A3", "depth_from_m": "2.5", "depth_to_m": "4.0"},  # touches A2: fine
+        {**hole, "sample_id": "A4", "depth_from_m": "2.5", "depth_to_m": "4.0", "ga_ppm": "", "te_ppm": "3"},
+        {**GOOD, "sample_id": "B1", "hole_id": "H2", "depth_from_m": "1.0", "depth_to_m": "2.5"},  # another hole
+    ]
+    result = validate_samples(raw_samples(rows), CSV, two_sites)
+    assert result.accepted["sample_id"].tolist() == ["A3", "A4", "B1"] and result.balanced
+    reasons = dict(zip(result.quarantine["record_id"], result.quarantine["reason"], strict=True))
+    assert "interval 1-2.5 m overlaps 'A1' (0-1.5 m) in hole 'H1'" in reasons["A2"]
+    assert "overlaps 'A2'" in reasons["A1"]
