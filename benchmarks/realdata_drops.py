@@ -22,7 +22,7 @@ Writes, under DIR (the truth and the held-out samples stay OUTSIDE every drop fo
   ``ga_ppm`` (a stand-in: not gallium, not a tailings site), depth 0-1 m. Footprint = convex hull of
   all samples + 1 grid unit; ``reported_tonnes`` = area x 1 m x 1.0 t/m3 (an assumption).
 * ``coalash_seed<k>/coalash_heldout.csv``: its held-out samples (whole blocks of a 5x5 grid over
-  the grid coordinates, same seeded draw as the Jura's), with their projected ``x``, ``y``.
+  the grid coordinates, same seeded draw as the Jura's): grid ``x``, ``y`` and projected ``east``, ``north``.
 * ``gslib_cluster/``: GSLIB's clustered-sampling benchmark (140 samples of the 50 x 50 reference
   field, 1 unit = 20 m, placed in UTM 44N) cut into 12 rectangular sites, grade written as
   ``ga_ppm``; ``gslib_cluster_bdl/``: the same with the samples below 0.1 written as ``<0.1``.
@@ -33,6 +33,7 @@ Writes, under DIR (the truth and the held-out samples stay OUTSIDE every drop fo
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -196,8 +197,7 @@ def gslib_sites(truth: pd.DataFrame, cluster: pd.DataFrame) -> tuple[list[dict],
     """The 12 site rectangles (UTM 44N), their true means, and each sample's site id."""
     east0, north0 = GSLIB_ORIGIN
     sites, truths, sample_site = [], [], np.full(len(cluster), "", dtype=object)
-    x_spans = list(zip(GSLIB_X_EDGES[:-1], GSLIB_X_EDGES[1:], strict=True))
-    y_spans = list(zip(GSLIB_Y_EDGES[:-1], GSLIB_Y_EDGES[1:], strict=True))
+    x_spans, y_spans = list(itertools.pairwise(GSLIB_X_EDGES)), list(itertools.pairwise(GSLIB_Y_EDGES))
     for r, (y0, y1) in enumerate(y_spans):
         for c, (x0, x1) in enumerate(x_spans):
             site_id = f"GS-{r * len(x_spans) + c + 1:02d}"
@@ -305,7 +305,10 @@ def coalash_folder(out: Path, seed: int) -> Path:
 
 
 def build_all(out: Path, seeds: tuple[int, ...] = (0,)) -> dict:
-    """Build the Jura and coal-ash drops of every hold-out seed and the GSLIB drops under ``out``; write ``manifest.json``."""
+    """Build the Jura and coal-ash drops of every hold-out seed and the GSLIB drops under ``out``.
+
+    Also writes ``manifest.json``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     jura, coalash = {}, {}
     for seed in seeds:
@@ -322,7 +325,8 @@ def main() -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder to write the drops and truth files into")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the Jura and coal-ash spatial-block hold-outs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0],
+                        help="seeds of the Jura and coal-ash spatial-block hold-outs")  # fmt: skip
     args = parser.parse_args()
     print(json.dumps(build_all(args.out, tuple(args.seeds)), indent=2, default=float))
     return 0

@@ -49,10 +49,8 @@ from pyproj import Transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-from models.spatial import InverseDistance, OrdinaryKriging
 from realdata_drops import (
     COALASH_CRS,
-    COALASH_UNIT_M,
     GSLIB_DETECTION_LIMIT,
     GSLIB_UNIT_M,
     JURA_CRS,
@@ -62,6 +60,8 @@ from realdata_drops import (
     coalash_folder,
     jura_folder,
 )
+
+from models.spatial import InverseDistance, OrdinaryKriging
 
 Z80 = 1.2815515655446004  # standard normal quantile at 0.90: P10-P90 = +-Z80 sd
 DEFAULT_SEEDS = (0, 1, 2)
@@ -123,7 +123,8 @@ def point_scores(observed: np.ndarray, p50: np.ndarray, mean: np.ndarray, low=No
             "coverage80": None if low is None else float(np.mean((observed >= low) & (observed <= high)))}  # fmt: skip
 
 
-def sample_grade_raster(path: Path, px: np.ndarray, py: np.ndarray, crs: str = "EPSG:4326") -> tuple[pd.DataFrame, float]:
+def sample_grade_raster(path: Path, px: np.ndarray, py: np.ndarray,
+                        crs: str = "EPSG:4326") -> tuple[pd.DataFrame, float]:  # fmt: skip
     """The raster's bands (named by their descriptions) at points (lon/lat, or x/y in ``crs``), NaN off it or on
     nodata; cell size."""
     with rasterio.open(path) as dataset:
@@ -390,11 +391,11 @@ def jura_means(jura: pd.DataFrame) -> pd.DataFrame:
         "cov80 residua mean": mean["cov_residua"], "cov80 OK mean": mean["cov_ok"]}).reset_index()  # fmt: skip
 
 
-def flat_rasters(log_table: pd.DataFrame) -> str:
-    """A sentence naming the Jura rasters from a non-spatial (``shrunk_mean``) grade model, with their coverage."""
+def flat_rasters(log_table: pd.DataFrame, what: str = "Jura") -> str:
+    """A sentence naming the ``what`` rasters from a non-spatial (``shrunk_mean``) grade model, with their coverage."""
     flat = log_table[log_table["grade_model"] == "shrunk_mean"]
     if flat.empty:
-        return "No Jura raster in this run comes from the non-spatial `shrunk_mean` grade model."
+        return f"No {what} raster in this run comes from the non-spatial `shrunk_mean` grade model."
     listed = ", ".join(f"{metal} seed {seed} (coverage {cov:.2f})"
                        for metal, seed, cov in zip(flat["metal"], flat["seed"], flat["cov80 residua"], strict=True))
     return (f"Rasters from the non-spatial `shrunk_mean` grade model (flat at the site mean, with the site mean's "
@@ -405,33 +406,81 @@ def _is_control(frame: pd.DataFrame) -> pd.Series:
     return (frame["metal"] == CONTROL[0]) & (frame["element"] == CONTROL[1])
 
 
-def summary(result: dict, means: pd.DataFrame) -> str:
-    """Headline sentences (the Co-as-Pt control is left out of the Jura medians)."""
+def _seeds_of(result: dict, rows: list[dict]) -> list[int]:
+    """The hold-out seeds (in the run's order) that have rows in ``rows``."""
+    present = {row["seed"] for row in rows}
+    return [seed for seed in result["seeds"] if seed in present]
+
+
+def jura_summary(result: dict) -> str:
+    """The Jura headline sentence (the Co-as-Pt control is left out of the medians)."""
+    means = jura_means(pd.DataFrame(result["jura"]))
     unique, control = means[~_is_control(means)], means[_is_control(means)]
     log_ratio, arith, cov = unique["log ratio mean"], unique["RMSE ratio mean"], unique["cov80 residua mean"]
     twin = unique[unique["metal"] == CONTROL[0]]
     control_text = "" if control.empty or twin.empty else (
         f" Control, Co under the Pt prior: log ratio {control['log ratio mean'].iloc[0]:.3f} "
         f"(under the Ga prior {twin['log ratio mean'].iloc[0]:.3f}).")  # fmt: skip
-    gslib = pd.DataFrame(result["gslib"]).set_index(["drop", "method"])
-    plain, bdl = gslib.loc["gslib_cluster"], gslib.loc["gslib_cluster_bdl"]
-    error = plain["median_abs_log_error"]
-    best_all, best_within = error[list(ALL_SAMPLES)].idxmin(), error[list(WITHIN_SITE)].idxmin()
-    seeds = ", ".join(map(str, result["seeds"]))
+    seeds = ", ".join(map(str, _seeds_of(result, result["jura"])))
     return (
         f"- Jura ({len(unique)} metals, held-out blocks, hold-out seeds {seeds}): mean over seeds of Residua's "
         f"log-grade RMSE / ordinary kriging's, per metal: median {log_ratio.median():.3f} (range "
         f"{log_ratio.min():.3f}-{log_ratio.max():.3f}), below 1 for {int((log_ratio < 1).sum())} of {len(unique)}; "
         f"arithmetic RMSE ratio: median {arith.median():.3f} (range {arith.min():.3f}-{arith.max():.3f}), below 1 "
         f"for {int((arith < 1).sum())} of {len(unique)}; 80 % coverage of the block P10-P90 at held-out points, "
-        f"mean over seeds: {cov.min():.2f}-{cov.max():.2f} (median {cov.median():.2f}).{control_text}\n"
+        f"mean over seeds: {cov.min():.2f}-{cov.max():.2f} (median {cov.median():.2f}).{control_text}"
+    )
+
+
+def coalash_summary(result: dict) -> str:
+    """The coal-ash headline sentence."""
+    rows = result["coalash"]
+    mean = jura_means(pd.DataFrame(rows)).iloc[0]
+    log_table, _ = jura_tables(pd.DataFrame(rows))
+    models = ", ".join(f"seed {seed} `{model}`" for seed, model in zip(log_table["seed"], log_table["grade_model"],
+                                                                       strict=True))  # fmt: skip
+    seeds = ", ".join(map(str, _seeds_of(result, rows)))
+    unit = next(iter(result["manifest"]["coalash"].values()))["unit_m"]
+    return (
+        f"- Coal ash, Robena Mine (one site; REAL coal ash % written as Ga, not Ga; 1 grid unit = {unit:g} m is an "
+        f"assumption; held-out blocks, hold-out seeds {seeds}): mean over seeds of Residua's log-grade RMSE / "
+        f"ordinary kriging's {mean['log ratio mean']:.3f} (range {mean['log ratio min']:.3f}-"
+        f"{mean['log ratio max']:.3f}); arithmetic RMSE ratio {mean['RMSE ratio mean']:.3f} (range "
+        f"{mean['RMSE ratio min']:.3f}-{mean['RMSE ratio max']:.3f}); 80 % coverage of the block P10-P90 at held-out "
+        f"points, mean over seeds {mean['cov80 residua mean']:.2f} (ordinary kriging {mean['cov80 OK mean']:.2f}); "
+        f"grade model: {models}."
+    )
+
+
+def gslib_summary(result: dict) -> str:
+    """The GSLIB headline sentence (the plain drop, then the censored variant; either may be missing)."""
+    gslib = pd.DataFrame(result["gslib"]).set_index(["drop", "method"])
+    drops = gslib.index.get_level_values("drop")
+    censored = ""
+    if "gslib_cluster_bdl" in drops:
+        bdl = gslib.loc["gslib_cluster_bdl"]
+        censored = (f"Censored variant: Residua {bdl.loc['residua', 'median_abs_log_error']:.3f}, coverage "
+                    f"{bdl.loc['residua', 'coverage80']:.2f}.")  # fmt: skip
+    if "gslib_cluster" not in drops:
+        return f"- GSLIB (12 site means; the censored drop only). {censored}"
+    plain = gslib.loc["gslib_cluster"]
+    error = plain["median_abs_log_error"]
+    best_all, best_within = error[list(ALL_SAMPLES)].idxmin(), error[list(WITHIN_SITE)].idxmin()
+    return (
         f"- GSLIB (12 site means): median |ln(P50/truth)| Residua {error['residua']:.3f}; best all-samples "
         f"baseline (kriging across site boundaries) {best_all} {error[best_all]:.3f}; best within-site baseline "
         f"{best_within} {error[best_within]:.3f}; naive mean {error['naive_mean']:.3f}. Truth inside Residua's "
         f"published P10-P90 (`ga_grade_gt_p10`-`p90`) at {plain.loc['residua', 'coverage80']:.2f} of sites (median "
-        f"P90/P10 {np.exp(plain.loc['residua', 'median_ln_p90_over_p10']):.2f}). Censored variant: Residua "
-        f"{bdl.loc['residua', 'median_abs_log_error']:.3f}, coverage {bdl.loc['residua', 'coverage80']:.2f}."
+        f"P90/P10 {np.exp(plain.loc['residua', 'median_ln_p90_over_p10']):.2f})." + (f" {censored}" if censored else "")
     )
+
+
+def summary(result: dict) -> str:
+    """Headline sentences, one per dataset in the run."""
+    lines = [jura_summary(result)] if result["jura"] else []
+    lines += [coalash_summary(result)] if result.get("coalash") else []
+    lines += [gslib_summary(result)] if result["gslib"] else []
+    return "\n".join(lines)
 
 
 def provenance(result: dict) -> str:
@@ -453,52 +502,23 @@ def provenance(result: dict) -> str:
             f"{sum(r['wall_s'] for r in result['runs'].values()):.0f} s)")  # fmt: skip
 
 
-def render(result: dict) -> str:
-    """The results page."""
+def _holdouts(manifests: dict, seeds: list[int]) -> str:
+    """The held-out blocks and sample counts of each of ``seeds``."""
+    return "; ".join(f"seed {seed}: blocks {m['heldout_blocks_5x5']}, {m['n_training']} training / "
+                     f"{m['n_heldout']} held out" for seed, m in manifests.items() if int(seed) in seeds)  # fmt: skip
+
+
+def jura_section(result: dict) -> str:
+    """The Jura section of the results page."""
     jura = pd.DataFrame(result["jura"])
     log_table, arithmetic = jura_tables(jura)
     means = jura_means(jura)
-    gslib = pd.DataFrame(result["gslib"])
-    sites = pd.DataFrame(result["gslib_sites"])
-    site_columns = ["site_id", "n_samples", "confidence", "true_mean_gt", "p50", "low", "high", *ALL_SAMPLES,
-                    *WITHIN_SITE]  # fmt: skip
-    plain_sites = sites.loc[sites["drop"] == "gslib_cluster", site_columns]
-    bdl_sites = sites.loc[sites["drop"] == "gslib_cluster_bdl", ["site_id", "true_mean_gt", "p50", "low", "high",
-                                                                 "ok_lognormal", "ok_lognormal_within_site",
-                                                                 "naive_mean", "declustered_mean"]]  # fmt: skip
-    runs, manifests = result["runs"], result["manifest"]["jura"]
+    manifests = result["manifest"]["jura"]
     jm = next(iter(manifests.values()))
-    run_lines = "\n".join(
-        f"| {name} | {info['wall_s']:.0f} | {info['quarantined_rows']} | {'; '.join(info['failed_checks']) or 'none'} "
-        "| " + "; ".join(f"{e}: " + ", ".join(f"{k} {v}" for k, v in c.items() if v)
-                         for e, c in info["grade_methods"].items()) + " |"
-        for name, info in runs.items())  # fmt: skip
-    holdouts = "; ".join(f"seed {seed}: blocks {m['heldout_blocks_5x5']}, {m['n_training']} training / "
-                         f"{m['n_heldout']} held out" for seed, m in manifests.items())  # fmt: skip
+    holdouts = _holdouts(manifests, _seeds_of(result, result["jura"]))
     fit, agreement = jm["affine_fit"], jm["covariates"]["class_agreement_at_grid_cells"]
     mapping = "; ".join(f"`{d}`: " + ", ".join(f"{v} as {k}" for k, v in mp.items()) for d, mp in JURA_RUNS.items())
-    variograms = "; ".join(f"{name} {params}" for name, params in result["gslib_variograms"]["gslib_cluster"].items())
-    fallbacks = {drop: sites for drop, sites in result["gslib_fallbacks"].items() if sites}
-    fallback_text = ("Sites with fewer than 3 samples, whose within-site kriging falls back to the declustered mean: "
-                     + "; ".join(f"{d}: {', '.join(s)}" for d, s in fallbacks.items()) if fallbacks else
-                     "Every site has at least 3 samples, so no within-site kriging fell back to the declustered mean")
-    return f"""# Residua's published outputs on real public data
-
-{provenance(result)}
-
-Drops built by `benchmarks/realdata_drops.py` (Jura hold-out seeds {", ".join(map(str, result["seeds"]))}; the GSLIB
-drops do not depend on the seed and are run once); each `residua run` used default settings (2,000 draws, default
-seed) and a fresh Dagster instance folder. Metals stand in for Ga/Te/PGM; none of this is tailings data.
-
-{summary(result, means)}
-
-## Runs
-
-| drop | wall (s) | rows quarantined | failed checks | grade method per element (sites) |
-|---|---|---|---|---|
-{run_lines}
-
-## Jura topsoil: block-grade rasters at held-out samples
+    return f"""## Jura topsoil: block-grade rasters at held-out samples
 
 One site (the survey area, residue type `other`, `reported_tonnes` {jm["reported_tonnes"]:,.0f} t); per hold-out seed
 whole blocks of a 5x5 grid over Xloc/Yloc are held out ({holdouts}). Metals written under Residua's element names:
@@ -536,9 +556,86 @@ chose for the element, from `grade_tonnage.csv`):
 
 Per seed, arithmetic grade (g/t = mg/kg): RMSE and relative bias (mean estimate / mean observed - 1):
 
-{_table(arithmetic)}
+{_table(arithmetic)}"""
 
-## GSLIB cluster: 12 site means against the exhaustive truth
+
+def _reference_prior(residue_type: str, element: str) -> tuple[float, float, float]:
+    """The bundled reference grade prior (P10, P50, P90 in g/t) of ``element`` in ``residue_type``."""
+    priors = pd.read_csv(ROOT / "geodata" / "reference" / "grade_priors.csv")
+    row = priors[(priors["residue_type"] == residue_type) & (priors["element"] == element)].iloc[0]
+    return float(row["grade_p10_gt"]), float(row["grade_p50_gt"]), float(row["grade_p90_gt"])
+
+
+def coalash_section(result: dict) -> str:
+    """The coal-ash section of the results page (scored as the Jura's)."""
+    rows = pd.DataFrame(result["coalash"])
+    log_table, arithmetic = jura_tables(rows)
+    means = jura_means(rows)
+    manifests = result["manifest"]["coalash"]
+    cm = next(iter(manifests.values()))
+    holdouts = _holdouts(manifests, _seeds_of(result, result["coalash"]))
+    ash = pd.read_csv(REALDATA / "coalash" / "coalash.csv")["coalash"]
+    p10, p50, p90 = _reference_prior("coal_fly_ash", "ga")
+    east, north = cm["origin_utm17n"]
+    return f"""## Coal ash (Robena Mine): block-grade raster at held-out samples
+
+REAL measured data, but **coal ash (%) in a coal seam, not Ga, and not a tailings site**: the {len(ash)} samples of
+the Robena Mine survey, Greene County, Pennsylvania (Gomez and Hazen 1970, US Bureau of Mines RI 7377; Cressie 1993; R
+package gstat `data/coalash.rda`), ash {ash.min():.2f}-{ash.max():.2f} % (median {ash.median():.2f}), written as
+`ga_ppm`, so Residua reads them as Ga in g/t. One site (`coalash`, residue type `coal_fly_ash`, a label: its Ga
+reference prior, P10/P50/P90 {p10:g}/{p50:g}/{p90:g} g/t, is the prior here; `reported_tonnes`
+{cm["reported_tonnes"]:,.0f} t = footprint area x 1 m x 1.0 t/m3, an assumption); footprint = convex hull of all
+samples + 1 grid unit; every sample 0-1 m deep. The survey's grid coordinates have no documented unit: **1 grid unit =
+{cm["unit_m"]:g} m is an assumption** (grid point (0, 0) placed at E {east:,.0f} m, N {north:,.0f} m in UTM 17N,
+EPSG:32617, an arbitrary origin near the mine; y read as northing), so every distance, raster cell and range here
+scales with it. The baselines' scores do not depend on the unit (kriging with a fitted variogram and IDW are unchanged
+by rescaling the coordinates); Residua's could, through what it sizes in metres. Per hold-out seed whole blocks of a
+5x5 grid over the grid coordinates are held out, drawn as for the Jura ({holdouts}). Residua = the published raster
+`rasters/coalash_ga_grade.tif` at the held-out point (band `p50_gt`; `p10_gt`-`p90_gt` for coverage;
+{int(rows["n_off_raster"].max())} points off the raster; cells of {rows["raster_cell_m"].iloc[0]:.0f} m,
+depth-averaged block grade against point samples); baselines as for the Jura (ordinary kriging of ln grade, IDW,
+global mean), fitted on the training samples only, in UTM 17N metres.
+
+Residua's RMSE / ordinary kriging's over the seeds (`log ratio`: log-grade RMSE, `RMSE ratio`: arithmetic grade; mean,
+min and max over the seeds) and the mean over the seeds of the 80 % coverage:
+
+{_table(means)}
+
+Per seed, log-grade RMSE (ln P50 vs ln observed) and 80 % interval coverage (`grade_model` from `grade_tonnage.csv`):
+
+{_table(log_table)}
+
+{flat_rasters(log_table, "coal-ash")}
+
+Per seed, arithmetic grade (ash %, written and read as g/t): RMSE and relative bias (mean estimate / mean observed - 1):
+
+{_table(arithmetic)}"""
+
+
+def gslib_section(result: dict) -> str:
+    """The GSLIB section of the results page (the plain and/or the censored drop)."""
+    gslib = pd.DataFrame(result["gslib"])
+    sites = pd.DataFrame(result["gslib_sites"])
+    site_columns = ["site_id", "n_samples", "confidence", "true_mean_gt", "p50", "low", "high", *ALL_SAMPLES,
+                    *WITHIN_SITE]  # fmt: skip
+    plain_sites = sites.loc[sites["drop"] == "gslib_cluster", site_columns]
+    bdl_sites = sites.loc[sites["drop"] == "gslib_cluster_bdl", ["site_id", "true_mean_gt", "p50", "low", "high",
+                                                                 "ok_lognormal", "ok_lognormal_within_site",
+                                                                 "naive_mean", "declustered_mean"]]  # fmt: skip
+    fitted = next(iter(result["gslib_variograms"].values()))  # the plain drop's when it was run
+    variograms = "; ".join(f"{name} {params}" for name, params in fitted.items())
+    fallbacks = {drop: sites for drop, sites in result["gslib_fallbacks"].items() if sites}
+    fallback_text = ("Sites with fewer than 3 samples, whose within-site kriging falls back to the declustered mean: "
+                     + "; ".join(f"{d}: {', '.join(s)}" for d, s in fallbacks.items()) if fallbacks else
+                     "Every site has at least 3 samples, so no within-site kriging fell back to the declustered mean")
+    tables = []
+    if len(plain_sites):
+        tables.append(f"Per site (`gslib_cluster`; `low`-`high` = Residua's `ga_grade_gt_p10`-`p90`):\n\n"
+                      f"{_table(plain_sites)}")  # fmt: skip
+    if len(bdl_sites):
+        tables.append(f"Per site (`gslib_cluster_bdl`):\n\n{_table(bdl_sites)}")
+    per_site = "\n\n".join(tables)
+    return f"""## GSLIB cluster: 12 site means against the exhaustive truth
 
 140 clustered samples (1 unit = 20 m), 12 sites of 12-13 x 16-17 units, residue type `copper_flotation_tailings`.
 Residua's estimate is `ga_grade_gt_p50` of `sites_ranked.csv` (the site's mean grade) and its 80 % interval
@@ -570,13 +667,44 @@ Fitted variograms [partial sill, range m, nugget]: {variograms}. In `gslib_clust
 
 {_table(gslib)}
 
-Per site (`gslib_cluster`; `low`-`high` = Residua's `ga_grade_gt_p10`-`p90`):
+{per_site}"""
 
-{_table(plain_sites)}
 
-Per site (`gslib_cluster_bdl`):
+def render(result: dict) -> str:
+    """The results page: the sections of the datasets in ``result`` (all three unless the run used ``--only``)."""
+    runs = result["runs"]
+    run_lines = "\n".join(
+        f"| {name} | {info['wall_s']:.0f} | {info['quarantined_rows']} | {'; '.join(info['failed_checks']) or 'none'} "
+        "| " + "; ".join(f"{e}: " + ", ".join(f"{k} {v}" for k, v in c.items() if v)
+                         for e, c in info["grade_methods"].items()) + " |"
+        for name, info in runs.items())  # fmt: skip
+    coal = bool(result.get("coalash"))
+    which = "Jura and coal-ash" if coal else "Jura"
+    stand_in = "Metals (and coal ash %) stand in" if coal else "Metals stand in"
+    only = result.get("only")
+    partial = ("" if not only else "\n\n**Partial run** (`--only " + " ".join(only) + "`): only the drops whose key "
+               "starts with " + ", ".join(f"`{p}`" for p in only) + " were run and scored.")  # fmt: skip
+    sections = [jura_section(result)] if result["jura"] else []
+    sections += [coalash_section(result)] if coal else []
+    sections += [gslib_section(result)] if result["gslib"] else []
+    body = "\n\n".join(sections)
+    return f"""# Residua's published outputs on real public data
 
-{_table(bdl_sites)}
+{provenance(result)}
+
+Drops built by `benchmarks/realdata_drops.py` ({which} hold-out seeds {", ".join(map(str, result["seeds"]))}; the GSLIB
+drops do not depend on the seed and are run once); each `residua run` used default settings (2,000 draws, default
+seed) and a fresh Dagster instance folder. {stand_in} for Ga/Te/PGM; none of this is tailings data.{partial}
+
+{summary(result)}
+
+## Runs
+
+| drop | wall (s) | rows quarantined | failed checks | grade method per element (sites) |
+|---|---|---|---|---|
+{run_lines}
+
+{body}
 """
 
 
@@ -585,12 +713,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=None, help="keep drops, outputs and logs here (default: temp)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS),
-                        help="seeds of the Jura spatial-block hold-out (default: 0 1 2)")  # fmt: skip
+                        help="seeds of the Jura and coal-ash spatial-block hold-outs (default: 0 1 2)")  # fmt: skip
     parser.add_argument("--score-only", action="store_true", help="re-score the outputs already in --workdir")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "realdata_run.md")
+    parser.add_argument("--only", nargs="+", metavar="PREFIX", default=None,
+                        help="run and score only the drops whose key starts with one of these prefixes "
+                             "(e.g. coalash, jura_seed0, gslib); without --out the results go to a temporary "
+                             "folder")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results page (and its .json twin); default benchmarks/results/realdata_run.md, or a "
+                             "temporary path with --only")  # fmt: skip
     args = parser.parse_args()
     if args.score_only and args.workdir is None:
         parser.error("--score-only needs --workdir")
+    only = tuple(args.only or ())
+    if args.out is None:
+        default = ROOT / "benchmarks" / "results" / "realdata_run.md"
+        args.out = Path(tempfile.mkdtemp(prefix="residua_realdata_only_")) / "realdata_run.md" if only else default
     start, git = time.perf_counter(), git_state()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="residua_realdata_run_"))
     drops, outs = work / "drops", work / "out"
@@ -599,24 +737,39 @@ def main() -> int:
         runs = json.loads((work / "runs.json").read_text())
         git = json.loads((work / "git.json").read_text())
         seeds = [int(seed) for seed in manifest["jura"]]
+        keys = [key for key in run_keys(seeds, only) if key in runs]
+        runs = {key: runs[key] for key in keys}
     else:
         seeds = list(dict.fromkeys(args.seeds))
+        keys = run_keys(seeds, only)
+    if not keys:
+        examples = ", ".join(run_keys(seeds)[:3])
+        parser.error(f"no drop to run or score (--only {' '.join(only)}; keys are e.g. {examples})")
+    if not args.score_only:
         shutil.rmtree(drops, ignore_errors=True)
         manifest, runs = build_all(drops, tuple(seeds)), {}
-        for key in run_keys(seeds):
+        for key in keys:
             log = work / f"{key.replace('/', '_')}.log"
             runs[key] = run_residua(drops / key, outs / key, work / "dagster" / key, log)
             print(f"{key}: residua run {runs[key]['wall_s']:.0f} s", flush=True)
         (work / "runs.json").write_text(json.dumps(runs, indent=2), encoding="utf-8")
         (work / "git.json").write_text(json.dumps(git, indent=2), encoding="utf-8")
-    jura = [row for seed in seeds for row in score_jura(jura_folder(drops, seed), jura_folder(outs, seed), seed)]
-    gslib_rows, gslib_sites, variograms, fallbacks = score_gslib(drops, outs)
+    jura = []
+    for seed in seeds:
+        names = tuple(drop for drop in JURA_RUNS if f"{jura_folder(Path(), seed)}/{drop}" in keys)
+        if names:
+            jura += score_jura(jura_folder(drops, seed), jura_folder(outs, seed), seed, names)
+    coalash = [row for seed in seeds if f"{coalash_folder(Path(), seed)}/{COALASH_DROP}" in keys
+               for row in score_coalash(coalash_folder(drops, seed), coalash_folder(outs, seed), seed)]  # fmt: skip
+    gslib_names = tuple(drop for drop in GSLIB_DROPS if drop in keys)
+    gslib_rows, gslib_sites, variograms, fallbacks = (
+        score_gslib(drops, outs, gslib_names) if gslib_names else ([], pd.DataFrame(), {}, {}))  # fmt: skip
     command = shlex.join([".venv/bin/python", "benchmarks/realdata_run.py", *sys.argv[1:]])
     result = {"date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "command": command, "score_only": args.score_only,
-              "seeds": seeds,
+              "seeds": seeds, "only": list(only) or None,
               "machine": machine(), "git": git, "workdir": str(work), "manifest": manifest, "runs": runs,
-              "jura": jura, "gslib": gslib_rows, "gslib_variograms": variograms, "gslib_fallbacks": fallbacks,
-              "gslib_sites": gslib_sites.to_dict("records")}  # fmt: skip
+              "jura": jura, "coalash": coalash, "gslib": gslib_rows, "gslib_variograms": variograms,
+              "gslib_fallbacks": fallbacks, "gslib_sites": gslib_sites.to_dict("records")}  # fmt: skip
     result["git_after"] = json.loads((work / "git_after.json").read_text()) if args.score_only else git_state()
     (work / "git_after.json").write_text(json.dumps(result["git_after"], indent=2), encoding="utf-8")
     result["wall_s"] = time.perf_counter() - start
@@ -626,6 +779,7 @@ def main() -> int:
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2, default=float), encoding="utf-8")
     print(page)
     print(f"work folder: {work}")
+    print(f"results written to {args.out} and {args.out.with_suffix('.json')}")
     return 0
 
 

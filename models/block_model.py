@@ -31,9 +31,9 @@ from scipy.spatial import cKDTree
 from geodata.blocks import BlockGrid, block_grid
 from geodata.covariate_points import sample_covariates
 from models.grade import Z80
+from models.reproduction import variogram_ratio, weighted_quantile
 from models.selection import blocked_folds, cross_validate, interval_scale_from, score
 from models.spatial import InverseDistance, OrdinaryKriging
-from models.reproduction import variogram_ratio, weighted_quantile
 from models.within_site import SiteField, block_field_draws, field_covariance
 
 MIN_COMPOSITES = 12
