@@ -70,7 +70,8 @@ def grade_rasters(
     sites: ValidationResult,
     grade_models: GradeModels,
 ) -> dg.MaterializeResult:
-    """Block grades per metal and sampled site as Cloud-Optimized GeoTIFFs (bands P50, P10, P90 in g/t) in rasters/."""
+    """Block grades per metal and sampled site as Cloud-Optimized GeoTIFFs in rasters/: bands P50, P10, P90 of
+    the block grade and P10, P90 of what one new sample in the cell would assay (g/t)."""
     footprints = sites.accepted.set_index("site_id").geometry
     created = datetime.now(UTC).isoformat(timespec="seconds")
     names, jobs = [], []
@@ -81,7 +82,8 @@ def grade_rasters(
                 "synthetic": str(data_drop.synthetic), "created_utc": created,
                 "note": "depth-averaged block grade; screening estimate, not a resource statement",
             }  # fmt: skip
-            bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90}
+            bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90,
+                     "p10_sample_gt": block.p10_sample, "p90_sample_gt": block.p90_sample}  # fmt: skip
             names.append(f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif")
             jobs.append(delayed(cog_bytes)(bands, block.transform, local_utm_crs(footprints.loc[site_id]), tags))
     with parallel_backend(settings.dask_address, settings.n_jobs):

@@ -141,14 +141,22 @@ def sample_grade_raster(path: Path, px: np.ndarray, py: np.ndarray,
 
 
 def point_methods(X_train, y_train, X_test, grades: pd.DataFrame) -> dict[str, tuple]:
-    """(P50, arithmetic estimate, P10, P90) at the held-out points for Residua and each baseline."""
+    """(P50, arithmetic estimate, P10, P90) at the held-out points for Residua and each baseline.
+
+    ``residua`` has the block P10-P90 bands; ``residua_sample`` the same P50 with the P10-P90 of one
+    new sample in the cell (``p10_sample_gt``/``p90_sample_gt``, nugget included: point support, as
+    the held-out points are).
+    """
     log_train = np.log(y_train)
     mean, std = OrdinaryKriging(n_coords=2).fit(X_train, log_train).predict(X_test, return_std=True)
     flat = np.ones(len(X_test))
     low, high = np.quantile(y_train, [0.1, 0.9])
     residua = grades["p50_gt"].to_numpy()
+    sample = ((grades["p10_sample_gt"].to_numpy(), grades["p90_sample_gt"].to_numpy())
+              if "p10_sample_gt" in grades else (None, None))  # fmt: skip
     return {
         "residua": (residua, residua, grades["p10_gt"].to_numpy(), grades["p90_gt"].to_numpy()),
+        "residua_sample": (residua, residua, *sample),
         "ordinary_kriging": (np.exp(mean), np.exp(mean + std**2 / 2),
                              np.exp(mean - Z80 * std), np.exp(mean + Z80 * std)),
         "idw": (np.exp(InverseDistance(n_coords=2).fit(X_train, log_train).predict(X_test)),
@@ -356,6 +364,11 @@ def _wide(jura: pd.DataFrame) -> pd.DataFrame:
                             values=["log_rmse", "rmse", "rel_bias", "coverage80"], sort=False)  # fmt: skip
 
 
+def _column(wide: pd.DataFrame, key: tuple[str, str]) -> pd.Series:
+    """A column of ``wide``, NaN when the run predates it (e.g. no sample bands in older rasters)."""
+    return wide[key] if key in wide.columns else pd.Series(np.nan, index=wide.index)
+
+
 def jura_tables(jura: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The log-grade / coverage table and the arithmetic-grade table, one row per metal, drop and seed."""
     wide = _wide(jura)
@@ -363,7 +376,9 @@ def jura_tables(jura: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         "residua": wide[("log_rmse", "residua")], "OK": wide[("log_rmse", "ordinary_kriging")],
         "IDW": wide[("log_rmse", "idw")], "global": wide[("log_rmse", "global_mean")],
         "residua / OK": wide[("log_rmse", "residua")] / wide[("log_rmse", "ordinary_kriging")],
-        "cov80 residua": wide[("coverage80", "residua")], "cov80 OK": wide[("coverage80", "ordinary_kriging")],
+        "cov80 residua": wide[("coverage80", "residua")],
+        "cov80 residua sample": _column(wide, ("coverage80", "residua_sample")),
+        "cov80 OK": wide[("coverage80", "ordinary_kriging")],
         "cov80 global": wide[("coverage80", "global_mean")]})  # fmt: skip
     arithmetic = pd.DataFrame({
         "RMSE residua": wide[("rmse", "residua")], "RMSE OK": wide[("rmse", "ordinary_kriging")],
@@ -381,6 +396,7 @@ def jura_means(jura: pd.DataFrame) -> pd.DataFrame:
         "log": wide[("log_rmse", "residua")] / wide[("log_rmse", "ordinary_kriging")],
         "arith": wide[("rmse", "residua")] / wide[("rmse", "ordinary_kriging")],
         "cov_residua": wide[("coverage80", "residua")],
+        "cov_sample": _column(wide, ("coverage80", "residua_sample")),
         "cov_ok": wide[("coverage80", "ordinary_kriging")]})  # fmt: skip
     grouped = ratios.groupby(level=["metal", "element", "drop"], sort=False)
     mean, low, high = grouped.mean(), grouped.min(), grouped.max()
@@ -388,7 +404,8 @@ def jura_means(jura: pd.DataFrame) -> pd.DataFrame:
         "seeds": grouped.size(),
         "log ratio mean": mean["log"], "log ratio min": low["log"], "log ratio max": high["log"],
         "RMSE ratio mean": mean["arith"], "RMSE ratio min": low["arith"], "RMSE ratio max": high["arith"],
-        "cov80 residua mean": mean["cov_residua"], "cov80 OK mean": mean["cov_ok"]}).reset_index()  # fmt: skip
+        "cov80 residua mean": mean["cov_residua"], "cov80 residua sample mean": mean["cov_sample"],
+        "cov80 OK mean": mean["cov_ok"]}).reset_index()  # fmt: skip
 
 
 def flat_rasters(log_table: pd.DataFrame, what: str = "Jura") -> str:
@@ -428,8 +445,19 @@ def jura_summary(result: dict) -> str:
         f"{log_ratio.min():.3f}-{log_ratio.max():.3f}), below 1 for {int((log_ratio < 1).sum())} of {len(unique)}; "
         f"arithmetic RMSE ratio: median {arith.median():.3f} (range {arith.min():.3f}-{arith.max():.3f}), below 1 "
         f"for {int((arith < 1).sum())} of {len(unique)}; 80 % coverage of the block P10-P90 at held-out points, "
-        f"mean over seeds: {cov.min():.2f}-{cov.max():.2f} (median {cov.median():.2f}).{control_text}"
+        f"mean over seeds: {cov.min():.2f}-{cov.max():.2f} (median {cov.median():.2f}){_sample_text(unique)}."
+        f"{control_text}"
     )
+
+
+def _sample_text(means: pd.DataFrame) -> str:
+    """The coverage of the sample-support P10-P90 bands, when the run has them."""
+    sample = means["cov80 residua sample mean"].dropna()
+    if sample.empty:
+        return ""
+    return (f"; of the sample P10-P90 (`p10_sample_gt`-`p90_sample_gt`, nugget included): {sample.min():.2f}-"
+            f"{sample.max():.2f} (median {sample.median():.2f}; kriging's point intervals "
+            f"{means['cov80 OK mean'].min():.2f}-{means['cov80 OK mean'].max():.2f})")  # fmt: skip
 
 
 def coalash_summary(result: dict) -> str:
@@ -447,8 +475,8 @@ def coalash_summary(result: dict) -> str:
         f"ordinary kriging's {mean['log ratio mean']:.3f} (range {mean['log ratio min']:.3f}-"
         f"{mean['log ratio max']:.3f}); arithmetic RMSE ratio {mean['RMSE ratio mean']:.3f} (range "
         f"{mean['RMSE ratio min']:.3f}-{mean['RMSE ratio max']:.3f}); 80 % coverage of the block P10-P90 at held-out "
-        f"points, mean over seeds {mean['cov80 residua mean']:.2f} (ordinary kriging {mean['cov80 OK mean']:.2f}); "
-        f"grade model: {models}."
+        f"points, mean over seeds {mean['cov80 residua mean']:.2f} (ordinary kriging {mean['cov80 OK mean']:.2f})"
+        f"{_sample_text(pd.DataFrame([mean]))}; grade model: {models}."
     )
 
 

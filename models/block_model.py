@@ -77,7 +77,8 @@ class SiteBlockEstimate:
     ``cv`` holds held-out predictions per method (candidates and baselines); the band
     arrays are the P10/P50/P90 of depth-averaged block grade (g/t), north-up rasters with
     ``transform`` in the footprint's local UTM CRS (NaN outside the footprint), cells of
-    ``cell_m``.
+    ``cell_m``; ``p10_sample``/``p90_sample`` bound what one new composite in the cell would
+    assay (the nugget included: the interval blocked validation calibrates and scores).
     """
 
     site_id: str
@@ -94,6 +95,8 @@ class SiteBlockEstimate:
     p10: np.ndarray
     p50: np.ndarray
     p90: np.ndarray
+    p10_sample: np.ndarray
+    p90_sample: np.ndarray
 
 
 def estimate_site_blocks(
@@ -164,7 +167,7 @@ def estimate_site_blocks(
     cell = block_size_m or data_block_size(table[["x_m", "y_m"]].to_numpy(dtype=float), footprint_m.area, len(depths))
     grid = block_grid(footprint_m, depths, cell)
     centres = _block_inputs(model, grid.centres, covariate_rasters, crs, X)
-    p10, p50, p90 = _band_quantiles(model, centres, grid, scale)
+    p10, p50, p90, p10_sample, p90_sample = _band_quantiles(model, centres, grid, scale)
     joint = grid
     if len(grid.centres) > MAX_JOINT_BLOCKS:  # the site mean from a coarser grid of the same field
         joint = block_grid(footprint_m, depths, float(np.sqrt(footprint_m.area * len(depths) / MAX_JOINT_BLOCKS)))
@@ -199,6 +202,8 @@ def estimate_site_blocks(
         p10=p10,
         p50=p50,
         p90=p90,
+        p10_sample=p10_sample,
+        p90_sample=p90_sample,
     )
 
 
@@ -393,24 +398,26 @@ def _block_inputs(model: SiteField, centres: np.ndarray, rasters, crs, X: np.nda
     return np.column_stack([centres, np.where(np.isnan(at_blocks), np.nanmean(X[:, 3:], axis=0), at_blocks)])
 
 
-def _band_quantiles(
-    model: SiteField, centres: np.ndarray, grid: BlockGrid, scale: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """P10/P50/P90 rasters of block grade (NaN outside the footprint), averaged over each cell's layers.
+def _band_quantiles(model: SiteField, centres: np.ndarray, grid: BlockGrid, scale: float) -> tuple[np.ndarray, ...]:
+    """P10/P50/P90 rasters of block grade and P10/P90 of a sample's grade (NaN outside the footprint),
+    each averaged over the cell's layers.
 
     A block's grade is the back-transform of its field value averaged over the nugget, which
     rises with the field, so its percentiles are the back-transformed percentiles of the
     field's conditional normal distribution: exact per block, and the held-out P50 that
-    validation scores (``SiteField.held_out``) at the same place. Each cell shows the mean of
-    its layers' percentiles.
+    validation scores (``SiteField.held_out``) at the same place. A sample (one composite)
+    keeps the nugget, so its percentiles use the field's and the nugget's variance together,
+    widened by ``scale`` as validation calibrated exactly that interval.
     """
     mean, sd = model.field_marginals(centres)
     cells = grid.rows * grid.shape[1] + grid.cols
     unique, inverse = np.unique(cells, return_inverse=True)
+    sample_sd = scale * np.sqrt(sd**2 + model.nugget_)
+    values = [model.transform_.block_mean(mean + z * scale * sd, model.nugget_) for z in (-Z80, 0.0, Z80)]
+    values += [model.transform_.backward(mean + z * sample_sd) for z in (-Z80, Z80)]
     bands = []
-    for z in (-Z80, 0.0, Z80):
-        values = model.transform_.block_mean(mean + z * scale * sd, model.nugget_)
+    for value in values:
         band = np.full(grid.shape[0] * grid.shape[1], np.nan, dtype="float32")
-        band[unique] = np.bincount(inverse, values) / np.bincount(inverse)
+        band[unique] = np.bincount(inverse, value) / np.bincount(inverse)
         bands.append(band.reshape(grid.shape))
-    return bands[0], bands[1], bands[2]
+    return tuple(bands)

@@ -89,21 +89,23 @@ def test_score_coalash_samples_the_published_raster_at_projected_points(tmp_path
     east0, north0 = drops_module.COALASH_ORIGIN
     height, width, cell = 60, 40, 50.0
     transform = from_origin(east0 - 200.0, north0 + 2_600.0, cell, cell)
-    bands = np.stack([np.full((height, width), value, "float32") for value in (10.0, 9.0, 11.0)])
+    bands = np.stack([np.full((height, width), value, "float32") for value in (10.0, 9.0, 11.0, 7.0, 13.0)])
     bands[:, :, :4] = -9999.0  # a nodata strip west of every sample
     with rasterio.open(out / "rasters" / "coalash_ga_grade.tif", "w", driver="GTiff", height=height, width=width,
-                       count=3, dtype="float32", crs="EPSG:32617", transform=transform, nodata=-9999.0) as raster:
+                       count=5, dtype="float32", crs="EPSG:32617", transform=transform, nodata=-9999.0) as raster:
         raster.write(bands)
-        raster.descriptions = ("p50_gt", "p10_gt", "p90_gt")  # fmt: skip
+        raster.descriptions = ("p50_gt", "p10_gt", "p90_gt", "p10_sample_gt", "p90_sample_gt")  # fmt: skip
     rows = pd.DataFrame(run_module.score_coalash(drops, outs, 0))
     heldout = pd.read_csv(drops / "coalash_heldout.csv")
-    assert set(rows["method"]) == {"residua", "ordinary_kriging", "idw", "global_mean"}
+    assert set(rows["method"]) == {"residua", "residua_sample", "ordinary_kriging", "idw", "global_mean"}
     residua = rows.set_index("method").loc["residua"]
     assert residua["n"] == len(heldout) and residua["n_off_raster"] == 0 and residua["raster_cell_m"] == cell
     assert residua["grade_model"] == "log_gp" and residua["metal"] == "coalash" and residua["element"] == "ga"
     observed = heldout["coalash"].to_numpy()
     assert residua["log_rmse"] == pytest.approx(np.sqrt(np.mean(np.log(10.0 / observed) ** 2)))
     assert residua["coverage80"] == pytest.approx(np.mean((observed >= 9.0) & (observed <= 11.0)))
+    sample = rows.set_index("method").loc["residua_sample"]
+    assert sample["coverage80"] == pytest.approx(np.mean((observed >= 7.0) & (observed <= 13.0)))
     # the coal-ash section renders with the Jura's tables and says the unit and the stand-in are assumptions
     result = {"seeds": [0], "jura": [], "gslib": [], "coalash": rows.to_dict("records"),
               "manifest": {"coalash": {"0": drops_module.build_coalash(tmp_path, 0)}}}  # fmt: skip

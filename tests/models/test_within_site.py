@@ -101,6 +101,9 @@ def test_spatially_structured_site_chooses_a_field_and_beats_the_baselines():
     assert estimate.p50.shape == (int(np.ceil(400 / cell)), int(np.ceil(400 / cell)))
     inside = np.isfinite(estimate.p50)
     assert (estimate.p10[inside] <= estimate.p50[inside]).all() and (estimate.p50[inside] <= estimate.p90[inside]).all()
+    # a new sample in a cell spreads wider than the cell's grade: it keeps the nugget the block averages out
+    assert (estimate.p10_sample[inside] < estimate.p10[inside]).all()
+    assert (estimate.p90_sample[inside] > estimate.p90[inside]).all()
 
 
 def test_one_sampling_depth_still_gives_a_spatial_raster():

@@ -195,7 +195,8 @@ def _invoke_grade_rasters(root: Path, site_ids: list[str]) -> Path:
                                 crs="EPSG:4326")  # fmt: skip
     band = np.full((3, 3), 40.0)
     transform = Affine(10.0, 0.0, 500_000.0, 0.0, -10.0, 2_212_000.0)
-    blocks = {site_id: SimpleNamespace(chosen="site_mean", p50=band, p10=band / 2, p90=band * 2, transform=transform)
+    blocks = {site_id: SimpleNamespace(chosen="site_mean", p50=band, p10=band / 2, p90=band * 2, p10_sample=band / 3,
+                                       p90_sample=band * 3, transform=transform)
               for site_id in site_ids}  # fmt: skip
     drop = DataDrop(root=root, sites_path=root / "sites.gpkg", samples_path=None, title="t", synthetic=True)
     with dg.build_asset_context() as context:
