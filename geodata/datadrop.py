@@ -35,7 +35,7 @@ def open_data_drop(root: Path | str) -> DataDrop:
     root = Path(root).resolve()
     if not root.is_dir():
         raise DataDropError(root, "data directory does not exist", "pass --data pointing at a folder holding sites.gpkg")
-    sites_path = _first_existing(root, SITES_NAMES)
+    sites_path = _only_one(root, SITES_NAMES, "sites")
     if sites_path is None:
         raise DataDropError(
             root, "no sites file found", f"add one of {', '.join(SITES_NAMES)} with one footprint polygon per site"
@@ -44,7 +44,7 @@ def open_data_drop(root: Path | str) -> DataDrop:
     return DataDrop(
         root=root,
         sites_path=sites_path,
-        samples_path=_first_existing(root, SAMPLES_NAMES),
+        samples_path=_only_one(root, SAMPLES_NAMES, "samples"),
         title=str(meta.get("title", root.name)),
         synthetic=bool(meta.get("synthetic", False)),
         description=str(meta.get("description", "")),
@@ -52,11 +52,15 @@ def open_data_drop(root: Path | str) -> DataDrop:
     )
 
 
-def _first_existing(root: Path, names: tuple[str, ...]) -> Path | None:
-    for name in names:
-        if (root / name).is_file():
-            return root / name
-    return None
+def _only_one(root: Path, names: tuple[str, ...], what: str) -> Path | None:
+    """The one file of ``names`` in ``root`` (None if none); two candidates for one table are an error."""
+    found = [root / name for name in names if (root / name).is_file()]
+    if len(found) > 1:
+        raise DataDropError(
+            found[1], f"a second {what} file beside {found[0].name}",
+            f"keep one {what} file (merge them, or move the other out of the drop)",
+        )  # fmt: skip
+    return found[0] if found else None
 
 
 def _read_dataset_json(root: Path) -> dict:

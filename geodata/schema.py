@@ -31,7 +31,8 @@ RESIDUE_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 #: Assay units accepted in column suffixes, and the factor that converts them to g/t.
-UNIT_TO_GT: dict[str, float] = {"ppm": 1.0, "gt": 1.0, "g/t": 1.0, "gpt": 1.0, "g_t": 1.0, "ppb": 1e-3, "pct": 1e4, "%": 1e4}
+UNIT_TO_GT: dict[str, float] = {"ppm": 1.0, "gt": 1.0, "g/t": 1.0, "gpt": 1.0, "g_t": 1.0, "ppb": 1e-3, "pct": 1e4, "%": 1e4,
+                                 "mg/kg": 1.0, "mg_kg": 1.0, "ug/kg": 1e-3, "ug_kg": 1e-3}
 
 SITE_REQUIRED: tuple[str, ...] = ("site_id", "name", "residue_type")
 SITE_NUMERIC: tuple[str, ...] = (
@@ -50,7 +51,16 @@ SAMPLE_NUMERIC: tuple[str, ...] = ("depth_from_m", "depth_to_m")
 LON_ALIASES: tuple[str, ...] = ("lon", "longitude", "long", "lng")
 LAT_ALIASES: tuple[str, ...] = ("lat", "latitude")
 
-_ASSAY_COLUMN = re.compile(r"^(ga|te|pt|pd|rh)_(ppm|ppb|gt|g/t|gpt|g_t|pct|%)$", re.IGNORECASE)
+_UNIT = r"(ppm|ppb|gt|g/t|gpt|g_t|pct|%|mg/kg|mg_kg|ug/kg|ug_kg)"
+#: Element, separator (``_``, space, ``-``, ``.``), unit (optionally in brackets), then optional
+#: method suffixes: ``Ga_ppm``, ``Te (ppm)``, ``Pt_ppb_FA``, ``Pd [ppb]``, ``Ga ppm ICP-MS``.
+_ASSAY_COLUMN = re.compile(
+    rf"^(ga|te|pt|pd|rh)[\s_.\-]*[(\[]?\s*{_UNIT}\s*[)\]]?(?:[\s_.\-]+[a-z0-9]+)*$", re.IGNORECASE
+)
+#: Any chemical symbol with a grade unit: a column that looks like an assay, read or not.
+_ANY_ASSAY_COLUMN = re.compile(
+    rf"^([A-Z][a-z]?)[\s_.\-]*[(\[]?\s*{_UNIT}\s*[)\]]?(?:[\s_.\-]+[A-Za-z0-9]+)*$", re.IGNORECASE
+)
 
 
 def normalize_key(text: str) -> str:
@@ -89,8 +99,20 @@ def parse_assay_column(column: str) -> tuple[str, str] | None:
     ('pt', 'g/t')
     >>> parse_assay_column("depth_to_m") is None
     True
+    >>> parse_assay_column("Te (ppm)"), parse_assay_column("Pt_ppb_FA"), parse_assay_column("Ga mg/kg")
+    (('te', 'ppm'), ('pt', 'ppb'), ('ga', 'mg/kg'))
     """
     match = _ASSAY_COLUMN.match(column.strip())
     if match is None:
         return None
     return match.group(1).lower(), match.group(2).lower()
+
+
+def unread_assay_columns(columns: list[str]) -> list[str]:
+    """Columns that look like assays (a chemical symbol and a grade unit) but are not read as one.
+
+    >>> unread_assay_columns(["Ga (ppm)", "Au g/t", "Ni_ppm", "depth_to_m", "Pt_ppb_FA"])
+    ['Au g/t', 'Ni_ppm']
+    """
+    return [column for column in columns
+            if _ANY_ASSAY_COLUMN.match(str(column).strip()) and parse_assay_column(str(column)) is None]  # fmt: skip

@@ -11,9 +11,11 @@ import pandas as pd
 import rasterio
 
 from geodata.datadrop import open_data_drop
+from geodata.drop_files import describe_files, not_read
 from geodata.errors import DataDropError
 from geodata.readers import read_samples, read_sites
 from geodata.reference_tables import load_reference_tables
+from geodata.schema import ELEMENTS, unread_assay_columns
 from geodata.validate import ValidationResult, validate_samples, validate_sites
 from geodata.volumes import measure_site_volumes
 from geodata.zonal import find_covariates
@@ -87,9 +89,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:  # whole-file problems stop here with one clear message, before any Dagster output
         drop = open_data_drop(args.data)
         load_reference_tables(drop.root)
-        read_sites(drop.sites_path)
-        if drop.samples_path is not None:
-            read_samples(drop.samples_path)
+        sites = read_sites(drop.sites_path)
+        samples = read_samples(drop.samples_path) if drop.samples_path is not None else None
     except DataDropError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -103,6 +104,11 @@ def run_command(args: argparse.Namespace) -> int:
     )
     banner = " [SYNTHETIC DATA]" if drop.synthetic else ""
     print(f"Residua: estimating {drop.title}{banner}\n  data: {drop.root}\n  out:  {settings.out_path}", flush=True)
+    for row in not_read(describe_files(drop, _dem_paths(sites))).itertuples(index=False):
+        print(f"  not read: {row.file} ({row.read_as.removeprefix('NOT READ: ')})")
+    unread_columns = unread_assay_columns(list(samples.columns)) if samples is not None else []
+    if unread_columns:
+        print(f"  not read: {drop.samples_path.name} {_unread_columns_message(unread_columns)}")
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = build_definitions(settings).resolve_job_def("refresh_job")
     result = job.execute_in_process(
@@ -227,9 +233,12 @@ def validate_command(data: Path) -> int:
     except DataDropError as error:
         print(f"UNUSABLE  {error}")
         unusable = True
+    unread_columns: list[str] = []
     if drop.samples_path is not None:
         try:
-            samples = validate_samples(read_samples(drop.samples_path), drop.samples_path, sites.accepted)
+            raw_samples = read_samples(drop.samples_path)
+            unread_columns = unread_assay_columns(list(raw_samples.columns))
+            samples = validate_samples(raw_samples, drop.samples_path, sites.accepted)
             rows.append(_validation_row(drop.samples_path.name, samples))
             quarantined.append(samples.quarantine)
         except DataDropError as error:
@@ -242,6 +251,14 @@ def validate_command(data: Path) -> int:
         covariates, unusable = [], True
     print(f"Data drop {drop.root}{' [SYNTHETIC]' if drop.synthetic else ''}")
     print(pd.DataFrame(rows).to_string(index=False))
+    files = describe_files(drop, _dem_paths(sites.accepted))
+    print(f"\nFiles in the drop ({len(files)}), by what Residua reads them as:")
+    for role, count in files.loc[~files.index.isin(not_read(files).index), "read_as"].value_counts().items():
+        print(f"  {count:5d}  {role}")
+    for row in not_read(files).itertuples(index=False):
+        print(f"  {row.file}: {row.read_as}")
+    if unread_columns:
+        print(f"  {drop.samples_path.name}: {_unread_columns_message(unread_columns)}")
     if covariates:
         print("\nCovariate rasters (each becomes cov_<name>_mean/_std/_p10/_p90/_coverage per site):")
         print(pd.DataFrame(covariates).to_string(index=False))
@@ -254,6 +271,19 @@ def validate_command(data: Path) -> int:
         print("UNUSABLE  no site was accepted")
         unusable = True
     return 1 if unusable else 0
+
+
+def _unread_columns_message(columns: list[str]) -> str:
+    """What to do about assay-like columns Residua does not read."""
+    return (f"assay-like columns {', '.join(repr(c) for c in columns)} are NOT READ: Residua estimates "
+            f"{', '.join(e.capitalize() for e in ELEMENTS)} from columns such as ga_ppm, 'Te (ppm)' or Pt_ppb_FA; "
+            "rename a column if it holds one of those")  # fmt: skip
+
+
+def _dem_paths(sites: pd.DataFrame) -> list[str]:
+    """The DEM paths the sites name (as written, relative to the drop)."""
+    return [str(value) for column in ("surface_dem", "base_dem") if column in sites
+            for value in sites[column] if isinstance(value, str) and value]  # fmt: skip
 
 
 def _covariate_rows(root: Path) -> list[dict[str, object]]:

@@ -22,12 +22,16 @@ def test_open_prism_drop(tmp_path):
     assert "rasters/P1_surface.tif" in drop.input_hashes
 
 
-def test_sites_file_preference_and_optional_samples(tmp_path):
+def test_any_one_sites_file_and_optional_samples(tmp_path):
     (tmp_path / "sites.csv").write_text("site_id,name,residue_type,lon,lat\n")
-    (tmp_path / "sites.geojson").write_text("{}")
     drop = open_data_drop(tmp_path)
-    assert drop.sites_path.name == "sites.geojson"  # GeoPackage > GeoJSON > ... > CSV
+    assert drop.sites_path.name == "sites.csv"
     assert drop.samples_path is None
+    # a second candidate is not silently preferred (issue 16): both are named
+    (tmp_path / "sites.geojson").write_text("{}")
+    with pytest.raises(DataDropError, match="a second sites file beside sites.geojson"):
+        open_data_drop(tmp_path)
+    (tmp_path / "sites.geojson").unlink()
     assert drop.title == tmp_path.name  # no dataset.json: the folder name
 
 

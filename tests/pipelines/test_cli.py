@@ -88,3 +88,15 @@ def test_status_reports_the_last_publication_and_its_checks(tmp_path, capsys, mo
     out = capsys.readouterr().out
     assert "Prism test drop" in out and "3 ranked" in out and "samples.csv" in out
     assert "sites.sites_rows_conserved: passed" in out
+
+
+def test_validate_names_every_file_and_assay_column_it_does_not_read(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")
+    (drop / "truth.csv").write_text("site_id,grade\n")
+    samples = (drop / "samples.csv").read_text().splitlines()
+    (drop / "samples.csv").write_text("\n".join([samples[0] + ",Au g/t", *(line + ",0.5" for line in samples[1:])]) + "\n")
+    assert main(["validate", "--data", str(drop)]) == 0
+    out = capsys.readouterr().out
+    assert "Files in the drop" in out and "sites (footprints)" in out
+    assert "truth.csv: NOT READ: not part of the input contract" in out
+    assert "assay-like columns 'au g/t' are NOT READ" in out

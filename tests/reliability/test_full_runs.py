@@ -144,7 +144,8 @@ def test_two_runs_at_once_into_one_out_folder_leave_every_file_complete(full_run
         assert archive.testzip() is None
     for path in (out / "rasters").glob("*.tif"):
         with rasterio.open(path) as raster:
-            assert raster.read().shape[0] == 3
+            assert raster.read().shape[0] == 5
+            assert raster.descriptions == ("p50_gt", "p10_gt", "p90_gt", "p10_sample_gt", "p90_sample_gt")
     assert staging_dirs(out) == []
     assert (
         "Top 10 sites" in full_runs.finished("together_a")[1] and "Top 10 sites" in full_runs.finished("together_b")[1]

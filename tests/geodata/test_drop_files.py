@@ -1,0 +1,53 @@
+"""Every file of a drop is read as something or reported as not read; two files for one table stop."""
+
+from __future__ import annotations
+
+import shutil
+
+import geopandas as gpd
+import pytest
+
+from geodata.datadrop import open_data_drop
+from geodata.drop_files import describe_files, not_read
+from geodata.errors import DataDropError
+from geodata.schema import unread_assay_columns
+from tests.drops import write_prism_drop
+
+
+def test_every_file_has_a_role_or_a_reason(tmp_path):
+    root = write_prism_drop(tmp_path / "drop")
+    (root / "README.md").write_text("notes")
+    (root / "lab_results_2024.xlsx").write_bytes(b"PK")
+    (root / "reference").mkdir()
+    (root / "reference" / "density.csv").write_text("residue_type,dry_density_t_m3\n")
+    (root / "reference" / "grades_old.csv").write_text("x\n")
+    shutil.copy(next((root / "rasters").glob("*.tif")), root / "rasters" / "stray.tif")
+    (root / ".DS_Store").write_bytes(b"\0")
+    drop = open_data_drop(root)
+    sites = gpd.read_file(drop.sites_path)
+    files = describe_files(drop, [*sites["surface_dem"], *sites["base_dem"]]).set_index("file")["read_as"]
+    assert files["sites.gpkg"] == "sites (footprints)" and files["samples.csv"] == "samples (assays)"
+    assert files["reference/density.csv"].startswith("reference table density")
+    assert all(files[dem] == "DEM of a site" for dem in sites["surface_dem"])
+    assert files["README.md"] == "NOT READ: documentation"
+    assert files["reference/grades_old.csv"].startswith("NOT READ: not a reference table Residua knows")
+    assert files["rasters/stray.tif"].startswith("NOT READ: no site names it")
+    assert files["lab_results_2024.xlsx"].startswith("NOT READ: not part of the input contract")
+    assert ".DS_Store" not in files.index
+    unread = not_read(files.reset_index())
+    assert set(unread["file"]) == {"README.md", "reference/grades_old.csv", "rasters/stray.tif", "lab_results_2024.xlsx"}
+
+
+@pytest.mark.parametrize("second", ["sites.geojson", "samples.gpkg"])
+def test_two_files_for_one_table_stop_naming_both(tmp_path, second):
+    root = write_prism_drop(tmp_path / "drop")
+    (root / second).write_text("{}")
+    with pytest.raises(DataDropError) as raised:
+        open_data_drop(root)
+    message = str(raised.value)
+    assert second in message and ("sites.gpkg" in message or "samples.csv" in message) and "keep one" in message
+
+
+def test_assay_like_columns_for_other_elements_are_reported():
+    columns = ["sample_id", "Ga (ppm)", "te_ppm", "Au g/t", "Cu_pct", "Pt_ppb_FA", "depth_to_m", "lon"]
+    assert unread_assay_columns(columns) == ["Au g/t", "Cu_pct"]
