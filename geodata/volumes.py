@@ -41,6 +41,9 @@ _NODATA = -9999.0
 #: Everest at 8,849 m (National Geographic / Survey of Nepal and China, 2020). Cells outside are read
 #: as undeclared nodata (SRTM voids of -32768, -9999, float32 extremes such as 3.4e38).
 PLAUSIBLE_ELEVATION_M = (-500.0, 9000.0)
+#: Largest share of a footprint where the base DEM may lie above the surface (survey noise at the
+#: rim of a pond) before the DEM pair is taken as wrong (swapped, or on different datums).
+MAX_BASE_ABOVE_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class VolumeMeasurement:
     ``surface_warped``: the surface DEM was in lon/lat and was warped to the footprint's UTM
     zone; ``base_resampled``: the base DEM was warped onto the surface DEM's grid;
     ``implausible_cells``: cells of either DEM in the footprint's window whose elevation lies
-    outside ``PLAUSIBLE_ELEVATION_M`` (undeclared nodata), excluded like nodata.
+    outside ``PLAUSIBLE_ELEVATION_M`` (undeclared nodata), excluded like nodata;
+    ``base_above_share``: the share of the covered footprint where the base lies above the surface.
     """
 
     volume_m3: float
@@ -66,6 +70,7 @@ class VolumeMeasurement:
     base_resampled: bool
     surface_warped: bool = False
     implausible_cells: int = 0
+    base_above_share: float = 0.0
 
 
 #: Most cells measure_volume holds per strip: about 90 bytes each across its float64 arrays
@@ -119,7 +124,7 @@ def measure_volume(
         if window is None:
             return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False, warped)
         frame = gpd.GeoDataFrame(geometry=[local], crs=surface.crs.to_wkt())
-        totals = np.zeros(3)  # fill sum, fill count (covered valid pixels), cut sum
+        totals = np.zeros(4)  # fill sum, fill count (covered valid pixels), cut sum, cut count
         implausible = 0
         with _base_on_grid(base_path, surface, window) as (bottom_source, resampled):
             for strip in _row_strips(window, block_cells):
@@ -129,7 +134,7 @@ def measure_volume(
                 implausible += voids_top + voids_bottom
                 totals += _integrate_strip(top - bottom, surface.window_transform(strip), frame)
         transform = surface.window_transform(window)
-    fill_sum, fill_count, cut_sum = totals
+    fill_sum, fill_count, cut_sum, cut_count = totals
     pixel_area = abs(transform.a * transform.e) * (area / local.area if local.area > 0 else 1.0)
     measured = float(fill_sum) * pixel_area
     coverage = min(float(fill_count) * pixel_area / area, 1.0) if area > 0 else 0.0
@@ -142,6 +147,7 @@ def measure_volume(
         base_resampled=resampled,
         surface_warped=warped,
         implausible_cells=implausible,
+        base_above_share=float(cut_count / fill_count) if fill_count > 0 else 0.0,
     )
 
 
@@ -170,11 +176,13 @@ def _relative(strip: rasterio.windows.Window, window: rasterio.windows.Window) -
 
 
 def _integrate_strip(thickness: np.ma.MaskedArray, transform: Affine, frame: gpd.GeoDataFrame) -> np.ndarray:
-    """Coverage-weighted (fill sum, fill count, cut sum) of one strip, in pixel units."""
+    """Coverage-weighted (fill sum, fill count, cut sum, cut count) of one strip, in pixel units.
+
+    ``cut count`` counts only pixels where the base lies above the surface."""
     thickness = np.ma.filled(thickness, np.nan)
     valid = np.isfinite(thickness)
     positive = np.where(valid, np.clip(thickness, 0, None), _NODATA)
-    negative = np.where(valid, np.clip(-thickness, 0, None), _NODATA)
+    negative = np.where(valid & (thickness < 0), -thickness, _NODATA)
     del thickness, valid
     height, width = positive.shape
     bounds = (transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f)
@@ -183,7 +191,7 @@ def _integrate_strip(thickness: np.ma.MaskedArray, transform: Affine, frame: gpd
         for layer, name in ((positive, "fill"), (negative, "cut"))
     ]
     stats = exact_extract(sources, frame, ["sum", "count"], output="pandas").iloc[0]
-    return np.array([float(stats["fill_sum"]), float(stats["fill_count"]), float(stats["cut_sum"])])
+    return np.nan_to_num([float(stats[key]) for key in ("fill_sum", "fill_count", "cut_sum", "cut_count")])
 
 
 @contextmanager
@@ -288,6 +296,7 @@ def measure_site_volumes(
     source_name: str,
     min_coverage: float = 0.9,
     cache: ResultCache | None = None,
+    max_base_above_share: float = MAX_BASE_ABOVE_SHARE,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Measure every site that has both DEMs; quarantine those the DEMs do not cover.
 
@@ -303,8 +312,9 @@ def measure_site_volumes(
     (measurements, quarantine)
         ``measurements`` indexed by ``site_id`` (the fields of VolumeMeasurement);
         ``quarantine`` holds sites whose DEMs cover less than ``min_coverage`` of the
-        footprint, reach outside ``data_root`` or cannot be read, each with a reason, in the
-        quarantine layout.
+        footprint, whose base lies above the surface over more than ``max_base_above_share``
+        of it, whose DEMs reach outside ``data_root`` or cannot be read, each with a reason,
+        in the quarantine layout.
     """
     with_dems = list(sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")].itertuples(index=False))
     version = code_version(sys.modules[__name__], geodata.crs) if cache is not None else ""
@@ -328,6 +338,13 @@ def measure_site_volumes(
             cache.put(key, asdict(outcome) if isinstance(outcome, VolumeMeasurement) else outcome)
     rows, rejected = [], []
     for site, outcome in zip(with_dems, outcomes):
+        if isinstance(outcome, VolumeMeasurement) and outcome.base_above_share > max_base_above_share:
+            outcome = (
+                f"the base DEM lies above the surface over {outcome.base_above_share:.0%} of the footprint "
+                f"({outcome.negative_volume_m3:,.0f} m3 clipped; at most {max_base_above_share:.0%} allowed): "
+                "swapped surface_dem and base_dem, or DEMs on different vertical datums? fix the DEMs or remove "
+                "them to use reported figures"
+            )
         if isinstance(outcome, VolumeMeasurement) and outcome.coverage < min_coverage:
             voids = (
                 f" ({outcome.implausible_cells:,} cells with elevations outside {PLAUSIBLE_ELEVATION_M[0]:g} to "

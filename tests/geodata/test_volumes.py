@@ -84,6 +84,21 @@ def test_negative_thickness_is_clipped_and_reported(tmp_path):
     npt.assert_allclose(result.volume_m3, SIDE**2 / 2 * 5.0, rtol=0.005)
     npt.assert_allclose(result.negative_volume_m3, SIDE**2 / 2 * 3.0, rtol=0.005)
     npt.assert_allclose(result.coverage, 1.0, atol=1e-6)  # clipped pixels still count as covered
+    npt.assert_allclose(result.base_above_share, 0.5, atol=0.005)
+
+
+def test_base_above_the_surface_over_much_of_a_footprint_quarantines_the_site(tmp_path):
+    transform = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
+    x, _ = pixel_centres(transform, 30, 30)
+    base = np.full(x.shape, 100.0)
+    write_dem(tmp_path / "surface.tif", base + np.where(x < E0, -3.0, 5.0), transform)  # half the pond below its base
+    write_dem(tmp_path / "base.tif", base, transform)
+    write_dem(tmp_path / "rim.tif", base + np.where(x < E0 - 80, -0.2, 5.0), transform)  # a thin strip at the rim
+    sites = _sites_with_dems([("HALF", FOOTPRINT, "surface.tif", "base.tif"), ("RIM", FOOTPRINT, "rim.tif", "base.tif")])
+    measured, quarantine = measure_site_volumes(sites, tmp_path, "sites.gpkg")
+    assert measured.index.tolist() == ["RIM"] and quarantine["record_id"].tolist() == ["HALF"]
+    reason = quarantine["reason"].iloc[0]
+    assert "base DEM lies above the surface over 50% of the footprint" in reason and "swapped" in reason
 
 
 @pytest.mark.parametrize(
