@@ -2,6 +2,7 @@
 
 
 import dagster as dg
+import pandas as pd
 
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop, open_data_drop
@@ -39,13 +40,16 @@ def sites(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ValidationR
 
 
 @dg.asset(group_name="ingest")
-def samples(context: dg.AssetExecutionContext, data_drop: DataDrop, sites: ValidationResult) -> ValidationResult:
-    """Assay intervals in g/t with below-detection flags, each tied to a site."""
+def samples(
+    context: dg.AssetExecutionContext, data_drop: DataDrop, sites: ValidationResult, reference_tables: ReferenceTables
+) -> ValidationResult:
+    """Assay intervals in g/t with below-detection flags, each tied to a site (unit errors quarantined)."""
     if data_drop.samples_path is None:
         context.log.info("No samples file: every site is estimated from its residue type")
         result = no_samples(sites.accepted)
     else:
-        result = validate_samples(read_samples(data_drop.samples_path), data_drop.samples_path, sites.accepted)
+        result = validate_samples(read_samples(data_drop.samples_path), data_drop.samples_path, sites.accepted,
+                                  reference_tables.grade_priors)  # fmt: skip
     context.log.info("Samples: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine))
     context.add_output_metadata(_counts(result))
     return result
@@ -103,13 +107,19 @@ def sites_geometry_valid(sites: ValidationResult) -> dg.AssetCheckResult:
 
 @dg.asset_check(asset=samples, blocking=True, description="median grade per element below a plausible maximum")
 def samples_units_plausible(samples: ValidationResult) -> dg.AssetCheckResult:
-    """Stop when an element's median grade is implausible: a unit error, not a rich site."""
+    """Stop when an element's median grade is implausible, or most of its assays were quarantined as a
+    site's unit error: a unit error across the file, not a rich site (one site's is quarantined alone)."""
     medians = {
         element: float(samples.accepted[f"{element}_gt"].median())
         for element in PLAUSIBLE_MEDIAN_GT
         if samples.accepted[f"{element}_gt"].notna().any()
     }
     implausible = {e: round(m, 3) for e, m in medians.items() if m > PLAUSIBLE_MEDIAN_GT[e]}
+    reasons = samples.quarantine["reason"].astype(str) if len(samples.quarantine) else pd.Series(dtype=str)
+    for element in PLAUSIBLE_MEDIAN_GT:
+        unit_errors = int(reasons.str.contains(f"{element} at site .* unit error", regex=True).sum())
+        if unit_errors > samples.accepted[f"{element}_gt"].notna().sum():
+            implausible[element] = f"{unit_errors} assay rows quarantined as unit errors"
     return dg.AssetCheckResult(
         passed=not implausible,
         metadata={"median_gt": dg.MetadataValue.json(medians), "implausible": dg.MetadataValue.json(implausible),

@@ -8,7 +8,8 @@ Writes, under DIR (the truth and the held-out samples stay OUTSIDE every drop fo
   residue type ``other``) over the Swiss Jura topsoil survey, training samples only, with one-hot
   land-use and rock-type covariate rasters.
   Residua knows only Ga, Te, Pt, Pd and Rh, so the seven metals are written under those names
-  (mg/kg = g/t, written as ``<element>_ppm``), see ``JURA_RUNS``. Co is written twice (as Ga in
+  (mg/kg values written as ``<element>_ppm`` for Ga and Te, as ``<element>_ppb`` for the PGM so that
+  they sit near those elements' priors, see ``JURA_UNITS``), see ``JURA_RUNS``. Co is written twice (as Ga in
   ``jura_a`` and as Pt in ``jura_b``): a control of how much the element's reference prior
   (``other``: Ga P50 15 g/t, Pt P50 0.02 g/t) moves the estimate of the same data.
 * ``jura_seed<k>/jura_heldout.csv``: the held-out samples (whole spatial blocks of a 5x5 grid over
@@ -54,6 +55,13 @@ JURA_RUNS: dict[str, dict[str, str]] = {
     "jura_a": {"ga": "Co", "te": "Cd", "pt": "Ni", "pd": "Cu", "rh": "Cr"},
     "jura_b": {"ga": "Pb", "te": "Zn", "pt": "Co"},
 }
+#: The column unit each Jura metal is written in: mg/kg values under ``ppb`` for the PGM, whose
+#: ``other`` priors (0.005-0.02 g/t) lie a thousand times below these metals' levels, so the metals
+#: sit in the range of the element they stand for and Residua's unit-error check (a site's median
+#: over 100x its type's typical grade) does not refuse them. Scores are unit-free ratios.
+JURA_UNITS: dict[str, str] = {"ga": "ppm", "te": "ppm", "pt": "ppb", "pd": "ppb", "rh": "ppb"}
+#: g/t per unit of a written Jura value.
+UNIT_GT = {"ppm": 1.0, "ppb": 1e-3}
 JURA_CRS = "EPSG:32632"
 JURA_CELL_KM = 0.05
 GSLIB_CRS = "EPSG:32644"
@@ -147,6 +155,11 @@ def jura_covariates(grid: pd.DataFrame, to_utm: Affine, folder: Path) -> dict:
     return {"rasters": written, "class_agreement_at_grid_cells": agreement, "shape": [height, width]}
 
 
+def jura_column(element: str) -> str:
+    """The samples.csv column a Jura metal standing for ``element`` is written in (``JURA_UNITS``)."""
+    return f"{element}_{JURA_UNITS[element]}"
+
+
 def write_dataset_json(drop: Path, title: str, description: str) -> None:
     """The drop's ``dataset.json`` (real data: ``synthetic`` false)."""
     text = json.dumps({"title": title, "synthetic": False, "description": description}, indent=2)
@@ -178,7 +191,7 @@ def build_jura(out: Path, seed: int = 0) -> dict:
         table = pd.DataFrame({"sample_id": training["sample_id"], "site_id": "jura", "lon": training["long"],
                               "lat": training["lat"], "depth_from_m": 0.0, "depth_to_m": 0.25})  # fmt: skip
         for element, metal in mapping.items():
-            table[f"{element}_ppm"] = training[metal].to_numpy()
+            table[jura_column(element)] = training[metal].to_numpy()
         table.to_csv(drop / "samples.csv", index=False)
         manifest["covariates"] = jura_covariates(grid, to_utm, drop / "rasters" / "covariates")
         described = ", ".join(f"{metal} as {element}" for element, metal in mapping.items())
@@ -186,7 +199,8 @@ def build_jura(out: Path, seed: int = 0) -> dict:
             "REAL measured topsoil (0-25 cm) metal concentrations (mg/kg) from the Swiss Jura: Atteia, Dubois and "
             "Webster (1994); Goovaerts (1997) Geostatistics for Natural Resources Evaluation, App. C; as distributed "
             "in the R package gstat (data/jura.rda, r-spatial/gstat commit 2a578765). Metals are written under "
-            f"Residua's element names ({described}); these are not Ga/Te/PGM assays and not a tailings site. "
+            f"Residua's element names ({described}; mg/kg values in ppm columns for Ga and Te, in ppb columns for the "
+            "PGM, so each sits near its element's prior); these are not Ga/Te/PGM assays and not a tailings site. "
             f"Training samples only ({len(training)} of {len(samples)}); footprint = convex hull of samples and "
             "prediction grid + 100 m; reported_tonnes = area x 0.3 m x 1.4 t/m3 (an assumption).")  # fmt: skip
         manifest["drops"][name] = {"mapping": mapping, "n_samples": len(table)}

@@ -56,6 +56,7 @@ from realdata_drops import (
     JURA_CRS,
     JURA_RUNS,
     REALDATA,
+    UNIT_GT,
     build_all,
     coalash_folder,
     jura_folder,
@@ -181,7 +182,9 @@ def score_heldout(seed: int, drop: str, out: Path, site: str, mapping: dict[str,
         grades, cell = sample_grade_raster(out / "rasters" / f"{site}_{element}_grade.tif", *points)
         on = np.isfinite(grades["p50_gt"]).to_numpy()
         observed = heldout[metal].to_numpy(float)[on]
-        methods = point_methods(X_train, training[f"{element}_ppm"].to_numpy(float), X_test[on], grades[on])
+        column = next(c for c in training.columns if c.startswith(f"{element}_"))
+        to_written = 1.0 / UNIT_GT[column.split("_", 1)[1]]  # rasters are in g/t; compare in the written unit
+        methods = point_methods(X_train, training[column].to_numpy(float), X_test[on], grades[on] * to_written)
         for method, (p50, mean, low, high) in methods.items():
             rows.append({"seed": seed, "metal": metal, "element": element, "drop": drop,
                          "grade_model": models.get(element, ""), "method": method, "n": int(on.sum()),
@@ -550,7 +553,9 @@ def jura_section(result: dict) -> str:
 
 One site (the survey area, residue type `other`, `reported_tonnes` {jm["reported_tonnes"]:,.0f} t); per hold-out seed
 whole blocks of a 5x5 grid over Xloc/Yloc are held out ({holdouts}). Metals written under Residua's element names:
-{mapping}. Co is written twice, the same data under the Ga and the Pt prior, as a control of how much the element's
+{mapping}; the mg/kg values go into `ppm` columns for Ga and Te and `ppb` columns for Pt, Pd and Rh, so that each
+metal sits near the `other` prior of the element it stands for (Residua quarantines a site whose median is over 100x
+its type's typical grade as a unit error); rasters are compared in the written unit. Co is written twice, the same data under the Ga and the Pt prior, as a control of how much the element's
 reference prior moves the estimate; the control is kept for every seed (it is one more element in `jura_b`, a few
 seconds of grade modelling per seed, and the Jura has no eighth metal to put in its place) and left out of the
 medians. Residua = the published raster

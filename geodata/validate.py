@@ -27,6 +27,8 @@ from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STO
 #: How far (m) outside the footprint of the site it names a sample may lie (embankments, access
 #: tracks); beyond, it is taken as misplaced (swapped coordinates, a wrong UTM zone).
 SAMPLE_SITE_BUFFER_M = 1000.0
+#: A site's median assay more than this factor from its residue type's typical grade is a unit error.
+UNIT_ERROR_FACTOR = 100.0
 #: Smallest footprint (m2 on the ground) taken as a deposit: a 10 m x 10 m pond. Anything smaller is
 #: a digitising sliver or a unit error, whose "volume" would be noise.
 MIN_FOOTPRINT_M2 = 100.0
@@ -113,8 +115,14 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
     return ValidationResult(accepted, quarantine, len(raw))
 
 
-def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -> ValidationResult:
+def validate_samples(
+    raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame, grade_priors: pd.DataFrame | None = None
+) -> ValidationResult:
     """Split raw sample rows into accepted assay intervals (g/t, lon/lat points) and quarantine.
+
+    With ``grade_priors`` (the reference table of typical grades per residue type and element),
+    a site's assays of an element orders of magnitude from its type's are quarantined as a
+    unit error (``UNIT_ERROR_FACTOR``).
 
     Locations come from lon/lat, else x/y in the row's ``crs``. A row without ``site_id``
     is assigned the site whose footprint contains it. Assays are converted to g/t per
@@ -152,6 +160,8 @@ def validate_samples(raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame) -
     samples.insert(2, "site_id", _assign_sites(samples, given, sites, reasons))
     samples[SOURCE_ROW] = rows[SOURCE_ROW].to_numpy()
     _check_overlaps(samples, reasons)
+    if grade_priors is not None:
+        _check_site_units(samples, sites, grade_priors, reasons)
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = samples.loc[~bad].reset_index(drop=True)
     raw_with_points = gpd.GeoDataFrame(rows, geometry=points, crs=STORAGE_CRS)
@@ -239,6 +249,46 @@ def _assign_sites(
                 reasons[position].append("outside every accepted site footprint and no site_id given")
             assigned.append("")
     return assigned
+
+
+def _check_site_units(
+    samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, grade_priors: pd.DataFrame, reasons: list[list[str]]
+) -> None:
+    """Quarantine a site's assays of an element whose median is orders of magnitude from its residue type's.
+
+    A median more than ``UNIT_ERROR_FACTOR`` times above (or below) the type's typical grade
+    (``grade_p50_gt`` of the grade priors) is a unit error, not a rich site: ppb written in a
+    ``_ppm`` column reads 1,000 times too high, and one such site would rank first and pull its
+    type's prior up. The reason says which unit would make the values plausible.
+    """
+    typical = grade_priors.set_index(["residue_type", "element"])["grade_p50_gt"]
+    types = sites.drop_duplicates("site_id").set_index("site_id")["residue_type"]
+    usable = np.array([not problems for problems in reasons])
+    for element in ELEMENTS:
+        detected = usable & samples[f"{element}_gt"].notna().to_numpy() & ~samples[f"{element}_bdl"].to_numpy(bool)
+        medians = samples[detected].groupby("site_id")[f"{element}_gt"].median()
+        for site_id, median in medians.items():
+            prior = typical.get((types.get(site_id), element))
+            if prior is None or not np.isfinite(prior) or prior <= 0:
+                continue
+            ratio = median / prior
+            if 1 / UNIT_ERROR_FACTOR <= ratio <= UNIT_ERROR_FACTOR:
+                continue
+            hint = _unit_hint(ratio)
+            for position in np.flatnonzero(detected & (samples["site_id"] == site_id).to_numpy()):
+                reasons[position].append(
+                    f"{element} at site {site_id!r}: median {median:,.4g} g/t is {ratio:,.3g}x the typical "
+                    f"{prior:g} g/t of a {types[site_id]} site, a unit error rather than a grade{hint}; fix the unit "
+                    "of the site's column or values"
+                )
+
+
+def _unit_hint(ratio: float) -> str:
+    """Which unit would bring a median ``ratio`` times its type's typical grade within a factor of 10 of it."""
+    for factor, hint in ((1e-3, "ppb written as ppm"), (1e3, "ppm written as ppb"), (1e-4, "g/t written as %")):
+        if 0.1 <= ratio * factor <= 10:
+            return f" (values look like {hint}: x{factor:g} gives {ratio * factor:.3g}x typical)"
+    return ""
 
 
 def _check_overlaps(samples: gpd.GeoDataFrame, reasons: list[list[str]]) -> None:

@@ -218,7 +218,7 @@ def validate_command(data: Path) -> int:
     unusable = False
     try:
         drop = open_data_drop(data)
-        load_reference_tables(drop.root)
+        references = load_reference_tables(drop.root)
         sites = validate_sites(read_sites(drop.sites_path), drop.sites_path, drop.root)
     except DataDropError as error:
         print(f"UNUSABLE  {error}")
@@ -238,7 +238,7 @@ def validate_command(data: Path) -> int:
         try:
             raw_samples = read_samples(drop.samples_path)
             unread_columns = unread_assay_columns(list(raw_samples.columns))
-            samples = validate_samples(raw_samples, drop.samples_path, sites.accepted)
+            samples = validate_samples(raw_samples, drop.samples_path, sites.accepted, references.grade_priors)
             rows.append(_validation_row(drop.samples_path.name, samples))
             quarantined.append(samples.quarantine)
         except DataDropError as error:

@@ -177,3 +177,21 @@ def test_overlapping_intervals_in_one_hole_quarantine_both_rows(two_sites):
     reasons = dict(zip(result.quarantine["record_id"], result.quarantine["reason"], strict=True))
     assert "interval 1-2.5 m overlaps 'A1' (0-1.5 m) in hole 'H1'" in reasons["A2"]
     assert "overlaps 'A2'" in reasons["A1"]
+
+
+def test_site_whose_median_is_a_thousand_times_its_type_is_a_unit_error(two_sites):
+    from geodata.reference_tables import load_reference_tables
+
+    priors = load_reference_tables().grade_priors
+    sites = two_sites.assign(residue_type="bauxite_residue")
+    typical = priors.set_index(["residue_type", "element"]).loc[("bauxite_residue", "ga"), "grade_p50_gt"]
+    # site A's Ga written in ppb in the ppm column; B's a plain, rich-but-plausible 5x typical
+    b_lon, b_lat = sites.geometry.iloc[1].centroid.x, sites.geometry.iloc[1].centroid.y
+    rows = [{**GOOD, "sample_id": f"A{i}", "ga_ppm": f"{typical * 1000 * (1 + i / 10):g}"} for i in range(3)]
+    rows += [{**GOOD, "sample_id": "B1", "site_id": "B", "lon": f"{b_lon}", "lat": f"{b_lat}", "ga_ppm": f"{typical * 5:g}"}]
+    result = validate_samples(raw_samples(rows), CSV, sites, priors)
+    assert result.accepted["sample_id"].tolist() == ["B1"] and result.balanced
+    reason = result.quarantine["reason"].iloc[0]
+    assert "unit error" in reason and "ppb written as ppm" in reason
+    # without the priors (as before) nothing is checked
+    assert len(validate_samples(raw_samples(rows), CSV, sites).accepted) == 4

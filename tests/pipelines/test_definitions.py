@@ -8,7 +8,7 @@ EXPECTED_DEPS = {
     "data_drop": set(),
     "reference_tables": {"data_drop"},
     "sites": {"data_drop"},
-    "samples": {"data_drop", "sites"},
+    "samples": {"data_drop", "sites", "reference_tables"},
     "site_volumes": {"data_drop", "sites"},
     "site_tonnage": {"sites", "site_volumes", "reference_tables"},
     "site_features": {"data_drop", "sites", "samples", "site_tonnage"},
