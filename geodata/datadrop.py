@@ -10,8 +10,10 @@ from pathlib import Path
 from geodata.errors import DataDropError
 
 SITES_NAMES: tuple[str, ...] = ("sites.gpkg", "sites.geojson", "sites.json", "sites.shp", "sites.csv")
-SAMPLES_NAMES: tuple[str, ...] = ("samples.csv", "samples.gpkg", "samples.geojson")
-INPUT_SUFFIXES: tuple[str, ...] = (".gpkg", ".geojson", ".json", ".shp", ".dbf", ".prj", ".csv", ".tif", ".tiff", ".vrt")
+SAMPLES_NAMES: tuple[str, ...] = ("samples.csv", "samples.xlsx", "samples.gpkg", "samples.geojson")
+INPUT_SUFFIXES: tuple[str, ...] = (
+    ".gpkg", ".geojson", ".json", ".shp", ".dbf", ".prj", ".csv", ".xlsx", ".tif", ".tiff", ".vrt"
+)
 
 
 @dataclass(frozen=True)

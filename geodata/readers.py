@@ -8,9 +8,12 @@ load of a single row as written goes into its ``read_problem`` for the validator
 from __future__ import annotations
 
 import csv
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
+import openpyxl
+import openpyxl.utils.exceptions
 import pandas as pd
 import pyogrio
 import pyproj
@@ -67,12 +70,15 @@ def read_sites(path: Path) -> gpd.GeoDataFrame:
 def read_samples(path: Path) -> pd.DataFrame:
     """Read a samples file as written: every cell kept as text so ``<0.5`` survives.
 
-    A CSV needs ``lon``/``lat`` (or ``longitude``/``latitude``) or ``x``/``y`` with a
-    ``crs`` column; a GeoPackage or GeoJSON gives point geometries with their CRS, which
-    become ``lon``/``lat`` columns here (blank, with a ``read_problem``, for other shapes).
+    A CSV or an Excel workbook (``.xlsx``: the sheet named ``samples``, else the first; the
+    header in row 1) needs ``lon``/``lat`` (or ``longitude``/``latitude``) or ``x``/``y``
+    with a ``crs`` column; a GeoPackage or GeoJSON gives point geometries with their CRS,
+    which become ``lon``/``lat`` columns here (blank, with a ``read_problem``, for other shapes).
     """
     if path.suffix.lower() == ".csv":
         frame = _read_csv(path)
+    elif path.suffix.lower() == ".xlsx":
+        frame = _read_xlsx(path)
     else:
         frame = _points_to_lonlat(_read_vector(path))
     _require_columns(frame, SAMPLE_REQUIRED, path)
@@ -108,6 +114,38 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataDropError(
             path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text"
         ) from error
+    return _records_frame(path, header, records)
+
+
+def _read_xlsx(path: Path) -> pd.DataFrame:
+    """The ``samples`` sheet (else the first) of a workbook as text cells, each record with its row number."""
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, openpyxl.utils.exceptions.InvalidFileException) as error:
+        raise DataDropError(path, f"cannot be read as an Excel workbook ({error})", "save it as .xlsx or CSV") from error
+    try:
+        names = {name.strip().lower(): name for name in workbook.sheetnames}
+        sheet = workbook[names.get("samples", workbook.sheetnames[0])]
+        rows = [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+    header = rows[0] if rows else None
+    return _records_frame(path, header, list(enumerate(rows[1:], start=2)))
+
+
+def _cell_text(value: object) -> str:
+    """A worksheet cell as the text a CSV would hold (``55``, ``<0.5``, ``2026-01-31``; blank for empty)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _records_frame(path: Path, header: list[str] | None, records: list[tuple[int, list[str]]]) -> pd.DataFrame:
+    """Text records (first line or row number, cells) under ``header`` as a frame, with any ``read_problem``."""
     if not header:
         raise DataDropError(path, "has no header line", "start the file with a line of column names")
     width = len(header)

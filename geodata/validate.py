@@ -464,6 +464,9 @@ def _is_sliver(geometry: shapely.Geometry | None) -> bool:
     return geodesic_area_m2(geometry) < MIN_FOOTPRINT_M2
 
 
+_LOCATORS = {".csv": "line", ".xlsx": "row"}
+
+
 def _where(source: Path, row: int) -> str:
-    """'line N' for CSV files, 'feature N' for vector files."""
-    return f"{'line' if source.suffix.lower() == '.csv' else 'feature'} {row}"
+    """'line N' for CSV files, 'row N' for workbooks, 'feature N' for vector files."""
+    return f"{_LOCATORS.get(source.suffix.lower(), 'feature')} {row}"

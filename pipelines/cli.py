@@ -298,7 +298,8 @@ def _covariate_rows(root: Path) -> list[dict[str, object]]:
 
 
 def _locator(source: str) -> str:
-    return "line" if source.lower().endswith(".csv") else "feature"
+    suffix = source.lower().rsplit(".", 1)[-1]
+    return {"csv": "line", "xlsx": "row"}.get(suffix, "feature")
 
 
 def _validation_row(name: str, result: ValidationResult) -> dict[str, object]:

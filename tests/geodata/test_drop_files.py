@@ -51,3 +51,33 @@ def test_two_files_for_one_table_stop_naming_both(tmp_path, second):
 def test_assay_like_columns_for_other_elements_are_reported():
     columns = ["sample_id", "Ga (ppm)", "te_ppm", "Au g/t", "Cu_pct", "Pt_ppb_FA", "depth_to_m", "lon"]
     assert unread_assay_columns(columns) == ["Au g/t", "Cu_pct"]
+
+
+def test_samples_as_an_excel_workbook_read_like_the_csv(tmp_path):
+    import openpyxl
+    import pandas as pd
+
+    from geodata.readers import read_samples
+
+    root = write_prism_drop(tmp_path / "drop")
+    csv = read_samples(root / "samples.csv")
+    table = pd.read_csv(root / "samples.csv", dtype=str, keep_default_na=False)
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "notes"
+    workbook.active.append(["exported from the lab database"])
+    sheet = workbook.create_sheet("Samples")
+    sheet.append(list(table.columns))
+    for record in table.itertuples(index=False):  # numbers as numbers, '<0.5' as text, blanks empty
+        sheet.append([float(v) if v.replace(".", "", 1).isdigit() else (v or None) for v in record])
+    workbook.save(root / "samples.xlsx")
+    (root / "samples.csv").unlink()
+    drop = open_data_drop(root)
+    assert drop.samples_path.name == "samples.xlsx"
+    excel = read_samples(drop.samples_path)
+    assert excel["source_row"].tolist() == list(range(2, len(table) + 2))  # worksheet rows, the header in row 1
+    assert excel["sample_id"].tolist() == csv["sample_id"].tolist()
+    for column in ("ga_ppm", "te_ppb", "pt_ppb", "x", "depth_to_m"):  # the same numbers ('69.50' in the CSV is 69.5 in the sheet)
+        numbers = pd.to_numeric(csv[column], errors="coerce")
+        pd.testing.assert_series_equal(pd.to_numeric(excel[column], errors="coerce"), numbers, check_names=False)
+        text = numbers.isna()
+        assert excel.loc[text, column].tolist() == csv.loc[text, column].tolist()  # '<0.5' and blanks as written
