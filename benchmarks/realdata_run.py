@@ -539,14 +539,18 @@ def _holdouts(manifests: dict, seeds: list[int]) -> str:
                      f"{m['n_heldout']} held out" for seed, m in manifests.items() if int(seed) in seeds)  # fmt: skip
 
 
+def _section_inputs(result: dict, dataset: str) -> tuple:
+    """A held-out-point dataset's scores, its two tables, per-metal means, first manifest and hold-out text."""
+    scores = pd.DataFrame(result[dataset])
+    log_table, arithmetic = jura_tables(scores)
+    manifests = result["manifest"][dataset]
+    holdouts = _holdouts(manifests, _seeds_of(result, result[dataset]))
+    return scores, log_table, arithmetic, jura_means(scores), next(iter(manifests.values())), holdouts
+
+
 def jura_section(result: dict) -> str:
     """The Jura section of the results page."""
-    jura = pd.DataFrame(result["jura"])
-    log_table, arithmetic = jura_tables(jura)
-    means = jura_means(jura)
-    manifests = result["manifest"]["jura"]
-    jm = next(iter(manifests.values()))
-    holdouts = _holdouts(manifests, _seeds_of(result, result["jura"]))
+    jura, log_table, arithmetic, means, jm, holdouts = _section_inputs(result, "jura")
     fit, agreement = jm["affine_fit"], jm["covariates"]["class_agreement_at_grid_cells"]
     mapping = "; ".join(f"`{d}`: " + ", ".join(f"{v} as {k}" for k, v in mp.items()) for d, mp in JURA_RUNS.items())
     return f"""## Jura topsoil: block-grade rasters at held-out samples
@@ -601,12 +605,7 @@ def _reference_prior(residue_type: str, element: str) -> tuple[float, float, flo
 
 def coalash_section(result: dict) -> str:
     """The coal-ash section of the results page (scored as the Jura's)."""
-    rows = pd.DataFrame(result["coalash"])
-    log_table, arithmetic = jura_tables(rows)
-    means = jura_means(rows)
-    manifests = result["manifest"]["coalash"]
-    cm = next(iter(manifests.values()))
-    holdouts = _holdouts(manifests, _seeds_of(result, result["coalash"]))
+    rows, log_table, arithmetic, means, cm, holdouts = _section_inputs(result, "coalash")
     ash = pd.read_csv(REALDATA / "coalash" / "coalash.csv")["coalash"]
     p10, p50, p90 = _reference_prior("coal_fly_ash", "ga")
     east, north = cm["origin_utm17n"]

@@ -10,6 +10,8 @@ from pathlib import Path
 from geodata.errors import DataDropError
 
 SITES_NAMES: tuple[str, ...] = ("sites.gpkg", "sites.geojson", "sites.json", "sites.shp", "sites.csv")
+#: Processing-hub locations a drop may hold (read by ``models.hubs``).
+HUBS_FILE = "hubs.csv"
 SAMPLES_NAMES: tuple[str, ...] = ("samples.csv", "samples.xlsx", "samples.gpkg", "samples.geojson")
 INPUT_SUFFIXES: tuple[str, ...] = (
     ".gpkg", ".geojson", ".json", ".shp", ".dbf", ".prj", ".csv", ".xlsx", ".tif", ".tiff", ".vrt"

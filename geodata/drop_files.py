@@ -13,7 +13,7 @@ import pandas as pd
 import rasterio
 import rasterio.errors
 
-from geodata.datadrop import DataDrop
+from geodata.datadrop import HUBS_FILE, DataDrop
 from geodata.errors import CRSError, DataDropError
 from geodata.reference_tables import TABLES
 from geodata.reviews import REVIEWS_FILE
@@ -24,8 +24,8 @@ SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
 NOT_READ = "NOT READ"
 #: Files taken for the drop's documentation (listed as not read, without a fix to make).
 DOCUMENT_SUFFIXES = (".md", ".txt", ".pdf", ".html", ".htm", ".docx", ".rst")
-#: The processing-hub locations file (``models.hubs.HUBS_FILE``; models/ is not imported here).
-HUBS_FILE = "hubs.csv"
+#: Files GDAL keeps beside a raster (statistics, overviews, masks).
+RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 def describe_files(drop: DataDrop, dem_paths: list[str]) -> pd.DataFrame:
@@ -74,7 +74,10 @@ def _covariates(root: Path) -> dict[str, Path]:
 
 
 def _raster_files(path: Path) -> list[Path]:
-    """The files GDAL reads for a raster (a VRT and its sources), resolved; [] if it cannot be opened."""
+    """The files GDAL reads for a raster, resolved: a VRT's sources (the VRT is opened; [] if it
+    cannot be), else the file and its sidecars (``.aux.xml``, ``.ovr``, ``.msk``), without opening it."""
+    if path.suffix.lower() != ".vrt":
+        return [path.resolve(), *(path.with_name(path.name + suffix).resolve() for suffix in RASTER_SIDECARS)]
     try:
         with rasterio.open(path) as dataset:
             return [Path(name).resolve() for name in dataset.files]

@@ -21,10 +21,10 @@ import pandas as pd
 import pyproj
 from sklearn.cluster import KMeans
 
+from geodata.datadrop import HUBS_FILE
 from geodata.schema import STORAGE_CRS
 from models.simulation import PERCENTILES, ResourceDraws
 
-HUBS_FILE = "hubs.csv"
 HUB_INPUT_COLUMNS: tuple[str, ...] = ("hub_id", "name", "lon", "lat")
 #: Metals whose recoverable tonnes each hub reports.
 HUB_METALS: tuple[str, ...] = ("ga", "te", "pgm")
