@@ -1,9 +1,10 @@
 """One site, one element: choose the within-site model by blocked CV and estimate blocks.
 
 The candidates are ``SiteField`` models (``models.within_site``): the site's shrunk mean
-(no spatial structure), a Gaussian field in log-grade and one in normal scores, each
-also with a random-forest covariate trend when covariate rasters are given and the site
-has ``MIN_HOLES_FOR_TREND`` holes. Each is scored on the same blocked folds, held-out
+(no spatial structure), a Gaussian field in log-grade and one in normal scores. When
+covariate rasters vary over a site with ``MIN_HOLES_FOR_TREND`` holes, both fields carry
+a linear drift on the covariates (each effect's variance fitted by likelihood) and each
+is offered again with a random-forest covariate trend instead. Each is scored on the same blocked folds, held-out
 composites predicted through the path that publishes the rasters (``SiteField.held_out``);
 the baselines scored on those folds are the residue-type mean, inverse-distance weighting
 and ordinary kriging, each on log-grade and on grade (at the sites the caller asks for:
@@ -212,17 +213,17 @@ def _candidates(
 ) -> dict[str, SiteField]:
     """The within-site candidates this site's data can support."""
     options = {"prior_mean": prior_mean, "prior_var": prior_var, "random_state": seed}
-    candidates = {
-        "shrunk_mean": SiteField("log", spatial=False, **options),
-        "log_gp": SiteField("log", **options),
-    }
+    enough_holes = table["hole_id"].nunique() >= MIN_HOLES_FOR_TREND
+    varies = bool(covariates.size) and bool(np.any(np.nanstd(covariates, axis=0) > 0))
+    fields = {"log_gp": "log"}
     if len(table) >= MIN_COMPOSITES_NORMAL_SCORE and table["grade_gt"].nunique() >= MIN_COMPOSITES_NORMAL_SCORE // 2:
-        candidates["normal_score_gp"] = SiteField("normal_score", **options)
-    varies = covariates.size and np.nanstd(covariates, axis=0).max() > 0 and not np.isnan(covariates).any()
-    if varies and table["hole_id"].nunique() >= MIN_HOLES_FOR_TREND:
-        for name in list(candidates):
-            if name != "shrunk_mean":
-                candidates[f"{name}_trend"] = SiteField(candidates[name].transform, trend=True, **options)
+        fields["normal_score_gp"] = "normal_score"
+    candidates = {"shrunk_mean": SiteField("log", spatial=False, **options)}
+    for name, transform in fields.items():
+        candidates[name] = SiteField(transform, drift=varies and enough_holes, **options)
+    if varies and enough_holes and not np.isnan(covariates).any():
+        for name, transform in fields.items():
+            candidates[f"{name}_trend"] = SiteField(transform, trend=True, **options)
     return candidates
 
 
@@ -391,8 +392,9 @@ def _layer_depths(thickness_m: float, length_m: float) -> np.ndarray:
 
 
 def _block_inputs(model: SiteField, centres: np.ndarray, rasters, crs, X: np.ndarray) -> np.ndarray:
-    """Block centres with the covariates at them when the model has a trend (a gap takes the composites' mean)."""
-    if not model.trend:
+    """Block centres with the covariates at them when the model has a trend or a drift (a gap takes the
+    composites' mean)."""
+    if not (model.trend or model.drift):
         return centres
     at_blocks = sample_covariates(rasters, centres[:, :2], crs).to_numpy(dtype=float)
     return np.column_stack([centres, np.where(np.isnan(at_blocks), np.nanmean(X[:, 3:], axis=0), at_blocks)])

@@ -1,4 +1,4 @@
-"""The spatial baselines Residua's within-site models must beat, and the Matern likelihood.
+"""The spatial baselines Residua's within-site models must beat.
 
 Each estimator takes ``X`` as a 2-D array whose first ``n_coords`` columns are
 coordinates (x, y and optionally depth, in metres) and ``y`` as the value to estimate
@@ -7,9 +7,6 @@ standard deviation at each row.
 
 * ``InverseDistance``: inverse-distance weighting (power 2, nearest neighbours).
 * ``OrdinaryKriging``: ordinary kriging with a fitted variogram (PyKrige).
-
-``matern_log_likelihood`` / ``matern_optimizer``: the closed-form likelihood that fits
-``models.within_site.SiteField``'s kernel.
 """
 
 from __future__ import annotations
@@ -23,8 +20,6 @@ import pykrige.ok
 import pykrige.ok3d
 from pykrige.ok import OrdinaryKriging as _PyKrigeOK
 from pykrige.ok3d import OrdinaryKriging3D as _PyKrigeOK3D
-from scipy.linalg import cho_solve, cholesky, lapack
-from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -77,82 +72,6 @@ def _without_pykrige_statistics():
     finally:
         for module, original in zip(modules, saved):
             module._find_statistics = original
-
-
-def matern_log_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray, nu: float, alpha: float = 1e-10):
-    """Log marginal likelihood and its gradient for ``C * Matern(anisotropic) + White``.
-
-    ``theta`` is the kernel's log-hyperparameters in scikit-learn's order (constant, one
-    length scale per column of ``X``, noise); ``alpha`` is the jitter scikit-learn's
-    ``GaussianProcessRegressor`` adds. The same numbers as
-    ``GaussianProcessRegressor.log_marginal_likelihood(theta, eval_gradient=True)``, in
-    closed form for ``nu`` 0.5 and 1.5 and several times faster (the squared coordinate
-    differences are computed once per fit, and no (n, n, d) gradient array is built).
-    """
-    return _matern_log_likelihood(theta, _squared_differences(X), np.asarray(y, dtype=float), nu, alpha)
-
-
-def _squared_differences(X: np.ndarray) -> np.ndarray:
-    """(d, n, n) squared differences of every pair of rows, one slab per column."""
-    X = np.asarray(X, dtype=float)
-    return np.stack([(column[:, None] - column[None, :]) ** 2 for column in X.T])
-
-
-def _matern_log_likelihood(
-    theta: np.ndarray, squared: np.ndarray, y: np.ndarray, nu: float, alpha: float = 1e-10, fixed_constant: float = 0.0
-):
-    """As ``matern_log_likelihood``; ``fixed_constant`` adds a constant kernel term that is not fitted."""
-    n = len(y)
-    constant, lengths, noise = np.exp(theta[0]), np.exp(theta[1:-1]), np.exp(theta[-1])
-    r = np.sqrt(np.tensordot(1 / lengths**2, squared, axes=1))
-    if nu == 0.5:
-        unit = np.exp(-r)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(r > 0, unit / r, 0.0)  # d unit / d log l_k = slope * squared_k / l_k^2
-    elif nu == 1.5:
-        decay = np.exp(-np.sqrt(3.0) * r)
-        unit = (1 + np.sqrt(3.0) * r) * decay
-        slope = 3.0 * decay
-    else:
-        raise ValueError(f"closed form only for nu 0.5 or 1.5, got {nu}")
-    field = constant * unit
-    K = field + (noise + alpha) * np.eye(n) + fixed_constant
-    try:
-        L = cholesky(K, lower=True)
-    except np.linalg.LinAlgError:
-        return -np.inf, np.zeros_like(theta)
-    a = cho_solve((L, True), y)
-    value = -0.5 * y @ a - np.log(np.diag(L)).sum() - n / 2 * np.log(2 * np.pi)
-    inverse, info = lapack.dpotri(L, lower=1)
-    if info:
-        return -np.inf, np.zeros_like(theta)
-    inverse = np.tril(inverse) + np.tril(inverse, -1).T
-    inner = np.outer(a, a) - inverse
-    grad = np.empty(len(theta))
-    grad[0] = 0.5 * np.sum(inner * field)
-    grad[1:-1] = 0.5 * constant * np.tensordot(squared, inner * slope, axes=([1, 2], [0, 1])) / lengths**2
-    grad[-1] = 0.5 * noise * np.trace(inner)
-    return float(value), grad
-
-
-def matern_optimizer(X: np.ndarray, y: np.ndarray, nu: float, fixed_constant: float = 0.0):
-    """A ``GaussianProcessRegressor`` optimizer: L-BFGS-B on ``matern_log_likelihood``.
-
-    For the kernel ``C * Matern(anisotropic) + White``, or with ``fixed_constant`` > 0 for
-    ``ConstantKernel(fixed_constant, "fixed") + C * Matern + White`` (whose fitted
-    hyperparameters are the same three groups, in the same order).
-    """
-    squared, y = _squared_differences(X), np.asarray(y, dtype=float)
-
-    def negative(theta):
-        value, grad = _matern_log_likelihood(theta, squared, y, nu, fixed_constant=fixed_constant)
-        return (-value, -grad) if np.isfinite(value) else (np.inf, np.zeros_like(theta))
-
-    def optimizer(obj_func, initial_theta, bounds):
-        result = minimize(negative, initial_theta, jac=True, method="L-BFGS-B", bounds=bounds)
-        return result.x, result.fun
-
-    return optimizer
 
 
 def _check_coords(estimator: BaseEstimator, X: np.ndarray) -> None:

@@ -13,11 +13,15 @@ normal score, ``models.anamorphosis``); in that space the values are
   from its residue type is not pulled back by a spread that other sites set, so the
   literature prior weighs only where the data are thin. For normal scores it is the
   sampling variance of a mean of ``n_holes`` independent scores.
-* ``field``: an anisotropic Matern of fitted sill and ranges (``spatial``; without it
-  only the offset and the nugget remain: the site's mean, shrunk). Its smoothness ``nu``
-  is 0.5 (exponential: rough, as soil and residue grades usually are, close to the
-  spherical variogram of kriging practice) or 1.5 (smooth), whichever has the higher
-  maximised likelihood (the two have the same number of parameters), unless given.
+* ``field``: a Matern of fitted sill, one horizontal and one vertical range
+  (``models.kernels.HorizontalMatern``; ``spatial``, without it only the offset and the
+  nugget remain: the site's mean, shrunk). Its smoothness ``nu`` is 0.5 (exponential:
+  rough, as soil and residue grades usually are, close to the spherical variogram of
+  kriging practice) or 1.5 (smooth), whichever has the higher maximised likelihood (the
+  two have the same number of parameters), unless given. With ``drift``, the field also
+  holds a linear effect of each standardised covariate whose coefficient's variance is
+  fitted by likelihood (``models.kernels.CovariateDrift``: kriging with an external drift
+  that a covariate without signal leaves near zero).
 * ``trend``: a random forest on the covariate columns (``trend``), whose out-of-bag
   predictions give the residuals the field is fitted to.
 
@@ -36,12 +40,12 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
 from sklearn.utils.validation import check_is_fitted
 
 from models.anamorphosis import expected_block_mean, make_transform
 from models.grade import Z80
-from models.spatial import matern_optimizer
+from models.kernels import CovariateDrift, HorizontalMatern, field_optimizer
 
 #: Below this spread (m) of the composites along a coordinate, the field is taken as constant along it.
 MIN_COORDINATE_SPREAD_M = 1e-3
@@ -61,6 +65,9 @@ class SiteField(RegressorMixin, BaseEstimator):
         Fit a Matern field; else the model is the site's (shrunk) mean plus a nugget.
     trend : bool
         Fit a random-forest trend on ``X[:, n_coords:]`` (the covariates).
+    drift : bool
+        Give the field a linear effect of each covariate in ``X[:, n_coords:]`` (one that
+        varies among the composites), each with a variance fitted by likelihood.
     n_coords : int
         Coordinate columns of ``X`` (x, y, depth in metres).
     nu : float or None
@@ -90,6 +97,7 @@ class SiteField(RegressorMixin, BaseEstimator):
         n_coords: int = 3,
         random_state: int = 0,
         nu: float | None = None,
+        drift: bool = False,
     ) -> None:
         self.transform = transform
         self.prior_mean = prior_mean
@@ -99,51 +107,67 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.n_coords = n_coords
         self.random_state = random_state
         self.nu = nu
+        self.drift = drift
 
     def fit(self, X: np.ndarray, grades: np.ndarray, sample_weight: np.ndarray | None = None) -> SiteField:
         """Fit the transform, the trend, then the field's sill, ranges and nugget by maximum likelihood."""
         X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
         weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
         coords = X[:, : self.n_coords]
-        # a coordinate the composites do not vary along (one sampling depth) says nothing about the
-        # field along it: its scale is infinite, so blocks at other depths are not "far" from the data
-        spread = np.std(coords, axis=0)
-        self.scale_ = np.where(spread > MIN_COORDINATE_SPREAD_M, spread, np.inf)
+        self.scale_ = _coordinate_scale(coords)
         self.transform_, self.mean0_, offset_var = self._centre(coords, grades, weights)
         centred = self.transform_.forward(grades) - self.mean0_
         self.forest_, trend = _fit_trend(X, centred, self) if self.trend else (None, np.zeros(len(grades)))
         residual = centred - trend
+        covariates = X[:, self.n_coords :]
+        varying = np.nanstd(covariates, axis=0) > 0 if self.drift and self.spatial else np.zeros(covariates.shape[1], bool)
+        self.drift_columns_ = np.flatnonzero(varying)
+        self.drift_mean_ = np.nanmean(covariates[:, varying], axis=0)
+        self.drift_scale_ = np.nanstd(covariates[:, varying], axis=0)
+        inputs = self._gp_inputs(X)
         if self.spatial:
-            fits = []
+            fits = {}
             for nu in NU_OPTIONS if self.nu is None else (self.nu,):  # each after the first starts at its optimum
-                fits.append(self._fit_field(coords / self.scale_, residual, offset_var, nu, fits[0] if fits else None))
-            self.gp_ = max(fits, key=lambda gp: gp.log_marginal_likelihood_value_)
+                start = next(iter(fits.values()), None)
+                fits[nu] = self._fit_field(inputs, residual, offset_var, nu, start)
+            self.nu_ = max(fits, key=lambda nu: fits[nu].log_marginal_likelihood_value_)
+            self.gp_ = fits[self.nu_]
         else:
             # no field: the nugget is the residuals' spread about their mean, in closed form
             nugget = max(float(np.var(residual, ddof=1)) if len(residual) > 1 else 1e-3, 1e-5)
             kernel = ConstantKernel(offset_var, "fixed") + WhiteKernel(nugget, noise_level_bounds="fixed")
-            self.gp_ = GaussianProcessRegressor(kernel, optimizer=None).fit(coords / self.scale_, residual)
-        self.nu_ = float(self.gp_.kernel_.k1.k2.k2.nu) if self.spatial else None
+            self.gp_ = GaussianProcessRegressor(kernel, optimizer=None).fit(inputs, residual)
+            self.nu_ = None
         self.nugget_ = float(self.gp_.kernel_.k2.noise_level)
         self.offset_var_ = offset_var
         return self
 
-    def _fit_field(self, coords: np.ndarray, residual: np.ndarray, offset_var: float, nu: float, start=None):
-        """The GP of offset + sill * Matern(nu) + nugget, its hyperparameters at maximum likelihood
-        (searched from those of ``start``, a fitted GP, when given)."""
+    def _fit_field(self, inputs: np.ndarray, residual: np.ndarray, offset_var: float, nu: float, start=None):
+        """The GP of offset + sill * Matern(nu) (+ covariate drift) + nugget, its hyperparameters at
+        maximum likelihood (searched from those of ``start``, a fitted GP, when given)."""
         spread = max(float(np.var(residual)), 1e-3)
-        kernel = (
-            ConstantKernel(offset_var, constant_value_bounds="fixed")
-            + ConstantKernel(spread / 2, (1e-4, 1e2)) * Matern(np.ones(coords.shape[1]), (1e-2, 1e2), nu=nu)
-            + WhiteKernel(spread / 2, (1e-5, 1e2))
+        n_ranges = 1 + (self.n_coords > 2)
+        field = ConstantKernel(spread / 2, (1e-4, 1e2)) * HorizontalMatern(
+            np.ones(n_ranges), (1e-2, 1e2), nu=nu, n_coords=self.n_coords
         )
+        kernel = ConstantKernel(offset_var, constant_value_bounds="fixed") + field
+        if len(self.drift_columns_):
+            kernel += CovariateDrift(np.full(len(self.drift_columns_), spread / 20), (1e-6, 1e1), self.n_coords)
+        kernel += WhiteKernel(spread / 2, (1e-5, 1e2))
         if start is not None:
             kernel = kernel.clone_with_theta(np.clip(start.kernel_.theta, *kernel.bounds.T))
-        optimizer = matern_optimizer(coords, residual, nu=nu, fixed_constant=offset_var)
+        optimizer = field_optimizer(inputs, residual, nu, self.n_coords, fixed_constant=offset_var)
         gp = GaussianProcessRegressor(kernel, optimizer=optimizer, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return gp.fit(coords, residual)
+            return gp.fit(inputs, residual)
+
+    def _gp_inputs(self, X: np.ndarray) -> np.ndarray:
+        """The GP's inputs at X: scaled coordinates, then the drift's standardised covariates (a gap
+        counts as the composites' mean)."""
+        X = np.asarray(X, dtype=float)
+        covariates = (X[:, self.n_coords + self.drift_columns_] - self.drift_mean_) / self.drift_scale_
+        return np.column_stack([X[:, : self.n_coords] / self.scale_, np.nan_to_num(covariates)])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Median grade (g/t) of the block whose centre is each row of X."""
@@ -154,7 +178,7 @@ class SiteField(RegressorMixin, BaseEstimator):
         """Mean and sd of the smooth field (transformed units, trend and m0 included) at X."""
         check_is_fitted(self)
         X = np.asarray(X, dtype=float)
-        mean, std = self.gp_.predict(X[:, : self.n_coords] / self.scale_, return_std=True)
+        mean, std = self.gp_.predict(self._gp_inputs(X), return_std=True)
         variance = np.clip(std**2 - self.nugget_, 0.0, None)
         return mean + self.mean0_ + self.trend_at(X), np.sqrt(variance)
 
@@ -162,7 +186,7 @@ class SiteField(RegressorMixin, BaseEstimator):
         """Mean and covariance of the smooth field at X (nugget removed)."""
         check_is_fitted(self)
         X = np.asarray(X, dtype=float)
-        mean, covariance = self.gp_.predict(X[:, : self.n_coords] / self.scale_, return_cov=True)
+        mean, covariance = self.gp_.predict(self._gp_inputs(X), return_cov=True)
         return mean + self.mean0_ + self.trend_at(X), covariance - self.nugget_ * np.eye(len(X))
 
     def held_out(
@@ -180,9 +204,9 @@ class SiteField(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
         weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        coords = X[:, : self.n_coords] / self.scale_
-        covariance = self.gp_.kernel_(coords) + self.gp_.alpha * np.eye(len(grades))
-        point_variance = self.gp_.kernel_.diag(coords)
+        inputs = self._gp_inputs(X)
+        covariance = self.gp_.kernel_(inputs) + self.gp_.alpha * np.eye(len(grades))
+        point_variance = self.gp_.kernel_.diag(inputs)
         predicted, std, predicted_gt = (np.full(len(grades), np.nan) for _ in range(3))
         for train, test in folds:
             fold = _FoldCentre(self, X[train], grades[train], weights[train])
@@ -231,6 +255,21 @@ class _FoldCentre:
         return self.mean0 + trend
 
 
+def _coordinate_scale(coords: np.ndarray) -> np.ndarray:
+    """Per coordinate column, the spread the field's ranges are measured in: x and y share one
+    (the horizontal range is the same in every direction), depth has its own.
+
+    A coordinate the composites do not vary along (one sampling depth) says nothing about the
+    field along it: its scale is infinite, so blocks at other depths are not "far" from the data.
+
+    >>> _coordinate_scale(np.array([[0.0, 0.0, 1.0], [30.0, 40.0, 1.0]])).tolist()
+    [17.67766952966369, 17.67766952966369, inf]
+    """
+    spread = np.std(coords, axis=0)
+    spread[:2] = np.sqrt(np.mean(spread[:2] ** 2))
+    return np.where(spread > MIN_COORDINATE_SPREAD_M, spread, np.inf)
+
+
 def _fit_trend(X: np.ndarray, target: np.ndarray, model: SiteField) -> tuple[RandomForestRegressor, np.ndarray]:
     """A random forest of ``target`` on the covariate columns, and its out-of-bag predictions at the rows."""
     forest = RandomForestRegressor(
@@ -271,7 +310,7 @@ def block_field_draws(
 def field_covariance(model: SiteField, X: np.ndarray) -> np.ndarray:
     """The fitted (prior) covariance of the smooth field at X: the kernel without its nugget."""
     check_is_fitted(model)
-    return model.gp_.kernel_.k1(np.asarray(X, dtype=float)[:, : model.n_coords] / model.scale_)
+    return model.gp_.kernel_.k1(model._gp_inputs(X))
 
 
 def _covariance_root(covariance: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import shapely
 from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import Matern, WhiteKernel
 
 from models.block_model import data_block_size, estimate_site_blocks
 from models.selection import blocked_folds
@@ -29,7 +30,7 @@ def _holes(
 def test_log_field_returns_toward_the_prior_far_from_data():
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.uniform(0, 100, 30), rng.uniform(0, 100, 30), np.full(30, 1.0)])
-    y = 3.0 + 0.5 * np.sin(X[:, 0] / 15)
+    y = 3.0 + 0.5 * np.sin(X[:, 0] / 15) * np.cos(X[:, 1] / 15)
     model = SiteField("log", prior_mean=1.0, prior_var=0.1).fit(X, np.exp(y))
     (near, far), (near_sd, far_sd) = model.field_marginals(np.array([[50.0, 50.0, 1.0], [1e5, 1e5, 1.0]]))
     assert near == pytest.approx(3.0, abs=0.6)
@@ -163,25 +164,59 @@ def test_thin_data_give_no_block_model():
     assert estimate_site_blocks(table, 0.0, 1.0, shapely.box(0, 0, 400, 400), thickness_m=3.0) is None
 
 
-@pytest.mark.parametrize("fixed_constant", [0.0, 0.7])
-def test_closed_form_likelihood_equals_scikit_learns(fixed_constant):
+@pytest.mark.parametrize(("fixed_constant", "n_covariates"), [(0.0, 0), (0.7, 0), (0.7, 2)])
+def test_closed_form_likelihood_equals_scikit_learns(fixed_constant, n_covariates):
     from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+    from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
 
-    from models.spatial import _matern_log_likelihood, _squared_differences
+    from models.kernels import CovariateDrift, HorizontalMatern, coordinate_differences, field_log_likelihood
 
     rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
-    kernel = ConstantKernel(0.5) * Matern(np.ones(3), nu=1.5) + WhiteKernel(0.3)
+    X, y = rng.normal(size=(40, 3 + n_covariates)), rng.normal(size=40)
+    kernel = ConstantKernel(0.5) * HorizontalMatern((1.0, 1.0), nu=1.5)
     if fixed_constant:
         kernel = ConstantKernel(fixed_constant, constant_value_bounds="fixed") + kernel
-    theta = np.log([0.9, 0.5, 2.0, 1.3, 0.2])
+    if n_covariates:
+        kernel += CovariateDrift(np.ones(n_covariates))
+    kernel += WhiteKernel(0.3)
+    theta = np.log([0.9, 0.5, 2.0, *[0.4, 1.7][:n_covariates], 0.2])
     expected, expected_gradient = (
         GaussianProcessRegressor(kernel, optimizer=None).fit(X, y).log_marginal_likelihood(theta, eval_gradient=True)
     )
-    value, gradient = _matern_log_likelihood(theta, _squared_differences(X), y, 1.5, fixed_constant=fixed_constant)
+    value, gradient = field_log_likelihood(
+        theta, coordinate_differences(X, 3), X[:, 3:], y, 1.5, fixed_constant=fixed_constant
+    )
     assert value == pytest.approx(expected, rel=1e-10)
     np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-8)
+
+
+def test_horizontal_range_is_the_same_in_every_direction():
+    from models.kernels import HorizontalMatern
+
+    kernel = HorizontalMatern((100.0, 2.0), nu=0.5)
+    origin = np.zeros((1, 3))
+    along_x, along_diagonal = np.array([[60.0, 0.0, 0.0]]), np.array([[60.0 / np.sqrt(2), 60.0 / np.sqrt(2), 0.0]])
+    assert kernel(along_x, origin) == pytest.approx(kernel(along_diagonal, origin))
+    assert kernel(np.array([[0.0, 0.0, 2.0]]), origin) == pytest.approx(np.exp(-1.0))
+
+
+def test_drift_learns_a_covariate_with_signal_and_ignores_one_without():
+    # grades step up by 1 log unit on one rock type (a covariate) beyond a smooth field; a second covariate is noise
+    rng = np.random.default_rng(5)
+    X, field = _gaussian_field(Matern(150.0, nu=0.5) + WhiteKernel(0.02), 150, seed=5)
+    rock, noise = (X[:, 0] > 250).astype(float), rng.normal(size=150)
+    grades = np.exp(np.log(40) + 0.3 * field + 1.0 * rock)
+    model = SiteField("log", prior_mean=np.log(60), prior_var=0.5, drift=True).fit(
+        np.column_stack([X, rock, noise]), grades
+    )
+    signal_variance, noise_variance = model.gp_.kernel_.k1.k2.variances
+    assert signal_variance > 100 * noise_variance
+    # a block on the high rock type far from every composite is predicted with its step
+    far = np.array([[5000.0, 5000.0, 1.0, 1.0, 0.0], [5000.0, 5000.0, 1.0, 0.0, 0.0]])
+    high, low = model.field_marginals(far)[0]
+    assert 0.6 < high - low < 1.4
+    plain = SiteField("log", prior_mean=np.log(60), prior_var=0.5).fit(np.column_stack([X, rock, noise]), grades)
+    assert np.ptp(plain.field_marginals(far)[0]) < 1e-9
 
 
 def _gaussian_field(kernel, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -194,10 +229,9 @@ def _gaussian_field(kernel, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize(("nu", "expected"), [(0.5, 0.5), (2.5, 1.5)])
 def test_field_smoothness_is_chosen_by_likelihood(nu, expected):
-    from sklearn.gaussian_process.kernels import Matern, WhiteKernel
 
     # a rough (exponential) field and a smooth one, each with a small nugget
-    X, field = _gaussian_field(Matern(120.0, nu=nu) + WhiteKernel(0.01), 160, seed=3)
+    X, field = _gaussian_field(Matern(120.0, nu=nu) + WhiteKernel(0.01), 250, seed=3)
     model = SiteField("log", prior_mean=np.log(30), prior_var=0.5).fit(X, np.exp(np.log(30) + 0.6 * field))
     assert model.nu_ == expected
     fixed = SiteField("log", prior_mean=np.log(30), prior_var=0.5, nu=expected).fit(X, np.exp(np.log(30) + 0.6 * field))
