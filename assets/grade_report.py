@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from assets.grade_models import GradeModels
 from assets.parallel import parallel_backend
@@ -14,6 +14,7 @@ from assets.resources import ResiduaSettings
 from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
+from geodata.progress import run_jobs
 from geodata.rasters import cog_bytes, safe_file_stem
 from geodata.validate import ValidationResult
 from models.report import diagnostic_figures
@@ -87,7 +88,8 @@ def grade_rasters(
             names.append(f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif")
             jobs.append(delayed(cog_bytes)(bands, block.transform, local_utm_crs(footprints.loc[site_id]), tags))
     with parallel_backend(settings.dask_address, settings.n_jobs):
-        rasters = Parallel()(jobs)  # encoded by the workers, written here into the run's staging folder
+        # encoded by the workers, written here into the run's staging folder
+        rasters = run_jobs(jobs, "grade rasters", unit="raster")
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
     with publishing(context, settings, output_release(context, settings), stale=["rasters/*"]) as staging:
         (staging / "rasters").mkdir(exist_ok=True)

@@ -9,10 +9,11 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from geodata.covariate_points import sample_covariates
 from geodata.crs import to_local_utm, utm_epsg_codes
+from geodata.progress import run_jobs
 from models.block_model import SiteBlockEstimate, estimate_site_blocks
 from models.grade import Z80, HierarchicalLogGrade
 from models.preparation import prepare_grades
@@ -106,7 +107,7 @@ def fit_element(
             model.type_prior(site_table["residue_type"].iloc[0])[0], site_id in baseline_sites,
             block_size_m, covariate_rasters, f"EPSG:{epsg.loc[site_id]}",
         ))  # fmt: skip
-    estimates = Parallel()(jobs) if jobs else []
+    estimates = run_jobs(jobs, f"block models {element}")
     blocks = {estimate.site_id: estimate for estimate in estimates if estimate is not None}
     return ElementFit(element, model, model.covariates, stats, site_validation, blocks, table)
 

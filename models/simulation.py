@@ -29,9 +29,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
+from joblib import delayed
 from scipy.stats import norm
 
+from geodata.progress import run_jobs
 from geodata.schema import ELEMENTS, PGM_ELEMENTS
 
 PERCENTILES: dict[str, float] = {"p10": 10.0, "p50": 50.0, "p90": 90.0}
@@ -105,7 +106,7 @@ def simulate_resources(
     inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation)
     if inputs.n_chunks == 1:
         return summarise_draws(inputs.chunk(0))
-    parts = Parallel()(delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks))
+    parts = run_jobs([delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks)], "simulation", unit="chunk")
     return pd.concat(parts, ignore_index=True)
 
 

@@ -22,9 +22,10 @@ def _fit(drop, address):
     return backend, fit, site_distributions(fit, sites)
 
 
-def test_dask_local_cluster_matches_local_processes(tmp_path):
+def test_dask_local_cluster_matches_local_processes(tmp_path, monkeypatch):
     drop = write_prism_drop(tmp_path / "drop")
     local_backend, local_fit, local = _fit(drop, None)
+    monkeypatch.setenv("RESIDUA_PROGRESS", "1")  # results collected as they arrive, behind a bar
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         dask_backend, dask_fit, remote = _fit(drop, cluster.scheduler_address)
     assert (local_backend, dask_backend) == ("loky", "dask")
