@@ -24,6 +24,7 @@ import shapely
 from geodata.postgis import PostgisTarget, publish_staged, stage_layers
 from geodata.schema import REPORTED_METALS
 from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
+from geodata.vocabulary import DECISIONS
 from geodata.writers import (
     staged_outputs,
     write_csv,
@@ -73,7 +74,7 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
     "quarantine": "Input rows quarantined with source file, row, id and reason.",
     "hubs": "Processing hubs (given or proposed) with the P10/P50/P90 recoverable Ga, Te, PGM and value of the sites "
     "within haul distance, summed per simulation draw.",
-    "reviews": "Every review decision (accept / exclude / needs-data), oldest first; in_force marks the decision the "
+    "reviews": f"Every review decision ({' / '.join(DECISIONS)}), oldest first; in_force marks the decision the "
     "ranking honours.",
     "grade_tonnage": "Grade-tonnage curves of sampled sites at P50 inputs (lognormal closed form): tonnes, mean grade "
     "and metal above each cut-off. " + DISCLAIMER,

@@ -30,6 +30,7 @@ import pyogrio
 import shapely
 
 from geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
+from geodata.vocabulary import page_vocabulary
 
 STATIC_DIR = Path(__file__).with_name("static")
 LEAFLET_JS = "leaflet-1.9.4.min.js"
@@ -47,19 +48,14 @@ CONTENT_SECURITY_POLICY = (
 SERVED_SLOT = "<!--residua:served-->"
 SCREENING_NOTE = "Screening estimates, not a compliant mineral resource statement."
 ELEMENTS: tuple[str, ...] = ("ga", "te", "pt", "pd", "rh")
-#: Spellings of the grade_tonnage columns this page reads, in order of preference.
-GRADE_TONNAGE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "site_id": ("site_id",),
-    "element": ("element", "metal"),
-    "cutoff_gt": ("cutoff_gt", "cut_off_gt", "cutoff_g_t", "cutoff"),
-    "tonnes": ("tonnes_above", "tonnes_above_p50", "tonnes_p50", "tonnes"),
-    "tonnes_p10": ("tonnes_above_p10", "tonnes_p10"),
-    "tonnes_p90": ("tonnes_above_p90", "tonnes_p90"),
-    "grade_gt": ("mean_grade_above_gt", "mean_grade_above_gt_p50", "grade_gt_p50", "mean_grade_gt", "grade_gt"),
-}
+#: Curve keys the page's script reads -> the grade_tonnage columns (as :mod:`models.grade_tonnage` writes
+#: them; the P10/P90 tonnage band is optional).
+GRADE_TONNAGE_COLUMNS: dict[str, str] = {
+    "site_id": "site_id", "element": "element", "cutoff_gt": "cutoff_gt", "tonnes": "tonnes_above",
+    "tonnes_p10": "tonnes_above_p10", "tonnes_p90": "tonnes_above_p90", "grade_gt": "mean_grade_above_gt",
+}  # fmt: skip
 #: Descriptive grade_tonnage columns shown beside each curve (and, for grade_method, as the site's model).
 GRADE_TONNAGE_NOTES: tuple[str, ...] = ("grade_method", "grade_support", "cutoff_basis", "sigma_w")
-_CHOSEN_COLUMN = re.compile(r"^(ga|te|pt|pd|rh)_(?:grade_)?(?:model|method|chosen|chosen_model|model_chosen)$")
 
 
 class ReviewPageError(ValueError):
@@ -193,6 +189,7 @@ def page_payload(
         "grade_tonnage": curves,
         "fits": fits_payload(inventory.sites, grade_report, curves),
         "reviews": reviews_payload(gpkg, reviews if reviews is not None else default_reviews_path(metadata)),
+        "vocabulary": page_vocabulary(),
     }
 
 
@@ -261,9 +258,8 @@ def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
     ----------
     table : DataFrame or None
         The ``grade_tonnage`` table (see :mod:`models.grade_tonnage`): one row per site,
-        element and cut-off with ``site_id``, ``element``, ``cutoff_gt``, ``tonnes_above``
-        and ``mean_grade_above_gt``; other spellings in :data:`GRADE_TONNAGE_COLUMNS` and
-        optional P10/P90 tonnage columns are read too.
+        element and cut-off with the columns of :data:`GRADE_TONNAGE_COLUMNS` (``site_id``,
+        ``cutoff_gt`` and ``tonnes_above`` required).
 
     Returns
     -------
@@ -283,10 +279,8 @@ def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
     """
     if table is None:
         return {"status": "absent", "message": "No grade_tonnage table in this inventory.", "curves": {}}
-    lower = {str(column).lower(): column for column in table.columns}
-    found = {key: next((lower[name] for name in names if name in lower), None)
-             for key, names in GRADE_TONNAGE_COLUMNS.items()}  # fmt: skip
-    missing = [key for key in ("site_id", "cutoff_gt", "tonnes") if found[key] is None]
+    found = {key: column for key, column in GRADE_TONNAGE_COLUMNS.items() if column in table.columns}
+    missing = [key for key in ("site_id", "cutoff_gt", "tonnes") if key not in found]
     if missing:
         return {
             "status": "unrecognised",
@@ -294,12 +288,11 @@ def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
             f"a cut-off (cutoff_gt) and tonnes above it (tonnes_above).",
             "curves": {},
         }
-    used = {key: str(column) for key, column in found.items() if column is not None}
-    frame = pd.DataFrame({key: table[column] for key, column in found.items() if column is not None})
+    frame = pd.DataFrame({key: table[column] for key, column in found.items()})
     if "element" not in frame:
         frame["element"] = "all"
     frame["element"] = frame["element"].astype(str).str.lower()
-    notes_columns = [lower[name] for name in GRADE_TONNAGE_NOTES if name in lower]
+    notes_columns = [name for name in GRADE_TONNAGE_NOTES if name in table.columns]
     numbers = frame.drop(columns=["site_id", "element"]).apply(pd.to_numeric, errors="coerce")
     numbers[["site_id", "element"]] = frame[["site_id", "element"]]
     numbers["first_row"] = np.arange(len(frame))  # the curve's first row in the table carries its notes
@@ -315,7 +308,7 @@ def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
             curves[site][element] = []
             notes.setdefault(site, {})[element] = _clean_record(note)
         curves[site][element].append(_clean_record(point))
-    return {"status": "ok", "message": "", "columns": used, "curves": curves, "notes": notes}
+    return {"status": "ok", "message": "", "columns": found, "curves": curves, "notes": notes}
 
 
 def fits_payload(
@@ -324,7 +317,7 @@ def fits_payload(
     """The grade model's fit per site, from the best source available.
 
     Per-site rows of ``grade_model_report.csv`` (a ``site_id`` column) come first; else the
-    method chosen per element from ``sites_ranked`` columns such as ``ga_grade_method``; else
+    method chosen per element from ``sites_ranked`` columns ``<element>_model`` (``ga_model``); else
     the ``grade_method`` of each grade-tonnage curve (``grade_tonnage`` is the output of
     :func:`grade_tonnage_payload`); else none.
     The pooled within-site validation rows of the report (method ``residua``) are kept as
@@ -353,7 +346,7 @@ def fits_payload(
             for site_id, rows in per_site.groupby("site_id", sort=True)
         }
         return {"status": "per_site", "message": "", "by_site": by_site, "pooled": pooled}
-    chosen = [column for column in sites.columns if _CHOSEN_COLUMN.match(str(column))]
+    chosen = [f"{element}_model" for element in ELEMENTS if f"{element}_model" in sites.columns]
     if chosen:
         by_site = {
             str(row["site_id"]): [{"element": c.split("_")[0], "method": row[c]} for c in chosen if _present(row[c])]

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from geodata.vocabulary import DECISIONS
+
 REVIEWS_FILE = "reviews.csv"
 REVIEW_COLUMNS: tuple[str, ...] = ("site_id", "decision", "note", "reviewer", "timestamp")
-DECISIONS: tuple[str, ...] = ("accept", "exclude", "needs-data")
 
 
 class ReviewError(ValueError):

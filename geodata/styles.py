@@ -7,10 +7,10 @@ rules rendered twice: as a QGIS rule-based renderer (QML) and as OGC Symbology E
 rules (SLD), with the same filters, so both draw the same map.
 
 Sites are filled by rank class (a graduated ramp, top ranks darkest) and outlined by
-confidence class G1..G4 (colour, width and dash pattern, so the classes survive greyscale
-printing and colour-blindness); both rule groups match each site, so every site is drawn
-with a fill and an outline. Samples are small dark points, quarantined rows red, hubs purple
-triangles.
+confidence class G1..G4 (colour, width and dash pattern from :mod:`geodata.vocabulary`, as on
+the review page, so the classes survive greyscale printing and colour-blindness); both rule
+groups match each site, so every site is drawn with a fill and an outline. Samples are small
+dark points, quarantined rows red, hubs purple triangles.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from geodata.vocabulary import CONFIDENCE_CLASSES, PX_PER_MM
+
 #: QGIS version the QML declares; its symbol-layer format is read by QGIS 3.10 and later.
 QGIS_VERSION = "3.22.16-Białowieża"
 
@@ -33,14 +35,6 @@ RANK_CLASSES: tuple[tuple[int, int | None, str, str], ...] = (
     (26, 50, "Rank 26-50", "#fd8d3c"),
     (51, 100, "Rank 51-100", "#fecc5c"),
     (101, None, "Rank over 100", "#ffffb2"),
-)
-
-#: Confidence classes for the sites' outline: (class, label, RGB hex, width in mm, QGIS pen style, SLD dasharray).
-CONFIDENCE_CLASSES: tuple[tuple[str, str, str, float, str, str], ...] = (
-    ("G1", "G1 Measured-like (UNFC 331)", "#08306b", 0.9, "solid", ""),
-    ("G2", "G2 Indicated-like (UNFC 332)", "#2171b5", 0.7, "solid", ""),
-    ("G3", "G3 Inferred-like (UNFC 333)", "#4292c6", 0.5, "dash", "4 2"),
-    ("G4", "G4 Reconnaissance (UNFC 334)", "#737373", 0.4, "dot", "1 2"),
 )
 
 QUARANTINE_RED = "#e31a1c"
@@ -147,9 +141,10 @@ def sites_rules(with_points: bool = False) -> list[Rule]:
         if last is not None:
             terms += (("rank", "<=", last),)
         rules.append(Rule(label, Symbol("fill", fill=colour, stroke=None, opacity=0.85), Filter(terms)))
-    for code, label, colour, width, dash, dasharray in CONFIDENCE_CLASSES:
-        outline = Symbol("fill", fill=None, stroke=colour, stroke_width=width, dash=dash, sld_dasharray=dasharray)
-        rules.append(Rule(label, outline, Filter((("confidence", "=", code),))))
+    for c in CONFIDENCE_CLASSES:
+        outline = Symbol("fill", fill=None, stroke=c.colour, stroke_width=c.width_mm, dash=c.pen,
+                         sld_dasharray=c.dasharray)  # fmt: skip
+        rules.append(Rule(c.label, outline, Filter((("confidence", "=", c.code),))))
     if with_points:
         marker = Symbol("marker", fill="#bd0026", stroke="#08306b", stroke_width=0.4, size=3.0)
         rules.append(Rule("Site without footprint (point)", marker, Filter(geometry="Point")))
@@ -374,8 +369,8 @@ def _sld_symbolizer(symbol: Symbol) -> ET.Element:
         _sld_fill(mark, symbol.fill, symbol.opacity)
     if symbol.stroke:
         _sld_stroke(mark, symbol)
-    # SE sizes are pixels; QGIS's own SLD export counts 1 mm as 3.78 px (96 dpi).
-    ET.SubElement(graphic, "se:Size").text = f"{symbol.size * 3.78:.1f}"
+    # SE sizes are pixels (PX_PER_MM, as QGIS's own SLD export converts them).
+    ET.SubElement(graphic, "se:Size").text = f"{symbol.size * PX_PER_MM:.1f}"
     return element
 
 
@@ -389,7 +384,7 @@ def _sld_fill(parent: ET.Element, colour: str, opacity: float) -> None:
 def _sld_stroke(parent: ET.Element, symbol: Symbol) -> None:
     stroke = ET.SubElement(parent, "se:Stroke")
     _parameter(stroke, "stroke", symbol.stroke or "")
-    _parameter(stroke, "stroke-width", f"{symbol.stroke_width * 3.78:.1f}")
+    _parameter(stroke, "stroke-width", f"{symbol.stroke_width * PX_PER_MM:.1f}")
     if symbol.sld_dasharray:
         _parameter(stroke, "stroke-dasharray", symbol.sld_dasharray)
 

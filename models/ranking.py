@@ -3,7 +3,8 @@
 Confidence follows data density and the width of the simulated interval, not kriging
 variance alone. Classes map to the UNFC geological axis used by India's Minerals (Evidence
 of Mineral Contents) Rules 2015 (G1..G4, codes 331..334) and to Measured / Indicated /
-Inferred-like words. These are screening estimates, not a compliant resource statement.
+Inferred-like words (codes, words and weights in :data:`geodata.vocabulary.CONFIDENCE_CLASSES`).
+These are screening estimates, not a compliant resource statement.
 """
 
 from __future__ import annotations
@@ -13,13 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 
-#: class -> (UNFC code, words, weight in the ranking score)
-CONFIDENCE_CLASSES: dict[str, tuple[int, str, float]] = {
-    "G1": (331, "Measured-like", 1.0),
-    "G2": (332, "Indicated-like", 0.85),
-    "G3": (333, "Inferred-like", 0.6),
-    "G4": (334, "Reconnaissance (unsampled)", 0.35),
-}
+from geodata.vocabulary import CONFIDENCE, REVIEW_STATUS, UNREVIEWED, UNSAMPLED_CLASS
 
 #: Rules, strongest first: (class, min holes, max relative P10-P90 width, needs DEM volume).
 CONFIDENCE_RULES: tuple[tuple[str, int, float, bool], ...] = (
@@ -38,15 +33,13 @@ def classify_confidence(n_holes: pd.Series, relative_width: pd.Series, dem_volum
     >>> classify_confidence(pd.Series([0, 20]), pd.Series([3.0, 0.4]), pd.Series([False, True])).tolist()
     ['G4', 'G1']
     """
-    classes = pd.Series("G4", index=n_holes.index, dtype=object)
+    classes = pd.Series(UNSAMPLED_CLASS, index=n_holes.index, dtype=object)
     for name, min_holes, max_width, needs_dem in reversed(CONFIDENCE_RULES):
         meets = (n_holes >= min_holes) & (relative_width <= max_width) & (dem_volume | (not needs_dem))
         classes[meets] = name
     return classes
 
 
-#: Review decision -> ``review_status`` written on every site (unreviewed sites included).
-REVIEW_STATUS: dict[str, str] = {"accept": "accepted", "needs-data": "needs data", "exclude": "excluded"}
 #: Columns the reviews add to the ranking.
 REVIEW_COLUMNS: tuple[str, ...] = (
     "review_status", "review_decision", "review_note", "reviewer", "reviewed_at", "review_count", "excluded_reason",
@@ -87,12 +80,12 @@ def rank_sites(estimates: pd.DataFrame, reviews: pd.DataFrame | None = None) -> 
     (['b', 'a'], [1, <NA>], ['', 'capped'])
     """
     ranked = estimates.copy()
-    ranked["confidence_weight"] = ranked["confidence"].map(lambda c: CONFIDENCE_CLASSES[c][2])
-    ranked["unfc_code"] = ranked["confidence"].map(lambda c: CONFIDENCE_CLASSES[c][0])
-    ranked["confidence_words"] = ranked["confidence"].map(lambda c: CONFIDENCE_CLASSES[c][1])
+    ranked["confidence_weight"] = ranked["confidence"].map(lambda c: CONFIDENCE[c].weight)
+    ranked["unfc_code"] = ranked["confidence"].map(lambda c: CONFIDENCE[c].unfc_code)
+    ranked["confidence_words"] = ranked["confidence"].map(lambda c: CONFIDENCE[c].words)
     ranked["score"] = ranked["value_usd_p50"] * ranked["confidence_weight"]
     ranked = _attach_reviews(ranked, reviews)
-    excluded = ranked["review_status"] == "excluded"
+    excluded = ranked["review_status"] == REVIEW_STATUS["exclude"]
     ranked = ranked.sort_values(["score", "site_id"], ascending=[False, True], kind="mergesort")
     ranked = pd.concat([ranked[~excluded.loc[ranked.index]], ranked[excluded.loc[ranked.index]]])
     rank = pd.array([pd.NA] * len(ranked), dtype="Int64")
@@ -114,7 +107,7 @@ def _attach_reviews(ranked: pd.DataFrame, reviews: pd.DataFrame | None) -> pd.Da
     decision = latest["decision"].astype(str).to_numpy()
     note = latest["note"].astype(str).to_numpy()
     timestamps = pd.to_datetime(latest["timestamp"].replace("", None), utc=True)
-    ranked["review_status"] = pd.Series(decision, index=ranked.index).map(REVIEW_STATUS).fillna("unreviewed")
+    ranked["review_status"] = pd.Series(decision, index=ranked.index).map(REVIEW_STATUS).fillna(UNREVIEWED)
     ranked["review_decision"] = decision
     ranked["review_note"] = note
     ranked["reviewer"] = latest["reviewer"].astype(str).to_numpy()

@@ -31,7 +31,8 @@ from geodata.review_page import (
     read_run_metadata,
     review_history,
 )
-from geodata.reviews import DECISIONS, ReviewError, append_review
+from geodata.reviews import ReviewError, append_review
+from geodata.vocabulary import DECISIONS
 
 T = TypeVar("T")
 HOST = "127.0.0.1"

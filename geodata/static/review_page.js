@@ -10,13 +10,13 @@
   var ELEMENTS = ["ga", "te", "pt", "pd", "rh"];
   var METALS = ["ga", "te", "pt", "pd", "rh", "pgm"];
   var LABEL = { ga: "Ga", te: "Te", pt: "Pt", pd: "Pd", rh: "Rh", pgm: "PGM" };
-  var DECISIONS = [["accept", "Accept"], ["exclude", "Exclude"], ["needs-data", "Needs data"]];
-  var CONF = {
-    G1: { color: "#1a9850", weight: 3, dash: null, words: "Measured-like (UNFC 331)" },
-    G2: { color: "#2166ac", weight: 3, dash: null, words: "Indicated-like (UNFC 332)" },
-    G3: { color: "#7b3294", weight: 2.5, dash: "6 4", words: "Inferred-like (UNFC 333)" },
-    G4: { color: "#3d3d3d", weight: 2, dash: "2 4", words: "Reconnaissance, unsampled (UNFC 334)" }
-  };
+  // Confidence classes and review decisions come from geodata/vocabulary.py, as the QGIS styles do.
+  var VOCAB = DATA.vocabulary;
+  var DECISIONS = VOCAB.decisions.map(function (d) { return [d.code, d.label]; });
+  var DECISION_COLOUR = {};
+  VOCAB.decisions.forEach(function (d) { DECISION_COLOUR[d.code] = d.colour; });
+  var CONF = VOCAB.confidence;
+  function confOf(c) { return CONF[c] || CONF[VOCAB.fallback_class]; }
   var RAMP = ["#7f0000", "#b30000", "#d7301f", "#ef6548", "#fc8d59", "#fdbb84", "#fdd49e", "#fee8c8"];
   var GRADE_RAMP = ["#440154", "#46327e", "#365c8d", "#277f8e", "#1fa187", "#4ac16d", "#a0da39", "#fde725"];
   var METHODS = { dem_difference: "DEM difference (surface \u2212 base) \u00d7 density", thickness_prior: "footprint area \u00d7 thickness prior \u00d7 density",
@@ -66,11 +66,13 @@
   function latest(siteId) { return (state.reviews.latest || {})[siteId] || null; }
   function statusChip(siteId) {
     var r = latest(siteId);
-    return r ? h("span", { "class": "status " + r.decision, text: r.decision }) : h("span", { "class": "note", text: "unreviewed" });
+    if (!r) return h("span", { "class": "note", text: VOCAB.unreviewed });
+    return h("span", { "class": "status " + r.decision, style: "background:" + (DECISION_COLOUR[r.decision] || "none"), text: r.decision });
   }
   function confChip(c) {
-    var s = CONF[c] || CONF.G4;
-    return h("span", { "class": "conf " + c, style: "border-color:" + s.color, title: s.words, text: c || "?" });
+    var s = confOf(c);
+    return h("span", { "class": "conf " + c, style: "border-color:" + s.colour + ";border-style:" + s.border, title: s.description,
+      text: c || "?" });
   }
 
   /* ---------- page frame ---------- */
@@ -111,8 +113,8 @@
   map.fitBounds(allBounds.isValid() ? allBounds.pad(0.08) : L.latLngBounds([[-60, -170], [75, 170]]));
 
   function siteStyle(p) {
-    var c = CONF[p.confidence] || CONF.G4;
-    return { color: c.color, weight: c.weight, dashArray: c.dash, opacity: 1, fillColor: rankColor(+p.rank || maxRank),
+    var c = confOf(p.confidence);
+    return { color: c.colour, weight: c.weight, dashArray: c.dash, opacity: 1, fillColor: rankColor(+p.rank || maxRank),
              fillOpacity: 0.6 };
   }
   DATA.sites.features.forEach(function (f) {
@@ -194,10 +196,10 @@
       h("span", { "class": "legend-title", text: "Outline: confidence" }));
     Object.keys(CONF).forEach(function (c) {
       var s = CONF[c];
-      var item = h("span", { title: s.words });
-      item.innerHTML = '<svg width="24" height="14"><rect x="2" y="2" width="20" height="10" fill="#fdbb84" stroke="' + s.color +
+      var item = h("span", { title: s.label });
+      item.innerHTML = '<svg width="24" height="14"><rect x="2" y="2" width="20" height="10" fill="#fdbb84" stroke="' + s.colour +
         '" stroke-width="' + s.weight + '"' + (s.dash ? ' stroke-dasharray="' + s.dash + '"' : "") + "/></svg>";
-      item.appendChild(document.createTextNode(c + " " + s.words.split(" (")[0]));
+      item.appendChild(document.createTextNode(c + " " + s.words));
       div.appendChild(item);
     });
     div.appendChild(h("span", { "class": "legend-title", text: "Holes (selected site): grade" }));
@@ -276,9 +278,9 @@
   var typeSelect = h("select", { id: "filter-type", on: { change: function (ev) { state.filters.type = ev.target.value; refreshTable(); } } },
     h("option", { value: "", text: "all residue types" }), types.map(function (t) { return h("option", { value: t, text: t }); }));
   var reviewSelect = h("select", { id: "filter-review", on: { change: function (ev) { state.filters.review = ev.target.value; refreshTable(); } } },
-    [["", "any review status"], ["unreviewed", "unreviewed"]].concat(DECISIONS).map(function (d) { return h("option", { value: d[0], text: d[1] }); }));
+    [["", "any review status"], [VOCAB.unreviewed, VOCAB.unreviewed]].concat(DECISIONS).map(function (d) { return h("option", { value: d[0], text: d[1] }); }));
   var confBoxes = Object.keys(CONF).map(function (c) {
-    return h("label", { title: CONF[c].words }, h("input", { type: "checkbox", checked: true, "data-conf": c,
+    return h("label", { title: CONF[c].label }, h("input", { type: "checkbox", checked: true, "data-conf": c,
       on: { change: function (ev) { state.filters.conf[c] = ev.target.checked; refreshTable(); } } }), " ", confChip(c));
   });
   var countLabel = h("span", { "class": "count", id: "row-count" });
@@ -312,7 +314,7 @@
     });
   }
   function matches(p) {
-    var f = state.filters, d = (latest(p.site_id) || {}).decision || "unreviewed";
+    var f = state.filters, d = (latest(p.site_id) || {}).decision || VOCAB.unreviewed;
     if (!f.conf[p.confidence] && p.confidence in CONF) return false;
     if (f.type && p.residue_type !== f.type) return false;
     if (f.review && d !== f.review) return false;
@@ -545,11 +547,11 @@
   }
 
   function renderEvidence(siteId) {
-    var p = byId[siteId].props, c = CONF[p.confidence] || CONF.G4;
+    var p = byId[siteId].props, c = confOf(p.confidence);
     evidence.textContent = "";
     evidence.setAttribute("data-site-id", siteId);
     evidence.appendChild(h("h2", { id: "evidence-title", text: rankLabel(p) + " " + p.site_id + " \u2014 " + (p.name || "") }));
-    evidence.appendChild(h("p", {}, confChip(p.confidence), " " + c.words + " \u00b7 " + [p.residue_type, p.state, p.operator].filter(function (x) { return !missing(x); }).join(" \u00b7 ") + " ",
+    evidence.appendChild(h("p", {}, confChip(p.confidence), " " + c.description + " \u00b7 " + [p.residue_type, p.state, p.operator].filter(function (x) { return !missing(x); }).join(" \u00b7 ") + " ",
       h("button", { type: "button", "class": "btn", text: "Zoom to site", on: { click: function () { zoomTo(siteId); } } })));
     [metalsSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p)].forEach(function (parts) {
       parts.forEach(function (x) { evidence.appendChild(x); });
