@@ -15,6 +15,7 @@ import rasterio.errors
 
 from geodata.datadrop import HUBS_FILE, DataDrop
 from geodata.errors import CRSError, DataDropError
+from geodata.readers import sniff_csv
 from geodata.reference_tables import TABLES
 from geodata.reviews import REVIEWS_FILE
 from geodata.zonal import find_covariates
@@ -34,9 +35,10 @@ def describe_files(drop: DataDrop, dem_paths: list[str]) -> pd.DataFrame:
     ``dem_paths`` are the sites' ``surface_dem`` / ``base_dem`` values (relative to the
     drop); a VRT's source files count as part of it.
     """
-    roles = {drop.sites_path: "sites (footprints)", drop.root / "dataset.json": "drop description"}
+    roles = {drop.sites_path: _with_dialect("sites (footprints)", drop.sites_path),
+             drop.root / "dataset.json": "drop description"}  # fmt: skip
     if drop.samples_path is not None:
-        roles[drop.samples_path] = "samples (assays)"
+        roles[drop.samples_path] = _with_dialect("samples (assays)", drop.samples_path)
     if drop.sites_path.suffix.lower() == ".shp":
         for suffix in SHAPEFILE_PARTS:
             roles[drop.sites_path.with_suffix(suffix)] = "sites (part of the shapefile)"
@@ -58,6 +60,14 @@ def describe_files(drop: DataDrop, dem_paths: list[str]) -> pd.DataFrame:
         role = roles.get(path.resolve()) or roles.get(path) or _why_not(relative)
         rows.append({"file": relative.as_posix(), "read_as": role})
     return pd.DataFrame(rows, columns=["file", "read_as"])
+
+
+def _with_dialect(role: str, path: Path) -> str:
+    """``role``, with the separator and decimal mark detected in a CSV file when they are not plain
+    commas and points: ``samples (assays; ';'-separated, decimal commas (...))``."""
+    dialect = sniff_csv(path) if path.suffix.lower() == ".csv" else None
+    detected = dialect.describe() if dialect is not None else ""
+    return f"{role[:-1]}; {detected})" if detected else role
 
 
 def not_read(files: pd.DataFrame) -> pd.DataFrame:

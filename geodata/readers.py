@@ -8,10 +8,13 @@ load of a single row as written goes into its ``read_problem`` for the validator
 from __future__ import annotations
 
 import csv
+import re
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import openpyxl
 import openpyxl.utils.exceptions
 import pandas as pd
@@ -29,6 +32,7 @@ from geodata.schema import (
     SITE_REQUIRED,
     SITE_TEXT,
     STORAGE_CRS,
+    parse_assay_column,
 )
 
 WKT_COLUMNS: tuple[str, ...] = ("wkt", "geometry", "geom", "footprint_wkt", "the_geom")
@@ -36,6 +40,13 @@ SOURCE_ROW = "source_row"
 #: What a reader could not load as written (e.g. a CSV line with extra fields); "" when nothing.
 READ_PROBLEM = "read_problem"
 KNOWN_COLUMNS: tuple[str, ...] = (*SITE_REQUIRED, *SITE_NUMERIC, *SITE_TEXT, *SAMPLE_REQUIRED, *SAMPLE_NUMERIC)
+#: Field separators a CSV may use: the one that splits the header line into the most fields wins, ',' on a tie.
+DELIMITERS: tuple[str, ...] = (",", ";", "\t")
+#: Key of the :class:`CsvDialect` in the ``attrs`` of a frame read from CSV.
+CSV_DIALECT = "csv_dialect"
+#: Columns read as numbers (besides assay columns): only their cells are judged for decimal marks.
+NUMERIC_COLUMNS: frozenset[str] = frozenset({"lon", "lat", "x", "y", *SITE_NUMERIC, *SAMPLE_NUMERIC})
+_SEPARATOR_NAMES = {",": "','", ";": "';'", "\t": "tab"}
 
 csv.field_size_limit(2**31 - 1)  # a detailed footprint's WKT can exceed the default 128 KiB per cell
 
@@ -99,11 +110,85 @@ def read_samples(path: Path) -> pd.DataFrame:
     return frame
 
 
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a CSV file was written, as read: its separator and decimal mark, and what reading changed.
+
+    ``decimal`` is ``"."``, ``","``, ``"mixed"`` or ``""`` (no decimal number seen); ``converted``
+    counts decimal-comma cells read as decimals, ``thousands`` cells like ``1,234`` in a
+    comma-separated file read with ',' as thousands separator (as :func:`geodata.numbers.parse_decimal`
+    does), ``ambiguous`` cells not read because either reading is possible (their rows carry a
+    ``read_problem``); each ``*_example`` is the first such cell with its line and column.
+    """
+
+    delimiter: str = ","
+    decimal: str = ""
+    converted: int = 0
+    thousands: int = 0
+    ambiguous: int = 0
+    converted_example: str = ""
+    thousands_example: str = ""
+    ambiguous_example: str = ""
+
+    def describe(self) -> str:
+        """What was detected, in words; ``""`` for a plain comma-separated file.
+
+        >>> CsvDialect(";", ",", converted=2, converted_example="'12,5' (line 2, ga_ppm)").describe()
+        "';'-separated, decimal commas (2 cells read as decimals, e.g. '12,5' (line 2, ga_ppm))"
+        """
+        parts = []
+        if self.delimiter != ",":
+            marks = {",": "decimal commas", ".": "decimal points", "mixed": "decimal commas and points mixed"}
+            detected = f"{_SEPARATOR_NAMES[self.delimiter]}-separated"
+            if self.decimal:
+                detected += f", {marks[self.decimal]}"
+            if self.converted:
+                detected += f" ({_cells(self.converted)} read as decimals, e.g. {self.converted_example})"
+            parts.append(detected)
+        if self.thousands:
+            parts.append(f"{_cells(self.thousands)} such as {self.thousands_example} read with ',' as thousands "
+                         "separator (1,234 = 1234); write 1.234 if a decimal was meant")  # fmt: skip
+        if self.ambiguous:
+            parts.append(f"{_cells(self.ambiguous, 'ambiguous ')} such as {self.ambiguous_example} not read "
+                         "(their rows are quarantined)")  # fmt: skip
+        return "; ".join(parts)
+
+
+def _cells(count: int, kind: str = "") -> str:
+    """``'1 cell'``, ``'3 ambiguous cells'``."""
+    return f"{count} {kind}cell{'' if count == 1 else 's'}"
+
+
+def sniff_csv(path: Path) -> CsvDialect | None:
+    """The dialect :func:`read_samples` / :func:`read_sites` detect in a CSV file (None if it cannot be read)."""
+    try:
+        return _read_csv(path).attrs[CSV_DIALECT]
+    except DataDropError:
+        return None
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    """The one of ``DELIMITERS`` that splits the header line into the most fields (',' on a tie).
+
+    >>> _sniff_delimiter("site_id;ga_ppm"), _sniff_delimiter("a,b;c"), _sniff_delimiter("sample_id")
+    (';', ',', ',')
+    """
+    counts = {delimiter: len(next(csv.reader([first_line], delimiter=delimiter), [])) for delimiter in DELIMITERS}
+    return max(DELIMITERS, key=lambda delimiter: (counts[delimiter], delimiter == ","))
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Every non-blank record as text, with its first line number and any ``read_problem``."""
+    """Every non-blank record as text, with its first line number and any ``read_problem``.
+
+    The separator is sniffed from the header line (``,``, ``;`` or tab); in a file not separated
+    by commas, decimal commas in numeric columns are read as decimals (see :func:`_read_decimals`).
+    The :class:`CsvDialect` found is in ``frame.attrs["csv_dialect"]``.
+    """
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
+            delimiter = _sniff_delimiter(handle.readline())
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
             header = next(reader, None)
             records: list[tuple[int, list[str]]] = []
             line = reader.line_num + 1  # where the next record starts (a quoted cell may span lines)
@@ -114,7 +199,124 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataDropError(
             path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text"
         ) from error
-    return _records_frame(path, header, records)
+    frame, dialect = _read_decimals(_records_frame(path, header, records, delimiter), delimiter)
+    frame.attrs[CSV_DIALECT] = dialect
+    return frame
+
+
+_NUMBER_PREFIX = r"\s*(?:<\s*)?[-+]?"
+#: ``1,234`` / ``1.234``: a decimal mark or a thousands separator, depending on the file.
+_AMBIGUOUS_COMMA = re.compile(_NUMBER_PREFIX + r"[1-9]\d{0,2},\d{3}\s*")
+_AMBIGUOUS_POINT = re.compile(_NUMBER_PREFIX + r"[1-9]\d{0,2}\.\d{3}\s*")
+#: ``12,5``, ``0,123``, ``1,5e-3``, ``1.234,5``, ``1.234.567``: only a decimal-comma writer makes these.
+_COMMA_DECIMAL = re.compile(
+    _NUMBER_PREFIX + r"(?:\d+,\d+(?:[eE][-+]?\d+)?|\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,})\s*"
+)
+#: ``12.5``, ``.5``, ``1,234.5``, ``1,234,567``: only a decimal-point writer makes these.
+_POINT_DECIMAL = re.compile(
+    _NUMBER_PREFIX + r"(?:\d*\.\d+(?:[eE][-+]?\d+)?|\d{1,3}(?:,\d{3})+\.\d+|\d{1,3}(?:,\d{3}){2,})\s*"
+)
+_MANTISSA = re.compile(r"[\d.,]+")
+
+
+def _decimal_kind(cell: str) -> str:
+    """``"1,"``/``"1."`` (ambiguous ``1,234`` / ``1.234``), ``","`` or ``"."`` (decimal comma / point), else ``""``.
+
+    >>> [_decimal_kind(text) for text in ("1,234", "1.234", "12,5", "<0,5", "12.5", "1,234.5", "55", "abc")]
+    ['1,', '1.', ',', ',', '.', '.', '', '']
+    """
+    patterns = (("1,", _AMBIGUOUS_COMMA), ("1.", _AMBIGUOUS_POINT), (",", _COMMA_DECIMAL), (".", _POINT_DECIMAL))
+    for kind, pattern in patterns:
+        if pattern.fullmatch(cell):
+            return kind
+    return ""
+
+
+def _decimal_kinds(cells: pd.Series, marks: str) -> pd.Series:
+    """:func:`_decimal_kind` of each cell holding one of ``marks`` (a regex class), ``""`` for the others."""
+    kinds = pd.Series("", index=cells.index, dtype=object)
+    candidates = cells.str.contains(marks, regex=len(marks) > 1)
+    kinds[candidates] = cells[candidates].map(_decimal_kind)
+    return kinds
+
+
+def _comma_to_point(cell: str) -> str:
+    """A decimal-comma number written with a decimal point: ``'<1.234,5'`` -> ``'<1234.5'``."""
+    return _MANTISSA.sub(lambda match: match.group().replace(".", "").replace(",", "."), cell, count=1)
+
+
+def _read_decimals(frame: pd.DataFrame, delimiter: str) -> tuple[pd.DataFrame, CsvDialect]:
+    """Numeric cells as :func:`geodata.numbers.parse_decimal` reads them, and the :class:`CsvDialect`.
+
+    Only numeric columns (``NUMERIC_COLUMNS`` and assay columns) are judged. A comma-separated
+    file is read as before: nothing is converted, and a cell like ``1,234`` keeps its thousands
+    reading (counted in the dialect) unless other cells use decimal commas, when it is not read.
+    In a ``;``- or tab-separated file unambiguous decimal commas (``12,5``, ``1.234,5``) are
+    converted; a ``1,234`` or ``1.234`` is read by the file's decimal mark when the file uses one
+    only, and is otherwise not read. A cell not read puts a ``read_problem`` on its row.
+    """
+    columns = [column for column in frame.columns if column in NUMERIC_COLUMNS or parse_assay_column(str(column))]
+    marks = "," if delimiter == "," else "[.,]"  # in a comma-separated file only cells with a comma can matter
+    kinds = {column: _decimal_kinds(frame[column], marks) for column in columns}
+    seen = {kind: any((values == kind).any() for values in kinds.values()) for kind in (",", ".")}
+    if delimiter == ",":
+        decimal = ""
+    else:
+        decimal = {(True, False): ",", (False, True): ".", (True, True): "mixed"}.get((seen[","], seen["."]), "")
+    counts = {"converted": 0, "thousands": 0, "ambiguous": 0}
+    examples: dict[str, str] = {}
+    masks: dict[str, dict[str, pd.Series]] = {}
+    for column, values in kinds.items():
+        none = pd.Series(False, index=values.index)
+        grouped_comma, grouped_point = values.eq("1,"), values.eq("1.")
+        if delimiter == ",":  # as before: nothing converted; 1,234 is 1234 unless decimal commas say otherwise
+            masks[column] = {"converted": none, "thousands": grouped_comma & (not seen[","]),
+                             "ambiguous": grouped_comma & seen[","]}  # fmt: skip
+        else:
+            ambiguous = (grouped_comma & (decimal != ",")) | (grouped_point & (decimal != "."))
+            masks[column] = {"converted": values.eq(",") | (grouped_comma & (decimal == ",")), "thousands": none,
+                             "ambiguous": ambiguous}  # fmt: skip
+        for name, mask in masks[column].items():
+            if mask.any():
+                counts[name] += int(mask.sum())
+                examples.setdefault(name, _located(frame, column, mask))
+    problems = frame[READ_PROBLEM].tolist()
+    comma_example = next((_located(frame, column, values.eq(",")) for column, values in kinds.items()
+                          if values.eq(",").any()), "")  # fmt: skip
+    for column, mask in masks.items():
+        for position in np.flatnonzero(mask["ambiguous"].to_numpy()):
+            why = _ambiguous_problem(column, frame[column].iat[position], delimiter, decimal, comma_example)
+            problems[position] = f"{problems[position]}; {why}" if problems[position] else why
+        converted = mask["converted"]
+        if converted.any():
+            frame.loc[converted, column] = frame.loc[converted, column].map(_comma_to_point)
+    frame[READ_PROBLEM] = problems
+    return frame, CsvDialect(
+        delimiter, decimal, counts["converted"], counts["thousands"], counts["ambiguous"],
+        examples.get("converted", ""), examples.get("thousands", ""), examples.get("ambiguous", ""),
+    )  # fmt: skip
+
+
+def _located(frame: pd.DataFrame, column: str, mask: pd.Series) -> str:
+    """The first cell of ``column`` where ``mask`` holds, with its line: ``'12,5' (line 3, ga_ppm)``."""
+    first = mask.idxmax()
+    return f"{frame.at[first, column]!r} (line {frame.at[first, SOURCE_ROW]}, {column})"
+
+
+def _ambiguous_problem(column: str, cell: str, delimiter: str, decimal: str, comma_example: str) -> str:
+    """Why a ``1,234`` / ``1.234`` cell is not read, and how to write it."""
+    mark = "comma" if "," in cell else "point"
+    number = cell.strip().lstrip("<").strip()
+    as_decimal, as_thousands = number.replace(",", "."), number.replace(",", "").replace(".", "")
+    separated = f"the {_SEPARATOR_NAMES[delimiter]}-separated file"
+    context = {
+        "mixed": f"{separated} mixes decimal commas and points",
+        "": f"no other number in {separated} shows its decimal mark",
+        ".": f"{separated} writes decimals with points",
+        ",": f"{separated} writes decimals with commas",
+    }[decimal] if delimiter != "," else f"this comma-separated file also holds decimal commas (e.g. {comma_example})"
+    return (f"{column} {cell!r} is ambiguous: a decimal {mark} ({as_decimal}) or a thousands separator "
+            f"({as_thousands})? {context}; write it with a decimal point and no thousands separator")  # fmt: skip
 
 
 def _read_xlsx(path: Path) -> pd.DataFrame:
@@ -144,7 +346,9 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def _records_frame(path: Path, header: list[str] | None, records: list[tuple[int, list[str]]]) -> pd.DataFrame:
+def _records_frame(
+    path: Path, header: list[str] | None, records: list[tuple[int, list[str]]], delimiter: str = ","
+) -> pd.DataFrame:
     """Text records (first line or row number, cells) under ``header`` as a frame, with any ``read_problem``."""
     if not header:
         raise DataDropError(path, "has no header line", "start the file with a line of column names")
@@ -156,9 +360,10 @@ def _records_frame(path: Path, header: list[str] | None, records: list[tuple[int
         if not any(field.strip() for field in fields):
             continue  # a blank line: nothing to account for
         too_long = any(field.strip() for field in fields[width:])  # blank extras (a trailing comma) are harmless
+        separator, separators = {",": ("comma", "commas"), ";": ("';'", "';'"), "\t": ("tab", "tabs")}[delimiter]
         problems.append(
-            f"{len(fields)} fields where the header has {width} (an unquoted comma in a cell?); "
-            "put double quotes around cells that contain commas"
+            f"{len(fields)} fields where the header has {width} (an unquoted {separator} in a cell?); "
+            f"put double quotes around cells that contain {separators}"
             if too_long
             else ""
         )

@@ -1,4 +1,4 @@
-"""Reference tables (density, thickness, recovery, prices, grade priors, cut-offs).
+"""Reference tables (density, thickness, recovery, prices, grade priors, cut-offs, assay ceilings).
 
 Bundled defaults live in ``geodata/reference/``, every row citing its source. A data drop
 may override any table by placing a file of the same name in its ``reference/`` folder.
@@ -40,7 +40,12 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("grade_p10_gt", "grade_p50_gt", "grade_p90_gt"),
     ),
     "cutoff_grades": (("element", "cutoff_gt", "source"), ("cutoff_gt",)),
+    "assay_ceilings": (("residue_type", "element", "ceiling_ppm", "source"), ("ceiling_ppm",)),
 }
+#: Tables that may leave residue type x element combinations out (no row: no such check).
+PARTIAL_TABLES: frozenset[str] = frozenset({"assay_ceilings"})
+#: Columns that must lie in (0, upper] (an assay ceiling above 100 % of the sample means nothing).
+BOUNDED_COLUMNS: dict[str, tuple[str, float]] = {"assay_ceilings": ("ceiling_ppm", 1_000_000.0)}
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class ReferenceTables:
     prices: pd.DataFrame
     grade_priors: pd.DataFrame
     cutoff_grades: pd.DataFrame
+    assay_ceilings: pd.DataFrame
     origins: dict[str, str]
 
 
@@ -68,11 +74,32 @@ def load_reference_tables(data_root: Path | None = None) -> ReferenceTables:
     tables: dict[str, pd.DataFrame] = {}
     origins: dict[str, str] = {}
     for name in TABLES:
-        override = data_root / "reference" / f"{name}.csv" if data_root is not None else None
-        path = override if override is not None and override.is_file() else BUNDLED_DIR / f"{name}.csv"
-        tables[name] = _read_table(path, name)
-        origins[name] = f"{'data drop' if path == override else 'bundled'}: {path.name} sha256={sha256_file(path)[:12]}"
+        tables[name], origins[name] = load_reference_table(name, data_root)
     return ReferenceTables(**tables, origins=origins)
+
+
+def load_reference_table(name: str, data_root: Path | None = None) -> tuple[pd.DataFrame, str]:
+    """One table, ``data_root/reference/<name>.csv`` if present else the bundled one, and its origin.
+
+    The origin reads e.g. ``bundled: assay_ceilings.csv sha256=1a2b3c4d5e6f``.
+
+    Raises
+    ------
+    KeyError
+        If ``name`` is not one of ``TABLES``.
+    ReferenceTableError
+        As :func:`load_reference_tables`.
+
+    >>> table, origin = load_reference_table("cutoff_grades")
+    >>> origin.startswith("bundled: cutoff_grades.csv"), sorted(table["element"])[:2]
+    (True, ['ga', 'pd'])
+    """
+    if name not in TABLES:
+        raise KeyError(f"unknown reference table {name!r}; known: {', '.join(TABLES)}")
+    override = data_root / "reference" / f"{name}.csv" if data_root is not None else None
+    path = override if override is not None and override.is_file() else BUNDLED_DIR / f"{name}.csv"
+    origin = f"{'data drop' if path == override else 'bundled'}: {path.name} sha256={sha256_file(path)[:12]}"
+    return _read_table(path, name), origin
 
 
 def _read_table(path: Path, name: str) -> pd.DataFrame:
@@ -103,6 +130,15 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
         if bad.any():
             row = _first_line(bad)
             raise ReferenceTableError(path, f"line {row}: {low} > {high}", f"order the range so {low} <= {high}")
+    if name in BOUNDED_COLUMNS:
+        column, upper = BOUNDED_COLUMNS[name]
+        outside = (table[column] <= 0) | (table[column] > upper)
+        if outside.any():
+            row = _first_line(outside)
+            raise ReferenceTableError(
+                path, f"line {row}: {column} {table.loc[row, column]:g} is not in (0, {upper:,.0f}]",
+                f"give a positive {column} of at most {upper:,.0f}",
+            )  # fmt: skip
     uncited = table["source"].isna() | (table["source"].astype(str).str.strip() == "")
     if uncited.any():
         row = _first_line(uncited)
@@ -118,7 +154,7 @@ def _read_table(path: Path, name: str) -> pd.DataFrame:
             unknown = sorted(set(table.loc[~known, "element"]))  # '' stands for a blank cell
             line = _first_line(~known)
             raise ReferenceTableError(path, f"line {line}: unknown element(s) {unknown}", f"use {', '.join(ELEMENTS)}")
-    _require_coverage(table, path)
+    _require_coverage(table, path, complete=name not in PARTIAL_TABLES)
     return table.reset_index(drop=True)
 
 
@@ -137,13 +173,14 @@ def _canonical_types(values: pd.Series, path: Path) -> pd.Series:
     return canonical
 
 
-def _require_coverage(table: pd.DataFrame, path: Path) -> None:
+def _require_coverage(table: pd.DataFrame, path: Path, complete: bool = True) -> None:
+    """One row per residue type and/or element: every combination if ``complete``, none twice."""
     expected = {"residue_type": tuple(RESIDUE_TYPES), "element": ELEMENTS}
     keys = [column for column in expected if column in table.columns]
     present = list(table[keys].itertuples(index=False, name=None))
     wanted = pd.MultiIndex.from_product([expected[key] for key in keys]).tolist()
     absent = [key for key in wanted if key not in set(present)]
-    if absent:
+    if absent and complete:
         raise ReferenceTableError(path, f"no row for {absent[0]} ({len(absent)} combinations missing)", "add the rows")
     duplicated = pd.Series(present).duplicated()
     if duplicated.any():

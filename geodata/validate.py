@@ -17,12 +17,22 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError as ProjCRSError
 
-from geodata.assays import assay_columns, normalise_row_assays
+from geodata.assays import WHOLE_SAMPLE_GT, AssayParseError, assay_columns, normalise_row_assays, parse_assay
 from geodata.crs import geodesic_area_m2
 from geodata.datadrop import resolve_inside
 from geodata.numbers import is_decimal_text, parse_decimal
 from geodata.readers import READ_PROBLEM, SOURCE_ROW
-from geodata.schema import ELEMENTS, RESIDUE_TYPES, SITE_NUMERIC, SITE_TEXT, STORAGE_CRS, canonical_residue_type
+from geodata.reference_tables import load_reference_table
+from geodata.schema import (
+    ELEMENTS,
+    RESIDUE_TYPES,
+    SITE_NUMERIC,
+    SITE_TEXT,
+    STORAGE_CRS,
+    UNIT_TO_GT,
+    canonical_residue_type,
+    parse_assay_column,
+)
 
 #: How far (m) outside the footprint of the site it names a sample may lie (embankments, access
 #: tracks); beyond, it is taken as misplaced (swapped coordinates, a wrong UTM zone).
@@ -116,13 +126,21 @@ def validate_sites(raw: gpd.GeoDataFrame, source: Path, data_root: Path) -> Vali
 
 
 def validate_samples(
-    raw: pd.DataFrame, source: Path, sites: gpd.GeoDataFrame, grade_priors: pd.DataFrame | None = None
+    raw: pd.DataFrame,
+    source: Path,
+    sites: gpd.GeoDataFrame,
+    grade_priors: pd.DataFrame | None = None,
+    assay_ceilings: pd.DataFrame | None = None,
 ) -> ValidationResult:
     """Split raw sample rows into accepted assay intervals (g/t, lon/lat points) and quarantine.
 
     With ``grade_priors`` (the reference table of typical grades per residue type and element),
     a site's assays of an element orders of magnitude from its type's are quarantined as a
-    unit error (``UNIT_ERROR_FACTOR``).
+    unit error (``UNIT_ERROR_FACTOR``). An assay above its site's residue type's ceiling
+    (``assay_ceilings``; by default the table of the data drop holding ``source``, else the
+    bundled one) is quarantined with the ceiling, its source and the unit that would fit; a
+    residue type and element without a ceiling row is held only to 100 % of the sample. Sites
+    without a ``residue_type`` column are not checked against ceilings.
 
     Locations come from lon/lat, else x/y in the row's ``crs``. A row without ``site_id``
     is assigned the site whose footprint contains it. Assays are converted to g/t per
@@ -162,6 +180,10 @@ def validate_samples(
     _check_overlaps(samples, reasons)
     if grade_priors is not None:
         _check_site_units(samples, sites, grade_priors, reasons)
+    if len(rows) and "residue_type" in sites.columns:
+        if assay_ceilings is None:  # a samples file lies at the top of its data drop
+            assay_ceilings, _ = load_reference_table("assay_ceilings", source.parent)
+        _check_ceilings(samples, rows, by_element, sites, assay_ceilings, source, reasons)
     bad = np.array([bool(problems) for problems in reasons], dtype=bool)
     accepted = samples.loc[~bad].reset_index(drop=True)
     raw_with_points = gpd.GeoDataFrame(rows, geometry=points, crs=STORAGE_CRS)
@@ -281,6 +303,92 @@ def _check_site_units(
                     f"{prior:g} g/t of a {types[site_id]} site, a unit error rather than a grade{hint}; fix the unit "
                     "of the site's column or values"
                 )
+
+
+def _check_ceilings(
+    samples: gpd.GeoDataFrame,
+    rows: pd.DataFrame,
+    by_element: dict[str, list[tuple[str, float]]],
+    sites: gpd.GeoDataFrame,
+    ceilings: pd.DataFrame,
+    source: Path,
+    reasons: list[list[str]],
+) -> None:
+    """Quarantine every assay above the ceiling of its site's residue type and element.
+
+    A ceiling (``assay_ceilings``: several times the highest grade published for the type) is
+    far above any real assay, so a value beyond it is a unit or typing error, not a rich
+    interval. The reason names the file and line, the value, the ceiling and its source, and
+    the unit that would bring the value under it. Rows are checked whatever else is wrong
+    with them, after the site-level unit check, which they therefore do not change.
+    """
+    if ceilings.empty:
+        return
+    types = samples["site_id"].map(sites.drop_duplicates("site_id").set_index("site_id")["residue_type"])
+    for element in ELEMENTS:
+        table = ceilings[ceilings["element"] == element].drop_duplicates("residue_type").set_index("residue_type")
+        limits = types.map(table["ceiling_ppm"]).to_numpy(dtype=float)
+        above = samples[f"{element}_gt"].to_numpy(dtype=float) > limits  # NaN on either side: not above
+        for position in np.flatnonzero(above):
+            residue_type = types.iloc[position]
+            ceiling = table.loc[residue_type]
+            reasons[position].append(
+                _ceiling_reason(rows.iloc[position], by_element[element], element, residue_type, ceiling, source)
+            )
+
+
+def _ceiling_reason(
+    row: pd.Series, columns: list[tuple[str, float]], element: str, residue_type: str, ceiling: pd.Series, source: Path
+) -> str:
+    """Why one assay is above its type's ceiling, with the cell as written and the likely unit fix."""
+    column, cell, factor = _assay_read(row, columns)
+    value_gt = float(parse_assay(cell).value) * factor
+    limit = float(ceiling["ceiling_ppm"])
+    published = pd.to_numeric(ceiling.get("highest_published_ppm", np.nan), errors="coerce")
+    highest = f"; the highest published is {_grade(published)} g/t" if pd.notna(published) else ""
+    return (
+        f"{column} {cell!r} at {source.name} {_where(source, int(row[SOURCE_ROW]))} is {_grade(value_gt)} g/t, "
+        f"above the {_grade(limit)} g/t ceiling for {element.capitalize()} in {residue_type} "
+        f"(assay_ceilings.csv{highest}; source: {ceiling['source']}); "
+        f"{_ceiling_fix(value_gt / factor, column, factor, limit)}"
+    )
+
+
+def _assay_read(row: pd.Series, columns: list[tuple[str, float]]) -> tuple[str, str, float]:
+    """The (column, cell, factor to g/t) an element's value was read from, as ``normalise_row_assays`` picks it."""
+    for column, factor in columns:
+        try:
+            parsed = parse_assay(row[column])
+        except AssayParseError:
+            continue
+        if parsed is not None and parsed.value * factor <= WHOLE_SAMPLE_GT:
+            return column, _text(row[column]), factor
+    raise ValueError("no assay read from these columns")  # unreachable: the row has a value
+
+
+def _ceiling_fix(written: float, column: str, factor: float, limit: float) -> str:
+    """The fix for a value above its ceiling: the unit that would bring ``written`` under ``limit``, if any.
+
+    >>> _ceiling_fix(60000.0, "ga_ppm", 1.0, 1000.0)
+    'check the unit: read as ppb it would be 60 g/t (ppb written in a ppm column?); fix the column name or the values'
+    """
+    parsed = parse_assay_column(column)
+    unit = parsed[1] if parsed else "this"
+    for name in ("ppm", "ppb"):
+        if UNIT_TO_GT[name] < factor and written * UNIT_TO_GT[name] <= limit:
+            grade = written * UNIT_TO_GT[name]
+            return (f"check the unit: read as {name} it would be {_grade(grade)} g/t ({name} written in a {unit} "
+                    "column?); fix the column name or the values")  # fmt: skip
+    return "check the value and its unit against the laboratory certificate, then fix or remove it"
+
+
+def _grade(value: float) -> str:
+    """A grade as people read it: ``60,000``, ``1,000``, ``59.4``, ``0.0052``.
+
+    >>> _grade(60000.0), _grade(59.4), _grade(0.00523)
+    ('60,000', '59.4', '0.00523')
+    """
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
 
 
 def _unit_hint(ratio: float) -> str:

@@ -32,6 +32,7 @@ from rasterio.vrt import WarpedVRT
 import geodata.crs
 from geodata.crs import geodesic_area_m2, local_utm_crs
 from geodata.errors import CRSError, DataDropError
+from geodata.reference_tables import load_reference_table
 from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 from geodata.schema import STORAGE_CRS
 from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
@@ -44,6 +45,15 @@ PLAUSIBLE_ELEVATION_M = (-500.0, 9000.0)
 #: Largest share of a footprint where the base DEM may lie above the surface (survey noise at the
 #: rim of a pond) before the DEM pair is taken as wrong (swapped, or on different datums).
 MAX_BASE_ABOVE_SHARE = 0.25
+#: A residue type's plausible maximum thickness is this many times the ``thickness_high_m`` of its
+#: thickness prior (the thickest deposit the table expects; for copper tailings 3 x 50 m = 150 m, above
+#: the 88 m of the Syncrude Mildred Lake dykes, among the highest tailings structures, that the prior
+#: cites). Measured thickness beyond it is a DEM error: heights in feet or centimetres, a base on
+#: another vertical datum, or the wrong residue type.
+THICKNESS_MAX_FACTOR = 3.0
+#: Largest share of a footprint that may be thicker than its type's plausible maximum (a deep
+#: corner of a valley fill) before the DEM pair is taken as wrong; a mean above it always is.
+MAX_TOO_THICK_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,10 @@ class VolumeMeasurement:
     zone; ``base_resampled``: the base DEM was warped onto the surface DEM's grid;
     ``implausible_cells``: cells of either DEM in the footprint's window whose elevation lies
     outside ``PLAUSIBLE_ELEVATION_M`` (undeclared nodata), excluded like nodata;
-    ``base_above_share``: the share of the covered footprint where the base lies above the surface.
+    ``base_above_share``: the share of the covered footprint where the base lies above the surface;
+    ``mean_thickness_m``: the mean of (surface - base), negatives clipped, over the covered footprint;
+    ``max_thickness_m`` and ``too_thick_share``: the plausible maximum thickness the measurement was
+    given (NaN: none) and the share of the covered footprint thicker than it.
     """
 
     volume_m3: float
@@ -71,6 +84,9 @@ class VolumeMeasurement:
     surface_warped: bool = False
     implausible_cells: int = 0
     base_above_share: float = 0.0
+    mean_thickness_m: float = 0.0
+    max_thickness_m: float = float("nan")
+    too_thick_share: float = 0.0
 
 
 #: Most cells measure_volume holds per strip: about 90 bytes each across its float64 arrays
@@ -81,7 +97,12 @@ DEFAULT_BLOCK_CELLS = 1 << 22
 
 
 def measure_volume(
-    footprint: shapely.Geometry, surface_path: Path, base_path: Path, *, block_cells: int = DEFAULT_BLOCK_CELLS
+    footprint: shapely.Geometry,
+    surface_path: Path,
+    base_path: Path,
+    *,
+    block_cells: int = DEFAULT_BLOCK_CELLS,
+    max_thickness_m: float | None = None,
 ) -> VolumeMeasurement:
     """Integrate (surface - base), negatives clipped to zero, over a lon/lat footprint.
 
@@ -102,6 +123,9 @@ def measure_volume(
         (bilinear) onto the surface DEM's grid only when the two grids differ.
     block_cells
         Most cells read per strip (at least one full row is read).
+    max_thickness_m
+        The deposit's plausible maximum thickness: the share of the covered footprint thicker
+        than it is reported as ``too_thick_share`` (not measured when None).
 
     Raises
     ------
@@ -121,10 +145,11 @@ def measure_volume(
         local = _to_crs(footprint, surface.crs)
         window = _window_for(surface, local)
         warped = surface is not opened
+        limit = float("nan") if max_thickness_m is None else float(max_thickness_m)
         if window is None:
-            return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False, warped)
+            return VolumeMeasurement(0.0, 0.0, 0.0, 0.0, area, False, warped, max_thickness_m=limit)
         frame = gpd.GeoDataFrame(geometry=[local], crs=surface.crs.to_wkt())
-        totals = np.zeros(4)  # fill sum, fill count (covered valid pixels), cut sum, cut count
+        totals = np.zeros(5)  # fill sum, fill count (covered valid pixels), cut sum, cut count, too-thick count
         implausible = 0
         with _base_on_grid(base_path, surface, window) as (bottom_source, resampled):
             for strip in _row_strips(window, block_cells):
@@ -132,9 +157,9 @@ def measure_volume(
                 bottom_window = strip if not resampled else _relative(strip, window)
                 bottom, voids_bottom = _plausible(bottom_source.read(1, window=bottom_window, masked=True))
                 implausible += voids_top + voids_bottom
-                totals += _integrate_strip(top - bottom, surface.window_transform(strip), frame)
+                totals += _integrate_strip(top - bottom, surface.window_transform(strip), frame, limit)
         transform = surface.window_transform(window)
-    fill_sum, fill_count, cut_sum, cut_count = totals
+    fill_sum, fill_count, cut_sum, cut_count, thick_count = totals
     pixel_area = abs(transform.a * transform.e) * (area / local.area if local.area > 0 else 1.0)
     measured = float(fill_sum) * pixel_area
     coverage = min(float(fill_count) * pixel_area / area, 1.0) if area > 0 else 0.0
@@ -148,6 +173,9 @@ def measure_volume(
         surface_warped=warped,
         implausible_cells=implausible,
         base_above_share=float(cut_count / fill_count) if fill_count > 0 else 0.0,
+        mean_thickness_m=float(fill_sum / fill_count) if fill_count > 0 else 0.0,
+        max_thickness_m=limit,
+        too_thick_share=float(thick_count / fill_count) if fill_count > 0 else 0.0,
     )
 
 
@@ -175,23 +203,30 @@ def _relative(strip: rasterio.windows.Window, window: rasterio.windows.Window) -
     return rasterio.windows.Window(col, row, strip.width, strip.height)
 
 
-def _integrate_strip(thickness: np.ma.MaskedArray, transform: Affine, frame: gpd.GeoDataFrame) -> np.ndarray:
-    """Coverage-weighted (fill sum, fill count, cut sum, cut count) of one strip, in pixel units.
+def _integrate_strip(
+    thickness: np.ma.MaskedArray, transform: Affine, frame: gpd.GeoDataFrame, max_thickness_m: float = float("nan")
+) -> np.ndarray:
+    """Coverage-weighted (fill sum, fill count, cut sum, cut count, too-thick count) of one strip, in pixel units.
 
-    ``cut count`` counts only pixels where the base lies above the surface."""
+    ``cut count`` counts only pixels where the base lies above the surface, ``too-thick count``
+    those thicker than ``max_thickness_m`` (none when it is NaN)."""
     thickness = np.ma.filled(thickness, np.nan)
     valid = np.isfinite(thickness)
     positive = np.where(valid, np.clip(thickness, 0, None), _NODATA)
     negative = np.where(valid & (thickness < 0), -thickness, _NODATA)
+    layers = [(positive, "fill"), (negative, "cut")]
+    if np.isfinite(max_thickness_m):
+        layers.append((np.where(valid & (thickness > max_thickness_m), np.float32(1), np.float32(_NODATA)), "thick"))
     del thickness, valid
     height, width = positive.shape
     bounds = (transform.c, transform.f + transform.e * height, transform.c + transform.a * width, transform.f)
     sources = [
         NumPyRasterSource(layer, *bounds, nodata=_NODATA, srs_wkt=frame.crs.to_wkt(), name=name)
-        for layer, name in ((positive, "fill"), (negative, "cut"))
+        for layer, name in layers
     ]
     stats = exact_extract(sources, frame, ["sum", "count"], output="pandas").iloc[0]
-    return np.nan_to_num([float(stats[key]) for key in ("fill_sum", "fill_count", "cut_sum", "cut_count")])
+    keys = ("fill_sum", "fill_count", "cut_sum", "cut_count", "thick_count")
+    return np.nan_to_num([float(stats.get(key, 0.0)) for key in keys])
 
 
 @contextmanager
@@ -265,10 +300,12 @@ def _window_for(dataset: rasterio.DatasetReader, geometry: shapely.Geometry) -> 
         return None
 
 
-def _measure_site(footprint: shapely.Geometry, surface: Path, base: Path) -> VolumeMeasurement | str:
+def _measure_site(
+    footprint: shapely.Geometry, surface: Path, base: Path, max_thickness_m: float | None = None
+) -> VolumeMeasurement | str:
     """One site's measurement, or why its DEMs are unusable (runs in a joblib worker)."""
     try:
-        return measure_volume(footprint, surface, base)
+        return measure_volume(footprint, surface, base, max_thickness_m=max_thickness_m)
     except (DataDropError, rasterio.errors.RasterioIOError) as error:
         return f"DEM unusable: {error}"
 
@@ -283,9 +320,12 @@ def _outside_reason(dems: tuple[Path, Path], data_root: Path) -> str | None:
     return None
 
 
-def _volume_key(cache_version: str, footprint: shapely.Geometry, dems: tuple[Path, Path]) -> str | None:
+def _volume_key(
+    cache_version: str, footprint: shapely.Geometry, dems: tuple[Path, Path], max_thickness_m: float | None = None
+) -> str | None:
     try:
-        return cache_key(cache_version, shapely.to_wkb(footprint), *(raster_digest(dem) for dem in dems))
+        digests = (raster_digest(dem) for dem in dems)
+        return cache_key(cache_version, shapely.to_wkb(footprint), *digests, max_thickness_m)
     except (OSError, rasterio.errors.RasterioIOError):
         return None  # unreadable now: measured (and reported) uncached
 
@@ -297,6 +337,8 @@ def measure_site_volumes(
     min_coverage: float = 0.9,
     cache: ResultCache | None = None,
     max_base_above_share: float = MAX_BASE_ABOVE_SHARE,
+    thickness_priors: pd.DataFrame | None = None,
+    max_too_thick_share: float = MAX_TOO_THICK_SHARE,
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame]:
     """Measure every site that has both DEMs; quarantine those the DEMs do not cover.
 
@@ -305,7 +347,10 @@ def measure_site_volumes(
     Sites are measured in parallel on whatever joblib backend the caller configured
     (``joblib.parallel_config``: local processes or a Dask cluster); sequentially by default.
     With a ``cache``, a site whose footprint and DEM bytes (and this code) are unchanged
-    reuses its earlier measurement.
+    reuses its earlier measurement. A site's plausible maximum thickness is ``THICKNESS_MAX_FACTOR``
+    times the ``thickness_high_m`` of its residue type in ``thickness_priors`` (by default the
+    drop's ``reference/thickness_priors.csv``, else the bundled table); sites without a
+    ``residue_type`` column or prior row are not checked.
 
     Returns
     -------
@@ -313,10 +358,12 @@ def measure_site_volumes(
         ``measurements`` indexed by ``site_id`` (the fields of VolumeMeasurement);
         ``quarantine`` holds sites whose DEMs cover less than ``min_coverage`` of the
         footprint, whose base lies above the surface over more than ``max_base_above_share``
-        of it, whose DEMs reach outside ``data_root`` or cannot be read, each with a reason,
-        in the quarantine layout.
+        of it, whose measured thickness averages more than the type's plausible maximum or
+        exceeds it over more than ``max_too_thick_share`` of the footprint, whose DEMs reach
+        outside ``data_root`` or cannot be read, each with a reason, in the quarantine layout.
     """
     with_dems = list(sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")].itertuples(index=False))
+    limits = _thickness_limits(with_dems, data_root, thickness_priors)
     version = code_version(sys.modules[__name__], geodata.crs) if cache is not None else ""
     outcomes: list[VolumeMeasurement | str | None] = [None] * len(with_dems)
     todo: list[tuple[int, str | None, tuple[Path, Path]]] = []
@@ -325,13 +372,15 @@ def measure_site_volumes(
         outcomes[position] = _outside_reason(dems, data_root)
         if outcomes[position] is not None:
             continue
-        key = _volume_key(version, site.geometry, dems) if cache is not None else None
+        key = _volume_key(version, site.geometry, dems, limits[position]) if cache is not None else None
         stored = cache.get(key) if key is not None else None
         if stored is not None:
             outcomes[position] = VolumeMeasurement(**stored) if isinstance(stored, dict) else str(stored)
         else:
             todo.append((position, key, dems))
-    measured = Parallel()(delayed(_measure_site)(with_dems[position].geometry, *dems) for position, _, dems in todo)
+    measured = Parallel()(
+        delayed(_measure_site)(with_dems[position].geometry, *dems, limits[position]) for position, _, dems in todo
+    )
     for (position, key, _), outcome in zip(todo, measured):
         outcomes[position] = outcome
         if key is not None:
@@ -345,6 +394,9 @@ def measure_site_volumes(
                 "swapped surface_dem and base_dem, or DEMs on different vertical datums? fix the DEMs or remove "
                 "them to use reported figures"
             )
+        if isinstance(outcome, VolumeMeasurement):
+            residue_type = getattr(site, "residue_type", "")
+            outcome = _too_thick_reason(outcome, residue_type, max_too_thick_share) or outcome
         if isinstance(outcome, VolumeMeasurement) and outcome.coverage < min_coverage:
             voids = (
                 f" ({outcome.implausible_cells:,} cells with elevations outside {PLAUSIBLE_ELEVATION_M[0]:g} to "
@@ -374,3 +426,33 @@ def measure_site_volumes(
         crs=STORAGE_CRS,
     )
     return measurements, quarantine
+
+
+def _thickness_limits(sites: list, data_root: Path, thickness_priors: pd.DataFrame | None) -> list[float | None]:
+    """Each site's plausible maximum thickness (m): ``THICKNESS_MAX_FACTOR`` x its type's ``thickness_high_m``."""
+    if not sites or not hasattr(sites[0], "residue_type"):
+        return [None] * len(sites)
+    if thickness_priors is None:
+        thickness_priors, _ = load_reference_table("thickness_priors", data_root)
+    high = thickness_priors.drop_duplicates("residue_type").set_index("residue_type")["thickness_high_m"]
+    limits = [high.get(site.residue_type) for site in sites]
+    return [THICKNESS_MAX_FACTOR * float(high_m) if high_m is not None and np.isfinite(high_m) else None
+            for high_m in limits]  # fmt: skip
+
+
+def _too_thick_reason(measurement: VolumeMeasurement, residue_type: str, max_share: float) -> str | None:
+    """Why a site's measured thickness is implausible for its residue type, or None when it is not."""
+    limit = measurement.max_thickness_m
+    if not np.isfinite(limit):
+        return None
+    mean_above = measurement.mean_thickness_m > limit
+    if not mean_above and measurement.too_thick_share <= max_share:
+        return None
+    return (
+        f"the DEMs measure {measurement.mean_thickness_m:,.1f} m mean thickness (surface minus base), and "
+        f"{measurement.too_thick_share:.0%} of the footprint is thicker than {limit:,.0f} m, the plausible maximum for "
+        f"a {residue_type} deposit ({THICKNESS_MAX_FACTOR:g} x its thickness_high_m {limit / THICKNESS_MAX_FACTOR:g} m "
+        f"in thickness_priors.csv; at most {max_share:.0%} of a footprint may exceed it, and not the mean): DEM "
+        "heights in feet or centimetres, a base DEM on another vertical datum, or the wrong residue_type? fix the "
+        "DEMs or the residue_type, or remove the DEMs to use reported figures"
+    )

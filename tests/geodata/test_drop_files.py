@@ -81,3 +81,19 @@ def test_samples_as_an_excel_workbook_read_like_the_csv(tmp_path):
         pd.testing.assert_series_equal(pd.to_numeric(excel[column], errors="coerce"), numbers, check_names=False)
         text = numbers.isna()
         assert excel.loc[text, column].tolist() == csv.loc[text, column].tolist()  # '<0.5' and blanks as written
+
+
+def test_the_listing_says_which_separator_and_decimal_mark_a_samples_csv_uses(tmp_path):
+    root = write_prism_drop(tmp_path / "drop")
+    (root / "samples.csv").write_text(
+        "sample_id;site_id;x;y;crs;ga_ppm\n"
+        "S1;P1;500000,5;2300000,5;EPSG:32644;12,5\n"
+        "S2;P1;500010;2300010;EPSG:32644;1.234\n"
+    )
+    drop = open_data_drop(root)
+    files = describe_files(drop, []).set_index("file")["read_as"]
+    assert files["samples.csv"] == (
+        "samples (assays; ';'-separated, decimal commas (3 cells read as decimals, e.g. '500000,5' (line 2, x)); "
+        "1 ambiguous cell such as '1.234' (line 3, ga_ppm) not read (their rows are quarantined))"
+    )
+    assert files["sites.gpkg"] == "sites (footprints)"

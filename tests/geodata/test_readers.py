@@ -244,3 +244,120 @@ def test_read_samples_geopackage_points_become_lon_lat(tmp_path):
     assert samples["ga_ppm"].tolist() == ["<0.5", "12"]
     assert samples["source_row"].tolist() == [1, 2]
     assert "geometry" not in samples.columns
+
+
+# --------------------------------------------------------------------------------------------
+# Separators and decimal marks (European lab exports)
+
+
+def _european(text: str) -> str:
+    """A comma-separated prism samples file as a European spreadsheet saves it: ';' and decimal commas."""
+    import io
+
+    import pandas as pd
+
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    for column in ("depth_from_m", "depth_to_m", "ga_ppm", "longitude", "latitude", "x", "y"):
+        table[column] = table[column].str.replace(".", ",", regex=False)
+    return table.to_csv(index=False, sep=";")
+
+
+def test_semicolon_file_with_decimal_commas_reads_like_the_comma_file(tmp_path):
+    import pandas as pd
+
+    from tests.drops import write_prism_drop
+
+    root = write_prism_drop(tmp_path / "drop")
+    plain = read_samples(root / "samples.csv")
+    (tmp_path / "samples.csv").write_text(_european((root / "samples.csv").read_text()))
+    european = read_samples(tmp_path / "samples.csv")
+    for column in ("ga_ppm", "te_ppb", "longitude" if "longitude" in plain else "lon", "x", "depth_to_m"):
+        pd.testing.assert_series_equal(pd.to_numeric(european[column], errors="coerce"),
+                                       pd.to_numeric(plain[column], errors="coerce"))  # fmt: skip
+    assert european["pt_ppb"].tolist() == plain["pt_ppb"].tolist()  # '<2' as written
+    assert (european["read_problem"] == "").all()
+    dialect = european.attrs["csv_dialect"]
+    assert (dialect.delimiter, dialect.decimal, dialect.ambiguous) == (";", ",", 0)
+    assert dialect.describe().startswith("';'-separated, decimal commas (")
+    assert plain.attrs["csv_dialect"].describe() == ""  # a plain comma-separated file has nothing to say
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_decimal_comma_cells_are_converted_below_detection_and_grouped_too(tmp_path, separator):
+    path = tmp_path / "samples.csv"
+    lines = [["sample_id", "lon", "lat", "ga_ppm", "te_ppb"], ["S1", "81,25", "20,5", "12,5", "<0,5"],
+             ["S2", "81,25", "20,5", "1,234", "1.234,5"], ["S3", "81", "20", "7", "8"]]  # fmt: skip
+    path.write_text("".join(separator.join(line) + "\n" for line in lines))
+    samples = read_samples(path)
+    assert samples["ga_ppm"].tolist() == ["12.5", "1.234", "7"]  # 1,234 in a decimal-comma file is 1.234
+    assert samples["te_ppb"].tolist() == ["<0.5", "1234.5", "8"]
+    assert samples["lon"].tolist() == ["81.25", "81.25", "81"]
+    assert samples["read_problem"].tolist() == ["", "", ""]
+    assert samples.attrs["csv_dialect"].converted == 8  # lon, lat, ga and te of S1 and S2
+
+
+def test_comma_separated_file_is_read_as_before(tmp_path):
+    path = tmp_path / "samples.csv"
+    path.write_text('sample_id,lon,lat,ga_ppm,te_ppb\nS1,81.25,20.5,"12,5",<0.5\nS2,81.25,20.5,"1,234.5",3\n')
+    samples = read_samples(path)
+    assert samples["ga_ppm"].tolist() == ["12,5", "1,234.5"]  # not converted: validation refuses the '12,5'
+    assert samples["read_problem"].tolist() == ["", ""]
+    assert samples.attrs["csv_dialect"].describe() == ""
+
+
+@pytest.mark.parametrize(
+    "text, problem_row, fragment",
+    [
+        # ',' separator and '1,234' beside a decimal comma: either reading is possible, so not read
+        ('sample_id,lon,lat,ga_ppm\nS1,81.2,20.5,"1,234"\nS2,81.2,20.5,"12,5"\n', 0,
+         "ga_ppm '1,234' is ambiguous: a decimal comma (1.234) or a thousands separator (1234)? this comma-separated "
+         "file also holds decimal commas (e.g. '12,5' (line 3, ga_ppm))"),
+        # ';' file whose decimals use points: a '1,234' is a thousands separator or a stray decimal comma
+        ("sample_id;lon;lat;ga_ppm\nS1;81.2;20.5;1,234\nS2;81.2;20.5;12.5\n", 0,
+         "the ';'-separated file writes decimals with points"),
+        # ';' file whose decimals use commas: a '1.234' is a thousands separator or a stray decimal point
+        ("sample_id;lon;lat;ga_ppm\nS1;81,2;20,5;12,5\nS2;81,2;20,5;1.234\n", 1,
+         "ga_ppm '1.234' is ambiguous: a decimal point (1.234) or a thousands separator (1234)? the ';'-separated "
+         "file writes decimals with commas"),
+        # ';' file with no other decimal number: nothing tells which mark it uses
+        ("sample_id;x;y;crs;ga_ppm\nS1;500000;2300000;EPSG:32644;1,234\n", 0, "no other number in the ';'-separated"),
+        # ';' file mixing both marks
+        ("sample_id;lon;lat;ga_ppm\nS1;81.2;20.5;12,5\nS2;81.2;20.5;1,234\n", 1, "mixes decimal commas and points"),
+    ],
+)
+def test_ambiguous_numbers_are_not_guessed(tmp_path, text, problem_row, fragment):
+    path = tmp_path / "samples.csv"
+    path.write_text(text)
+    samples = read_samples(path)
+    problems = samples["read_problem"].tolist()
+    assert fragment in problems[problem_row]
+    assert [bool(problem) for problem in problems] == [position == problem_row for position in range(len(samples))]
+    assert samples.attrs["csv_dialect"].ambiguous == 1
+    assert "1 ambiguous cell such as" in samples.attrs["csv_dialect"].describe()
+
+
+def test_thousands_in_a_comma_file_are_read_as_before_and_said(tmp_path):
+    path = tmp_path / "samples.csv"
+    path.write_text('sample_id,lon,lat,ga_ppm\nS1,81.2,20.5,"1,234"\nS2,81.2,20.5,12.5\n')
+    samples = read_samples(path)
+    assert samples["ga_ppm"].tolist() == ["1,234", "12.5"] and (samples["read_problem"] == "").all()
+    assert samples.attrs["csv_dialect"].describe() == (
+        "1 cell such as '1,234' (line 2, ga_ppm) read with ',' as thousands separator (1,234 = 1234); "
+        "write 1.234 if a decimal was meant"
+    )
+
+
+def test_text_columns_are_never_converted(tmp_path):
+    path = tmp_path / "samples.csv"
+    path.write_text("sample_id;hole_id;lon;lat;ga_ppm\n1,234;12,5;81,2;20,5;3,5\n")
+    samples = read_samples(path)
+    assert samples[["sample_id", "hole_id", "ga_ppm"]].iloc[0].tolist() == ["1,234", "12,5", "3.5"]
+
+
+def test_semicolon_sites_csv_keeps_its_wkt_and_reads_decimal_commas(tmp_path):
+    path = tmp_path / "sites.csv"
+    header = "site_id;name;residue_type;reported_tonnes;crs;wkt\n"
+    path.write_text(f"{header}A;Pond, east;red mud;1.500,5;EPSG:32644;{SQUARE_WKT}\n")
+    sites = read_sites(path)
+    assert sites["name"].tolist() == ["Pond, east"] and sites["reported_tonnes"].tolist() == ["1500.5"]
+    npt.assert_allclose(sites.geometry.iloc[0].area, 200 * 200)

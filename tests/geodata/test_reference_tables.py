@@ -98,3 +98,49 @@ def test_line_number_counts_blank_lines(tmp_path):
     with pytest.raises(ReferenceTableError) as caught:
         load_reference_tables(tmp_path)
     assert "line 4:" in str(caught.value)
+
+
+CEILING_HEADER = "residue_type,element,ceiling_ppm,source\n"
+
+
+def test_bundled_assay_ceilings_are_cited_and_far_above_typical_grades():
+    tables = load_reference_tables()
+    priors = tables.grade_priors[["residue_type", "element", "grade_p90_gt"]]
+    ceilings = tables.assay_ceilings.merge(priors, on=["residue_type", "element"], validate="one_to_one")
+    assert 0 < len(ceilings) < len(RESIDUE_TYPES) * len(ELEMENTS)  # only pairs with a published figure
+    assert (ceilings["source"].str.len() > 20).all()
+    assert not ceilings["source"].str.contains("shared/").any()  # cites the publications themselves
+    assert (ceilings["ceiling_ppm"] >= 2 * ceilings["highest_published_ppm"]).all()
+    assert (ceilings["ceiling_ppm"] >= 10 * ceilings["grade_p90_gt"]).all()  # catches unit errors, not rich assays
+    assert (ceilings["ceiling_ppm"] <= 1_000_000).all()
+
+
+def test_a_partial_ceilings_override_is_fine(tmp_path):
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "assay_ceilings.csv").write_text(CEILING_HEADER + "fly ash,ga,300,our lab\n")
+    tables = load_reference_tables(tmp_path)
+    assert tables.assay_ceilings[["residue_type", "element", "ceiling_ppm"]].values.tolist() == [
+        ["coal_fly_ash", "ga", 300]
+    ]
+    assert tables.origins["assay_ceilings"].startswith("data drop: assay_ceilings.csv")
+
+
+@pytest.mark.parametrize(
+    "rows, fragment",
+    [
+        ("red mud,ga,1000,x\nbauxite_residue,ga,900,y\n", "duplicate row for ('bauxite_residue', 'ga')"),
+        ("red mud,ga,0,x\n", "line 2: ceiling_ppm 0 is not in (0, 1,000,000]"),
+        ("red mud,ga,1000,x\nfly ash,te,2000000,y\n", "line 3: ceiling_ppm 2e+06 is not in (0, 1,000,000]"),
+        ("red mud,ga,lots,x\n", "line 2: ceiling_ppm is not a number"),
+        ("red mud,ga,1000,\n", "line 2: no source"),
+        ("red mud,au,1000,x\n", "unknown element(s) ['au']"),
+    ],
+)
+def test_malformed_ceilings_override_raises_naming_file_and_line(tmp_path, rows, fragment):
+    (tmp_path / "reference").mkdir()
+    path = tmp_path / "reference" / "assay_ceilings.csv"
+    path.write_text(CEILING_HEADER + rows)
+    with pytest.raises(ReferenceTableError) as caught:
+        load_reference_tables(tmp_path)
+    assert caught.value.path == path
+    assert fragment in str(caught.value)

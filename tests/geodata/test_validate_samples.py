@@ -193,5 +193,82 @@ def test_site_whose_median_is_a_thousand_times_its_type_is_a_unit_error(two_site
     assert result.accepted["sample_id"].tolist() == ["B1"] and result.balanced
     reason = result.quarantine["reason"].iloc[0]
     assert "unit error" in reason and "ppb written as ppm" in reason
-    # without the priors (as before) nothing is checked
-    assert len(validate_samples(raw_samples(rows), CSV, sites).accepted) == 4
+    # without the priors (as before) nothing is checked; an empty ceilings table leaves the ceiling rule out too
+    assert len(validate_samples(raw_samples(rows), CSV, sites, assay_ceilings=pd.DataFrame()).accepted) == 4
+
+
+# --------------------------------------------------------------------------------------------
+# Assay ceilings per residue type and element (assay_ceilings.csv)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"ga_ppm": "60000"}, "ga_ppm '60000' at samples.csv line 3 is 60,000 g/t, above the 1,000 g/t ceiling for Ga "
+         "in bauxite_residue (assay_ceilings.csv; the highest published is 59.4 g/t; source: Gu H., Wang N., "
+         "Hargreaves J.S.J. 2018"),
+        ({"ga_ppm": "60000"}, "check the unit: read as ppb it would be 60 g/t (ppb written in a ppm column?)"),
+        ({"ga_ppm": "", "ga_pct": "6"}, "read as ppm it would be 6 g/t (ppm written in a pct column?)"),
+        ({"ga_ppm": "<5000"}, "ga_ppm '<5000' at samples.csv line 3 is 5,000 g/t, above the 1,000 g/t ceiling"),
+        ({"ga_ppm": "", "ga_ppb": "2000000"}, "check the value and its unit against the laboratory certificate"),
+    ],
+)
+def test_assay_above_its_types_ceiling_is_quarantined_naming_ceiling_source_and_unit(two_sites, change, fragment):
+    sites = two_sites.assign(residue_type="bauxite_residue")
+    rows = [{**GOOD, "sample_id": "OK", "ga_ppm": "900"}, {**GOOD, "sample_id": "HIGH", **change}]
+    result = validate_samples(raw_samples(rows), CSV, sites)
+    assert result.accepted["sample_id"].tolist() == ["OK"]
+    assert result.quarantine["source_row"].tolist() == [3]
+    assert fragment in result.quarantine["reason"].iloc[0]
+    assert result.rows_in == len(result.accepted) + len(result.quarantine) == 2
+
+
+def test_types_and_elements_without_a_ceiling_keep_only_the_whole_sample_rule(two_sites):
+    sites = two_sites.assign(residue_type="bauxite_residue")
+    rows = [
+        {**GOOD, "sample_id": "TE", "ga_ppm": "", "te_ppm": "50000"},  # no Te ceiling for red mud: 5 % passes
+        {**GOOD, "sample_id": "WHOLE", "ga_ppm": "", "te_ppm": "2000000"},  # 200 %: refused as before
+    ]
+    result = validate_samples(raw_samples(rows), CSV, sites)
+    assert result.accepted["sample_id"].tolist() == ["TE"] and result.balanced
+    (reason,) = result.quarantine["reason"]
+    assert "above 100 % of the sample" in reason and "ceiling" not in reason
+    other = validate_samples(raw_samples([{**GOOD, "ga_ppm": "60000"}]), CSV, two_sites.assign(residue_type="other"))
+    assert len(other.accepted) == 1  # 'other' has no ceiling row
+
+
+def test_the_drops_own_ceilings_replace_the_bundled_ones(two_sites, tmp_path):
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "assay_ceilings.csv").write_text(
+        "residue_type,element,ceiling_ppm,source\nred mud,ga,50,our plant's assay history 2010-2024\n"
+    )
+    sites = two_sites.assign(residue_type="bauxite_residue")
+    rows = [{**GOOD, "sample_id": "LOW", "ga_ppm": "45"}, {**GOOD, "sample_id": "HIGH", "ga_ppm": "55"}]
+    result = validate_samples(raw_samples(rows), tmp_path / "samples.csv", sites)
+    assert result.accepted["sample_id"].tolist() == ["LOW"] and result.balanced
+    reason = result.quarantine["reason"].iloc[0]
+    assert "above the 50 g/t ceiling for Ga in bauxite_residue" in reason
+    assert "source: our plant's assay history 2010-2024" in reason and "highest published" not in reason
+    # the same rows against the bundled ceiling (1,000 g/t) are both accepted
+    assert len(validate_samples(raw_samples(rows), CSV, sites).accepted) == 2
+
+
+def test_a_semicolon_lab_export_with_decimal_commas_validates_like_points(two_sites, tmp_path):
+    from geodata.readers import read_samples
+
+    lon, lat = f"{A_LON:.6f}".replace(".", ","), f"{A_LAT:.6f}".replace(".", ",")
+    path = tmp_path / "samples.csv"
+    path.write_text(
+        "sample_id;site_id;lon;lat;depth_from_m;depth_to_m;ga_ppm\n"
+        f"S1;A;{lon};{lat};0;1,5;12,5\n"
+        f"S2;A;{lon};{lat};1,5;3;<0,5\n"
+        f"S3;A;{lon};{lat};3;4,5;1.234\n"  # 1234 or 1.234? refused, not guessed
+    )
+    result = validate_samples(read_samples(path), path, two_sites)
+    assert result.accepted["sample_id"].tolist() == ["S1", "S2"]
+    npt.assert_allclose(result.accepted["ga_gt"], [12.5, 0.5])
+    npt.assert_allclose(result.accepted["depth_to_m"], [1.5, 3.0])
+    assert result.accepted["ga_bdl"].tolist() == [False, True]
+    assert result.quarantine["source_row"].tolist() == [4]
+    assert "ga_ppm '1.234' is ambiguous" in result.quarantine["reason"].iloc[0]
+    assert result.rows_in == len(result.accepted) + len(result.quarantine) == 3

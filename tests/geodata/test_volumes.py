@@ -285,3 +285,47 @@ def test_measure_site_volumes_min_coverage_is_a_threshold(tmp_path):
     measured, quarantine = measure_site_volumes(sites, tmp_path, "sites.gpkg", min_coverage=0.4)
     assert (measured.index.tolist(), len(quarantine)) == (["HALF"], 0)
     npt.assert_allclose(measured.loc["HALF", "coverage"], 0.5, atol=0.005)
+
+
+def test_thickness_above_the_types_plausible_maximum_quarantines_the_site(tmp_path):
+    # zinc leach residue: thickness_high_m 25 m in the bundled priors, so at most 3 x 25 = 75 m
+    transform = from_origin(E0 - 150, N0 + 150, 10.0, 10.0)
+    x, _ = pixel_centres(transform, 30, 30)
+    base = np.full(x.shape, 100.0)
+    write_dem(tmp_path / "base.tif", base, transform)
+    write_dem(tmp_path / "feet.tif", base + 100.0, transform)  # 100 m everywhere: surface heights in feet?
+    write_dem(tmp_path / "deep.tif", base + np.where(x < E0 - 20, 80.0, 10.0), transform)  # 80 m over 40 %
+    write_dem(tmp_path / "corner.tif", base + np.where(x < E0 - 80, 80.0, 10.0), transform)  # 80 m over 10 %
+    pairs = [("FEET", FOOTPRINT, "feet.tif", "base.tif"), ("DEEP", FOOTPRINT, "deep.tif", "base.tif"),
+             ("CORNER", FOOTPRINT, "corner.tif", "base.tif")]  # fmt: skip
+    sites = _sites_with_dems(pairs).assign(residue_type="zinc_leach_residue")
+    measured, quarantine = measure_site_volumes(sites, tmp_path, "sites.gpkg")
+    assert measured.index.tolist() == ["CORNER"] and quarantine["record_id"].tolist() == ["FEET", "DEEP"]
+    assert len(measured) + len(quarantine) == len(sites)
+    npt.assert_allclose(measured.loc["CORNER", ["mean_thickness_m", "max_thickness_m"]], [17.0, 75.0], rtol=0.01)
+    npt.assert_allclose(measured.loc["CORNER", "too_thick_share"], 0.1, atol=0.005)
+    feet, deep = quarantine["reason"]
+    assert feet.startswith("the DEMs measure 100.0 m mean thickness (surface minus base), and 100% of the footprint is "
+                           "thicker than 75 m, the plausible maximum for a zinc_leach_residue deposit (3 x its "
+                           "thickness_high_m 25 m in thickness_priors.csv")  # fmt: skip
+    assert "DEM heights in feet or centimetres" in feet
+    assert deep.startswith("the DEMs measure 38.0 m mean thickness (surface minus base), and 40% of the footprint")
+    assert quarantine["source_row"].tolist() == [1, 2]
+
+
+def test_thickness_limit_follows_the_thickness_priors_given(tmp_path):
+    from geodata.reference_tables import load_reference_tables
+
+    flat_pair(tmp_path, thickness=100.0)
+    sites = _sites_with_dems([("FEET", FOOTPRINT, "surface.tif", "base.tif")])
+    priors = load_reference_tables().thickness_priors
+    thick = priors.assign(thickness_high_m=priors["thickness_high_m"].where(priors["residue_type"] != "other", 50.0))
+    _, quarantine = measure_site_volumes(sites.assign(residue_type="other"), tmp_path, "sites.gpkg")
+    assert len(quarantine) == 0  # 100 m is within 'other''s 3 x 40 m = 120 m
+    measured, quarantine = measure_site_volumes(sites.assign(residue_type="zinc_leach_residue"), tmp_path, "s.gpkg")
+    assert len(measured) == 0 and "thicker than 75 m" in quarantine["reason"].iloc[0]
+    measured, _ = measure_site_volumes(sites.assign(residue_type="other"), tmp_path, "s.gpkg", thickness_priors=thick)
+    npt.assert_allclose(measured.loc["FEET", "max_thickness_m"], 150.0)
+    # sites without a residue type (as some callers pass them) are measured, not judged
+    measured, quarantine = measure_site_volumes(sites, tmp_path, "s.gpkg")
+    assert (len(measured), len(quarantine)) == (1, 0) and np.isnan(measured.loc["FEET", "max_thickness_m"])
