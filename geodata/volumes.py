@@ -25,13 +25,14 @@ import shapely
 from affine import Affine
 from exactextract import exact_extract
 from exactextract.raster import NumPyRasterSource
-from joblib import Parallel, delayed
+from joblib import delayed
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 
 import geodata.crs
 from geodata.crs import geodesic_area_m2, local_utm_crs
 from geodata.errors import CRSError, DataDropError
+from geodata.progress import run_jobs
 from geodata.reference_tables import load_reference_table
 from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 from geodata.schema import STORAGE_CRS
@@ -378,8 +379,9 @@ def measure_site_volumes(
             outcomes[position] = VolumeMeasurement(**stored) if isinstance(stored, dict) else str(stored)
         else:
             todo.append((position, key, dems))
-    measured = Parallel()(
-        delayed(_measure_site)(with_dems[position].geometry, *dems, limits[position]) for position, _, dems in todo
+    measured = run_jobs(
+        [delayed(_measure_site)(with_dems[position].geometry, *dems, limits[position]) for position, _, dems in todo],
+        "DEM volumes",
     )
     for (position, key, _), outcome in zip(todo, measured):
         outcomes[position] = outcome
