@@ -2,8 +2,8 @@
 
 Every number this script writes is made up. Sites are placed near real Indian industrial
 localities so that maps look plausible, but footprints, tonnages, operators and assays are
-invented. Grade distributions are centred on published figures listed in
-/work/shared/REFERENCE_NUMBERS.md (cited next to each figure below and in the README).
+invented. Grade distributions are centred on published figures (cited next to each figure
+below, in the README and in geodata/reference/README.md).
 
 Usage::
 
@@ -134,7 +134,7 @@ class ResidueSpec:
     operator_word: str  # word in the fictional operator name
 
 
-# Typical grades (g/t). Figures marked [REF] come from /work/shared/REFERENCE_NUMBERS.md;
+# Typical grades (g/t). Figures marked [REF] are published figures (sources in the basis column);
 # everything else is an ASSUMPTION (small background values so that the pipeline sees
 # realistic below-detection results).
 RESIDUES: dict[str, ResidueSpec] = {
@@ -1252,7 +1252,7 @@ depth trend per residue type and a nugget (variance {nugget}). Attribute effects
   richer.
 
 Typical grades (median over sites of the site mean, g/t) and their basis
-(sources as listed in `/work/shared/REFERENCE_NUMBERS.md`):
+(published sources in `geodata/reference/README.md`):
 
 | Residue type | Ga | Te | Pt | Pd | Rh | Basis |
 |---|---|---|---|---|---|---|
