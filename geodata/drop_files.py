@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
@@ -15,7 +16,7 @@ import rasterio.errors
 
 from geodata.datadrop import HUBS_FILE, DataDrop
 from geodata.errors import CRSError, DataDropError
-from geodata.readers import sniff_csv
+from geodata.readers import CsvDialect
 from geodata.reference_tables import TABLES
 from geodata.reviews import REVIEWS_FILE
 from geodata.zonal import find_covariates
@@ -29,16 +30,21 @@ DOCUMENT_SUFFIXES = (".md", ".txt", ".pdf", ".html", ".htm", ".docx", ".rst")
 RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
-def describe_files(drop: DataDrop, dem_paths: list[str]) -> pd.DataFrame:
+def describe_files(
+    drop: DataDrop, dem_paths: list[str], dialects: Mapping[Path, CsvDialect | None] | None = None
+) -> pd.DataFrame:
     """One row per file in the drop: ``file`` (relative path) and ``read_as`` (or ``NOT READ: why``).
 
     ``dem_paths`` are the sites' ``surface_dem`` / ``base_dem`` values (relative to the
-    drop); a VRT's source files count as part of it.
+    drop); a VRT's source files count as part of it. ``dialects`` (file -> the
+    :class:`~geodata.readers.CsvDialect` its reader found, ``frame.attrs["csv_dialect"]``)
+    add the separator and decimal mark of CSV tables already read.
     """
-    roles = {drop.sites_path: _with_dialect("sites (footprints)", drop.sites_path),
+    dialects = dialects or {}
+    roles = {drop.sites_path: _with_dialect("sites (footprints)", dialects.get(drop.sites_path)),
              drop.root / "dataset.json": "drop description"}  # fmt: skip
     if drop.samples_path is not None:
-        roles[drop.samples_path] = _with_dialect("samples (assays)", drop.samples_path)
+        roles[drop.samples_path] = _with_dialect("samples (assays)", dialects.get(drop.samples_path))
     if drop.sites_path.suffix.lower() == ".shp":
         for suffix in SHAPEFILE_PARTS:
             roles[drop.sites_path.with_suffix(suffix)] = "sites (part of the shapefile)"
@@ -62,10 +68,9 @@ def describe_files(drop: DataDrop, dem_paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["file", "read_as"])
 
 
-def _with_dialect(role: str, path: Path) -> str:
+def _with_dialect(role: str, dialect: CsvDialect | None) -> str:
     """``role``, with the separator and decimal mark detected in a CSV file when they are not plain
     commas and points: ``samples (assays; ';'-separated, decimal commas (...))``."""
-    dialect = sniff_csv(path) if path.suffix.lower() == ".csv" else None
     detected = dialect.describe() if dialect is not None else ""
     return f"{role[:-1]}; {detected})" if detected else role
 

@@ -70,6 +70,7 @@ def read_sites(path: Path) -> gpd.GeoDataFrame:
     if path.suffix.lower() == ".csv":
         frame = _read_csv(path)
         sites = _geometry_from_csv(frame, path, allow_points=True)
+        sites.attrs[CSV_DIALECT] = frame.attrs[CSV_DIALECT]
     else:
         sites = _read_vector(path)
     if len(sites) == 0:
@@ -157,14 +158,6 @@ class CsvDialect:
 def _cells(count: int, kind: str = "") -> str:
     """``'1 cell'``, ``'3 ambiguous cells'``."""
     return f"{count} {kind}cell{'' if count == 1 else 's'}"
-
-
-def sniff_csv(path: Path) -> CsvDialect | None:
-    """The dialect :func:`read_samples` / :func:`read_sites` detect in a CSV file (None if it cannot be read)."""
-    try:
-        return _read_csv(path).attrs[CSV_DIALECT]
-    except DataDropError:
-        return None
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -353,6 +346,7 @@ def _records_frame(
     if not header:
         raise DataDropError(path, "has no header line", "start the file with a line of column names")
     width = len(header)
+    separator, separators = {",": ("comma", "commas"), ";": ("';'", "';'"), "\t": ("tab", "tabs")}[delimiter]
     rows: list[list[str]] = []
     lines: list[int] = []
     problems: list[str] = []
@@ -360,7 +354,6 @@ def _records_frame(
         if not any(field.strip() for field in fields):
             continue  # a blank line: nothing to account for
         too_long = any(field.strip() for field in fields[width:])  # blank extras (a trailing comma) are harmless
-        separator, separators = {",": ("comma", "commas"), ";": ("';'", "';'"), "\t": ("tab", "tabs")}[delimiter]
         problems.append(
             f"{len(fields)} fields where the header has {width} (an unquoted {separator} in a cell?); "
             f"put double quotes around cells that contain {separators}"

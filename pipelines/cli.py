@@ -13,7 +13,7 @@ import rasterio
 from geodata.datadrop import open_data_drop
 from geodata.drop_files import describe_files, not_read
 from geodata.errors import DataDropError
-from geodata.readers import read_samples, read_sites
+from geodata.readers import CSV_DIALECT, read_samples, read_sites
 from geodata.reference_tables import load_reference_tables
 from geodata.schema import ELEMENTS, unread_assay_columns
 from geodata.validate import ValidationResult, validate_samples, validate_sites
@@ -219,7 +219,8 @@ def validate_command(data: Path) -> int:
     try:
         drop = open_data_drop(data)
         references = load_reference_tables(drop.root)
-        sites = validate_sites(read_sites(drop.sites_path), drop.sites_path, drop.root)
+        raw_sites = read_sites(drop.sites_path)
+        sites = validate_sites(raw_sites, drop.sites_path, drop.root)
     except DataDropError as error:
         print(f"UNUSABLE  {error}")
         return 1
@@ -234,9 +235,11 @@ def validate_command(data: Path) -> int:
         print(f"UNUSABLE  {error}")
         unusable = True
     unread_columns: list[str] = []
+    dialects = {drop.sites_path: raw_sites.attrs.get(CSV_DIALECT)}
     if drop.samples_path is not None:
         try:
             raw_samples = read_samples(drop.samples_path)
+            dialects[drop.samples_path] = raw_samples.attrs.get(CSV_DIALECT)
             unread_columns = unread_assay_columns(list(raw_samples.columns))
             samples = validate_samples(raw_samples, drop.samples_path, sites.accepted, references.grade_priors)
             rows.append(_validation_row(drop.samples_path.name, samples))
@@ -251,7 +254,7 @@ def validate_command(data: Path) -> int:
         covariates, unusable = [], True
     print(f"Data drop {drop.root}{' [SYNTHETIC]' if drop.synthetic else ''}")
     print(pd.DataFrame(rows).to_string(index=False))
-    files = describe_files(drop, _dem_paths(sites.accepted))
+    files = describe_files(drop, _dem_paths(sites.accepted), dialects)
     print(f"\nFiles in the drop ({len(files)}), by what Residua reads them as:")
     for role, count in files.loc[~files.index.isin(not_read(files).index), "read_as"].value_counts().items():
         print(f"  {count:5d}  {role}")

@@ -84,6 +84,8 @@ def test_samples_as_an_excel_workbook_read_like_the_csv(tmp_path):
 
 
 def test_the_listing_says_which_separator_and_decimal_mark_a_samples_csv_uses(tmp_path):
+    from geodata.readers import read_samples
+
     root = write_prism_drop(tmp_path / "drop")
     (root / "samples.csv").write_text(
         "sample_id;site_id;x;y;crs;ga_ppm\n"
@@ -91,7 +93,8 @@ def test_the_listing_says_which_separator_and_decimal_mark_a_samples_csv_uses(tm
         "S2;P1;500010;2300010;EPSG:32644;1.234\n"
     )
     drop = open_data_drop(root)
-    files = describe_files(drop, []).set_index("file")["read_as"]
+    dialects = {drop.samples_path: read_samples(drop.samples_path).attrs["csv_dialect"]}
+    files = describe_files(drop, [], dialects).set_index("file")["read_as"]
     assert files["samples.csv"] == (
         "samples (assays; ';'-separated, decimal commas (3 cells read as decimals, e.g. '500000,5' (line 2, x)); "
         "1 ambiguous cell such as '1.234' (line 3, ga_ppm) not read (their rows are quarantined))"
