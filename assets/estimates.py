@@ -13,6 +13,7 @@ from geodata.reference_tables import ReferenceTables
 from geodata.reviews import REVIEWS_FILE, read_reviews
 from geodata.schema import ELEMENTS, STORAGE_CRS
 from geodata.validate import ValidationResult
+from geodata.vocabulary import ACCEPT_TONNAGE, HELD_STATUS, REVIEW_STATUS
 from models.element_correlation import element_correlation
 from models.estimates import estimate_resources, resource_draws
 from models.grade_tonnage import grade_tonnage_curves
@@ -60,7 +61,7 @@ def resource_estimates(
 
 @dg.asset(group_name="review")
 def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> SiteReviews:
-    """Geologists' decisions per site (accept / exclude / needs-data) from the data drop's reviews.csv."""
+    """Geologists' decisions per site (accept / exclude / needs-data / accept-tonnage) from the drop's reviews.csv."""
     history, rejects = read_reviews(settings.data_path / REVIEWS_FILE)
     quarantine = gpd.GeoDataFrame(
         review_quarantine(rejects, REVIEWS_FILE), geometry=[None] * len(rejects), crs=STORAGE_CRS
@@ -81,8 +82,15 @@ def site_rankings(
     reviews: SiteReviews,
     reference_tables: ReferenceTables,
 ) -> pd.DataFrame:
-    """Sites ranked by confidence-weighted P50 recoverable value, honouring reviews, with rank stability."""
-    ranked = rank_sites(resource_estimates, reviews.history)
+    """Sites ranked by confidence-weighted P50 recoverable value, honouring reviews, with rank stability.
+
+    Sites whose modelled tonnage is outside the ``tonnage_ratio_low``-``tonnage_ratio_high`` band of their
+    reported tonnes are held out of the ranking (listed, unranked) until a reviewer accepts the tonnage."""
+    ranked = rank_sites(resource_estimates, reviews.history, (settings.tonnage_ratio_low, settings.tonnage_ratio_high))
+    held = ranked.loc[ranked["review_status"] == HELD_STATUS]
+    if len(held):
+        context.log.warning("Held %d site(s) out of the ranking until a reviewer records %s for them:\n  %s",
+                            len(held), ACCEPT_TONNAGE, "\n  ".join(held["held_reason"]))  # fmt: skip
     stability = rank_stability(
         ranked,
         reference_tables.recovery,
@@ -96,7 +104,9 @@ def site_rankings(
     context.log.info("Ranked %d of %d sites; %d stay in the top 10 in >= 80 %% of %d price/recovery perturbations",
                      int(ranked["rank"].notna().sum()), len(ranked), stable, settings.sensitivity_draws)  # fmt: skip
     context.add_output_metadata(
-        {"ranked": int(ranked["rank"].notna().sum()), "excluded_by_review": int(ranked["rank"].isna().sum()),
+        {"ranked": int(ranked["rank"].notna().sum()),
+         "held_for_review": dg.MetadataValue.json(held["site_id"].tolist()),
+         "excluded_by_review": int((ranked["review_status"] == REVIEW_STATUS["exclude"]).sum()),
          "review_status": dg.MetadataValue.json(ranked["review_status"].value_counts().to_dict()),
          "top10_in_80pct_of_perturbations": stable}
     )  # fmt: skip

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from geodata.postgis import SCHEMA_NAME, check_identifier
 from geodata.publish import ALL_FORMATS, check_formats
+from models.ranking import TONNAGE_BAND
 
 
 class ResiduaSettings(dg.ConfigurableResource):
@@ -45,8 +46,15 @@ class ResiduaSettings(dg.ConfigurableResource):
         "instance folder ($RESIDUA_DAGSTER_DIR, ./.dagster with the Makefile). Never inside data_dir or out_dir.",
     )
     models_kept: int = Field(default=5, ge=1, description="Fitted models kept per element in the model store.")
-    tonnage_ratio_low: float = 0.5
-    tonnage_ratio_high: float = 2.0
+    tonnage_ratio_low: float = Field(
+        default=TONNAGE_BAND[0],
+        gt=0,
+        description="Lowest modelled / reported tonnes ranked without review: a site outside "
+        "tonnage_ratio_low-tonnage_ratio_high is held for review (no rank) until reviews.csv accepts its tonnage.",
+    )
+    tonnage_ratio_high: float = Field(
+        default=TONNAGE_BAND[1], gt=0, description="Highest modelled / reported tonnes ranked without review."
+    )
     # A list default is safe on a pydantic model: every instance gets its own copy.
     formats: list[str] = Field(
         default=list(ALL_FORMATS),

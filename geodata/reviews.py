@@ -1,7 +1,7 @@
 """Reviewers' decisions per site: an append-only CSV that the next ranking honours.
 
 ``reviews.csv`` lives in the data directory. Each row is one decision: ``site_id``,
-``decision`` (accept / exclude / needs-data), ``note``, ``reviewer``, ``timestamp``
+``decision`` (accept / exclude / needs-data / accept-tonnage), ``note``, ``reviewer``, ``timestamp``
 (ISO 8601, UTC). Nothing is ever rewritten: the latest row per site is the decision in
 force, and the whole history is kept. Appends take an exclusive lock on the file, so two
 reviewers deciding at once lose nothing.

@@ -16,6 +16,7 @@ import pandas as pd
 import pyproj
 import shapely
 from pyproj.exceptions import CRSError as ProjCRSError
+from sklearn.neighbors import BallTree
 
 from geodata.assays import WHOLE_SAMPLE_GT, AssayParseError, assay_columns, normalise_row_assays, parse_assay
 from geodata.crs import geodesic_area_m2
@@ -39,9 +40,25 @@ from geodata.schema import (
 SAMPLE_SITE_BUFFER_M = 1000.0
 #: A site's median assay more than this factor from its residue type's typical grade is a unit error.
 UNIT_ERROR_FACTOR = 100.0
+#: A site's grades are also compared with its NEIGHBOUR_COUNT nearest sampled sites, of any residue
+#: type, within NEIGHBOUR_RADIUS_KM (a mining district or coalfield, whose residues share ore and coal
+#: sources), when at least NEIGHBOUR_MIN of them assayed the element: the median of three or more is
+#: not moved by one neighbour's own error. Each site's median counts as a multiple of its own type's
+#: typical grade, as raw grades of neighbouring types differ by far more than a unit (Te: 4,000 g/t in
+#: anode slime beside 1.5 g/t in its smelter's flotation tailings).
+NEIGHBOUR_COUNT = 5
+NEIGHBOUR_MIN = 3
+NEIGHBOUR_RADIUS_KM = 100.0
+#: A site this many times above or below its neighbours' median is a unit error: half a decade short
+#: of the 1,000 of ppb vs ppm (and of the 10,000 of ppm vs %), so a ppb column is caught even at a
+#: site 3x poorer than its neighbours, while the spread real neighbours show (a zinc residue type's
+#: P10-P90 spans 50x) is not.
+NEIGHBOUR_UNIT_FACTOR = 10**2.5
 #: Smallest footprint (m2 on the ground) taken as a deposit: a 10 m x 10 m pond. Anything smaller is
 #: a digitising sliver or a unit error, whose "volume" would be noise.
 MIN_FOOTPRINT_M2 = 100.0
+#: Mean Earth radius (km, IUGG): neighbour distances are great-circle, within 0.5 % of geodesic.
+EARTH_RADIUS_KM = 6371.0088
 
 
 @dataclass(frozen=True)
@@ -180,6 +197,7 @@ def validate_samples(
     _check_overlaps(samples, reasons)
     if grade_priors is not None:
         _check_site_units(samples, sites, grade_priors, reasons)
+        _check_neighbour_units(samples, sites, grade_priors, reasons)
     if len(rows) and "residue_type" in sites.columns:
         if assay_ceilings is None:  # a samples file lies at the top of its data drop
             assay_ceilings, _ = load_reference_table("assay_ceilings", source.parent)
@@ -287,7 +305,7 @@ def _check_site_units(
     types = sites.drop_duplicates("site_id").set_index("site_id")["residue_type"]
     usable = np.array([not problems for problems in reasons])
     for element in ELEMENTS:
-        detected = usable & samples[f"{element}_gt"].notna().to_numpy() & ~samples[f"{element}_bdl"].to_numpy(bool)
+        detected = _detected(samples, usable, element)
         medians = samples[detected].groupby("site_id")[f"{element}_gt"].median()
         for site_id, median in medians.items():
             prior = typical.get((types.get(site_id), element))
@@ -303,6 +321,84 @@ def _check_site_units(
                     f"{prior:g} g/t of a {types[site_id]} site, a unit error rather than a grade{hint}; fix the unit "
                     "of the site's column or values"
                 )
+
+
+def _check_neighbour_units(
+    samples: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, grade_priors: pd.DataFrame, reasons: list[list[str]]
+) -> None:
+    """Quarantine a site's assays of an element whose median is orders of magnitude from its neighbours'.
+
+    Run after :func:`_check_site_units`, whose quarantined rows therefore neither serve as
+    neighbours nor are flagged twice. Both sides are multiples of their residue types' typical
+    grades; a site at least ``NEIGHBOUR_UNIT_FACTOR`` times above or below the median of its
+    neighbours (see ``NEIGHBOUR_COUNT``) is a unit error even within ``UNIT_ERROR_FACTOR`` of
+    its type, e.g. ppb written in a ``_ppm`` column at a site poorer than its type. The reason
+    names the neighbours and the unit that would make the values plausible.
+    """
+    unique = sites.drop_duplicates("site_id").set_index("site_id")
+    places = unique.geometry.representative_point()
+    usable = np.array([not problems for problems in reasons])
+    for element in ELEMENTS:
+        detected = _detected(samples, usable, element)
+        table = _relative_medians(samples[detected], element, unique["residue_type"], grade_priors)
+        if table.empty:
+            continue
+        neighbours, km = _nearest_sites(places[table.index])
+        relative = table["relative"].to_numpy()
+        checked = np.flatnonzero((neighbours >= 0).sum(axis=1) >= NEIGHBOUR_MIN)
+        ratios = relative[checked] / np.nanmedian(np.where(neighbours >= 0, relative[neighbours], np.nan)[checked], 1)
+        far = (ratios <= 1 / NEIGHBOUR_UNIT_FACTOR) | (ratios >= NEIGHBOUR_UNIT_FACTOR)
+        rows_of = samples[detected].groupby("site_id").indices
+        for row, ratio in zip(checked[far], ratios[far], strict=True):
+            found = neighbours[row] >= 0
+            near = pd.Series(km[row][found], index=table.index[neighbours[row][found]])
+            reason = _neighbour_reason(element, table.index[row], ratio, table, near)
+            for position in np.flatnonzero(detected)[rows_of[table.index[row]]]:
+                reasons[position].append(reason)
+
+
+def _relative_medians(
+    detected: gpd.GeoDataFrame, element: str, types: pd.Series, grade_priors: pd.DataFrame
+) -> pd.DataFrame:
+    """Per site: ``median`` detected assay (g/t), its type's typical grade (``prior``), ``relative`` = their
+    ratio and ``residue_type``; sites whose type has no positive typical grade are left out."""
+    typical = grade_priors.set_index(["residue_type", "element"])["grade_p50_gt"]
+    table = detected.groupby("site_id")[f"{element}_gt"].median().rename("median").to_frame()
+    table["residue_type"] = types.reindex(table.index)
+    table["prior"] = [float(typical.get((residue_type, element), np.nan)) for residue_type in table["residue_type"]]
+    table["relative"] = table["median"] / table["prior"]
+    return table[np.isfinite(table["relative"]) & (table["relative"] > 0)]
+
+
+def _nearest_sites(places: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """Per place, the positions of (-1 padded) and great-circle distances (km, NaN padded) to its
+    ``NEIGHBOUR_COUNT`` nearest other places within ``NEIGHBOUR_RADIUS_KM``, nearest first."""
+    radians = np.radians(np.column_stack([places.y.to_numpy(), places.x.to_numpy()]))
+    distances, found = BallTree(radians, metric="haversine").query(radians, k=min(NEIGHBOUR_COUNT + 1, len(places)))
+    km = distances * EARTH_RADIUS_KM
+    keep = (found != np.arange(len(places))[:, None]) & (km <= NEIGHBOUR_RADIUS_KM)
+    keep &= np.cumsum(keep, axis=1) <= NEIGHBOUR_COUNT
+    order = np.argsort(~keep, axis=1, kind="stable")  # kept ones first, still nearest first
+    found = np.take_along_axis(np.where(keep, found, -1), order, axis=1)[:, :NEIGHBOUR_COUNT]
+    return found, np.take_along_axis(np.where(keep, km, np.nan), order, axis=1)[:, :NEIGHBOUR_COUNT]
+
+
+def _neighbour_reason(element: str, site_id: str, ratio: float, table: pd.DataFrame, near: pd.Series) -> str:
+    """Why a site's median is a unit error against its neighbours: its grade, theirs, their distances, the fix."""
+    site = table.loc[site_id]
+    listed = ", ".join(f"{other} {km:.0f} km: {table.at[other, 'relative']:.2g}x" for other, km in near.items())
+    return (
+        f"{element} at site {site_id!r}: median {_grade(site['median'])} g/t ({site['relative']:.3g}x the typical "
+        f"{site['prior']:g} g/t of a {site['residue_type']} site) is {_grade(ratio)}x the median of its {len(near)} "
+        f"nearest sampled sites within {NEIGHBOUR_RADIUS_KM:g} km, each as a multiple of its own type's typical grade "
+        f"({listed}), a unit error rather than a grade{_unit_hint(ratio, 'its neighbours')}; fix the unit of the "
+        "site's column or values"
+    )
+
+
+def _detected(samples: gpd.GeoDataFrame, usable: np.ndarray, element: str) -> np.ndarray:
+    """Rows with no problem so far and a detected (not below-limit) assay of ``element``."""
+    return usable & samples[f"{element}_gt"].notna().to_numpy() & ~samples[f"{element}_bdl"].to_numpy(bool)
 
 
 def _check_ceilings(
@@ -391,12 +487,22 @@ def _grade(value: float) -> str:
     return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
 
 
-def _unit_hint(ratio: float) -> str:
-    """Which unit would bring a median ``ratio`` times its type's typical grade within a factor of 10 of it."""
-    for factor, hint in ((1e-3, "ppb written as ppm"), (1e3, "ppm written as ppb"), (1e-4, "g/t written as %")):
-        if 0.1 <= ratio * factor <= 10:
-            return f" (values look like {hint}: x{factor:g} gives {ratio * factor:.3g}x typical)"
-    return ""
+def _unit_hint(ratio: float, reference: str = "typical") -> str:
+    """The unit mix-up that brings a median ``ratio`` times its ``reference`` closest to it, within a factor of 10.
+
+    >>> _unit_hint(1200.0, "its neighbours")
+    ' (values look like ppb written as ppm: x0.001 gives 1.2x its neighbours)'
+    >>> _unit_hint(1 / 9000)
+    ' (values look like % written as g/t: x10000 gives 1.11x typical)'
+    >>> _unit_hint(50.0)
+    ''
+    """
+    units = {1e-3: "ppb written as ppm", 1e3: "ppm written as ppb", 1e-4: "g/t written as %", 1e4: "% written as g/t"}
+    fitting = [factor for factor in units if 0.1 <= ratio * factor <= 10]
+    if not fitting:
+        return ""
+    factor = min(fitting, key=lambda f: abs(math.log10(ratio * f)))
+    return f" (values look like {units[factor]}: x{factor:g} gives {ratio * factor:.3g}x {reference})"
 
 
 def _check_overlaps(samples: gpd.GeoDataFrame, reasons: list[list[str]]) -> None:

@@ -68,10 +68,18 @@ class ReviewDecision:
     colour: str
 
 
+#: The decision that releases a tonnage hold (the only one): a reviewer has compared the modelled
+#: and reported tonnes and accepts the model's.
+ACCEPT_TONNAGE = "accept-tonnage"
+#: ``review_status`` of a site whose modelled tonnage is far from its reported tonnes while no
+#: ``accept-tonnage`` decision is in force: it keeps its numbers but gets no rank.
+HELD_STATUS = "held for review"
+
 REVIEW_DECISIONS: tuple[ReviewDecision, ...] = (
     ReviewDecision("accept", "Accept", "accepted", "#d8f0d8"),
     ReviewDecision("exclude", "Exclude", "excluded", "#f6d0d0"),
     ReviewDecision("needs-data", "Needs data", "needs data", "#fde7c4"),
+    ReviewDecision(ACCEPT_TONNAGE, "Accept tonnage", "tonnage accepted", "#d4e8f4"),
 )
 #: Decision codes accepted in ``reviews.csv``, in the order error messages list them.
 DECISIONS: tuple[str, ...] = tuple(d.code for d in REVIEW_DECISIONS)

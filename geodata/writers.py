@@ -85,6 +85,7 @@ DBF_FIELD_NAMES: dict[str, str] = {
     "value_relative_width": "val_relwid",
     "confidence_weight": "conf_wt",
     "data_origin": "data_orig",
+    "held_reason": "held_rsn",
 }
 _METAL_COLUMN = re.compile(r"^([a-z]+)_(grade_gt|contained_t|recoverable_t)_(p\d+)$")
 _METAL_SHORT = {"grade_gt": "gt", "contained_t": "ct", "recoverable_t": "rt"}

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from geodata.vocabulary import CONFIDENCE, REVIEW_STATUS, UNREVIEWED, UNSAMPLED_CLASS
+from geodata.vocabulary import ACCEPT_TONNAGE, CONFIDENCE, HELD_STATUS, REVIEW_STATUS, UNREVIEWED, UNSAMPLED_CLASS
 
 #: Rules, strongest first: (class, min holes, max relative P10-P90 width, needs DEM volume).
 CONFIDENCE_RULES: tuple[tuple[str, int, float, bool], ...] = (
@@ -43,32 +43,48 @@ def classify_confidence(n_holes: pd.Series, relative_width: pd.Series, dem_volum
 #: Columns the reviews add to the ranking.
 REVIEW_COLUMNS: tuple[str, ...] = (
     "review_status", "review_decision", "review_note", "reviewer", "reviewed_at", "review_count", "excluded_reason",
+    "held_reason",
 )  # fmt: skip
+#: Default band of modelled / reported tonnes (the ``tonnage_ratio_low`` / ``_high`` settings): a
+#: factor of 2 is far beyond both figures' stated errors (a reported figure +-20 %, a DEM volume
+#: sqrt(2) x 0.3 m over the footprint), so it means a wrong footprint, DEM, datum or density, or a
+#: stale reported figure.
+TONNAGE_BAND: tuple[float, float] = (0.5, 2.0)
 
 
-def rank_sites(estimates: pd.DataFrame, reviews: pd.DataFrame | None = None) -> pd.DataFrame:
+def rank_sites(
+    estimates: pd.DataFrame, reviews: pd.DataFrame | None = None, tonnage_band: tuple[float, float] = TONNAGE_BAND
+) -> pd.DataFrame:
     """Score = P50 recoverable value (USD) x confidence weight; rank 1 is the highest score.
 
     Ties are broken by ``site_id`` so the order is deterministic. Every component of the
-    score is a column: ``value_usd_p50``, ``confidence_weight``, ``score``.
+    score is a column: ``value_usd_p50``, ``confidence_weight``, ``score``. A site whose
+    ``tonnes_vs_reported`` (modelled P50 / reported tonnes) lies outside ``tonnage_band`` is
+    held for review: no rank, ``review_status`` ``held for review`` and a ``held_reason``
+    with both tonnages and the ratio, until the decision in force for it is ``accept-tonnage``.
 
     Parameters
     ----------
     estimates : DataFrame
-        One row per site with ``site_id``, ``value_usd_p50`` and ``confidence`` (G1..G4).
+        One row per site with ``site_id``, ``value_usd_p50`` and ``confidence`` (G1..G4);
+        optionally ``tonnes_vs_reported`` with ``tonnes_p50``, ``reported_tonnes`` and
+        ``volume_method`` (without it no site is held).
     reviews : DataFrame, optional
         Reviewers' decisions, as :func:`geodata.reviews.read_reviews` returns them
         (``site_id``, ``decision``, ``note``, ``reviewer``, ``timestamp``; oldest first).
         The latest decision per site is in force: ``exclude`` keeps the site in the table
-        with an empty ``rank`` and its ``excluded_reason``; ``needs-data`` and ``accept``
-        rank the site and say so in ``review_status``. Decisions for sites not in
-        ``estimates`` change nothing here.
+        with an empty ``rank`` and its ``excluded_reason``; ``needs-data``, ``accept`` and
+        ``accept-tonnage`` rank the site (unless held) and say so in ``review_status``.
+        Decisions for sites not in ``estimates`` change nothing here.
+    tonnage_band : (float, float)
+        Lowest and highest modelled / reported tonnes ranked without a review.
 
     Returns
     -------
     DataFrame
         Every site of ``estimates``: ranked sites first, by rank (a nullable ``Int64``),
-        then excluded sites by score; plus the review columns (see ``REVIEW_COLUMNS``).
+        then held sites, then excluded sites, each by score; plus the review columns (see
+        ``REVIEW_COLUMNS``).
 
     Examples
     --------
@@ -84,12 +100,12 @@ def rank_sites(estimates: pd.DataFrame, reviews: pd.DataFrame | None = None) -> 
     ranked["unfc_code"] = ranked["confidence"].map(lambda c: CONFIDENCE[c].unfc_code)
     ranked["confidence_words"] = ranked["confidence"].map(lambda c: CONFIDENCE[c].words)
     ranked["score"] = ranked["value_usd_p50"] * ranked["confidence_weight"]
-    ranked = _attach_reviews(ranked, reviews)
-    excluded = ranked["review_status"] == REVIEW_STATUS["exclude"]
+    ranked = _hold_far_tonnages(_attach_reviews(ranked, reviews), tonnage_band)
     ranked = ranked.sort_values(["score", "site_id"], ascending=[False, True], kind="mergesort")
-    ranked = pd.concat([ranked[~excluded.loc[ranked.index]], ranked[excluded.loc[ranked.index]]])
+    standing = ranked["review_status"].map({HELD_STATUS: 1, REVIEW_STATUS["exclude"]: 2}).fillna(0)
+    ranked = ranked.iloc[np.argsort(standing.to_numpy(), kind="stable")]
     rank = pd.array([pd.NA] * len(ranked), dtype="Int64")
-    n_ranked = int((~excluded).sum())
+    n_ranked = int((standing == 0).sum())
     rank[:n_ranked] = np.arange(1, n_ranked + 1)
     ranked.insert(0, "rank", rank)
     return ranked.reset_index(drop=True)
@@ -116,6 +132,32 @@ def _attach_reviews(ranked: pd.DataFrame, reviews: pd.DataFrame | None) -> pd.Da
     reason = np.where(note != "", note, "excluded by review (no note given)")
     ranked["excluded_reason"] = np.where(decision == "exclude", reason, "")
     return ranked
+
+
+def _hold_far_tonnages(ranked: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
+    """Hold every site whose modelled / reported tonnes lies outside ``band`` and whose decision in force
+    is neither ``exclude`` nor ``accept-tonnage``; say why in ``held_reason``."""
+    ratio = pd.to_numeric(ranked.get("tonnes_vs_reported", pd.Series(np.nan, index=ranked.index)), errors="coerce")
+    low, high = band
+    far = (ratio < low) | (ratio > high)  # NaN (no reported tonnes): never far
+    held = far & ~ranked["review_decision"].isin(["exclude", ACCEPT_TONNAGE])
+    ranked["held_reason"] = ""
+    ranked.loc[held, "held_reason"] = [_held_reason(site, band) for _, site in ranked[held].iterrows()]
+    ranked.loc[held, "review_status"] = HELD_STATUS
+    return ranked
+
+
+def _held_reason(site: pd.Series, band: tuple[float, float]) -> str:
+    """Both tonnages, the ratio, the band and the fix."""
+    reason = (
+        f"held for review: modelled {site['tonnes_p50']:,.0f} t (P50, {site['volume_method']}) is "
+        f"{site['tonnes_vs_reported']:.2f}x the reported {site['reported_tonnes']:,.0f} t, outside "
+        f"{band[0]:g}-{band[1]:g}x; check the footprint, DEMs and density against the reported figure, then record "
+        f"'{ACCEPT_TONNAGE}' (or 'exclude') for site {site['site_id']} in reviews.csv"
+    )
+    if site["review_decision"] == "accept":
+        reason += f" ('accept' does not release a tonnage hold: only '{ACCEPT_TONNAGE}' does)"
+    return reason
 
 
 def review_history(reviews: pd.DataFrame, site_ids: pd.Series) -> pd.DataFrame:

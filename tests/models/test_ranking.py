@@ -116,3 +116,56 @@ def test_review_quarantine_keeps_the_row_number_reason_and_raw_values():
     rows = review_quarantine(rejects, "reviews.csv")
     assert rows.loc[0, ["source", "source_row", "record_id"]].tolist() == ["reviews.csv", 3, "a"]
     assert '"decision": "maybe"' in rows.loc[0, "raw"] and rows.loc[0, "reason"].startswith("decision")
+
+
+def _tonnage_estimates() -> pd.DataFrame:
+    """Four sites; b's DEM tonnage is 3x its reported tonnes, c's 0.4x, d has no reported figure."""
+    return _estimates().assign(
+        tonnes_p50=[1.0e6, 3.0e6, 0.4e6, 2.0e6],
+        reported_tonnes=[1.1e6, 1.0e6, 1.0e6, float("nan")],
+        tonnes_vs_reported=[1.0 / 1.1, 3.0, 0.4, float("nan")],
+        volume_method="dem_difference",
+    )
+
+
+def test_a_tonnage_far_from_reported_is_held_unranked_with_both_tonnages_and_the_ratio():
+    ranked = rank_sites(_tonnage_estimates()).set_index("site_id")
+    assert sorted(ranked.index) == ["a", "b", "c", "d"]  # nothing disappears
+    assert ranked.loc[["a", "d"], "rank"].tolist() == [1, 2]  # d has no reported tonnes: never held
+    assert ranked.loc[["b", "c"], "rank"].isna().all()
+    assert (ranked.loc[["b", "c"], "review_status"] == "held for review").all()
+    reason = ranked.loc["b", "held_reason"]
+    assert "modelled 3,000,000 t (P50, dem_difference) is 3.00x the reported 1,000,000 t, outside 0.5-2x" in reason
+    assert "record 'accept-tonnage' (or 'exclude') for site b in reviews.csv" in reason
+    assert "0.40x the reported 1,000,000 t" in ranked.loc["c", "held_reason"]
+    assert (ranked.loc[["a", "d"], "held_reason"] == "").all() and ranked.loc["b", "score"] == 300.0
+    assert rank_sites(_tonnage_estimates())["site_id"].tolist() == ["a", "d", "b", "c"]  # held after ranked
+
+
+def test_the_tonnage_band_is_a_parameter():
+    ranked = rank_sites(_tonnage_estimates(), tonnage_band=(0.3, 2.5)).set_index("site_id")
+    assert ranked["rank"].isna().tolist() == [False, False, False, True]  # a, c (0.4x), d ranked; b (3x) held
+    assert "outside 0.3-2.5x" in ranked.loc["b", "held_reason"] and ranked.loc["c", "held_reason"] == ""
+
+
+def test_only_accept_tonnage_in_force_releases_a_hold_and_exclude_still_wins():
+    reviews = _reviews(
+        ("b", "accept-tonnage", "reported figure predates the 2021 raise", "2026-11-01T00:00:00+00:00"),
+        ("c", "accept-tonnage", "", "2026-11-01T00:00:00+00:00"),
+        ("c", "accept", "grades fine", "2026-11-02T00:00:00+00:00"),  # latest for c: accept, not the tonnage
+        ("a", "exclude", "capped", "2026-11-01T00:00:00+00:00"),
+    )
+    ranked = rank_sites(_tonnage_estimates(), reviews).set_index("site_id")
+    assert ranked.loc["b", "rank"] == 1 and ranked.loc["b", "review_status"] == "tonnage accepted"
+    assert ranked.loc["b", "held_reason"] == ""
+    assert pd.isna(ranked.loc["c", "rank"]) and ranked.loc["c", "review_status"] == "held for review"
+    assert "'accept' does not release a tonnage hold: only 'accept-tonnage' does" in ranked.loc["c", "held_reason"]
+    assert ranked.loc["a", "review_status"] == "excluded" and ranked.loc["a", "held_reason"] == ""
+    assert rank_sites(_tonnage_estimates(), reviews)["site_id"].tolist() == ["b", "d", "c", "a"]
+
+
+def test_needs_data_keeps_a_far_tonnage_held():
+    reviews = _reviews(("b", "needs-data", "resurvey the base", "2026-11-01T00:00:00+00:00"))
+    ranked = rank_sites(_tonnage_estimates(), reviews).set_index("site_id")
+    assert pd.isna(ranked.loc["b", "rank"]) and ranked.loc["b", "review_status"] == "held for review"
+    assert ranked.loc["b", "review_decision"] == "needs-data"
