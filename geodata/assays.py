@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,7 +98,7 @@ def assay_columns(columns: list[str]) -> dict[str, list[tuple[str, float]]]:
 
 
 def normalise_row_assays(
-    row: pd.Series, columns_by_element: dict[str, list[tuple[str, float]]]
+    row: Mapping[str, object], columns_by_element: dict[str, list[tuple[str, float]]]
 ) -> tuple[dict[str, float], list[str]]:
     """Convert one row's assays to g/t columns, returning (values, problems).
 
