@@ -2,9 +2,11 @@
 
 The candidates are ``SiteField`` models (``models.within_site``): the site's shrunk mean
 (no spatial structure), a Gaussian field in log-grade and one in normal scores. When
-covariate rasters vary over a site with ``MIN_HOLES_FOR_TREND`` holes, both fields carry
-a linear drift on the covariates (each effect's variance fitted by likelihood) and each
-is offered again with a random-forest covariate trend instead. Each is scored on the same blocked folds, held-out
+covariate rasters vary over a site with ``MIN_HOLES_FOR_DRIFT`` holes, both fields carry
+a linear drift on the covariates (each effect's variance fitted by likelihood); with
+``MIN_HOLES_FOR_TREND`` holes each is offered again with a random-forest covariate trend
+instead. A site with fewer than ``MIN_HOLES_OWN_KERNEL`` holes and no drift takes its
+fields' kernel shape from the thin sites of its residue type (``pooled_site_kernels``). Each is scored on the same blocked folds, held-out
 composites predicted through the path that publishes the rasters (``SiteField.held_out``);
 the baselines scored on those folds are the residue-type mean, inverse-distance weighting
 and ordinary kriging, each on log-grade and on grade (at the sites the caller asks for:
@@ -27,13 +29,16 @@ import numpy as np
 import pandas as pd
 import shapely
 from affine import Affine
+from joblib import delayed
 from scipy.spatial import cKDTree
 
 from geodata.blocks import BlockGrid, block_grid
 from geodata.covariate_points import sample_covariates
+from geodata.progress import run_jobs
 from models.grade import Z80
+from models.pooled_kernel import MAX_POOLED_SITES, MIN_POOLED_SITES, PooledKernel, fit_pooled_kernel
 from models.reproduction import variogram_ratio, weighted_quantile
-from models.selection import blocked_folds, cross_validate, interval_scale_from, score
+from models.selection import blocked_folds, cross_validate, interval_scale_from
 from models.spatial import InverseDistance, OrdinaryKriging
 from models.within_site import SiteField, block_field_draws, field_covariance
 
@@ -41,8 +46,17 @@ MIN_COMPOSITES = 12
 MIN_HOLES = 4
 #: Fewest composites for a normal-score transform (its table is the site's own distribution).
 MIN_COMPOSITES_NORMAL_SCORE = 12
-#: Fewest holes for a covariate trend inside a site (a forest needs spread to learn from).
-MIN_HOLES_FOR_TREND = 30
+#: Fewest holes for a linear covariate drift in a site's field (two or three variances to fit).
+MIN_HOLES_FOR_DRIFT = 30
+#: Fewest holes for a random-forest covariate trend: with fewer, each of the five blocked folds
+#: holds out a handful of holes, which cannot tell a forest's gain from noise (``choose``
+#: adopted it at under 1 % of such sites in the national benchmark), and its six forests per
+#: site cost more than all the other candidates together.
+MIN_HOLES_FOR_TREND = 100
+#: Fewest holes for a site to fit its own kernel; thinner sites without a drift share their
+#: residue type's (``models.pooled_kernel``): Webster and Oliver (1992) found variograms from
+#: fewer than 100 points unreliable.
+MIN_HOLES_OWN_KERNEL = 100
 #: At most this many blocks (cells x layers) per site's rasters, whose percentiles are per-block
 #: marginals (linear in the block count); a larger site gets larger cells.
 MAX_BLOCKS = 10_000
@@ -114,6 +128,7 @@ def estimate_site_blocks(
     block_size_m: float | None = None,
     covariate_rasters: dict[str, Path] | None = None,
     crs: object = None,
+    pooled_kernels: dict[str, PooledKernel] | None = None,
 ) -> SiteBlockEstimate | None:
     """Fit, validate and simulate one site's element; None when data are too thin.
 
@@ -140,8 +155,11 @@ def estimate_site_blocks(
         (within ``MIN_CELL_M``-``MAX_CELL_M``), enlarged to stay within ``MAX_BLOCKS``.
     covariate_rasters, crs
         Covariate name -> raster, sampled at block centres (given in ``crs``) for the trend.
+    pooled_kernels
+        Transform -> the kernel shape of the site's residue type (``pooled_site_kernels``),
+        used by the fields of a site that ``uses_pooled_kernel``.
     """
-    if len(table) < MIN_COMPOSITES or table["hole_id"].nunique() < MIN_HOLES or np.ptp(table["log_grade"]) == 0:
+    if not is_modelled(table):
         return None
     covariates = [f"pcov_{name}" for name in covariate_rasters or {} if f"pcov_{name}" in table]
     X = table[["x_m", "y_m", "depth_m", *covariates]].to_numpy(dtype=float)
@@ -150,7 +168,8 @@ def estimate_site_blocks(
     folds = blocked_folds(X[:, :2], n_splits=5, n_blocks_per_side=3, seed=seed)
     if len(folds) < 2:
         return None
-    candidates = _candidates(prior_mean, prior_var, table, X[:, 3:], seed)
+    pooled = (pooled_kernels or {}) if uses_pooled_kernel(table, X[:, 3:]) else {}
+    candidates = _candidates(prior_mean, prior_var, table, X[:, 3:], seed, pooled)
     if "normal_score_gp" in candidates and lognormal_mean_gap(grades, weights) > LOG_MEAN_TOLERANCE:
         candidates = {name: model for name, model in candidates.items() if model.transform != "log"}
     fitted = _fit_candidates(candidates, X, grades, weights)
@@ -208,20 +227,83 @@ def estimate_site_blocks(
     )
 
 
-def _candidates(
-    prior_mean: float, prior_var: float, table: pd.DataFrame, covariates: np.ndarray, seed: int
-) -> dict[str, SiteField]:
-    """The within-site candidates this site's data can support."""
-    options = {"prior_mean": prior_mean, "prior_var": prior_var, "random_state": seed}
-    enough_holes = table["hole_id"].nunique() >= MIN_HOLES_FOR_TREND
+def is_modelled(table: pd.DataFrame) -> bool:
+    """Whether a site's composites of one element support a block model."""
+    return len(table) >= MIN_COMPOSITES and table["hole_id"].nunique() >= MIN_HOLES and np.ptp(table["log_grade"]) > 0
+
+
+def has_drift(table: pd.DataFrame, covariates: np.ndarray) -> bool:
+    """Whether a site's fields carry a covariate drift: enough holes and a covariate that varies."""
     varies = bool(covariates.size) and bool(np.any(np.nanstd(covariates, axis=0) > 0))
+    return varies and table["hole_id"].nunique() >= MIN_HOLES_FOR_DRIFT
+
+
+def uses_pooled_kernel(table: pd.DataFrame, covariates: np.ndarray) -> bool:
+    """Whether a site's fields take their residue type's pooled kernel shape (thin, no drift)."""
+    return table["hole_id"].nunique() < MIN_HOLES_OWN_KERNEL and not has_drift(table, covariates)
+
+
+def pooled_site_kernels(
+    tables: dict[str, pd.DataFrame], priors: pd.DataFrame, seed: int = 0, covariates: tuple[str, ...] = ()
+) -> dict[str, dict[str, PooledKernel]]:
+    """Per residue type, the kernel shape of each field transform, fitted to its thin sites at once.
+
+    ``tables`` maps site id -> composites (with ``residue_type`` and the ``covariates``
+    columns); ``priors`` (indexed by site id) holds ``log_mean`` and ``log_var``. Thin sites
+    are modelled ones that ``uses_pooled_kernel``. A type with fewer than
+    ``MIN_POOLED_SITES`` of them takes the shape pooled over every thin site of the element;
+    with fewer than that in all, none is pooled (each site fits its own).
+    """
+    thin = {site: table for site, table in tables.items()
+            if is_modelled(table) and uses_pooled_kernel(table, table[list(covariates)].to_numpy(float))}  # fmt: skip
+    if len(thin) < MIN_POOLED_SITES:
+        return {}
+    types = pd.Series({site: str(table["residue_type"].iloc[0]) for site, table in thin.items()})
+    groups = {name: list(members.index) for name, members in types.groupby(types) if len(members) >= MIN_POOLED_SITES}
+    if not types.isin(groups).all():
+        groups[None] = list(types.index)
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for members in groups.values():
+        sample = members if len(members) <= MAX_POOLED_SITES else sorted(rng.choice(members, MAX_POOLED_SITES, replace=False))
+        jobs.append(delayed(_pooled)({site: thin[site] for site in sample}, priors.loc[sample]))
+    shapes = dict(zip(groups, run_jobs(jobs, "pooled kernels", unit="type")))
+    return {name: shapes.get(name, shapes.get(None)) for name in types.unique()}
+
+
+def _pooled(tables: dict[str, pd.DataFrame], priors: pd.DataFrame) -> dict[str, PooledKernel]:
+    """The pooled shape of each field transform over the sites of ``tables``."""
+    shapes = {}
+    for transform in ("log", "normal_score"):
+        residuals = []
+        for site, table in tables.items():
+            field = SiteField(transform, priors.loc[site, "log_mean"], priors.loc[site, "log_var"])
+            X = table[["x_m", "y_m", "depth_m"]].to_numpy(dtype=float)
+            residuals.append(field.residuals(X, table["grade_gt"].to_numpy(float), table["weight"].to_numpy(float)))
+        shapes[transform] = fit_pooled_kernel(residuals)
+    return shapes
+
+
+def _candidates(
+    prior_mean: float,
+    prior_var: float,
+    table: pd.DataFrame,
+    covariates: np.ndarray,
+    seed: int,
+    pooled_kernels: dict[str, PooledKernel],
+) -> dict[str, SiteField]:
+    """The within-site candidates this site's data can support (fields with the pooled
+    kernel of their transform when one is given)."""
+    options = {"prior_mean": prior_mean, "prior_var": prior_var, "random_state": seed}
+    drift = has_drift(table, covariates)
     fields = {"log_gp": "log"}
     if len(table) >= MIN_COMPOSITES_NORMAL_SCORE and table["grade_gt"].nunique() >= MIN_COMPOSITES_NORMAL_SCORE // 2:
         fields["normal_score_gp"] = "normal_score"
     candidates = {"shrunk_mean": SiteField("log", spatial=False, **options)}
     for name, transform in fields.items():
-        candidates[name] = SiteField(transform, drift=varies and enough_holes, **options)
-    if varies and enough_holes and not np.isnan(covariates).any():
+        pooled = pooled_kernels.get(transform)
+        candidates[name] = SiteField(transform, drift=drift, pooled_kernel=pooled, **options)
+    if drift and table["hole_id"].nunique() >= MIN_HOLES_FOR_TREND and not np.isnan(covariates).any():
         for name, transform in fields.items():
             candidates[f"{name}_trend"] = SiteField(transform, trend=True, **options)
     return candidates
@@ -286,18 +368,24 @@ def choose(held_out: dict[str, pd.DataFrame]) -> str:
 
 
 def _errors(frame: pd.DataFrame) -> np.ndarray:
-    """Log-grade RMSE, grade RMSE and block metal error over all held-out composites."""
-    grade = grade_scores(frame)
-    return np.array([score(frame)["rmse"], grade["rmse_gt"], grade["block_metal_error"]])
+    """Log-grade RMSE, grade RMSE and block metal error over all held-out composites (as ``score``
+    and ``grade_scores`` compute them, in arrays: ``choose`` runs at every site)."""
+    log_error = frame["predicted"].to_numpy(float) - frame["observed"].to_numpy(float)
+    grade_error = frame["predicted_gt"].to_numpy(float) - frame["observed_gt"].to_numpy(float)
+    metal = _fold_errors(frame)[:, 2]
+    metal = metal[np.isfinite(metal)]
+    return np.sqrt([np.mean(log_error**2), np.mean(grade_error**2), np.mean(metal**2)])
 
 
 def _fold_errors(frame: pd.DataFrame) -> np.ndarray:
     """Per fold (rows): log-grade RMSE, grade RMSE and |ln(predicted / observed metal)|."""
     fold = pd.factorize(frame["fold"], sort=True)[0]
     count = np.bincount(fold)
-    log_error = np.bincount(fold, (frame["predicted"] - frame["observed"]).to_numpy() ** 2) / count
-    grade_error = np.bincount(fold, (frame["predicted_gt"] - frame["observed_gt"]).to_numpy() ** 2) / count
-    metal = np.bincount(fold, frame["predicted_gt"].to_numpy()) / np.bincount(fold, frame["observed_gt"].to_numpy())
+    observed, predicted = frame["observed"].to_numpy(float), frame["predicted"].to_numpy(float)
+    observed_gt, predicted_gt = frame["observed_gt"].to_numpy(float), frame["predicted_gt"].to_numpy(float)
+    log_error = np.bincount(fold, (predicted - observed) ** 2) / count
+    grade_error = np.bincount(fold, (predicted_gt - observed_gt) ** 2) / count
+    metal = np.bincount(fold, predicted_gt) / np.bincount(fold, observed_gt)
     return np.column_stack([np.sqrt(log_error), np.sqrt(grade_error), np.abs(np.log(metal))])
 
 

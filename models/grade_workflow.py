@@ -14,7 +14,7 @@ from joblib import delayed
 from geodata.covariate_points import sample_covariates
 from geodata.crs import to_local_utm, utm_epsg_codes
 from geodata.progress import run_jobs
-from models.block_model import SiteBlockEstimate, estimate_site_blocks
+from models.block_model import SiteBlockEstimate, estimate_site_blocks, pooled_site_kernels
 from models.grade import Z80, HierarchicalLogGrade
 from models.preparation import prepare_grades
 from models.validation import leave_one_site_out
@@ -94,7 +94,9 @@ def fit_element(
     baseline_sites = set(np.random.default_rng(seed).permutation(site_ids)[:BASELINE_SITES])
     priors = model.site_prior(table.drop_duplicates("site_id")[["site_id", "residue_type", *model.covariates]])
     priors.index = table.drop_duplicates("site_id")["site_id"].to_numpy()
-    for site_id, site_table in table.groupby("site_id"):
+    site_tables = dict(tuple(table.groupby("site_id")))
+    kernels = pooled_site_kernels(site_tables, priors, seed, tuple(f"pcov_{name}" for name in covariate_rasters or {}))
+    for site_id, site_table in site_tables.items():
         prior_mean, prior_var = priors.loc[site_id, "log_mean"], priors.loc[site_id, "log_var"]
         local = footprints.loc[site_id]
         site_table = site_table.copy()
@@ -105,7 +107,7 @@ def fit_element(
         jobs.append(delayed(estimate_site_blocks)(
             site_table, prior_mean, prior_var, local, thickness, n_draws, seed, composite_length_m,
             model.type_prior(site_table["residue_type"].iloc[0])[0], site_id in baseline_sites,
-            block_size_m, covariate_rasters, f"EPSG:{epsg.loc[site_id]}",
+            block_size_m, covariate_rasters, f"EPSG:{epsg.loc[site_id]}", kernels.get(site_table["residue_type"].iloc[0]),
         ))  # fmt: skip
     estimates = run_jobs(jobs, f"block models {element}")
     blocks = {estimate.site_id: estimate for estimate in estimates if estimate is not None}

@@ -102,6 +102,28 @@ class CovariateDrift(Kernel):
         return False
 
 
+#: Matern smoothness values with a closed-form likelihood here.
+NU_CLOSED_FORM = (0.5, 1.5)
+
+
+def matern_unit_and_slope(r: np.ndarray, nu: float) -> tuple[np.ndarray, np.ndarray]:
+    """The unit-sill Matern at scaled distances ``r``, and ``slope`` with
+    d unit / d log l_k = slope * squared_k / l_k^2 (``squared_k`` the squared difference along k).
+
+    >>> [round(float(v), 3) for v in matern_unit_and_slope(np.array([1.0]), 0.5)[0]]
+    [0.368]
+    """
+    if nu == 0.5:
+        unit = np.exp(-r)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(r > 0, unit / r, 0.0)
+        return unit, slope
+    if nu == 1.5:
+        decay = np.exp(-np.sqrt(3.0) * r)
+        return (1 + np.sqrt(3.0) * r) * decay, 3.0 * decay
+    raise ValueError(f"closed form only for nu 0.5 or 1.5, got {nu}")
+
+
 def coordinate_differences(X: np.ndarray, n_coords: int) -> np.ndarray:
     """(d, n, n) squared differences of every pair of rows: the horizontal one (x and y
     together), then one per further coordinate column."""
@@ -130,16 +152,7 @@ def field_log_likelihood(
     constant, lengths, noise = np.exp(theta[0]), np.exp(theta[1 : 1 + d]), np.exp(theta[-1])
     variances = np.exp(theta[1 + d : -1])
     r = np.sqrt(np.tensordot(1 / lengths**2, squared, axes=1))
-    if nu == 0.5:
-        unit = np.exp(-r)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = np.where(r > 0, unit / r, 0.0)  # d unit / d log l_k = slope * squared_k / l_k^2
-    elif nu == 1.5:
-        decay = np.exp(-np.sqrt(3.0) * r)
-        unit = (1 + np.sqrt(3.0) * r) * decay
-        slope = 3.0 * decay
-    else:
-        raise ValueError(f"closed form only for nu 0.5 or 1.5, got {nu}")
+    unit, slope = matern_unit_and_slope(r, nu)
     field = constant * unit
     K = field + (noise + alpha) * np.eye(n) + fixed_constant + (covariates * variances) @ covariates.T
     try:

@@ -45,12 +45,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from models.anamorphosis import expected_block_mean, make_transform
 from models.grade import Z80
-from models.kernels import CovariateDrift, HorizontalMatern, field_optimizer
+from models.kernels import NU_CLOSED_FORM, CovariateDrift, HorizontalMatern, field_optimizer
+from models.pooled_kernel import PooledKernel, SiteResiduals, fit_site_scale
 
 #: Below this spread (m) of the composites along a coordinate, the field is taken as constant along it.
 MIN_COORDINATE_SPREAD_M = 1e-3
-#: Matern smoothness values a field is fitted with when ``nu`` is not given (the likelier is kept).
-NU_OPTIONS = (0.5, 1.5)
 
 
 class SiteField(RegressorMixin, BaseEstimator):
@@ -72,6 +71,10 @@ class SiteField(RegressorMixin, BaseEstimator):
         Coordinate columns of ``X`` (x, y, depth in metres).
     nu : float or None
         The Matern smoothness (0.5 or 1.5); None chooses it by likelihood (``nu_``).
+    pooled_kernel : PooledKernel or None
+        A kernel shape fitted to the thin sites of the residue type
+        (``models.pooled_kernel``): the field takes its smoothness, ranges and nugget share
+        and fits only its own scale. None fits every hyperparameter to this site.
 
     Notes
     -----
@@ -98,6 +101,7 @@ class SiteField(RegressorMixin, BaseEstimator):
         random_state: int = 0,
         nu: float | None = None,
         drift: bool = False,
+        pooled_kernel: PooledKernel | None = None,
     ) -> None:
         self.transform = transform
         self.prior_mean = prior_mean
@@ -108,26 +112,26 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.nu = nu
         self.drift = drift
+        self.pooled_kernel = pooled_kernel
 
     def fit(self, X: np.ndarray, grades: np.ndarray, sample_weight: np.ndarray | None = None) -> SiteField:
         """Fit the transform, the trend, then the field's sill, ranges and nugget by maximum likelihood."""
         X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
         weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        coords = X[:, : self.n_coords]
-        self.scale_ = _coordinate_scale(coords)
-        self.transform_, self.mean0_, offset_var = self._centre(coords, grades, weights)
-        centred = self.transform_.forward(grades) - self.mean0_
-        self.forest_, trend = _fit_trend(X, centred, self) if self.trend else (None, np.zeros(len(grades)))
-        residual = centred - trend
+        self.scale_ = _coordinate_scale(X[:, : self.n_coords])
+        residual, offset_var = self._residuals(X, grades, weights)
         covariates = X[:, self.n_coords :]
         varying = np.nanstd(covariates, axis=0) > 0 if self.drift and self.spatial else np.zeros(covariates.shape[1], bool)
         self.drift_columns_ = np.flatnonzero(varying)
         self.drift_mean_ = np.nanmean(covariates[:, varying], axis=0)
         self.drift_scale_ = np.nanstd(covariates[:, varying], axis=0)
         inputs = self._gp_inputs(X)
-        if self.spatial:
+        if self.spatial and self.pooled_kernel is not None:
+            self.gp_ = self._condition_on_pooled(inputs, residual, offset_var)
+            self.nu_ = self.pooled_kernel.nu
+        elif self.spatial:
             fits = {}
-            for nu in NU_OPTIONS if self.nu is None else (self.nu,):  # each after the first starts at its optimum
+            for nu in NU_CLOSED_FORM if self.nu is None else (self.nu,):  # each after the first starts at its optimum
                 start = next(iter(fits.values()), None)
                 fits[nu] = self._fit_field(inputs, residual, offset_var, nu, start)
             self.nu_ = max(fits, key=lambda nu: fits[nu].log_marginal_likelihood_value_)
@@ -141,6 +145,35 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.nugget_ = float(self.gp_.kernel_.k2.noise_level)
         self.offset_var_ = offset_var
         return self
+
+    def residuals(self, X: np.ndarray, grades: np.ndarray, sample_weight: np.ndarray | None = None) -> SiteResiduals:
+        """What this site contributes to a pooled kernel fit (``models.pooled_kernel``): the
+        composites' coordinates, residuals about the centre (as ``fit`` computes them) and offset variance."""
+        X, grades = np.asarray(X, dtype=float), np.asarray(grades, dtype=float)
+        weights = np.ones(len(grades)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        residual, offset_var = self._residuals(X, grades, weights)
+        coords = X[:, : self.n_coords]
+        return SiteResiduals(np.column_stack([coords, np.zeros((len(X), 3 - coords.shape[1]))]), residual, offset_var)
+
+    def _residuals(self, X: np.ndarray, grades: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, float]:
+        """Fit the transform, centre and trend; the residuals the field models and the offset variance."""
+        self.transform_, self.mean0_, offset_var = self._centre(X[:, : self.n_coords], grades, weights)
+        centred = self.transform_.forward(grades) - self.mean0_
+        self.forest_, trend = _fit_trend(X, centred, self) if self.trend else (None, np.zeros(len(grades)))
+        return centred - trend, offset_var
+
+    def _condition_on_pooled(self, inputs: np.ndarray, residual: np.ndarray, offset_var: float):
+        """The GP with the pooled shape, scaled to this site by maximum likelihood (``fit_site_scale``)."""
+        pooled = self.pooled_kernel
+        metres = np.r_[pooled.range_h_m, pooled.range_v_m][: 1 + (self.n_coords > 2)]
+        scale = self.scale_[[0, 2][: len(metres)]]
+        lengths = np.where(np.isfinite(scale), metres / scale, 1.0)
+        shape = HorizontalMatern(lengths, "fixed", nu=pooled.nu, n_coords=self.n_coords)
+        correlation = pooled.sill * shape(inputs) + pooled.noise * np.eye(len(residual))
+        site_scale = fit_site_scale(correlation, residual, offset_var)
+        kernel = ConstantKernel(offset_var, "fixed") + ConstantKernel(site_scale * pooled.sill, "fixed") * shape
+        kernel += WhiteKernel(site_scale * pooled.noise, noise_level_bounds="fixed")
+        return GaussianProcessRegressor(kernel, optimizer=None).fit(inputs, residual)
 
     def _fit_field(self, inputs: np.ndarray, residual: np.ndarray, offset_var: float, nu: float, start=None):
         """The GP of offset + sill * Matern(nu) (+ covariate drift) + nugget, its hyperparameters at
@@ -228,10 +261,10 @@ class SiteField(RegressorMixin, BaseEstimator):
     def _centre(self, coords: np.ndarray, grades: np.ndarray, weights: np.ndarray):
         """The fitted transform, the centre m0 and the offset variance (see the module docstring)."""
         transform = make_transform(self.transform).fit(grades, weights)
-        n_holes = max(len(np.unique(np.round(coords[:, :2], 3), axis=0)), 1)
         if self.transform == "log":
             own_mean = float(np.average(np.log(grades), weights=weights))
             return transform, float(self.prior_mean), max(float(self.prior_var), (own_mean - self.prior_mean) ** 2)
+        n_holes = max(len(np.unique(np.round(coords[:, :2], 3), axis=0)), 1)
         return transform, 0.0, max(1.0 / n_holes, 1e-3)
 
     def trend_at(self, X: np.ndarray) -> np.ndarray:
