@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize, minimize_scalar
 
-from models.kernels import NU_CLOSED_FORM, matern_unit_and_slope
+from models.kernels import NU_CLOSED_FORM, coordinate_differences, matern_unit_and_slope
 
 #: Fewest thin sites of a residue type for a pooled shape (else the element's thin sites pool across types).
 MIN_POOLED_SITES = 5
@@ -96,8 +96,7 @@ class _Batch:
             self.y[index, :n] = site.residual / sd
             self.offset[index] = site.offset_var / sd**2
             xyz = np.asarray(site.coords_m, dtype=float)
-            self.squared[index, 0, :n, :n] = ((xyz[:, None, :2] - xyz[None, :, :2]) ** 2).sum(axis=2)
-            self.squared[index, 1, :n, :n] = (xyz[:, None, 2] - xyz[None, :, 2]) ** 2
+            self.squared[index, :, :n, :n] = coordinate_differences(xyz, 3)
             spans_h.append(float(np.sqrt(np.mean(np.var(xyz[:, :2], axis=0)))))
             spans_v.append(float(np.std(xyz[:, 2])))
         self.pairs = self.valid[:, :, None] & self.valid[:, None, :]
