@@ -1,6 +1,5 @@
 """Features: DEM volumes, tonnages and the per-site table the grade models use."""
 
-
 from dataclasses import dataclass
 from pathlib import Path
 

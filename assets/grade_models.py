@@ -148,7 +148,9 @@ def grade_models_reproduce_the_data(grade_models: GradeModels) -> dg.AssetCheckR
     means at more than a fifth of sites, or the realisations' variogram departs from the model's."""
     summary = grade_models.reproduction
     if summary.empty:
-        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"})
+        return dg.AssetCheckResult(
+            passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": "no block models"}
+        )
     return dg.AssetCheckResult(
         passed=bool(summary["passed"].all()),
         severity=dg.AssetCheckSeverity.WARN,

@@ -42,7 +42,9 @@ def grade_model_report(
     site_level, within_site = grade_models.site_level, grade_models.within_site
     figures = diagnostic_figures(grade_models.fits, grade_models.predictions)
     title = f"Residua grade models: {data_drop.title}"
-    page = grade_model_html(title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES, grade_models.reproduction)
+    page = grade_model_html(
+        title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES, grade_models.reproduction
+    )
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
     with publishing(context, settings, output_release(context, settings), stale=REPORT_FILES) as staging:
         (staging / "grade_model_report.html").write_text(page, encoding="utf-8")
@@ -57,8 +59,13 @@ def grade_model_report(
             "within_site": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
             "site_level": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
             "report": dg.MetadataValue.path(str(settings.out_path / "grade_model_report.html")),
-            "model_ids": dg.MetadataValue.json({element: card.get("model_id") for element, card in grade_models.cards.items()}),
-            **{f"figure_{name}": dg.MetadataValue.md(f"![{name}](data:image/png;base64,{png})") for name, png in figures.items()},
+            "model_ids": dg.MetadataValue.json(
+                {element: card.get("model_id") for element, card in grade_models.cards.items()}
+            ),
+            **{
+                f"figure_{name}": dg.MetadataValue.md(f"![{name}](data:image/png;base64,{png})")
+                for name, png in figures.items()
+            },
         }
     )
 
@@ -96,4 +103,6 @@ def grade_rasters(
         for name, content in zip(names, rasters):
             (staging / name).write_bytes(content)
     context.log.info("Wrote %d block-grade rasters for %s", len(names), settings.out_path / "rasters")
-    return dg.MaterializeResult(metadata={"rasters": len(names), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))})
+    return dg.MaterializeResult(
+        metadata={"rasters": len(names), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))}
+    )

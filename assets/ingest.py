@@ -1,6 +1,5 @@
 """Ingest: the data drop, its reference tables, and validated sites and samples."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -15,7 +14,9 @@ from geodata.validate import ValidationResult, no_samples, validate_samples, val
 def data_drop(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> DataDrop:
     """The input folder: which files it holds, their SHA-256, and whether it is synthetic."""
     drop = open_data_drop(settings.data_path)
-    context.log.info("Reading %s (%d input files%s)", drop.root, len(drop.input_hashes), ", SYNTHETIC" if drop.synthetic else "")
+    context.log.info(
+        "Reading %s (%d input files%s)", drop.root, len(drop.input_hashes), ", SYNTHETIC" if drop.synthetic else ""
+    )
     context.add_output_metadata(
         {"root": str(drop.root), "synthetic": drop.synthetic, "files": dg.MetadataValue.json(drop.input_hashes)}
     )
@@ -34,7 +35,9 @@ def reference_tables(context: dg.AssetExecutionContext, data_drop: DataDrop) -> 
 def sites(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ValidationResult:
     """Site footprints, accepted or quarantined row by row, in lon/lat."""
     result = validate_sites(read_sites(data_drop.sites_path), data_drop.sites_path, data_drop.root)
-    context.log.info("Sites: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine))
+    context.log.info(
+        "Sites: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine)
+    )
     context.add_output_metadata(_counts(result))
     return result
 
@@ -50,7 +53,9 @@ def samples(
     else:
         result = validate_samples(read_samples(data_drop.samples_path), data_drop.samples_path, sites.accepted,
                                   reference_tables.grade_priors)  # fmt: skip
-    context.log.info("Samples: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine))
+    context.log.info(
+        "Samples: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine)
+    )
     context.add_output_metadata(_counts(result))
     return result
 
@@ -122,8 +127,11 @@ def samples_units_plausible(samples: ValidationResult) -> dg.AssetCheckResult:
             implausible[element] = f"{unit_errors} assay rows quarantined as unit errors"
     return dg.AssetCheckResult(
         passed=not implausible,
-        metadata={"median_gt": dg.MetadataValue.json(medians), "implausible": dg.MetadataValue.json(implausible),
-                  "fix": "check the unit suffix of these assay columns (ppm, ppb, g/t, pct)"},  # fmt: skip
+        metadata={
+            "median_gt": dg.MetadataValue.json(medians),
+            "implausible": dg.MetadataValue.json(implausible),
+            "fix": "check the unit suffix of these assay columns (ppm, ppb, g/t, pct)",
+        },  # fmt: skip
     )
 
 

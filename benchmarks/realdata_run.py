@@ -416,10 +416,14 @@ def flat_rasters(log_table: pd.DataFrame, what: str = "Jura") -> str:
     flat = log_table[log_table["grade_model"] == "shrunk_mean"]
     if flat.empty:
         return f"No {what} raster in this run comes from the non-spatial `shrunk_mean` grade model."
-    listed = ", ".join(f"{metal} seed {seed} (coverage {cov:.2f})"
-                       for metal, seed, cov in zip(flat["metal"], flat["seed"], flat["cov80 residua"], strict=True))
-    return (f"Rasters from the non-spatial `shrunk_mean` grade model (flat at the site mean, with the site mean's "
-            f"P10-P90, so the interval cannot cover the point scatter) in this run: {listed}.")
+    listed = ", ".join(
+        f"{metal} seed {seed} (coverage {cov:.2f})"
+        for metal, seed, cov in zip(flat["metal"], flat["seed"], flat["cov80 residua"], strict=True)
+    )
+    return (
+        f"Rasters from the non-spatial `shrunk_mean` grade model (flat at the site mean, with the site mean's "
+        f"P10-P90, so the interval cannot cover the point scatter) in this run: {listed}."
+    )
 
 
 def _is_control(frame: pd.DataFrame) -> pd.Series:
@@ -657,9 +661,12 @@ def gslib_section(result: dict) -> str:
     fitted = next(iter(result["gslib_variograms"].values()))  # the plain drop's when it was run
     variograms = "; ".join(f"{name} {params}" for name, params in fitted.items())
     fallbacks = {drop: sites for drop, sites in result["gslib_fallbacks"].items() if sites}
-    fallback_text = ("Sites with fewer than 3 samples, whose within-site kriging falls back to the declustered mean: "
-                     + "; ".join(f"{d}: {', '.join(s)}" for d, s in fallbacks.items()) if fallbacks else
-                     "Every site has at least 3 samples, so no within-site kriging fell back to the declustered mean")
+    fallback_text = (
+        "Sites with fewer than 3 samples, whose within-site kriging falls back to the declustered mean: "
+        + "; ".join(f"{d}: {', '.join(s)}" for d, s in fallbacks.items())
+        if fallbacks
+        else "Every site has at least 3 samples, so no within-site kriging fell back to the declustered mean"
+    )
     tables = []
     if len(plain_sites):
         tables.append(f"Per site (`gslib_cluster`; `low`-`high` = Residua's `ga_grade_gt_p10`-`p90`):\n\n"

@@ -456,7 +456,9 @@ def _targets(rows: list[dict], n_polygons: int) -> list[str]:
                 parts[-1] += f"; on {parallel['workers']} cores {wall:.1f}x wall ({'met' if wall >= 10 else 'NOT met'})"
         if parts:
             lines.append(f"- Speed, {scenario.key}: {'; '.join(parts)}.")
-    ours = [row[key] for row in rows for key in ("residua", "residua_parallel", "residua_default", "volume") if key in row]
+    ours = [
+        row[key] for row in rows for key in ("residua", "residua_parallel", "residua_default", "volume") if key in row
+    ]
     peak = max(job["peak_rss_mb"] for job in ours)
     verdict = "below" if peak < 2048 else "ABOVE"
     lines.append(f"- Peak RSS of every Residua job: at most {peak:,.0f} MB ({verdict} 2 GB).")

@@ -14,7 +14,17 @@ SITES_NAMES: tuple[str, ...] = ("sites.gpkg", "sites.geojson", "sites.json", "si
 HUBS_FILE = "hubs.csv"
 SAMPLES_NAMES: tuple[str, ...] = ("samples.csv", "samples.xlsx", "samples.gpkg", "samples.geojson")
 INPUT_SUFFIXES: tuple[str, ...] = (
-    ".gpkg", ".geojson", ".json", ".shp", ".dbf", ".prj", ".csv", ".xlsx", ".tif", ".tiff", ".vrt"
+    ".gpkg",
+    ".geojson",
+    ".json",
+    ".shp",
+    ".dbf",
+    ".prj",
+    ".csv",
+    ".xlsx",
+    ".tif",
+    ".tiff",
+    ".vrt",
 )
 
 
@@ -38,7 +48,9 @@ def open_data_drop(root: Path | str) -> DataDrop:
     """
     root = Path(root).resolve()
     if not root.is_dir():
-        raise DataDropError(root, "data directory does not exist", "pass --data pointing at a folder holding sites.gpkg")
+        raise DataDropError(
+            root, "data directory does not exist", "pass --data pointing at a folder holding sites.gpkg"
+        )
     sites_path = _only_one(root, SITES_NAMES, "sites")
     if sites_path is None:
         raise DataDropError(

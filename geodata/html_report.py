@@ -25,7 +25,11 @@ def grade_model_html(
 ) -> str:
     """Render the report page; ``figures`` maps a caption to a base64 PNG; ``reproduction``
     is the per-element summary of ``models.reproduction`` (no section when None)."""
-    banner = '<div class="banner">SYNTHETIC DEMO DATA: figures illustrate the method, not real sites.</div>' if synthetic else ""
+    banner = (
+        '<div class="banner">SYNTHETIC DEMO DATA: figures illustrate the method, not real sites.</div>'
+        if synthetic
+        else ""
+    )
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
         banner,
@@ -37,7 +41,10 @@ def grade_model_html(
         "<h2>Site level: whole sites held out (site mean log g/t)</h2>",
         site_level.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0),
         "<h2>Diagnostics</h2>",
-        *[f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' src='data:image/png;base64,{png}'>" for name, png in figures.items()],
+        *[
+            f"<h3>{html.escape(name)}</h3><img alt='{html.escape(name)}' src='data:image/png;base64,{png}'>"
+            for name, png in figures.items()
+        ],
         "<p class='note'>Screening estimates, not a compliant mineral resource statement.</p></body></html>",
     ]
     return "\n".join(parts)

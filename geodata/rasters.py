@@ -53,7 +53,12 @@ def cog_bytes(bands: dict[str, np.ndarray], transform: Affine, crs: object, tags
             dataset.update_tags(**tags)
         with memory.open() as source:
             rasterio.shutil.copy(
-                source, cog.name, driver="COG", compress="DEFLATE", predictor=3, overview_resampling="average",
+                source,
+                cog.name,
+                driver="COG",
+                compress="DEFLATE",
+                predictor=3,
+                overview_resampling="average",
                 blocksize=min(512, 16 * math.ceil(max(stack.shape[1:]) / 16)),
             )
         return cog.read()

@@ -302,12 +302,16 @@ def _ambiguous_problem(column: str, cell: str, delimiter: str, decimal: str, com
     number = cell.strip().lstrip("<").strip()
     as_decimal, as_thousands = number.replace(",", "."), number.replace(",", "").replace(".", "")
     separated = f"the {_SEPARATOR_NAMES[delimiter]}-separated file"
-    context = {
-        "mixed": f"{separated} mixes decimal commas and points",
-        "": f"no other number in {separated} shows its decimal mark",
-        ".": f"{separated} writes decimals with points",
-        ",": f"{separated} writes decimals with commas",
-    }[decimal] if delimiter != "," else f"this comma-separated file also holds decimal commas (e.g. {comma_example})"
+    context = (
+        {
+            "mixed": f"{separated} mixes decimal commas and points",
+            "": f"no other number in {separated} shows its decimal mark",
+            ".": f"{separated} writes decimals with points",
+            ",": f"{separated} writes decimals with commas",
+        }[decimal]
+        if delimiter != ","
+        else f"this comma-separated file also holds decimal commas (e.g. {comma_example})"
+    )
     return (f"{column} {cell!r} is ambiguous: a decimal {mark} ({as_decimal}) or a thousands separator "
             f"({as_thousands})? {context}; write it with a decimal point and no thousands separator")  # fmt: skip
 
@@ -317,7 +321,9 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, openpyxl.utils.exceptions.InvalidFileException) as error:
-        raise DataDropError(path, f"cannot be read as an Excel workbook ({error})", "save it as .xlsx or CSV") from error
+        raise DataDropError(
+            path, f"cannot be read as an Excel workbook ({error})", "save it as .xlsx or CSV"
+        ) from error
     try:
         names = {name.strip().lower(): name for name in workbook.sheetnames}
         sheet = workbook[names.get("samples", workbook.sheetnames[0])]

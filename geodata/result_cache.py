@@ -115,4 +115,3 @@ def _checked(key: str) -> str:
     if len(key) != _KEY_LENGTH or any(character not in "0123456789abcdef" for character in key):
         raise ValueError(f"cache keys are SHA-256 hex digests, got {key!r}")
     return key
-

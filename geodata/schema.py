@@ -21,18 +21,50 @@ REPORTED_METALS: tuple[str, ...] = (*ELEMENTS, "pgm")
 #: lower-casing and folding punctuation to single spaces).
 RESIDUE_TYPES: dict[str, tuple[str, ...]] = {
     "bauxite_residue": ("bauxite residue", "red mud", "redmud", "bauxite tailings", "bauxite residue red mud"),
-    "zinc_leach_residue": ("zinc leach residue", "jarosite", "jarofix", "zinc residue", "zinc leach residue jarosite", "goethite residue"),
+    "zinc_leach_residue": (
+        "zinc leach residue",
+        "jarosite",
+        "jarofix",
+        "zinc residue",
+        "zinc leach residue jarosite",
+        "goethite residue",
+    ),
     "copper_flotation_tailings": ("copper flotation tailings", "copper tailings", "cu tailings", "flotation tailings"),
     "copper_smelter_slag": ("copper smelter slag", "copper slag", "smelter slag", "cu slag"),
-    "copper_anode_slime": ("copper anode slime", "anode slime", "anode slimes", "refinery residue", "copper refinery residue", "copper anode slime refinery residue"),
-    "chromite_pgm_tailings": ("chromite or pgm tailings", "chromite tailings", "pgm tailings", "chrome tailings", "chromite pgm tailings"),
+    "copper_anode_slime": (
+        "copper anode slime",
+        "anode slime",
+        "anode slimes",
+        "refinery residue",
+        "copper refinery residue",
+        "copper anode slime refinery residue",
+    ),
+    "chromite_pgm_tailings": (
+        "chromite or pgm tailings",
+        "chromite tailings",
+        "pgm tailings",
+        "chrome tailings",
+        "chromite pgm tailings",
+    ),
     "coal_fly_ash": ("coal fly ash", "fly ash", "flyash", "coal ash", "pond ash"),
     "other": ("other",),
 }
 
 #: Assay units accepted in column suffixes, and the factor that converts them to g/t.
-UNIT_TO_GT: dict[str, float] = {"ppm": 1.0, "gt": 1.0, "g/t": 1.0, "gpt": 1.0, "g_t": 1.0, "ppb": 1e-3, "pct": 1e4, "%": 1e4,
-                                 "mg/kg": 1.0, "mg_kg": 1.0, "ug/kg": 1e-3, "ug_kg": 1e-3}
+UNIT_TO_GT: dict[str, float] = {
+    "ppm": 1.0,
+    "gt": 1.0,
+    "g/t": 1.0,
+    "gpt": 1.0,
+    "g_t": 1.0,
+    "ppb": 1e-3,
+    "pct": 1e4,
+    "%": 1e4,
+    "mg/kg": 1.0,
+    "mg_kg": 1.0,
+    "ug/kg": 1e-3,
+    "ug_kg": 1e-3,
+}
 
 SITE_REQUIRED: tuple[str, ...] = ("site_id", "name", "residue_type")
 SITE_NUMERIC: tuple[str, ...] = (
@@ -72,9 +104,7 @@ def normalize_key(text: str) -> str:
     return re.sub(r"[^0-9a-z]+", " ", str(text).lower()).strip()
 
 
-_RESIDUE_LOOKUP = {
-    normalize_key(alias): code for code, aliases in RESIDUE_TYPES.items() for alias in (code, *aliases)
-}
+_RESIDUE_LOOKUP = {normalize_key(alias): code for code, aliases in RESIDUE_TYPES.items() for alias in (code, *aliases)}
 
 
 def canonical_residue_type(value: object) -> str | None:

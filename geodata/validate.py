@@ -539,8 +539,12 @@ def _check_overlaps(samples: gpd.GeoDataFrame, reasons: list[list[str]]) -> None
 def _in_holes_with_overlaps(frame: pd.DataFrame) -> np.ndarray:
     """Rows of holes where some interval starts above the deepest end of the intervals sorted before it
     (one vectorised pass: only those holes need the row-by-row check)."""
-    depths = frame[["depth_from_m", "depth_to_m"]].apply(pd.to_numeric, errors="coerce").astype(float)  # none: no overlap
-    ordered = frame[["site_id", "hole_id"]].join(depths).sort_values(["site_id", "hole_id", "depth_from_m", "depth_to_m"])
+    depths = (
+        frame[["depth_from_m", "depth_to_m"]].apply(pd.to_numeric, errors="coerce").astype(float)
+    )  # none: no overlap
+    ordered = (
+        frame[["site_id", "hole_id"]].join(depths).sort_values(["site_id", "hole_id", "depth_from_m", "depth_to_m"])
+    )
     keys = [ordered["site_id"], ordered["hole_id"]]
     deepest_before = ordered.groupby(keys, sort=False)["depth_to_m"].cummax().groupby(keys, sort=False).shift()
     starts_inside = ordered["depth_from_m"] < deepest_before - 1e-9

@@ -101,8 +101,15 @@ def page_vocabulary() -> dict[str, object]:
     border = {"solid": "solid", "dash": "dashed", "dot": "dotted"}
     return {
         "confidence": {
-            c.code: {"colour": c.colour, "weight": round(c.width_mm * PX_PER_MM, 1), "dash": c.dasharray or None,
-                     "border": border[c.pen], "words": c.words, "description": c.description, "label": c.label}
+            c.code: {
+                "colour": c.colour,
+                "weight": round(c.width_mm * PX_PER_MM, 1),
+                "dash": c.dasharray or None,
+                "border": border[c.pen],
+                "words": c.words,
+                "description": c.description,
+                "label": c.label,
+            }
             for c in CONFIDENCE_CLASSES
         },
         "fallback_class": UNSAMPLED_CLASS,

@@ -771,9 +771,7 @@ def _gdal_metadata(metadata: Mapping[str, object]) -> dict[str, str]:
     """GDAL metadata items. GDAL splits ``key=value`` at the first ``:`` or ``=``, so ``:`` in
     a key becomes ``/`` (``input:samples.csv`` -> ``input/samples.csv``) and any other
     character but letters, digits and ``_ . - /`` becomes ``_``."""
-    return {
-        re.sub(r"[^A-Za-z0-9_./-]", "_", str(key).replace(":", "/")): str(value) for key, value in metadata.items()
-    }
+    return {re.sub(r"[^A-Za-z0-9_./-]", "_", str(key).replace(":", "/")): str(value) for key, value in metadata.items()}
 
 
 def _is_text(series: pd.Series) -> bool:

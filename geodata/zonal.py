@@ -196,7 +196,9 @@ def zonal_statistics(
     if len(chunks) == 1:
         values = _zonal_statistics_of_file(raster_path, positional, *options)
     else:
-        parts = Parallel()(delayed(_zonal_statistics_of_file)(raster_path, positional.iloc[rows], *options) for rows in chunks)
+        parts = Parallel()(
+            delayed(_zonal_statistics_of_file)(raster_path, positional.iloc[rows], *options) for rows in chunks
+        )
         values = pd.concat(parts).sort_index()
     values.index = geometry.index
     return values.rename(columns=lambda column: f"{prefix}_{column}")
@@ -220,7 +222,11 @@ def spatial_chunks(geometry: gpd.GeoSeries, n_chunks: int, min_chunk: int = 256)
 
 
 def _zonal_statistics_of_file(
-    raster_path: Path, geometry: gpd.GeoSeries, statistics: tuple[str, ...], max_cells_in_memory: int, gdal_cache_mb: int | None
+    raster_path: Path,
+    geometry: gpd.GeoSeries,
+    statistics: tuple[str, ...],
+    max_cells_in_memory: int,
+    gdal_cache_mb: int | None,
 ) -> pd.DataFrame:
     """``_zonal_statistics`` with the raster opened here (so it runs in a worker process)."""
     with gdal_cache_limit(gdal_cache_mb), _open_raster(raster_path) as dataset:
@@ -262,7 +268,9 @@ def site_covariates(
         naming the file and the fix.
     """
     covariates = find_covariates(data_root)
-    frames = [_cached_zonal_statistics(sites, path, name, max_cells_in_memory, cache) for name, path in covariates.items()]
+    frames = [
+        _cached_zonal_statistics(sites, path, name, max_cells_in_memory, cache) for name, path in covariates.items()
+    ]
     table = pd.concat([pd.DataFrame(index=sites.index), *frames], axis=1)
     table.index = pd.Index(sites["site_id"].to_numpy(), name="site_id")
     return table, covariates
@@ -288,7 +296,9 @@ def _cached_zonal_statistics(
             stored[position] = {column.removeprefix(prefix): value for column, value in row.items()}
             cache.put(keys[position], stored[position])
     columns = [*DEFAULT_STATISTICS, "coverage"]
-    table = pd.DataFrame([[value[column] for column in columns] for value in stored], columns=columns, index=sites.index)
+    table = pd.DataFrame(
+        [[value[column] for column in columns] for value in stored], columns=columns, index=sites.index
+    )
     return table.rename(columns=lambda column: f"{prefix}{column}").astype(float)
 
 

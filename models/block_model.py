@@ -202,7 +202,8 @@ def estimate_site_blocks(
         "mean_z": float((np.log(declustered) - site_mean.mean()) / max(site_mean.std(ddof=1), 1e-9)),
         "p90_ratio": float(np.percentile(draws, 90) / weighted_quantile(grades, weights, 0.9)),
         "variogram_ratio": variogram_ratio(  # of the field about its trend, which the kernel models
-            fields[:20] - model.trend_at(joint_centres), joint_centres,
+            fields[:20] - model.trend_at(joint_centres),
+            joint_centres,
             lambda xy: field_covariance(model, xy) * scale**2,
         ),
     }
@@ -265,7 +266,11 @@ def pooled_site_kernels(
     rng = np.random.default_rng(seed)
     jobs = []
     for members in groups.values():
-        sample = members if len(members) <= MAX_POOLED_SITES else sorted(rng.choice(members, MAX_POOLED_SITES, replace=False))
+        sample = (
+            members
+            if len(members) <= MAX_POOLED_SITES
+            else sorted(rng.choice(members, MAX_POOLED_SITES, replace=False))
+        )
         jobs.append(delayed(_pooled)({site: thin[site] for site in sample}, priors.loc[sample]))
     shapes = dict(zip(groups, run_jobs(jobs, "pooled kernels", unit="type")))
     return {name: shapes.get(name, shapes.get(None)) for name in types.unique()}

@@ -169,8 +169,10 @@ def propose_hubs(sites: pd.DataFrame, weights: np.ndarray, k: int = 5, seed: int
     return pd.DataFrame(
         {
             "hub_id": hub_ids,
-            "name": [f"Proposed hub {hub} (value-weighted centre, nearest site {site})"
-                     for hub, site in zip(hub_ids, nearest)],  # fmt: skip
+            "name": [
+                f"Proposed hub {hub} (value-weighted centre, nearest site {site})"
+                for hub, site in zip(hub_ids, nearest)
+            ],  # fmt: skip
             "lon": np.asarray(lon, dtype=float),
             "lat": np.asarray(lat, dtype=float),
             "method": "proposed",
@@ -233,7 +235,9 @@ def aggregate_hubs(
                   "site_ids": ",".join(sorted(sites["site_id"].to_numpy()[in_reach]))}  # fmt: skip
         for metal in (*HUB_METALS, "value"):
             prefix = "value_usd" if metal == "value" else f"{metal}_recoverable_t"
-            record.update({f"{prefix}_{p}": float(np.percentile(totals[metal][position], q)) for p, q in PERCENTILES.items()})
+            record.update(
+                {f"{prefix}_{p}": float(np.percentile(totals[metal][position], q)) for p, q in PERCENTILES.items()}
+            )
         records.append(record)
     columns = ["hub_id", "name", "method", "haul_km", "n_sites", "site_ids",
                *[f"{m}_recoverable_t_{p}" for m in HUB_METALS for p in PERCENTILES],
@@ -242,9 +246,7 @@ def aggregate_hubs(
     return gpd.GeoDataFrame(table, geometry=gpd.points_from_xy(hubs["lon"], hubs["lat"]), crs=STORAGE_CRS)
 
 
-def _catchment_totals(
-    reach: np.ndarray, site_ids: pd.Series, chunks: Iterable[ResourceDraws]
-) -> dict[str, np.ndarray]:
+def _catchment_totals(reach: np.ndarray, site_ids: pd.Series, chunks: Iterable[ResourceDraws]) -> dict[str, np.ndarray]:
     """Per metal and value: (hubs x draws) sums over the sites in each hub's reach."""
     position = pd.Series(np.arange(len(site_ids)), index=site_ids.to_numpy())
     totals: dict[str, np.ndarray] = {}

@@ -384,46 +384,48 @@ def element_card(
     model, composites = fit.model, fit.composites
     site_level, within_site = tables if tables is not None else validation_tables({fit.element: fit})
     block_forms = pd.Series([block.chosen for block in fit.blocks.values()], dtype=object).value_counts()
-    return _jsonable({
-        "element": fit.element,
-        "model_form": {
-            "site_model": "hierarchical_covariates" if fit.covariates else "hierarchical",
-            "site_model_class": f"{type(model).__module__}.{type(model).__name__}",
-            "block_models": {str(form): int(count) for form, count in block_forms.items()},
-        },
-        "training_data": {
-            "sha256": training_data_sha256(composites),
-            "description": "prepared composites (models.preparation.prepare_grades, site covariates joined)",
-            "rows": len(composites),
-            "sites": int(composites["site_id"].nunique()) if "site_id" in composites else 0,
-            "holes": int(composites["hole_id"].nunique()) if "hole_id" in composites else 0,
-            "columns": [str(column) for column in composites.columns],
-        },
-        "features": {
-            "site_model": ["residue_type", *fit.covariates],
-            "site_model_groups": ["site_id", "hole_id"],
-            "block_model": list(BLOCK_MODEL_FEATURES),
-            "target": "log_grade (natural log of g/t)",
-            "sample_weight": "weight",
-        },
-        "parameters": {
-            "site_model": model.get_params(),
-            "site_model_fitted": _fitted_summary(model),
-            "preparation": fit.preparation,
-            "fit_options": dict(fit_options or {}),
-            "block_models": {
-                site: {"chosen": block.chosen, "interval_scale": block.interval_scale, "block_size_m": block.cell_m}
-                for site, block in sorted(fit.blocks.items())
+    return _jsonable(
+        {
+            "element": fit.element,
+            "model_form": {
+                "site_model": "hierarchical_covariates" if fit.covariates else "hierarchical",
+                "site_model_class": f"{type(model).__module__}.{type(model).__name__}",
+                "block_models": {str(form): int(count) for form, count in block_forms.items()},
             },
-        },
-        "metrics": {
-            "units": "log-grade: rmse, mae, bias, r2 and coverage80 (share inside the 80 % interval) on held-out data; "
-            "grade (g/t): rmse_gt, relative_rmse_gt (rmse / mean observed grade), metal_bias (relative)",
-            "site_level": site_level.drop(columns="element", errors="ignore").to_dict("records"),
-            "within_site": within_site.drop(columns="element", errors="ignore").to_dict("records"),
-        },
-        "library_versions": library_versions(),
-    })
+            "training_data": {
+                "sha256": training_data_sha256(composites),
+                "description": "prepared composites (models.preparation.prepare_grades, site covariates joined)",
+                "rows": len(composites),
+                "sites": int(composites["site_id"].nunique()) if "site_id" in composites else 0,
+                "holes": int(composites["hole_id"].nunique()) if "hole_id" in composites else 0,
+                "columns": [str(column) for column in composites.columns],
+            },
+            "features": {
+                "site_model": ["residue_type", *fit.covariates],
+                "site_model_groups": ["site_id", "hole_id"],
+                "block_model": list(BLOCK_MODEL_FEATURES),
+                "target": "log_grade (natural log of g/t)",
+                "sample_weight": "weight",
+            },
+            "parameters": {
+                "site_model": model.get_params(),
+                "site_model_fitted": _fitted_summary(model),
+                "preparation": fit.preparation,
+                "fit_options": dict(fit_options or {}),
+                "block_models": {
+                    site: {"chosen": block.chosen, "interval_scale": block.interval_scale, "block_size_m": block.cell_m}
+                    for site, block in sorted(fit.blocks.items())
+                },
+            },
+            "metrics": {
+                "units": "log-grade: rmse, mae, bias, r2 and coverage80 (share inside the 80 % interval) on held-out data; "
+                "grade (g/t): rmse_gt, relative_rmse_gt (rmse / mean observed grade), metal_bias (relative)",
+                "site_level": site_level.drop(columns="element", errors="ignore").to_dict("records"),
+                "within_site": within_site.drop(columns="element", errors="ignore").to_dict("records"),
+            },
+            "library_versions": library_versions(),
+        }
+    )
 
 
 def _checked_element(element: object) -> str:

@@ -230,12 +230,24 @@ def composite_intervals(table: pd.DataFrame, length_m: float = 1.5) -> pd.DataFr
     window = first[pair] + np.arange(len(pair)) - np.repeat(np.cumsum(count) - count, count)
     start = top[pair] + window * length_m
     overlap = np.clip(np.minimum(depth_to[pair], start + length_m) - np.maximum(depth_from[pair], start), 0, None)
-    sums = pd.DataFrame({
-        "hole": hole[pair], "window": window, "start": start, "overlap": overlap,
-        "metal": overlap * intervals["grade_gt"].to_numpy(float)[pair],
-        "bdl_length": overlap * intervals["bdl"].to_numpy(bool)[pair],
-    }).groupby(["hole", "window"], sort=True).agg(
-        start=("start", "first"), overlap=("overlap", "sum"), metal=("metal", "sum"), bdl_length=("bdl_length", "sum")
+    sums = (
+        pd.DataFrame(
+            {
+                "hole": hole[pair],
+                "window": window,
+                "start": start,
+                "overlap": overlap,
+                "metal": overlap * intervals["grade_gt"].to_numpy(float)[pair],
+                "bdl_length": overlap * intervals["bdl"].to_numpy(bool)[pair],
+            }
+        )
+        .groupby(["hole", "window"], sort=True)
+        .agg(
+            start=("start", "first"),
+            overlap=("overlap", "sum"),
+            metal=("metal", "sum"),
+            bdl_length=("bdl_length", "sum"),
+        )
     )
     sums = sums[sums["overlap"] > 1e-9 * length_m]  # windows touched only by rounding error hold no length
     hole_index = sums.index.get_level_values("hole").to_numpy()

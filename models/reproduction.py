@@ -36,7 +36,9 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> floa
     return float(np.interp(q * weights.sum(), cumulative, values[order]))
 
 
-def variogram_ratio(fields: np.ndarray, coords: np.ndarray, model_covariance, n_lags: int = 6, max_points: int = 150) -> float:
+def variogram_ratio(
+    fields: np.ndarray, coords: np.ndarray, model_covariance, n_lags: int = 6, max_points: int = 150
+) -> float:
     """Median over lag classes of experimental / model semivariance of simulated fields.
 
     ``fields`` (draws x points) in transformed units, ``coords`` (points x d) in metres,

@@ -106,7 +106,9 @@ def simulate_resources(
     inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation)
     if inputs.n_chunks == 1:
         return summarise_draws(inputs.chunk(0))
-    parts = run_jobs([delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks)], "simulation", unit="chunk")
+    parts = run_jobs(
+        [delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks)], "simulation", unit="chunk"
+    )
     return pd.concat(parts, ignore_index=True)
 
 

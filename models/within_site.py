@@ -121,7 +121,9 @@ class SiteField(RegressorMixin, BaseEstimator):
         self.scale_ = _coordinate_scale(X[:, : self.n_coords])
         residual, offset_var = self._residuals(X, grades, weights)
         covariates = X[:, self.n_coords :]
-        varying = np.nanstd(covariates, axis=0) > 0 if self.drift and self.spatial else np.zeros(covariates.shape[1], bool)
+        varying = (
+            np.nanstd(covariates, axis=0) > 0 if self.drift and self.spatial else np.zeros(covariates.shape[1], bool)
+        )
         self.drift_columns_ = np.flatnonzero(varying)
         self.drift_mean_ = np.nanmean(covariates[:, varying], axis=0)
         self.drift_scale_ = np.nanstd(covariates[:, varying], axis=0)

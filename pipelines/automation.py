@@ -55,15 +55,21 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition, assets: list[dg.Ass
         """Refresh what a new or changed input file affects (content hashes, not timestamps)."""
         current = hash_inputs(settings.data_path)
         if context.cursor is None:
-            return dg.SensorResult(skip_reason="first look at the data drop: state recorded", cursor=json.dumps(current))
+            return dg.SensorResult(
+                skip_reason="first look at the data drop: state recorded", cursor=json.dumps(current)
+            )
         changed = changed_files(json.loads(context.cursor), current)
         if not changed:
             return dg.SensorResult(skip_reason="no input file changed", cursor=context.cursor)
         roots = affected_roots(changed)
         selection = dg.AssetSelection.assets(*roots).downstream() | dg.AssetSelection.assets("data_drop")
         keys = sorted(selection.resolve(assets), key=lambda key: key.to_user_string())
-        run_key = dg.AssetKey(["inbox"]).to_user_string() + ":" + "|".join(f"{n}={current.get(n, '-')}" for n in changed)
-        request = dg.RunRequest(run_key=run_key, asset_selection=keys, tags={"residua/changed": ",".join(changed)[:200]})
+        run_key = (
+            dg.AssetKey(["inbox"]).to_user_string() + ":" + "|".join(f"{n}={current.get(n, '-')}" for n in changed)
+        )
+        request = dg.RunRequest(
+            run_key=run_key, asset_selection=keys, tags={"residua/changed": ",".join(changed)[:200]}
+        )
         return dg.SensorResult(run_requests=[request], cursor=json.dumps(current))
 
     return inbox_sensor

@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--seed", type=int, default=20261125, help="random seed (default 20261125)")
     run.add_argument("--min-dem-coverage", type=float, default=0.9, help="share of a footprint DEMs must cover")
     run.add_argument(
-        "--block-size", type=float, default=None, metavar="M",
+        "--block-size",
+        type=float,
+        default=None,
+        metavar="M",
         help="block edge (m) of grade models and rasters; default: half the median distance between nearest holes",
     )
     validate = commands.add_parser("validate", help="check a data drop without running the models")
@@ -153,10 +156,16 @@ def status_command(out_dir: Path) -> int:
     from pipelines.definitions import defs
 
     print("Latest data-quality checks:")
-    for key in sorted(defs.resolve_asset_graph().asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+    for key in sorted(
+        defs.resolve_asset_graph().asset_check_keys, key=lambda k: (k.asset_key.to_user_string(), k.name)
+    ):
         record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key]).get(key)
         evaluation = record.event.asset_check_evaluation if record and record.event else None
-        state = "not run" if evaluation is None else ("passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})")
+        state = (
+            "not run"
+            if evaluation is None
+            else ("passed" if evaluation.passed else f"FAILED ({evaluation.severity.value})")
+        )
         print(f"  {key.asset_key.to_user_string()}.{key.name}: {state}")
     return 0
 
@@ -306,7 +315,12 @@ def _locator(source: str) -> str:
 
 
 def _validation_row(name: str, result: ValidationResult) -> dict[str, object]:
-    return {"file": name, "rows": result.rows_in, "accepted": len(result.accepted), "quarantined": len(result.quarantine)}
+    return {
+        "file": name,
+        "rows": result.rows_in,
+        "accepted": len(result.accepted),
+        "quarantined": len(result.quarantine),
+    }
 
 
 def _print_summary(out_dir: Path, synthetic: bool) -> None:

@@ -57,7 +57,9 @@ def test_demo_end_to_end_ranks_every_site_and_opens_in_gdal(tmp_path):
     quarantine = gpd.read_file(tmp_path / "out" / "inventory.gpkg", layer="quarantine")
     rows_in = len(pd.read_csv(DEMO / "samples.csv"))
     assert len(samples) + (quarantine["source"] == "samples.csv").sum() == rows_in
-    info = subprocess.run(["ogrinfo", "-so", "-al", str(tmp_path / "out" / "inventory.gpkg")], capture_output=True, text=True)
+    info = subprocess.run(
+        ["ogrinfo", "-so", "-al", str(tmp_path / "out" / "inventory.gpkg")], capture_output=True, text=True
+    )
     assert info.returncode == 0
     assert "Warning" not in info.stderr + info.stdout and "ERROR" not in info.stderr + info.stdout
     csv = pd.read_csv(tmp_path / "out" / "sites_ranked.csv")

@@ -29,8 +29,10 @@ def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProces
     drop = write_prism_drop(tmp_path / "drop")
     out = tmp_path / "out"
     resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200, **settings)
-    result = build_definitions(resource).resolve_job_def("refresh_job").execute_in_process(
-        instance=dg.DagsterInstance.ephemeral()
+    result = (
+        build_definitions(resource)
+        .resolve_job_def("refresh_job")
+        .execute_in_process(instance=dg.DagsterInstance.ephemeral())
     )
     assert result.success
     return result, out
@@ -90,8 +92,9 @@ def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_
     assert _published(out) == before  # the same files, not even replaced by equal ones
 
 
-def test_a_run_failing_after_its_inventory_is_staged_leaves_postgis_and_files_at_the_previous_run(tmp_path,
-                                                                                                   monkeypatch):
+def test_a_run_failing_after_its_inventory_is_staged_leaves_postgis_and_files_at_the_previous_run(
+    tmp_path, monkeypatch
+):
     """PostGIS tables change only when the files publish: a run failing in between changes neither."""
     url = require_postgis_url()
     schema = f"asset_{uuid.uuid4().hex[:12]}"

@@ -103,8 +103,20 @@ REPORT_DECIMALS = {"ga_ppm": 1, "te_ppm": 2, "te_ppb": 0, "pt_ppb": 0, "pd_ppb":
 UNIT_FACTOR = {"ppm": 1.0, "ppb": 1000.0}  # g/t -> unit
 
 SAMPLE_COLUMNS = (
-    "sample_id", "hole_id", "site_id", "x", "y", "crs", "depth_from_m", "depth_to_m",
-    "ga_ppm", "te_ppm", "te_ppb", "pt_ppb", "pd_ppb", "rh_ppb",
+    "sample_id",
+    "hole_id",
+    "site_id",
+    "x",
+    "y",
+    "crs",
+    "depth_from_m",
+    "depth_to_m",
+    "ga_ppm",
+    "te_ppm",
+    "te_ppb",
+    "pt_ppb",
+    "pd_ppb",
+    "rh_ppb",
 )
 ASSAY_COLUMNS = tuple(c for c in SAMPLE_COLUMNS if parse_assay_column(c) is not None)
 
@@ -139,56 +151,120 @@ class ResidueSpec:
 # realistic below-detection results).
 RESIDUES: dict[str, ResidueSpec] = {
     "bauxite_residue": ResidueSpec(
-        "RM", "red mud pond", ("Red mud", "Bauxite residue"), (40, 250), (5, 25), 1.4, 0.02,
+        "RM",
+        "red mud pond",
+        ("Red mud", "Bauxite residue"),
+        (40, 250),
+        (5, 25),
+        1.4,
+        0.02,
         # Ga 59.4 ug/g in red mud [REF: Gu, Wang, Hargreaves 2018]; ~50 ppm Ga in feed bauxite of
         # which ~15 % is extracted [REF: Frenzel et al. 2016]. Te is close to its detection limit.
         {"ga": 60.0, "te": 0.06, "pt": 0.003, "pd": 0.003, "rh": 0.0005},
-        ("ga", "te"), "Bayer process", "Alumina",
+        ("ga", "te"),
+        "Bayer process",
+        "Alumina",
     ),
     "zinc_leach_residue": ResidueSpec(
-        "ZL", "jarosite pond", ("jarosite", "Jarofix"), (5, 60), (5, 20), 1.5, 0.015,
+        "ZL",
+        "jarosite pond",
+        ("jarosite", "Jarofix"),
+        (5, 60),
+        (5, 20),
+        1.5,
+        0.015,
         # Ga up to 0.266 wt% in zinc refinery residues [REF: countercurrents.org 2023, LOW
         # confidence]; we use a median of 280 g/t so that sites span roughly 100-800 g/t.
         {"ga": 280.0, "te": 2.0, "pt": 0.002, "pd": 0.002, "rh": 0.0005},
-        ("ga", "te"), "roast-leach-electrowin", "Zinc",
+        ("ga", "te"),
+        "roast-leach-electrowin",
+        "Zinc",
     ),
     "copper_flotation_tailings": ResidueSpec(
-        "CT", "tailings dam", ("Copper tailings", "Cu tailings"), (20, 250), (5, 25), 1.6, -0.01,
+        "CT",
+        "tailings dam",
+        ("Copper tailings", "Cu tailings"),
+        (20, 250),
+        (5, 25),
+        1.6,
+        -0.01,
         # Te in tailings: not found [REF]; all values here are assumptions.
         {"ga": 15.0, "te": 1.5, "pt": 0.010, "pd": 0.015, "rh": 0.001},
-        ("ga", "te", "pt", "pd", "rh"), "flotation", "Copper",
+        ("ga", "te", "pt", "pd", "rh"),
+        "flotation",
+        "Copper",
     ),
     "copper_smelter_slag": ResidueSpec(
-        "CS", "slag dump", ("Copper slag",), (3, 40), (5, 15), 2.8, 0.0,
+        "CS",
+        "slag dump",
+        ("Copper slag",),
+        (3, 40),
+        (5, 15),
+        2.8,
+        0.0,
         {"ga": 12.0, "te": 4.0, "pt": 0.008, "pd": 0.010, "rh": 0.001},
-        ("ga", "te", "pt", "pd"), "flash smelting", "Copper",
+        ("ga", "te", "pt", "pd"),
+        "flash smelting",
+        "Copper",
     ),
     "copper_anode_slime": ResidueSpec(
-        "AS", "slime stockpile", ("Anode slimes", "refinery residue"), (0.5, 3), (1, 3), 2.0, 0.0,
+        "AS",
+        "slime stockpile",
+        ("Anode slimes", "refinery residue"),
+        (0.5, 3),
+        (1, 3),
+        2.0,
+        0.0,
         # Te 0.4 % (sd 0.1 %), Pt 70 ppm, Pd 74 ppm in Cu anode slime [REF: Palabora product
         # sheet]. The Indian high-Te slime (Te 24.7 % [REF: CSIR-IMMT 2023]) is not modelled.
         {"ga": 0.6, "te": 4000.0, "pt": 70.0, "pd": 74.0, "rh": 2.0},
-        ("ga", "te", "pt", "pd", "rh"), "electrorefining", "Copper Refining",
+        ("ga", "te", "pt", "pd", "rh"),
+        "electrorefining",
+        "Copper Refining",
     ),
     "chromite_pgm_tailings": ResidueSpec(
-        "CR", "tailings pond", ("chromite tailings",), (3, 50), (5, 15), 1.9, -0.02,
+        "CR",
+        "tailings pond",
+        ("chromite tailings",),
+        (3, 50),
+        (5, 15),
+        1.9,
+        -0.02,
         # ~1 g/t 4E in chromitite, ~3 g/t 4E in chrome-plant tails [REF: WHI note, low-medium];
         # Hernic tailings 2.8 g/t PGE [REF]. We take 2 g/t 4E split Pt 0.55, Pd 0.30, Rh 0.10
         # (Au the rest). Ga in chromite tailings is an assumption.
         {"ga": 35.0, "te": 0.05, "pt": 1.10, "pd": 0.60, "rh": 0.20},
-        ("ga", "pt", "pd", "rh"), "chromite beneficiation", "Chrome",
+        ("ga", "pt", "pd", "rh"),
+        "chromite beneficiation",
+        "Chrome",
     ),
     "coal_fly_ash": ResidueSpec(
-        "FA", "ash pond", ("Fly Ash", "pond ash"), (30, 250), (5, 25), 1.0, 0.01,
+        "FA",
+        "ash pond",
+        ("Fly Ash", "pond ash"),
+        (30, 250),
+        (5, 25),
+        1.0,
+        0.01,
         # Ga in Indian coal ash 17.2-47.9 mg/kg (bituminous), 6.3-33.3 mg/kg (lignite)
         # [REF: Chand et al. 2022]; 29 g/t is the geometric middle of the bituminous range.
         {"ga": 29.0, "te": 0.3, "pt": 0.003, "pd": 0.004, "rh": 0.0008},
-        ("ga", "te"), "pulverised coal combustion", "Power",
+        ("ga", "te"),
+        "pulverised coal combustion",
+        "Power",
     ),
     "other": ResidueSpec(
-        "OT", "residue heap", ("Other",), (3, 20), (3, 10), 1.8, 0.0,
+        "OT",
+        "residue heap",
+        ("Other",),
+        (3, 20),
+        (3, 10),
+        1.8,
+        0.0,
         {"ga": 8.0, "te": 0.5, "pt": 0.005, "pd": 0.005, "rh": 0.001},
-        ("ga", "te", "pt", "pd", "rh"), "other", "Metals",
+        ("ga", "te", "pt", "pd", "rh"),
+        "other",
+        "Metals",
     ),
 }
 
@@ -280,9 +356,14 @@ SITE_PLAN: tuple[tuple[str, str, int, str | None], ...] = (
 
 #: Sampled sites per residue type (22 in total, about one third of the sites).
 SAMPLED_PER_TYPE = {
-    "bauxite_residue": 5, "zinc_leach_residue": 2, "copper_flotation_tailings": 2,
-    "copper_smelter_slag": 2, "copper_anode_slime": 2, "chromite_pgm_tailings": 3,
-    "coal_fly_ash": 5, "other": 1,
+    "bauxite_residue": 5,
+    "zinc_leach_residue": 2,
+    "copper_flotation_tailings": 2,
+    "copper_smelter_slag": 2,
+    "copper_anode_slime": 2,
+    "chromite_pgm_tailings": 3,
+    "coal_fly_ash": 5,
+    "other": 1,
 }
 #: Types whose one sampled site reports Te in ppb instead of ppm.
 TE_PPB_TYPES = ("copper_flotation_tailings", "coal_fly_ash")
@@ -637,10 +718,20 @@ def write_dem(path: Path, values: np.ndarray, site: Site) -> None:
     """Write one float32 DEM as a tiled, DEFLATE-compressed GeoTIFF with nodata -9999."""
     grid = site.grid
     profile = {
-        "driver": "GTiff", "dtype": "float32", "count": 1, "width": grid.nx, "height": grid.ny,
-        "crs": f"EPSG:{site.crs_epsg}", "transform": from_origin(grid.x0, grid.y1, grid.pixel_m, grid.pixel_m),
-        "nodata": NODATA, "compress": "deflate", "predictor": 3, "zlevel": 9,
-        "tiled": True, "blockxsize": 256, "blockysize": 256,
+        "driver": "GTiff",
+        "dtype": "float32",
+        "count": 1,
+        "width": grid.nx,
+        "height": grid.ny,
+        "crs": f"EPSG:{site.crs_epsg}",
+        "transform": from_origin(grid.x0, grid.y1, grid.pixel_m, grid.pixel_m),
+        "nodata": NODATA,
+        "compress": "deflate",
+        "predictor": 3,
+        "zlevel": 9,
+        "tiled": True,
+        "blockxsize": 256,
+        "blockysize": 256,
     }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(values, 1)
@@ -803,8 +894,10 @@ def build_grade_model(seed: int, site: Site) -> None:
         share = ELEMENT_CORRELATION[element]
         deviation = BETWEEN_SITE_SD * (math.sqrt(share) * common + math.sqrt(1 - share) * rng.normal())
         site.log_mean[element] = (
-            math.log(site.spec.typical_gt[element]) + grade_effect(site, element)
-            - (GRADE_SILL + GRADE_NUGGET) / 2 + deviation
+            math.log(site.spec.typical_gt[element])
+            + grade_effect(site, element)
+            - (GRADE_SILL + GRADE_NUGGET) / 2
+            + deviation
         )
     if not site.sampled:
         return
@@ -858,7 +951,9 @@ def point_grades(rng: np.random.Generator, site: Site, x: float, y: float, depth
     trend = site.spec.depth_trend * (depth_mid - site.depth_centre_m)
     return {
         e: math.exp(
-            site.log_mean[e] + site.grid.bilinear(site.grade_fields[e], x, y) + trend
+            site.log_mean[e]
+            + site.grid.bilinear(site.grade_fields[e], x, y)
+            + trend
             + rng.normal(0, math.sqrt(GRADE_NUGGET))
         )
         for e in ELEMENTS
@@ -955,8 +1050,7 @@ def plant_bad_rows(seed: int, sites: list[Site], table: SampleTable) -> list[dic
     """Append exactly 6 rows, each with one defect, and return a description of each."""
     rng = np.random.default_rng([seed, 1002])
     sampled = [
-        s for s in sites
-        if s.sampled and s.te_unit == "ppm" and s.crs_epsg == s.utm_epsg and s.thickness_top_m >= 4.5
+        s for s in sites if s.sampled and s.te_unit == "ppm" and s.crs_epsg == s.utm_epsg and s.thickness_top_m >= 4.5
     ]
     hosts = [sampled[int(i)] for i in rng.choice(len(sampled), size=6, replace=False)]
     described: list[dict[str, str]] = []
@@ -1058,24 +1152,35 @@ def truth_rows(sites: list[Site]) -> tuple[tuple[str, ...], list[dict[str, str]]
     """Columns and rows of truth.csv."""
     grade_columns = tuple(f"true_mean_grade_gt_{e}" for e in (*ELEMENTS, "pgm"))
     columns = (
-        "site_id", "residue_type", "sampled", "true_area_ha", "true_mean_thickness_m", "true_volume_m3",
-        "true_density_t_m3", "true_tonnes", *grade_columns, "grade_basis", "regional_ga_z",
+        "site_id",
+        "residue_type",
+        "sampled",
+        "true_area_ha",
+        "true_mean_thickness_m",
+        "true_volume_m3",
+        "true_density_t_m3",
+        "true_tonnes",
+        *grade_columns,
+        "grade_basis",
+        "regional_ga_z",
     )
     rows = []
     for s in sites:
-        rows.append({
-            "site_id": s.site_id,
-            "residue_type": s.residue,
-            "sampled": "true" if s.sampled else "false",
-            "true_area_ha": f"{s.truth['area_ha']:.3f}",
-            "true_mean_thickness_m": f"{s.truth['volume_m3'] / (s.truth['area_ha'] * 1e4):.3f}",
-            "true_volume_m3": f"{s.truth['volume_m3']:.0f}",
-            "true_density_t_m3": f"{s.density:.3f}",
-            "true_tonnes": f"{s.truth['tonnes']:.0f}",
-            **{c: fmt_sig(s.truth[f"grade_{c.rsplit('_', 1)[1]}"], 5, 9) for c in grade_columns},
-            "grade_basis": "field" if s.sampled else "expected",
-            "regional_ga_z": f"{s.regional_ga_z:.4f}",
-        })
+        rows.append(
+            {
+                "site_id": s.site_id,
+                "residue_type": s.residue,
+                "sampled": "true" if s.sampled else "false",
+                "true_area_ha": f"{s.truth['area_ha']:.3f}",
+                "true_mean_thickness_m": f"{s.truth['volume_m3'] / (s.truth['area_ha'] * 1e4):.3f}",
+                "true_volume_m3": f"{s.truth['volume_m3']:.0f}",
+                "true_density_t_m3": f"{s.density:.3f}",
+                "true_tonnes": f"{s.truth['tonnes']:.0f}",
+                **{c: fmt_sig(s.truth[f"grade_{c.rsplit('_', 1)[1]}"], 5, 9) for c in grade_columns},
+                "grade_basis": "field" if s.sampled else "expected",
+                "regional_ga_z": f"{s.regional_ga_z:.4f}",
+            }
+        )
     return columns, rows
 
 
@@ -1278,9 +1383,7 @@ GRADE_BASIS = {
     ),
     "copper_flotation_tailings": "all assumptions (Te in tailings: no source found)",
     "copper_smelter_slag": "all assumptions",
-    "copper_anode_slime": (
-        "Te 0.4 %, Pt 70 ppm, Pd 74 ppm (Palabora anode slime product sheet). Ga, Rh: assumptions"
-    ),
+    "copper_anode_slime": ("Te 0.4 %, Pt 70 ppm, Pd 74 ppm (Palabora anode slime product sheet). Ga, Rh: assumptions"),
     "chromite_pgm_tailings": (
         "~1 g/t 4E in chromitite, ~3 g/t 4E in chrome-plant tails (WHI note, low–medium); Hernic "
         "tailings 2.8 g/t PGE (Jubilee Platinum); 2 g/t 4E split Pt 0.55, Pd 0.30, Rh 0.10. "
@@ -1420,7 +1523,9 @@ def generate(out_dir: Path, seed: int = SEED) -> None:
     write_csv(out_dir / "samples.csv", SAMPLE_COLUMNS, table.rows)
     write_csv(out_dir / "truth.csv", *truth_rows(sites))
     write_dataset_json(out_dir / "dataset.json", seed)
-    (out_dir / "README.md").write_text(readme_text(seed, sites, table.rows, bad, n_wetness_tiles, ga_centres), encoding="utf-8")
+    (out_dir / "README.md").write_text(
+        readme_text(seed, sites, table.rows, bad, n_wetness_tiles, ga_centres), encoding="utf-8"
+    )
 
 
 def main() -> None:

@@ -91,8 +91,18 @@ def test_score_coalash_samples_the_published_raster_at_projected_points(tmp_path
     transform = from_origin(east0 - 200.0, north0 + 2_600.0, cell, cell)
     bands = np.stack([np.full((height, width), value, "float32") for value in (10.0, 9.0, 11.0, 7.0, 13.0)])
     bands[:, :, :4] = -9999.0  # a nodata strip west of every sample
-    with rasterio.open(out / "rasters" / "coalash_ga_grade.tif", "w", driver="GTiff", height=height, width=width,
-                       count=5, dtype="float32", crs="EPSG:32617", transform=transform, nodata=-9999.0) as raster:
+    with rasterio.open(
+        out / "rasters" / "coalash_ga_grade.tif",
+        "w",
+        driver="GTiff",
+        height=height,
+        width=width,
+        count=5,
+        dtype="float32",
+        crs="EPSG:32617",
+        transform=transform,
+        nodata=-9999.0,
+    ) as raster:
         raster.write(bands)
         raster.descriptions = ("p50_gt", "p10_gt", "p90_gt", "p10_sample_gt", "p90_sample_gt")  # fmt: skip
     rows = pd.DataFrame(run_module.score_coalash(drops, outs, 0))

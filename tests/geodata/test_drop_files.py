@@ -35,7 +35,12 @@ def test_every_file_has_a_role_or_a_reason(tmp_path):
     assert files["lab_results_2024.xlsx"].startswith("NOT READ: not part of the input contract")
     assert ".DS_Store" not in files.index
     unread = not_read(files.reset_index())
-    assert set(unread["file"]) == {"README.md", "reference/grades_old.csv", "rasters/stray.tif", "lab_results_2024.xlsx"}
+    assert set(unread["file"]) == {
+        "README.md",
+        "reference/grades_old.csv",
+        "rasters/stray.tif",
+        "lab_results_2024.xlsx",
+    }
 
 
 @pytest.mark.parametrize("second", ["sites.geojson", "samples.gpkg"])
@@ -76,7 +81,13 @@ def test_samples_as_an_excel_workbook_read_like_the_csv(tmp_path):
     excel = read_samples(drop.samples_path)
     assert excel["source_row"].tolist() == list(range(2, len(table) + 2))  # worksheet rows, the header in row 1
     assert excel["sample_id"].tolist() == csv["sample_id"].tolist()
-    for column in ("ga_ppm", "te_ppb", "pt_ppb", "x", "depth_to_m"):  # the same numbers ('69.50' in the CSV is 69.5 in the sheet)
+    for column in (
+        "ga_ppm",
+        "te_ppb",
+        "pt_ppb",
+        "x",
+        "depth_to_m",
+    ):  # the same numbers ('69.50' in the CSV is 69.5 in the sheet)
         numbers = pd.to_numeric(csv[column], errors="coerce")
         pd.testing.assert_series_equal(pd.to_numeric(excel[column], errors="coerce"), numbers, check_names=False)
         text = numbers.isna()

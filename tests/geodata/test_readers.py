@@ -309,16 +309,25 @@ def test_comma_separated_file_is_read_as_before(tmp_path):
     "text, problem_row, fragment",
     [
         # ',' separator and '1,234' beside a decimal comma: either reading is possible, so not read
-        ('sample_id,lon,lat,ga_ppm\nS1,81.2,20.5,"1,234"\nS2,81.2,20.5,"12,5"\n', 0,
-         "ga_ppm '1,234' is ambiguous: a decimal comma (1.234) or a thousands separator (1234)? this comma-separated "
-         "file also holds decimal commas (e.g. '12,5' (line 3, ga_ppm))"),
+        (
+            'sample_id,lon,lat,ga_ppm\nS1,81.2,20.5,"1,234"\nS2,81.2,20.5,"12,5"\n',
+            0,
+            "ga_ppm '1,234' is ambiguous: a decimal comma (1.234) or a thousands separator (1234)? this comma-separated "
+            "file also holds decimal commas (e.g. '12,5' (line 3, ga_ppm))",
+        ),
         # ';' file whose decimals use points: a '1,234' is a thousands separator or a stray decimal comma
-        ("sample_id;lon;lat;ga_ppm\nS1;81.2;20.5;1,234\nS2;81.2;20.5;12.5\n", 0,
-         "the ';'-separated file writes decimals with points"),
+        (
+            "sample_id;lon;lat;ga_ppm\nS1;81.2;20.5;1,234\nS2;81.2;20.5;12.5\n",
+            0,
+            "the ';'-separated file writes decimals with points",
+        ),
         # ';' file whose decimals use commas: a '1.234' is a thousands separator or a stray decimal point
-        ("sample_id;lon;lat;ga_ppm\nS1;81,2;20,5;12,5\nS2;81,2;20,5;1.234\n", 1,
-         "ga_ppm '1.234' is ambiguous: a decimal point (1.234) or a thousands separator (1234)? the ';'-separated "
-         "file writes decimals with commas"),
+        (
+            "sample_id;lon;lat;ga_ppm\nS1;81,2;20,5;12,5\nS2;81,2;20,5;1.234\n",
+            1,
+            "ga_ppm '1.234' is ambiguous: a decimal point (1.234) or a thousands separator (1234)? the ';'-separated "
+            "file writes decimals with commas",
+        ),
         # ';' file with no other decimal number: nothing tells which mark it uses
         ("sample_id;x;y;crs;ga_ppm\nS1;500000;2300000;EPSG:32644;1,234\n", 0, "no other number in the ';'-separated"),
         # ';' file mixing both marks

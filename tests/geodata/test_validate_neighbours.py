@@ -78,8 +78,10 @@ def test_neighbours_of_other_types_are_compared_relative_to_their_types():
 
 @pytest.mark.parametrize(
     "types, spacing_km",
-    [({"N1": "bauxite_residue", "N2": "coal_fly_ash", "X": "coal_fly_ash"}, 10.0),  # two neighbours: too few
-     ({**NEAR, "X": "coal_fly_ash"}, 40.0)],  # only N4 (40 km) and N3 (80 km) within 100 km of X
+    [
+        ({"N1": "bauxite_residue", "N2": "coal_fly_ash", "X": "coal_fly_ash"}, 10.0),  # two neighbours: too few
+        ({**NEAR, "X": "coal_fly_ash"}, 40.0),
+    ],  # only N4 (40 km) and N3 (80 km) within 100 km of X
 )
 def test_fewer_than_three_neighbours_within_the_radius_check_nothing(types, spacing_km):
     sites = _sites(types, spacing_km)

@@ -188,7 +188,9 @@ def test_site_whose_median_is_a_thousand_times_its_type_is_a_unit_error(two_site
     # site A's Ga written in ppb in the ppm column; B's a plain, rich-but-plausible 5x typical
     b_lon, b_lat = sites.geometry.iloc[1].centroid.x, sites.geometry.iloc[1].centroid.y
     rows = [{**GOOD, "sample_id": f"A{i}", "ga_ppm": f"{typical * 1000 * (1 + i / 10):g}"} for i in range(3)]
-    rows += [{**GOOD, "sample_id": "B1", "site_id": "B", "lon": f"{b_lon}", "lat": f"{b_lat}", "ga_ppm": f"{typical * 5:g}"}]
+    rows += [
+        {**GOOD, "sample_id": "B1", "site_id": "B", "lon": f"{b_lon}", "lat": f"{b_lat}", "ga_ppm": f"{typical * 5:g}"}
+    ]
     result = validate_samples(raw_samples(rows), CSV, sites, priors)
     assert result.accepted["sample_id"].tolist() == ["B1"] and result.balanced
     reason = result.quarantine["reason"].iloc[0]
@@ -204,9 +206,12 @@ def test_site_whose_median_is_a_thousand_times_its_type_is_a_unit_error(two_site
 @pytest.mark.parametrize(
     "change, fragment",
     [
-        ({"ga_ppm": "60000"}, "ga_ppm '60000' at samples.csv line 3 is 60,000 g/t, above the 1,000 g/t ceiling for Ga "
-         "in bauxite_residue (assay_ceilings.csv; the highest published is 59.4 g/t; source: Gu H., Wang N., "
-         "Hargreaves J.S.J. 2018"),
+        (
+            {"ga_ppm": "60000"},
+            "ga_ppm '60000' at samples.csv line 3 is 60,000 g/t, above the 1,000 g/t ceiling for Ga "
+            "in bauxite_residue (assay_ceilings.csv; the highest published is 59.4 g/t; source: Gu H., Wang N., "
+            "Hargreaves J.S.J. 2018",
+        ),
         ({"ga_ppm": "60000"}, "check the unit: read as ppb it would be 60 g/t (ppb written in a ppm column?)"),
         ({"ga_ppm": "", "ga_pct": "6"}, "read as ppm it would be 6 g/t (ppm written in a pct column?)"),
         ({"ga_ppm": "<5000"}, "ga_ppm '<5000' at samples.csv line 3 is 5,000 g/t, above the 1,000 g/t ceiling"),

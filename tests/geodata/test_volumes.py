@@ -94,7 +94,9 @@ def test_base_above_the_surface_over_much_of_a_footprint_quarantines_the_site(tm
     write_dem(tmp_path / "surface.tif", base + np.where(x < E0, -3.0, 5.0), transform)  # half the pond below its base
     write_dem(tmp_path / "base.tif", base, transform)
     write_dem(tmp_path / "rim.tif", base + np.where(x < E0 - 80, -0.2, 5.0), transform)  # a thin strip at the rim
-    sites = _sites_with_dems([("HALF", FOOTPRINT, "surface.tif", "base.tif"), ("RIM", FOOTPRINT, "rim.tif", "base.tif")])
+    sites = _sites_with_dems(
+        [("HALF", FOOTPRINT, "surface.tif", "base.tif"), ("RIM", FOOTPRINT, "rim.tif", "base.tif")]
+    )
     measured, quarantine = measure_site_volumes(sites, tmp_path, "sites.gpkg")
     assert measured.index.tolist() == ["RIM"] and quarantine["record_id"].tolist() == ["HALF"]
     reason = quarantine["reason"].iloc[0]

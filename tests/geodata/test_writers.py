@@ -209,7 +209,9 @@ def _samples() -> gpd.GeoDataFrame:
 
 
 def test_publish_inventory_writes_layers_and_csv(tmp_path):
-    paths = publish_inventory(tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"}, formats=["gpkg", "csv"])
+    paths = publish_inventory(
+        tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"}, formats=["gpkg", "csv"]
+    )
     assert paths == {"inventory": tmp_path / "out" / "inventory.gpkg",
                      "sites_ranked_csv": tmp_path / "out" / "sites_ranked.csv"}  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["inventory.gpkg", "sites_ranked.csv"]
@@ -227,7 +229,9 @@ def test_publish_inventory_writes_layers_and_csv(tmp_path):
 
 @pytest.mark.skipif(not OGRINFO.exists(), reason="GDAL's ogrinfo is not installed")
 def test_ogrinfo_reads_published_inventory_without_warnings(tmp_path):
-    paths = publish_inventory(tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"}, formats=["gpkg", "csv"])
+    paths = publish_inventory(
+        tmp_path / "out", _ranked(), _samples(), _quarantine(), {"run_id": "r1"}, formats=["gpkg", "csv"]
+    )
     run = subprocess.run([str(OGRINFO), "-so", "-al", str(paths["inventory"])], capture_output=True, text=True,
                          timeout=60)  # fmt: skip
     output = run.stdout + run.stderr

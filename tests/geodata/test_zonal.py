@@ -325,7 +325,7 @@ def hand_written_vrt(tiles: list[Path], path: Path) -> Path:
     path.write_text(
         f'<VRTDataset rasterXSize="{offset}" rasterYSize="{height}"><SRS>{crs_wkt.replace("<", "&lt;")}</SRS>'
         f'<GeoTransform>{geotransform}</GeoTransform><VRTRasterBand dataType="Float32" band="1">{nodata_xml}'
-        f'{"".join(sources)}</VRTRasterBand></VRTDataset>'
+        f"{''.join(sources)}</VRTRasterBand></VRTDataset>"
     )
     return path
 

@@ -17,7 +17,9 @@ def reference_composites(table: pd.DataFrame, length_m: float) -> pd.DataFrame:
     for _, hole in table[has_depth].groupby(["site_id", "hole_id"], sort=False):
         top = np.floor(hole["depth_from_m"].min() / length_m) * length_m
         for start in np.arange(top, hole["depth_to_m"].max(), length_m):
-            overlap = np.clip(np.minimum(hole["depth_to_m"], start + length_m) - np.maximum(hole["depth_from_m"], start), 0, None)
+            overlap = np.clip(
+                np.minimum(hole["depth_to_m"], start + length_m) - np.maximum(hole["depth_from_m"], start), 0, None
+            )
             if overlap.sum() <= 0:
                 continue
             rows.append({

@@ -45,16 +45,23 @@ def test_fitting_site_summaries_without_some_sites_equals_fitting_the_other_site
     table.loc[table["site_id"].isin(["s1", "s2", "s3", "s4", "s5"]), "residue_type"] = "coal_fly_ash"
     table["era"] = table["site_id"].str[1:].astype(float) * 3.0 + 1950
     table["weight"] = rng.uniform(0.5, 2.0, len(table))
-    priors = ({"bauxite_residue": np.log(60.0), "coal_fly_ash": np.log(40.0)}, {"bauxite_residue": 0.4, "coal_fly_ash": 0.5})
+    priors = (
+        {"bauxite_residue": np.log(60.0), "coal_fly_ash": np.log(40.0)},
+        {"bauxite_residue": 0.4, "coal_fly_ash": 0.5},
+    )
     columns = ["site_id", "residue_type", "hole_id", "era"]
     held_out = ["s2", "s7"]
     train = table[~table["site_id"].isin(held_out)]
-    on_rows = HierarchicalLogGrade(*priors, covariates=("era",)).fit(train[columns], train["log_grade"], train["weight"])
+    on_rows = HierarchicalLogGrade(*priors, covariates=("era",)).fit(
+        train[columns], train["log_grade"], train["weight"]
+    )
     summaries = summarise_sites(table[columns], table["log_grade"], table["weight"], ("era",))
     on_summaries = HierarchicalLogGrade(*priors, covariates=("era",)).fit_sites(summaries.drop(index=held_out))
     assert list(summaries.index) == sorted(means) and summaries.loc["s0", "n_eff"] == 4
     query = table.drop_duplicates("site_id")[["site_id", "residue_type", "era"]]
-    pd.testing.assert_frame_equal(on_rows.predict_distribution(query), on_summaries.predict_distribution(query), rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        on_rows.predict_distribution(query), on_summaries.predict_distribution(query), rtol=1e-12
+    )
     assert on_rows.tau_ == pytest.approx(on_summaries.tau_, rel=1e-12)
     assert on_rows.coef_.keys() == on_summaries.coef_.keys() and on_rows.coef_  # the trend was fitted
 
@@ -118,7 +125,9 @@ def test_log_grade_table_substitutes_half_the_detection_limit_and_weights_by_len
          "ga_gt": [1.0, 40.0], "ga_bdl": [True, False]},
         geometry=[shapely.Point(82.0, 20.0)] * 2, crs=4326,
     )  # fmt: skip
-    sites = gpd.GeoDataFrame({"site_id": ["s"], "residue_type": ["coal_fly_ash"]}, geometry=[shapely.Point(82, 20).buffer(0.01)], crs=4326)
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["s"], "residue_type": ["coal_fly_ash"]}, geometry=[shapely.Point(82, 20).buffer(0.01)], crs=4326
+    )
     table = log_grade_table(samples, sites, "ga")
     npt.assert_allclose(table["grade_gt"], [0.5, 40.0])
     npt.assert_allclose(table["weight"], [1.5, 3.0])
@@ -139,7 +148,11 @@ def test_composites_top_cut_and_declustering_are_counted():
     rows[0]["ga_gt"] = 1e6  # a wild outlier
     frame = pd.DataFrame(rows)
     samples = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame.lon, frame.lat), crs=4326)
-    sites = gpd.GeoDataFrame({"site_id": ["s"], "residue_type": ["bauxite_residue"]}, geometry=[shapely.box(81.9, 19.9, 82.1, 20.1)], crs=4326)
+    sites = gpd.GeoDataFrame(
+        {"site_id": ["s"], "residue_type": ["bauxite_residue"]},
+        geometry=[shapely.box(81.9, 19.9, 82.1, 20.1)],
+        crs=4326,
+    )
     table, stats = prepare_grades(samples, sites, "ga", composite_length_m=1.5)
     assert stats["intervals"] == 72 and stats["composites"] == 24  # 3 m per hole in 1.5 m composites
     assert stats["top_cut"] == 1

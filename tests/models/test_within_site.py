@@ -235,7 +235,9 @@ def test_field_smoothness_is_chosen_by_likelihood(nu, expected):
     model = SiteField("log", prior_mean=np.log(30), prior_var=0.5).fit(X, np.exp(np.log(30) + 0.6 * field))
     assert model.nu_ == expected
     fixed = SiteField("log", prior_mean=np.log(30), prior_var=0.5, nu=expected).fit(X, np.exp(np.log(30) + 0.6 * field))
-    other = SiteField("log", prior_mean=np.log(30), prior_var=0.5, nu=2.0 - expected).fit(X, np.exp(np.log(30) + 0.6 * field))
+    other = SiteField("log", prior_mean=np.log(30), prior_var=0.5, nu=2.0 - expected).fit(
+        X, np.exp(np.log(30) + 0.6 * field)
+    )
     assert fixed.gp_.log_marginal_likelihood_value_ > other.gp_.log_marginal_likelihood_value_
 
 

@@ -41,7 +41,9 @@ def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
     assert "site_volumes" not in keys and "site_tonnage" not in keys
 
     # a new reviews file re-ranks and republishes without refitting the models
-    (drop / "reviews.csv").write_text("site_id,decision,note,reviewer,timestamp\nP1,exclude,capped,A,2026-11-25T10:00:00+00:00\n")
+    (drop / "reviews.csv").write_text(
+        "site_id,decision,note,reviewer,timestamp\nP1,exclude,capped,A,2026-11-25T10:00:00+00:00\n"
+    )
     reviewed = _evaluate(defs, drop, changed.cursor)
     (request,) = reviewed.run_requests
     keys = {key.to_user_string() for key in request.asset_selection}

@@ -94,7 +94,9 @@ def test_validate_names_every_file_and_assay_column_it_does_not_read(tmp_path, c
     drop = write_prism_drop(tmp_path / "drop")
     (drop / "truth.csv").write_text("site_id,grade\n")
     samples = (drop / "samples.csv").read_text().splitlines()
-    (drop / "samples.csv").write_text("\n".join([samples[0] + ",Au g/t", *(line + ",0.5" for line in samples[1:])]) + "\n")
+    (drop / "samples.csv").write_text(
+        "\n".join([samples[0] + ",Au g/t", *(line + ",0.5" for line in samples[1:])]) + "\n"
+    )
     assert main(["validate", "--data", str(drop)]) == 0
     out = capsys.readouterr().out
     assert "Files in the drop" in out and "sites (footprints)" in out

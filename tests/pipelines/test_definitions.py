@@ -21,8 +21,17 @@ EXPECTED_DEPS = {
     "site_rankings": {"resource_estimates", "reviews", "reference_tables"},
     "processing_hubs": {"sites", "site_features", "grade_estimates", "reference_tables", "site_rankings"},
     "grade_tonnage": {"site_features", "grade_estimates", "reference_tables"},
-    "inventory": {"data_drop", "reference_tables", "sites", "samples", "site_volumes", "site_rankings",
-                  "reviews", "processing_hubs", "grade_tonnage"},
+    "inventory": {
+        "data_drop",
+        "reference_tables",
+        "sites",
+        "samples",
+        "site_volumes",
+        "site_rankings",
+        "reviews",
+        "processing_hubs",
+        "grade_tonnage",
+    },
     "review_report": {"inventory", "grade_model_report"},
 }
 

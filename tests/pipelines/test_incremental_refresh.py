@@ -26,7 +26,11 @@ def test_second_refresh_reuses_unchanged_sites(tmp_path):
     instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "home"))
 
     first = _features(drop, tmp_path / "out", instance)
-    assert (first["sites_measured"], first["sites_reused_from_cache"], first["covariate_statistics_reused_from_cache"]) == (3, 0, 0)
+    assert (
+        first["sites_measured"],
+        first["sites_reused_from_cache"],
+        first["covariate_statistics_reused_from_cache"],
+    ) == (3, 0, 0)
 
     again = _features(drop, tmp_path / "out", instance)
     assert (again["sites_reused_from_cache"], again["covariate_statistics_reused_from_cache"]) == (3, 3)
