@@ -59,7 +59,7 @@ def resource_estimates(
     return estimates
 
 
-@dg.asset(group_name="review")
+@dg.asset(group_name="review", deps=["reviews_file"])
 def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> SiteReviews:
     """Geologists' decisions per site (accept / exclude / needs-data / accept-tonnage) from the drop's reviews.csv."""
     history, rejects = read_reviews(settings.data_path / REVIEWS_FILE)
@@ -113,7 +113,7 @@ def site_rankings(
     return ranked
 
 
-@dg.asset(group_name="estimates")
+@dg.asset(group_name="estimates", deps=["hubs_file"])
 def processing_hubs(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,

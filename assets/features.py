@@ -31,9 +31,12 @@ def result_cache(context: dg.AssetExecutionContext, namespace: str) -> ResultCac
     return ResultCache(Path(context.instance.root_directory) / "cache", namespace)
 
 
-@dg.asset(group_name="features")
+@dg.asset(group_name="features", deps=["dem_rasters"])
 def site_volumes(
-    context: dg.AssetExecutionContext, settings: ResiduaSettings, data_drop: DataDrop, sites: ValidationResult
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    data_drop: dg.ResourceParam[DataDrop],
+    sites: ValidationResult,
 ) -> SiteVolumes:
     """Volumes between surface and base DEMs, with exact pixel coverage of each footprint."""
     cache = result_cache(context, "volumes")
@@ -104,11 +107,11 @@ def tonnage_agrees_with_reported(settings: ResiduaSettings, site_tonnage: pd.Dat
     )
 
 
-@dg.asset(group_name="features")
+@dg.asset(group_name="features", deps=["covariate_rasters"])
 def site_features(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
-    data_drop: DataDrop,
+    data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
     samples: ValidationResult,
     site_tonnage: pd.DataFrame,

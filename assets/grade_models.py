@@ -38,11 +38,11 @@ def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) ->
     return Path(settings.model_store_dir or Path(instance.root_directory) / "models").resolve()
 
 
-@dg.asset(group_name="models")
+@dg.asset(group_name="models", deps=["covariate_rasters"])
 def grade_models(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
-    data_drop: DataDrop,
+    data_drop: dg.ResourceParam[DataDrop],
     samples: ValidationResult,
     sites: ValidationResult,
     site_features: pd.DataFrame,

@@ -34,9 +34,12 @@ REPORT_NOTES = (
 REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.csv", "model_cards/*.json")
 
 
-@dg.asset(group_name="publish")
+@dg.asset(group_name="publish", deps=["drop_description"])
 def grade_model_report(
-    context: dg.AssetExecutionContext, settings: ResiduaSettings, data_drop: DataDrop, grade_models: GradeModels
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    data_drop: dg.ResourceParam[DataDrop],
+    grade_models: GradeModels,
 ) -> dg.MaterializeResult:
     """Validation of every grade model against baselines: grade_model_report.html and .csv in the output folder."""
     site_level, within_site = grade_models.site_level, grade_models.within_site
@@ -70,11 +73,11 @@ def grade_model_report(
     )
 
 
-@dg.asset(group_name="publish")
+@dg.asset(group_name="publish", deps=["drop_description"])
 def grade_rasters(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
-    data_drop: DataDrop,
+    data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
     grade_models: GradeModels,
 ) -> dg.MaterializeResult:

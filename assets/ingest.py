@@ -1,38 +1,24 @@
-"""Ingest: the data drop, its reference tables, and validated sites and samples."""
+"""Ingest: the reference tables, and validated sites and samples of the data drop."""
 
 import dagster as dg
 import pandas as pd
 
-from assets.resources import ResiduaSettings
-from geodata.datadrop import DataDrop, open_data_drop
+from geodata.datadrop import DataDrop
 from geodata.readers import read_samples, read_sites
 from geodata.reference_tables import ReferenceTables, load_reference_tables
 from geodata.validate import ValidationResult, no_samples, validate_samples, validate_sites
 
 
-@dg.asset(group_name="ingest")
-def data_drop(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> DataDrop:
-    """The input folder: which files it holds, their SHA-256, and whether it is synthetic."""
-    drop = open_data_drop(settings.data_path)
-    context.log.info(
-        "Reading %s (%d input files%s)", drop.root, len(drop.input_hashes), ", SYNTHETIC" if drop.synthetic else ""
-    )
-    context.add_output_metadata(
-        {"root": str(drop.root), "synthetic": drop.synthetic, "files": dg.MetadataValue.json(drop.input_hashes)}
-    )
-    return drop
-
-
-@dg.asset(group_name="ingest")
-def reference_tables(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ReferenceTables:
+@dg.asset(group_name="ingest", deps=["reference_files"])
+def reference_tables(context: dg.AssetExecutionContext, data_drop: dg.ResourceParam[DataDrop]) -> ReferenceTables:
     """Cited density, thickness, recovery, price, grade-prior and cut-off tables."""
     tables = load_reference_tables(data_drop.root)
     context.add_output_metadata({name: origin for name, origin in tables.origins.items()})
     return tables
 
 
-@dg.asset(group_name="ingest")
-def sites(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ValidationResult:
+@dg.asset(group_name="ingest", deps=["sites_file", "dem_rasters"])  # DEM paths are checked to exist
+def sites(context: dg.AssetExecutionContext, data_drop: dg.ResourceParam[DataDrop]) -> ValidationResult:
     """Site footprints, accepted or quarantined row by row, in lon/lat."""
     result = validate_sites(read_sites(data_drop.sites_path), data_drop.sites_path, data_drop.root)
     context.log.info(
@@ -42,9 +28,12 @@ def sites(context: dg.AssetExecutionContext, data_drop: DataDrop) -> ValidationR
     return result
 
 
-@dg.asset(group_name="ingest")
+@dg.asset(group_name="ingest", deps=["samples_file"])
 def samples(
-    context: dg.AssetExecutionContext, data_drop: DataDrop, sites: ValidationResult, reference_tables: ReferenceTables
+    context: dg.AssetExecutionContext,
+    data_drop: dg.ResourceParam[DataDrop],
+    sites: ValidationResult,
+    reference_tables: ReferenceTables,
 ) -> ValidationResult:
     """Assay intervals in g/t with below-detection flags, each tied to a site (unit errors quarantined)."""
     if data_drop.samples_path is None:

@@ -93,11 +93,11 @@ def _publishers_in_run(context: dg.AssetExecutionContext) -> set[str]:
     return publishers | {name}
 
 
-@dg.asset(group_name="publish")
+@dg.asset(group_name="publish", deps=["drop_description"])
 def inventory(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
-    data_drop: DataDrop,
+    data_drop: dg.ResourceParam[DataDrop],
     reference_tables: ReferenceTables,
     sites: ValidationResult,
     samples: ValidationResult,

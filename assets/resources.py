@@ -1,4 +1,4 @@
-"""Run settings shared by every asset: where the data drop is, where outputs go, tunables."""
+"""Run settings shared by every asset (where the data drop is, where outputs go, tunables) and the opened drop."""
 
 from pathlib import Path
 from typing import Literal
@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field, field_validator
 
+from geodata.datadrop import DataDrop, open_data_drop
 from geodata.postgis import SCHEMA_NAME, check_identifier
 from geodata.publish import ALL_FORMATS, check_formats
 from models.ranking import TONNAGE_BAND
@@ -104,3 +105,15 @@ class ResiduaSettings(dg.ConfigurableResource):
     def out_path(self) -> Path:
         """The output folder, absolute."""
         return Path(self.out_dir).resolve()
+
+
+@dg.resource(
+    required_resource_keys={"settings"},
+    description="The run's data drop: its files found, described and hashed once per run.",
+)
+def data_drop_resource(context: dg.InitResourceContext) -> DataDrop:
+    """The data drop of ``settings.data_dir``, opened once per run (assets take it as ``data_drop``)."""
+    drop = open_data_drop(context.resources.settings.data_path)
+    synthetic = ", SYNTHETIC" if drop.synthetic else ""
+    context.log.info("Reading %s (%d input files%s)", drop.root, len(drop.input_hashes), synthetic)
+    return drop

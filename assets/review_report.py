@@ -10,7 +10,7 @@ from geodata.reviews import REVIEWS_FILE
 REPORT_FILE = "report.html"
 
 
-@dg.asset(group_name="publish", deps=["inventory", "grade_model_report"])
+@dg.asset(group_name="publish", deps=["inventory", "grade_model_report", "reviews_file"])
 def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.MaterializeResult:
     """Self-contained review map (report.html): sites, ranked table and per-site evidence, usable offline."""
     release = output_release(context, settings)  # this run's inventory and grade report, staged or published

@@ -1,76 +1,62 @@
 """Unattended refreshes: a weekly schedule, and a sensor on the data drop acting as an inbox.
 
-The sensor hashes every input file (content, not timestamps). A new or changed file
-requests a run of only the assets it affects: new samples refit the grade models, a new
-reviews.csv re-ranks and republishes without refitting anything.
+Each tick the sensor observes the drop's source assets (``assets/inputs.py``): every group of
+input files gets a data version, the SHA-256 of its files' contents, recorded as an asset
+observation. A group whose version changed requests a run of the assets downstream of it in
+the asset graph, and only those: new samples refit the grade models but leave the volumes, a
+new reviews.csv re-ranks and republishes without refitting anything.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
 
 import dagster as dg
 
+from assets.inputs import observations
 from assets.resources import ResiduaSettings
 from geodata.datadrop import hash_inputs
 
-#: First matching pattern decides which asset reads a changed file (it and all its downstream
-#: assets rerun). Files matching nothing rerun everything. ``tests/pipelines/test_automation.py``
-#: checks every root here against the asset that reads the file.
-FILE_ROOTS: tuple[tuple[str, str], ...] = (
-    ("reviews.csv", "reviews"),
-    ("hubs.csv", "processing_hubs"),
-    ("samples.*", "samples"),
-    ("reference/*", "reference_tables"),
-    ("rasters/covariates/*", "site_features"),
-    ("rasters/*", "site_volumes"),
-)
+DATA_VERSION_TAG = "dagster/data_version"
 
 
-def affected_roots(changed: list[str]) -> set[str]:
-    """Asset names whose downstream must rerun for these changed files (``data_drop`` = all).
+def changed_groups(previous: dict[str, str], current: dict[str, str]) -> list[str]:
+    """Source assets whose data version differs between two observations (new ones included).
 
-    >>> sorted(affected_roots(["reviews.csv"])), sorted(affected_roots(["sites.gpkg"]))
-    (['reviews'], ['data_drop'])
+    >>> changed_groups({"samples_file": "a", "reviews_file": "b"}, {"samples_file": "a", "reviews_file": "c"})
+    ['reviews_file']
     """
-    roots = set()
-    for name in changed:
-        path = PurePosixPath(name)
-        root = next((asset for pattern, asset in FILE_ROOTS if path.match(pattern)), "data_drop")
-        roots.add(root)
-    return {"data_drop"} if "data_drop" in roots else roots
-
-
-def changed_files(previous: dict[str, str], current: dict[str, str]) -> list[str]:
-    """Files added, changed (by SHA-256) or removed between two snapshots."""
-    return sorted(name for name in set(previous) | set(current) if previous.get(name) != current.get(name))
+    return sorted(name for name in current if previous.get(name) != current[name])
 
 
 def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition, assets: list[dg.AssetsDefinition]) -> dg.SensorDefinition:
-    """A sensor requesting runs of ``job``'s affected subset when the data drop changes."""
+    """A sensor that observes the input files and requests runs of ``job``'s assets a change makes stale."""
 
     @dg.sensor(job=job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
     def inbox_sensor(context: dg.SensorEvaluationContext, settings: ResiduaSettings) -> dg.SensorResult:
         """Refresh what a new or changed input file affects (content hashes, not timestamps)."""
-        current = hash_inputs(settings.data_path)
-        if context.cursor is None:
-            return dg.SensorResult(
-                skip_reason="first look at the data drop: state recorded", cursor=json.dumps(current)
+        observed = observations(hash_inputs(settings.data_path))
+        current = {name: version for name, (version, _) in observed.items()}
+        previous = json.loads(context.cursor) if context.cursor else None
+        changed = changed_groups(previous or {}, current)
+        events = [
+            dg.AssetObservation(
+                asset_key=name, tags={DATA_VERSION_TAG: current[name]}, metadata={"files": observed[name][1]}
             )
-        changed = changed_files(json.loads(context.cursor), current)
+            for name in changed
+        ]
+        if previous is None:
+            return dg.SensorResult(
+                skip_reason="first look at the data drop: state recorded", cursor=json.dumps(current),
+                asset_events=events,
+            )  # fmt: skip
         if not changed:
             return dg.SensorResult(skip_reason="no input file changed", cursor=context.cursor)
-        roots = affected_roots(changed)
-        selection = dg.AssetSelection.assets(*roots).downstream() | dg.AssetSelection.assets("data_drop")
-        keys = sorted(selection.resolve(assets), key=lambda key: key.to_user_string())
-        run_key = (
-            dg.AssetKey(["inbox"]).to_user_string() + ":" + "|".join(f"{n}={current.get(n, '-')}" for n in changed)
-        )
-        request = dg.RunRequest(
-            run_key=run_key, asset_selection=keys, tags={"residua/changed": ",".join(changed)[:200]}
-        )
-        return dg.SensorResult(run_requests=[request], cursor=json.dumps(current))
+        stale = dg.AssetSelection.assets(*changed).downstream(include_self=False)
+        keys = sorted(stale.resolve(assets), key=lambda key: key.to_user_string())
+        run_key = "inbox:" + "|".join(f"{name}={current[name]}" for name in changed)
+        request = dg.RunRequest(run_key=run_key, asset_selection=keys, tags={"residua/changed": ",".join(changed)})
+        return dg.SensorResult(run_requests=[request], cursor=json.dumps(current), asset_events=events)
 
     return inbox_sensor
 

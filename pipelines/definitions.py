@@ -6,18 +6,18 @@ import os
 
 import dagster as dg
 
-from assets import estimates, features, grade_models, grade_report, ingest, publish, review_report
-from assets.resources import ResiduaSettings
+from assets import estimates, features, grade_models, grade_report, ingest, inputs, publish, review_report
+from assets.resources import ResiduaSettings, data_drop_resource
 from pipelines.automation import build_inbox_sensor, build_refresh_schedule
 
-ASSET_MODULES = (ingest, features, grade_models, estimates, grade_report, publish, review_report)
+ASSET_MODULES = (inputs, ingest, features, grade_models, estimates, grade_report, publish, review_report)
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 all_checks = dg.load_asset_checks_from_modules(ASSET_MODULES)
 
 refresh_job = dg.define_asset_job(
     "refresh_job",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("inputs"),
     description="Ingest the data drop, estimate every site and publish the ranked inventory.",
 )
 
@@ -30,6 +30,11 @@ def default_settings(**overrides: object) -> ResiduaSettings:
         if os.environ.get(variable)
     }
     return ResiduaSettings(**{**optional, **overrides})
+
+
+def pipeline_resources(settings: ResiduaSettings) -> dict[str, object]:
+    """The resources every run needs: the settings, and the data drop they point at (opened once per run)."""
+    return {"settings": settings, "data_drop": data_drop_resource}
 
 
 DEFAULT_REFRESH_CRON = "0 3 * * 1"
@@ -48,7 +53,7 @@ def build_definitions(settings: ResiduaSettings | None = None, refresh_cron: str
         jobs=[refresh_job],
         schedules=[build_refresh_schedule(refresh_job, cron)],
         sensors=[build_inbox_sensor(refresh_job, all_assets)],
-        resources={"settings": settings or default_settings()},
+        resources=pipeline_resources(settings or default_settings()),
         executor=dg.in_process_executor,
     )
 

@@ -1,15 +1,20 @@
-"""Schedule and inbox sensor: runs follow content changes, and only what they affect."""
+"""Schedule and inbox sensor: runs follow content changes, and only what the asset graph says they affect."""
 
 import os
 import time
 from datetime import UTC, datetime
 
 import dagster as dg
+import geopandas as gpd
+import pandas as pd
 
+from assets.inputs import observations
 from assets.resources import ResiduaSettings
-from pipelines.automation import affected_roots
+from geodata.reviews import REVIEWS_FILE, append_review
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
+
+NEW_SAMPLE = "NEW-1,P1-0,P1,0,1.5,55,300,<2,,,,,\n"
 
 
 def _evaluate(defs, drop, cursor):
@@ -19,11 +24,21 @@ def _evaluate(defs, drop, cursor):
     return sensor(context)
 
 
+def _selected(request: dg.RunRequest) -> set[str]:
+    return {key.to_user_string() for key in request.asset_selection}
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
 def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
     drop = write_prism_drop(tmp_path / "drop")
     defs = build_definitions()
     first = _evaluate(defs, drop, None)
     assert not first.run_requests and first.cursor  # the first look only records the state
+    observed = {event.asset_key.to_user_string(): event.tags["dagster/data_version"] for event in first.asset_events}
+    assert set(observed) == set(observations({}))  # every source asset gets a data version
 
     # unchanged file touched: no run
     stamp = time.time() + 100
@@ -33,12 +48,15 @@ def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
 
     # changed samples: refit from samples down, not the tonnage stages
     with (drop / "samples.csv").open("a") as handle:
-        handle.write("NEW-1,P1-0,P1,0,1.5,55,300,<2,,,,,\n")
+        handle.write(NEW_SAMPLE)
     changed = _evaluate(defs, drop, touched.cursor)
     (request,) = changed.run_requests
-    keys = {key.to_user_string() for key in request.asset_selection}
-    assert {"samples", "grade_models", "site_rankings", "inventory", "data_drop"} <= keys
-    assert "site_volumes" not in keys and "site_tonnage" not in keys
+    keys = _selected(request)
+    assert {"samples", "grade_models", "site_rankings", "inventory"} <= keys
+    assert "site_volumes" not in keys and "site_tonnage" not in keys and "samples_file" not in keys
+    (event,) = changed.asset_events  # only the changed source is observed anew
+    assert event.asset_key.to_user_string() == "samples_file"
+    assert event.tags["dagster/data_version"] != observed["samples_file"]
 
     # a new reviews file re-ranks and republishes without refitting the models
     (drop / "reviews.csv").write_text(
@@ -46,18 +64,42 @@ def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
     )
     reviewed = _evaluate(defs, drop, changed.cursor)
     (request,) = reviewed.run_requests
-    keys = {key.to_user_string() for key in request.asset_selection}
+    keys = _selected(request)
     # the asset that reads reviews.csv reruns too (else the ranking would load the old decisions)
     assert {"reviews", "site_rankings", "inventory"} <= keys
     assert not keys & {"grade_models", "samples", "resource_estimates"}
     assert reviewed.cursor != changed.cursor
 
 
-def test_unknown_and_site_files_rerun_everything():
-    assert affected_roots(["sites.gpkg"]) == {"data_drop"}
-    assert affected_roots(["notes/readme.txt", "reviews.csv"]) == {"data_drop"}
-    assert affected_roots(["rasters/P1_surface.tif"]) == {"site_volumes"}
-    assert affected_roots(["rasters/covariates/ndvi.tif"]) == {"site_features"}
+def test_sensor_runs_honour_a_new_review_and_leave_volumes_alone(tmp_path):
+    drop = write_prism_drop(tmp_path / "drop")
+    out = tmp_path / "out"
+    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200, sensitivity_draws=50,
+                               block_draws=60, formats=["gpkg"])  # fmt: skip
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def("refresh_job")
+    instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster_home"))
+    assert job.execute_in_process(instance=instance).success
+    cursor = _evaluate(defs, drop, None).cursor
+
+    append_review(drop / REVIEWS_FILE, "P1", "exclude", "pond capped in 2019", "B. Singh")
+    tick = _evaluate(defs, drop, cursor)
+    (request,) = tick.run_requests
+    result = job.execute_in_process(instance=instance, asset_selection=list(request.asset_selection))
+    assert result.success
+    assert "reviews" in _materialized(result) and not _materialized(result) & {"grade_models", "site_volumes"}
+    ranked = gpd.read_file(out / "inventory.gpkg", layer="sites_ranked").set_index("site_id")
+    assert pd.isna(ranked.loc["P1", "rank"]) and ranked.loc["P1", "review_decision"] == "exclude"
+
+    with (drop / "samples.csv").open("a") as handle:
+        handle.write(NEW_SAMPLE)
+    (request,) = _evaluate(defs, drop, tick.cursor).run_requests
+    result = job.execute_in_process(instance=instance, asset_selection=list(request.asset_selection))
+    assert result.success
+    assert {"samples", "grade_models", "inventory"} <= _materialized(result)
+    assert not _materialized(result) & {"site_volumes", "site_tonnage", "reviews"}
+    ranked = gpd.read_file(out / "inventory.gpkg", layer="sites_ranked").set_index("site_id")
+    assert pd.isna(ranked.loc["P1", "rank"])  # the stored decision still holds
 
 
 def test_weekly_schedule_cron_is_configurable():
@@ -69,13 +111,22 @@ def test_weekly_schedule_cron_is_configurable():
     assert default.job_name == "refresh_job" and request.asset_selection is None
 
 
-def test_every_file_root_is_the_asset_that_reads_the_file():
-    from geodata.reviews import REVIEWS_FILE
+def test_every_input_file_is_a_parent_of_the_assets_that_read_it():
+    from geodata.input_groups import input_group
     from models.hubs import HUBS_FILE
-    from pipelines.automation import FILE_ROOTS
 
-    defs = build_definitions()
-    names = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {asset for _, asset in FILE_ROOTS} <= names
-    roots = dict(FILE_ROOTS)
-    assert roots[REVIEWS_FILE] == "reviews" and roots[HUBS_FILE] == "processing_hubs"
+    graph = build_definitions().resolve_asset_graph()
+    readers = {
+        REVIEWS_FILE: ["reviews", "review_report"],
+        HUBS_FILE: ["processing_hubs"],
+        "samples.xlsx": ["samples"],
+        "sites.shp": ["sites"],
+        "reference/densities.csv": ["reference_tables"],
+        "rasters/covariates/ndvi.tif": ["site_features", "grade_models"],
+        "rasters/P1_base.tif": ["sites", "site_volumes"],  # sites checks that a site's DEMs exist
+        "dataset.json": ["inventory", "grade_model_report", "grade_rasters"],
+    }
+    for name, assets in readers.items():
+        source = dg.AssetKey(input_group(name))
+        for asset in assets:
+            assert source in graph.get(dg.AssetKey(asset)).parent_keys, (name, asset)

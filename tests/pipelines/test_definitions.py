@@ -4,25 +4,27 @@ import dagster as dg
 
 from pipelines.definitions import defs
 
+SOURCES = ("sites_file", "samples_file", "reviews_file", "hubs_file", "reference_files", "dem_rasters",
+           "covariate_rasters", "drop_description")  # fmt: skip
 EXPECTED_DEPS = {
-    "data_drop": set(),
-    "reference_tables": {"data_drop"},
-    "sites": {"data_drop"},
-    "samples": {"data_drop", "sites", "reference_tables"},
-    "site_volumes": {"data_drop", "sites"},
+    **{source: set() for source in SOURCES},
+    "reference_tables": {"reference_files"},
+    "sites": {"sites_file", "dem_rasters"},
+    "samples": {"samples_file", "sites", "reference_tables"},
+    "site_volumes": {"dem_rasters", "sites"},
     "site_tonnage": {"sites", "site_volumes", "reference_tables"},
-    "site_features": {"data_drop", "sites", "samples", "site_tonnage"},
-    "grade_models": {"data_drop", "samples", "sites", "site_features", "reference_tables"},
-    "grade_model_report": {"data_drop", "grade_models"},
-    "grade_rasters": {"data_drop", "sites", "grade_models"},
+    "site_features": {"covariate_rasters", "sites", "samples", "site_tonnage"},
+    "grade_models": {"covariate_rasters", "samples", "sites", "site_features", "reference_tables"},
+    "grade_model_report": {"drop_description", "grade_models"},
+    "grade_rasters": {"drop_description", "sites", "grade_models"},
     "grade_estimates": {"site_features", "grade_models"},
     "resource_estimates": {"site_features", "grade_estimates", "reference_tables"},
-    "reviews": set(),
+    "reviews": {"reviews_file"},
     "site_rankings": {"resource_estimates", "reviews", "reference_tables"},
-    "processing_hubs": {"sites", "site_features", "grade_estimates", "reference_tables", "site_rankings"},
+    "processing_hubs": {"hubs_file", "sites", "site_features", "grade_estimates", "reference_tables", "site_rankings"},
     "grade_tonnage": {"site_features", "grade_estimates", "reference_tables"},
     "inventory": {
-        "data_drop",
+        "drop_description",
         "reference_tables",
         "sites",
         "samples",
@@ -32,7 +34,7 @@ EXPECTED_DEPS = {
         "processing_hubs",
         "grade_tonnage",
     },
-    "review_report": {"inventory", "grade_model_report"},
+    "review_report": {"inventory", "grade_model_report", "reviews_file"},
 }
 
 

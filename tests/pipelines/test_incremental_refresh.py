@@ -5,13 +5,14 @@ import numpy as np
 import rasterio
 
 from assets.resources import ResiduaSettings
-from pipelines.definitions import all_assets
+from pipelines.definitions import all_assets, pipeline_resources
 from tests.drops import write_prism_drop
 
 
 def _features(drop, out, instance) -> dict:
-    resources = {"settings": ResiduaSettings(data_dir=str(drop), out_dir=str(out))}
-    result = dg.materialize(all_assets, selection="*site_features", resources=resources, instance=instance)
+    resources = pipeline_resources(ResiduaSettings(data_dir=str(drop), out_dir=str(out)))
+    selection = dg.AssetSelection.assets("site_features").upstream() - dg.AssetSelection.groups("inputs")
+    result = dg.materialize(all_assets, selection=selection, resources=resources, instance=instance)
     metadata = {}
     for asset in ("site_volumes", "site_features"):
         materialization = result.asset_materializations_for_node(asset)[0]

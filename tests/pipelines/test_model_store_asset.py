@@ -12,13 +12,14 @@ from geodata.schema import ELEMENTS
 from models.grade_workflow import ElementFit
 from models.model_store import ModelStore, training_data_sha256
 from pipelines.cli import main
-from pipelines.definitions import all_assets
+from pipelines.definitions import all_assets, pipeline_resources
 from tests.drops import write_prism_drop
 
 
 def _materialize(drop: Path, out: Path, instance: dg.DagsterInstance, **settings) -> dg.ExecuteInProcessResult:
-    resources = {"settings": ResiduaSettings(data_dir=str(drop), out_dir=str(out), block_draws=60, **settings)}
-    return dg.materialize(all_assets, selection="*grade_models", resources=resources, instance=instance,
+    resources = pipeline_resources(ResiduaSettings(data_dir=str(drop), out_dir=str(out), block_draws=60, **settings))
+    selection = dg.AssetSelection.assets("grade_models").upstream() - dg.AssetSelection.groups("inputs")
+    return dg.materialize(all_assets, selection=selection, resources=resources, instance=instance,
                           raise_on_error=False)  # fmt: skip
 
 
