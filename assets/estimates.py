@@ -9,18 +9,20 @@ import pandas as pd
 from assets.grade_models import GradeModels
 from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
+from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
 from geodata.reviews import REVIEWS_FILE, read_reviews
 from geodata.schema import ELEMENTS, STORAGE_CRS
 from geodata.validate import ValidationResult
 from geodata.vocabulary import ACCEPT_TONNAGE, HELD_STATUS, REVIEW_STATUS
 from models.element_correlation import element_correlation
-from models.estimates import estimate_resources, resource_draws
+from models.estimates import estimate_resources
 from models.grade_tonnage import grade_tonnage_curves
 from models.grade_workflow import site_distributions
 from models.hubs import HUBS_FILE, plan_hubs, read_hubs, site_centroids
 from models.ranking import rank_sites, review_quarantine
 from models.sensitivity import rank_stability
+from models.simulation import SimulationInputs, iter_draws
 
 
 @dataclass(frozen=True)
@@ -40,22 +42,39 @@ def grade_estimates(site_features: pd.DataFrame, grade_models: GradeModels) -> p
 
 
 @dg.asset(group_name="estimates")
-def resource_estimates(
+def simulation_inputs(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
     site_features: pd.DataFrame,
     grade_estimates: pd.DataFrame,
     reference_tables: ReferenceTables,
+) -> SimulationInputs:
+    """Everything the Monte Carlo draws come from (tonnage, grades, recovery, prices, cut-offs, seed), built once."""
+    residue_types = site_features.set_index("site_id")["residue_type"]
+    correlation = element_correlation(grade_estimates, residue_types, ELEMENTS)
+    inputs = SimulationInputs.build(
+        site_features, grade_estimates, reference_tables.recovery, reference_tables.prices,
+        settings.cutoffs(reference_tables.cutoff_grades), n_draws=settings.n_draws, seed=settings.seed,
+        element_correlation=correlation,
+    )  # fmt: skip
+    context.log.info("Elements' site grades correlated as\n%s", correlation.round(2).to_string())
+    context.add_output_metadata({"element_correlation": dg.MetadataValue.md(correlation.round(2).to_markdown())})
+    return inputs
+
+
+@dg.asset(group_name="estimates")
+def resource_estimates(
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    site_features: pd.DataFrame,
+    simulation_inputs: SimulationInputs,
 ) -> pd.DataFrame:
     """P10/P50/P90 contained and recoverable Ga, Te and PGM per site, with a confidence class."""
-    inputs = _simulation_inputs(settings, site_features, grade_estimates, reference_tables)
     with parallel_backend(settings.dask_address, settings.n_jobs):
-        estimates = estimate_resources(**inputs)
-    correlation = inputs["element_correlation"].round(2)
-    context.log.info("Simulated %d sites x %d draws (seed %d); elements' site grades correlated as\n%s",
-                     len(estimates), settings.n_draws, settings.seed, correlation.to_string())  # fmt: skip
-    context.add_output_metadata({"confidence": dg.MetadataValue.json(estimates["confidence"].value_counts().to_dict()),
-                                 "element_correlation": dg.MetadataValue.md(correlation.to_markdown())})  # fmt: skip
+        estimates = estimate_resources(site_features, simulation_inputs)
+    context.log.info("Simulated %d sites x %d draws (seed %d)", len(estimates), simulation_inputs.n_draws,
+                     simulation_inputs.seed)  # fmt: skip
+    context.add_output_metadata({"confidence": dg.MetadataValue.json(estimates["confidence"].value_counts().to_dict())})
     return estimates
 
 
@@ -117,18 +136,17 @@ def site_rankings(
 def processing_hubs(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
+    data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
-    site_features: pd.DataFrame,
-    grade_estimates: pd.DataFrame,
-    reference_tables: ReferenceTables,
+    simulation_inputs: SimulationInputs,
     site_rankings: pd.DataFrame,
 ) -> gpd.GeoDataFrame:
     """Processing hubs (hubs.csv, else value-weighted k-means) with the Ga, Te and PGM recoverable within haul reach."""
-    draws = resource_draws(**_simulation_inputs(settings, site_features, grade_estimates, reference_tables))
+    draws = iter_draws(simulation_inputs)  # the estimates' own draws, regenerated from the same seeds
     feeding = site_rankings[site_rankings["rank"].notna()].set_index("site_id")
     locations = site_centroids(sites.accepted[sites.accepted["site_id"].isin(feeding.index)])
     weights = locations["site_id"].map(feeding["value_usd_p50"]).to_numpy(dtype=float)
-    given = read_hubs(settings.data_path / HUBS_FILE)
+    given = read_hubs(data_drop.root / HUBS_FILE)
     hubs = plan_hubs(locations, weights, draws, given=given, k=settings.hubs_k, haul_km=settings.haul_km,
                      seed=settings.seed)  # fmt: skip
     in_reach = dict(zip(hubs["hub_id"], hubs["n_sites"].tolist()))
@@ -153,20 +171,3 @@ def grade_tonnage(
         settings.cutoffs(reference_tables.cutoff_grades),
         multiples=tuple(settings.grade_tonnage_multiples),
     )
-
-
-def _simulation_inputs(
-    settings: ResiduaSettings, site_features: pd.DataFrame, grade_estimates: pd.DataFrame, tables: ReferenceTables
-) -> dict:
-    """The one set of simulation inputs, so hub totals are drawn exactly as the estimates were."""
-    residue_types = site_features.set_index("site_id")["residue_type"]
-    return {
-        "features": site_features,
-        "grades": grade_estimates,
-        "recovery": tables.recovery,
-        "prices": tables.prices,
-        "cutoffs": settings.cutoffs(tables.cutoff_grades),
-        "n_draws": settings.n_draws,
-        "seed": settings.seed,
-        "element_correlation": element_correlation(grade_estimates, residue_types, ELEMENTS),
-    }

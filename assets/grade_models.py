@@ -21,12 +21,14 @@ from models.reproduction import reproduction_summary, reproduction_table
 
 @dataclass(frozen=True)
 class GradeModels:
-    """Fitted models by element, each one's model card (plain JSON, as saved in the model store)
-    and their validation: held-out predictions and the site-level and within-site score tables
-    (``models.report``), computed once for the report, the checks and the cards."""
+    """Fitted models by element, each one's model card and id (as saved in the model store) and
+    their validation: held-out predictions and the site-level and within-site score tables
+    (``models.report``), computed once for the report, the checks and the cards. Stored and
+    loaded by :class:`assets.model_io.GradeModelsIOManager`."""
 
     fits: dict[str, ElementFit]
     cards: dict[str, dict] = field(default_factory=dict)
+    model_ids: dict[str, str] = field(default_factory=dict)
     predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
     site_level: pd.DataFrame = field(default_factory=pd.DataFrame)
     within_site: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -38,7 +40,7 @@ def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) ->
     return Path(settings.model_store_dir or Path(instance.root_directory) / "models").resolve()
 
 
-@dg.asset(group_name="models", deps=["covariate_rasters"])
+@dg.asset(group_name="models", deps=["covariate_rasters"], io_manager_key="grade_models_io")
 def grade_models(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
@@ -97,8 +99,9 @@ def grade_models(
         }
     )
     cards = {element: model.card for element, model in stored.items()}
+    model_ids = {element: model.model_id for element, model in stored.items()}
     reproduction = reproduction_summary({element: reproduction_table(fit.blocks) for element, fit in fits.items()})
-    return GradeModels(fits, cards, predictions, site_level, within_site, reproduction)
+    return GradeModels(fits, cards, model_ids, predictions, site_level, within_site, reproduction)
 
 
 def _save_models(

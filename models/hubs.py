@@ -204,8 +204,8 @@ def aggregate_hubs(
         ``site_id``, ``lon``, ``lat`` of the sites that may feed a hub (excluded sites
         left out by the caller).
     draws : ResourceDraws or iterable of ResourceDraws
-        The sites' Monte Carlo draws (:func:`models.simulation.simulate_draws`), or their
-        chunks (:func:`models.simulation.iter_draws`); every site of ``sites`` must be
+        The sites' Monte Carlo draws, in chunks (:func:`models.simulation.iter_draws`) or
+        one :class:`~models.simulation.ResourceDraws`; every site of ``sites`` must be
         among them.
     haul_km : float
         Largest geodesic distance from a hub to a site centroid.

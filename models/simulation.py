@@ -63,112 +63,14 @@ class ResourceDraws:
     value: np.ndarray
 
 
-def simulate_resources(
-    tonnage: pd.DataFrame,
-    grades: pd.DataFrame,
-    recovery: pd.DataFrame,
-    prices: pd.DataFrame,
-    cutoffs: dict[str, float] | None = None,
-    n_draws: int = 2000,
-    seed: int = 0,
-    element_correlation: pd.DataFrame | None = None,
-) -> pd.DataFrame:
-    """P10/P50/P90 of contained and recoverable metal and of in-situ recoverable value.
-
-    Parameters
-    ----------
-    tonnage
-        Per site: ``site_id``, ``residue_type``, ``tonnes_p50``, ``tonnes_log_sd``.
-    grades
-        Per site and element: ``site_id``, ``element``, ``log_mean``, ``log_sd``,
-        ``sigma_w``.
-    recovery
-        Reference recovery table (``residue_type``, ``element``, low / mode / high).
-    prices
-        Reference price table (``element``, ``price_mid_usd_per_kg``).
-    cutoffs
-        Cut-off grade (g/t) per element; none or 0 means every tonne counts.
-    n_draws, seed
-        Number of Monte Carlo draws and the seed that makes them reproducible.
-    element_correlation
-        Correlation between elements of a site's mean log-grade draws (a matrix labelled
-        by element, :func:`models.element_correlation.element_correlation`); default
-        independent.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per site with ``<m>_grade_gt_<p>`` (the deposit's mean grade), ``<m>_contained_t_<p>``,
-        ``<m>_recoverable_t_<p>`` for every element and ``pgm``,
-        ``<e>_above_cutoff_p50`` (share of the element's metal above its cut-off) and
-        ``value_usd_<p>``.
-    """
-    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation)
-    if inputs.n_chunks == 1:
-        return summarise_draws(inputs.chunk(0))
-    parts = run_jobs(
-        [delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks)], "simulation", unit="chunk"
-    )
-    return pd.concat(parts, ignore_index=True)
-
-
-def simulate_draws(
-    tonnage: pd.DataFrame,
-    grades: pd.DataFrame,
-    recovery: pd.DataFrame,
-    prices: pd.DataFrame,
-    cutoffs: dict[str, float] | None = None,
-    n_draws: int = 2000,
-    seed: int = 0,
-    element_correlation: pd.DataFrame | None = None,
-) -> ResourceDraws:
-    """The draws behind :func:`simulate_resources` (same parameters, same seed, same draws).
-
-    Examples
-    --------
-    >>> tonnage = pd.DataFrame({"site_id": ["s"], "residue_type": ["r"], "tonnes_p50": [1e6], "tonnes_log_sd": [0.0]})
-    >>> grades = pd.DataFrame({"site_id": "s", "element": list(ELEMENTS), "log_mean": 0.0, "log_sd": 0.0,
-    ...                        "sigma_w": 0.0})
-    >>> recovery = pd.DataFrame({"residue_type": "r", "element": list(ELEMENTS), "recovery_low": 0.5,
-    ...                          "recovery_mode": 0.5, "recovery_high": 0.5})
-    >>> prices = pd.DataFrame({"element": list(ELEMENTS), "price_mid_usd_per_kg": 1.0})
-    >>> draws = simulate_draws(tonnage, grades, recovery, prices, n_draws=3)
-    >>> draws.recoverable["ga"].tolist()  # 1 Mt at 1 g/t holds 1 t, half recovered
-    [[0.5, 0.5, 0.5]]
-    """
-    chunks = list(iter_draws(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation))
-    return ResourceDraws(
-        site_ids=np.concatenate([chunk.site_ids for chunk in chunks]),
-        tonnes=np.concatenate([chunk.tonnes for chunk in chunks]),
-        mean_grade={key: np.concatenate([chunk.mean_grade[key] for chunk in chunks]) for key in ELEMENTS},
-        above={key: np.concatenate([chunk.above[key] for chunk in chunks]) for key in ELEMENTS},
-        contained={key: np.concatenate([chunk.contained[key] for chunk in chunks]) for key in chunks[0].contained},
-        recoverable={
-            key: np.concatenate([chunk.recoverable[key] for chunk in chunks]) for key in chunks[0].recoverable
-        },
-        value=np.concatenate([chunk.value for chunk in chunks]),
-    )
-
-
-def iter_draws(
-    tonnage: pd.DataFrame,
-    grades: pd.DataFrame,
-    recovery: pd.DataFrame,
-    prices: pd.DataFrame,
-    cutoffs: dict[str, float] | None = None,
-    n_draws: int = 2000,
-    seed: int = 0,
-    element_correlation: pd.DataFrame | None = None,
-) -> Iterator[ResourceDraws]:
-    """The draws of :func:`simulate_draws`, one chunk of sites at a time (bounded memory)."""
-    inputs = _SimulationInputs.build(tonnage, grades, recovery, prices, cutoffs, n_draws, seed, element_correlation)
-    for index in range(inputs.n_chunks):
-        yield inputs.chunk(index)
-
-
 @dataclass(frozen=True)
-class _SimulationInputs:
-    """Everything a chunk of sites needs, small enough to send to a worker process."""
+class SimulationInputs:
+    """Everything the simulation of a set of sites needs, built once (and small enough to send to a worker).
+
+    :meth:`build` takes the tables; :func:`iter_draws` yields the draws chunk by chunk and
+    :func:`summarise` their P10/P50/P90, both from the same seeds, so a group total drawn
+    through :func:`iter_draws` (a processing hub's catchment) matches the sites' estimates.
+    """
 
     sites: pd.DataFrame
     grades: pd.DataFrame
@@ -181,11 +83,43 @@ class _SimulationInputs:
     correlation_root: np.ndarray
 
     @classmethod
-    def build(cls, tonnage, grades, recovery, prices, cutoffs, n_draws, seed, correlation=None) -> _SimulationInputs:
+    def build(
+        cls,
+        tonnage: pd.DataFrame,
+        grades: pd.DataFrame,
+        recovery: pd.DataFrame,
+        prices: pd.DataFrame,
+        cutoffs: dict[str, float] | None = None,
+        n_draws: int = 2000,
+        seed: int = 0,
+        element_correlation: pd.DataFrame | None = None,
+    ) -> SimulationInputs:
+        """The inputs from the tables.
+
+        Parameters
+        ----------
+        tonnage
+            Per site: ``site_id``, ``residue_type``, ``tonnes_p50``, ``tonnes_log_sd``.
+        grades
+            Per site and element: ``site_id``, ``element``, ``log_mean``, ``log_sd``,
+            ``sigma_w``.
+        recovery
+            Reference recovery table (``residue_type``, ``element``, low / mode / high).
+        prices
+            Reference price table (``element``, ``price_mid_usd_per_kg``).
+        cutoffs
+            Cut-off grade (g/t) per element; none or 0 means every tonne counts.
+        n_draws, seed
+            Number of Monte Carlo draws and the seed that makes them reproducible.
+        element_correlation
+            Correlation between elements of a site's mean log-grade draws (a matrix labelled
+            by element, :func:`models.element_correlation.element_correlation`); default
+            independent.
+        """
         sites = tonnage[["site_id", "residue_type", "tonnes_p50", "tonnes_log_sd"]].reset_index(drop=True)
-        if correlation is None:
-            correlation = pd.DataFrame(np.eye(len(ELEMENTS)), index=list(ELEMENTS), columns=list(ELEMENTS))
-        correlation = correlation.loc[list(ELEMENTS), list(ELEMENTS)].to_numpy(dtype=float)
+        if element_correlation is None:
+            element_correlation = pd.DataFrame(np.eye(len(ELEMENTS)), index=list(ELEMENTS), columns=list(ELEMENTS))
+        correlation = element_correlation.loc[list(ELEMENTS), list(ELEMENTS)].to_numpy(dtype=float)
         return cls(
             sites=sites,
             grades=grades.set_index(["site_id", "element"])[["log_mean", "log_sd", "sigma_w"]],
@@ -263,12 +197,47 @@ def recovery_draws(
     return draws
 
 
-def _summarise_chunk(inputs: _SimulationInputs, index: int) -> pd.DataFrame:
+def iter_draws(inputs: SimulationInputs) -> Iterator[ResourceDraws]:
+    """The draws of every site, one chunk of sites at a time (bounded memory).
+
+    Examples
+    --------
+    >>> tonnage = pd.DataFrame({"site_id": ["s"], "residue_type": ["r"], "tonnes_p50": [1e6], "tonnes_log_sd": [0.0]})
+    >>> grades = pd.DataFrame({"site_id": "s", "element": list(ELEMENTS), "log_mean": 0.0, "log_sd": 0.0,
+    ...                        "sigma_w": 0.0})
+    >>> recovery = pd.DataFrame({"residue_type": "r", "element": list(ELEMENTS), "recovery_low": 0.5,
+    ...                          "recovery_mode": 0.5, "recovery_high": 0.5})
+    >>> prices = pd.DataFrame({"element": list(ELEMENTS), "price_mid_usd_per_kg": 1.0})
+    >>> (draws,) = iter_draws(SimulationInputs.build(tonnage, grades, recovery, prices, n_draws=3))
+    >>> draws.recoverable["ga"].tolist()  # 1 Mt at 1 g/t holds 1 t, half recovered
+    [[0.5, 0.5, 0.5]]
+    """
+    for index in range(inputs.n_chunks):
+        yield inputs.chunk(index)
+
+
+def summarise(inputs: SimulationInputs) -> pd.DataFrame:
+    """P10/P50/P90 of contained and recoverable metal and of in-situ recoverable value, one row per site.
+
+    Columns: ``<m>_grade_gt_<p>`` (the deposit's mean grade), ``<m>_contained_t_<p>``,
+    ``<m>_recoverable_t_<p>`` for every element and ``pgm``, ``<e>_above_cutoff_p50`` (share
+    of the element's metal above its cut-off) and ``value_usd_<p>``. Chunks run in parallel
+    on the caller's joblib backend.
+    """
+    if inputs.n_chunks == 1:
+        return summarise_draws(inputs.chunk(0))
+    parts = run_jobs(
+        [delayed(_summarise_chunk)(inputs, index) for index in range(inputs.n_chunks)], "simulation", unit="chunk"
+    )
+    return pd.concat(parts, ignore_index=True)
+
+
+def _summarise_chunk(inputs: SimulationInputs, index: int) -> pd.DataFrame:
     return summarise_draws(inputs.chunk(index))
 
 
 def summarise_draws(draws: ResourceDraws) -> pd.DataFrame:
-    """Per site P10/P50/P90 of the draws: the table :func:`simulate_resources` returns."""
+    """Per site P10/P50/P90 of the draws: the table :func:`summarise` returns."""
     out = pd.DataFrame({"site_id": draws.site_ids})
     for element in ELEMENTS:
         out[f"{element}_above_cutoff_p50"] = np.percentile(draws.above[element], 50.0, axis=1)

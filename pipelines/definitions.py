@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from assets import estimates, features, grade_models, grade_report, ingest, inputs, publish, review_report
+from assets.model_io import GradeModelsIOManager
 from assets.resources import ResiduaSettings, data_drop_resource
 from pipelines.automation import build_inbox_sensor, build_refresh_schedule
 
@@ -33,8 +34,13 @@ def default_settings(**overrides: object) -> ResiduaSettings:
 
 
 def pipeline_resources(settings: ResiduaSettings) -> dict[str, object]:
-    """The resources every run needs: the settings, and the data drop they point at (opened once per run)."""
-    return {"settings": settings, "data_drop": data_drop_resource}
+    """The resources every run needs: the settings, the data drop they point at (opened once per run), and
+    the IO manager that loads grade models from the model store, checked."""
+    return {
+        "settings": settings,
+        "data_drop": data_drop_resource,
+        "grade_models_io": GradeModelsIOManager(settings=settings),
+    }
 
 
 DEFAULT_REFRESH_CRON = "0 3 * * 1"

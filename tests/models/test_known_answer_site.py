@@ -11,11 +11,12 @@ from geodata.reference_tables import load_reference_tables
 from geodata.schema import ELEMENTS, RESIDUE_TYPES
 from geodata.validate import validate_sites
 from geodata.volumes import measure_site_volumes
-from models.estimates import MIN_CENTRE_USD, estimate_resources, resource_draws
+from models.estimates import MIN_CENTRE_USD
 from models.grade import HierarchicalLogGrade
 from models.grade_tonnage import grade_tonnage_curves, lognormal_grade_tonnage
 from models.tonnage import estimate_tonnage
 from tests.drops import write_prism_drop
+from tests.models.simulation_helpers import draws_of, estimates_of
 
 DENSITY = 1.5  # t/m3, certain
 RECOVERY = 0.4  # certain
@@ -53,7 +54,7 @@ def prism_features(tmp_path_factory) -> pd.DataFrame:
 def test_prism_site_contained_and_recoverable_metal_are_known_exactly(prism_features):
     reference = load_reference_tables()
     _, recovery = _certain_tables(reference)
-    estimates = estimate_resources(prism_features, _grades(prism_features["site_id"]), recovery, PRICES, CUTOFFS,
+    estimates = estimates_of(prism_features, _grades(prism_features["site_id"]), recovery, PRICES, CUTOFFS,
                                    n_draws=300, seed=4).set_index("site_id")  # fmt: skip
     p1 = estimates.loc["P1"]  # 300 m x 300 m x 10 m prism
     tonnes = 300 * 300 * 10.0 * DENSITY  # 1.35 Mt
@@ -81,7 +82,7 @@ def test_prism_site_contained_and_recoverable_metal_are_known_exactly(prism_feat
 
 def test_cutoff_above_a_uniform_grade_leaves_nothing_recoverable(prism_features):
     _, recovery = _certain_tables(load_reference_tables())
-    estimates = estimate_resources(prism_features, _grades(prism_features["site_id"]), recovery, PRICES,
+    estimates = estimates_of(prism_features, _grades(prism_features["site_id"]), recovery, PRICES,
                                    {**CUTOFFS, "ga": 61.0}, n_draws=50, seed=4).set_index("site_id")  # fmt: skip
     assert estimates.loc["P1", "ga_recoverable_t_p50"] == 0.0
     assert estimates.loc["P1", "ga_contained_t_p50"] == pytest.approx(81.0, rel=0.01)
@@ -93,7 +94,7 @@ def test_a_site_worth_almost_nothing_has_an_infinite_relative_width():
                              "tonnes_log_sd": [0.1], "n_holes": [40], "volume_method": ["dem_difference"]})  # fmt: skip
     grades = pd.DataFrame({"site_id": "t", "element": list(ELEMENTS), "log_mean": 0.0, "log_sd": 0.05, "sigma_w": 0.3})
     _, recovery = _certain_tables(load_reference_tables())
-    estimate = estimate_resources(features, grades, recovery, PRICES, dict.fromkeys(ELEMENTS, 40.0), n_draws=500,
+    estimate = estimates_of(features, grades, recovery, PRICES, dict.fromkeys(ELEMENTS, 40.0), n_draws=500,
                                   seed=2).iloc[0]  # fmt: skip
     assert 0 < estimate["value_usd_p50"] < MIN_CENTRE_USD
     assert estimate["value_relative_width"] == np.inf
@@ -129,7 +130,7 @@ def test_grade_tonnage_agrees_with_the_simulated_cutoff(prism_features):
     _, recovery = _certain_tables(load_reference_tables())
     grades = _grades(prism_features["site_id"], sigma_w=0.7)
     cutoffs = {**CUTOFFS, "ga": 80.0}
-    estimates = estimate_resources(prism_features, grades, recovery, PRICES, cutoffs, n_draws=50, seed=1)
+    estimates = estimates_of(prism_features, grades, recovery, PRICES, cutoffs, n_draws=50, seed=1)
     curves = grade_tonnage_curves(grades, prism_features, cutoffs, multiples=(0.0, 1.0))
     ga = curves[(curves["site_id"] == "P1") & (curves["element"] == "ga")].set_index("cutoff_multiple")
     p1 = estimates.set_index("site_id").loc["P1"]
@@ -150,8 +151,8 @@ def test_hub_draws_are_the_draws_behind_the_estimates(prism_features):
     _, recovery = _certain_tables(load_reference_tables())
     features = prism_features.assign(tonnes_log_sd=0.2)
     grades = _grades(features["site_id"], log_sd=0.3, sigma_w=0.5)
-    estimates = estimate_resources(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9)
-    (draws,) = list(resource_draws(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9))
+    estimates = estimates_of(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9)
+    (draws,) = list(draws_of(features, grades, recovery, PRICES, CUTOFFS, n_draws=400, seed=9))
     npt.assert_array_equal(np.percentile(draws.recoverable["ga"], 90, axis=1), estimates["ga_recoverable_t_p90"])
     npt.assert_array_equal(np.percentile(draws.value, 10, axis=1), estimates["value_usd_p10"])
 
@@ -182,7 +183,7 @@ def test_interval_narrows_as_holes_are_added():
                                "log_sd": float(predicted["log_sd"]),
                                "sigma_w": float(predicted["sigma_w"])})  # fmt: skip
         _, recovery = _certain_tables(load_reference_tables())
-        estimate = estimate_resources(features, grades, recovery, PRICES, {}, n_draws=4000, seed=3).iloc[0]
+        estimate = estimates_of(features, grades, recovery, PRICES, {}, n_draws=4000, seed=3).iloc[0]
         widths.append(float(estimate["value_relative_width"]))
     assert log_sd[0] > log_sd[1] > log_sd[2]
     # the sampling error of a mean shrinks like 1/sqrt(holes) once data dominate the prior

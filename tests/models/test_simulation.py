@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from geodata.schema import ELEMENTS
-from models.simulation import simulate_resources
+from tests.models.simulation_helpers import simulate_draws, simulate_resources
 
 PRICES = pd.DataFrame({"element": list(ELEMENTS), "price_mid_usd_per_kg": [500.0, 80.0, 30000.0, 40000.0, 150000.0]})
 
@@ -99,14 +99,12 @@ def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
     with joblib.parallel_config(backend="loky", n_jobs=2):
         two = simulate_resources(tonnage, grades, recovery, PRICES, n_draws=200, seed=5)
     pd.testing.assert_frame_equal(one, two)
-    drawn = simulation.simulate_draws(tonnage, grades, recovery, PRICES, n_draws=200, seed=5)
+    drawn = simulate_draws(tonnage, grades, recovery, PRICES, n_draws=200, seed=5)
     npt.assert_array_equal(np.percentile(drawn.value, 90, axis=1), one["value_usd_p90"])
     assert one["ga_contained_t_p50"].nunique() == 10  # each chunk and site draws its own tonnes and grades
 
 
 def test_recovery_is_shared_by_sites_of_one_residue_type():
-    from models.simulation import simulate_draws
-
     tonnage, grades, recovery = _many_sites(4)
     tonnage = tonnage.assign(tonnes_log_sd=0.0)
     grades = grades.assign(log_sd=0.0)

@@ -18,10 +18,11 @@ EXPECTED_DEPS = {
     "grade_model_report": {"drop_description", "grade_models"},
     "grade_rasters": {"drop_description", "sites", "grade_models"},
     "grade_estimates": {"site_features", "grade_models"},
-    "resource_estimates": {"site_features", "grade_estimates", "reference_tables"},
+    "simulation_inputs": {"site_features", "grade_estimates", "reference_tables"},
+    "resource_estimates": {"site_features", "simulation_inputs"},
     "reviews": {"reviews_file"},
     "site_rankings": {"resource_estimates", "reviews", "reference_tables"},
-    "processing_hubs": {"hubs_file", "sites", "site_features", "grade_estimates", "reference_tables", "site_rankings"},
+    "processing_hubs": {"hubs_file", "sites", "simulation_inputs", "site_rankings"},
     "grade_tonnage": {"site_features", "grade_estimates", "reference_tables"},
     "inventory": {
         "drop_description",

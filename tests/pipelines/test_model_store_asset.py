@@ -130,3 +130,23 @@ def test_residua_models_refuses_a_changed_artifact(tmp_path, prism_run, capsys):
 def test_residua_models_without_a_dagster_home_says_how_to_find_the_store(capsys):
     assert main(["models"]) == 1
     assert "DAGSTER_HOME" in capsys.readouterr().out
+
+
+def test_downstream_assets_get_the_models_through_the_store_checks(tmp_path):
+    drop = write_prism_drop(tmp_path / "drop")
+    instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "home"))
+    first = _materialize(drop, tmp_path / "out", instance)
+    resources = pipeline_resources(ResiduaSettings(data_dir=str(drop), out_dir=str(tmp_path / "out"), block_draws=60))
+
+    def estimate_grades() -> dg.ExecuteInProcessResult:
+        return dg.materialize(all_assets, selection=["grade_estimates"], resources=resources, instance=instance,
+                              raise_on_error=False)  # fmt: skip
+
+    assert first.success and estimate_grades().success  # grade_models loaded from the store, not refitted
+    ga = _metadata(first)["model_ids"]["ga"]
+    with (tmp_path / "home" / "models" / "ga" / ga / "model.joblib").open("ab") as handle:
+        handle.write(b"\0")
+    refused = estimate_grades()
+    assert not refused.success
+    failure = next(event for event in refused.all_events if event.is_failure)
+    assert "changed after it was saved and will not be loaded" in str(failure.event_specific_data.error)
