@@ -13,6 +13,11 @@ SITES_NAMES: tuple[str, ...] = ("sites.gpkg", "sites.geojson", "sites.json", "si
 #: Processing-hub locations a drop may hold (read by ``models.hubs``).
 HUBS_FILE = "hubs.csv"
 SAMPLES_NAMES: tuple[str, ...] = ("samples.csv", "samples.xlsx", "samples.gpkg", "samples.geojson")
+#: The table triple a drillhole database exports (read by ``geodata.drillholes`` when there is no samples file).
+COLLAR_NAMES: tuple[str, ...] = ("collars.csv", "collars.xlsx", "collar.csv", "collar.xlsx")
+SURVEY_NAMES: tuple[str, ...] = ("surveys.csv", "surveys.xlsx", "survey.csv", "survey.xlsx")
+ASSAY_NAMES: tuple[str, ...] = ("assays.csv", "assays.xlsx", "assay.csv", "assay.xlsx")
+DRILLHOLE_NAMES: tuple[str, ...] = (*COLLAR_NAMES, *SURVEY_NAMES, *ASSAY_NAMES)
 INPUT_SUFFIXES: tuple[str, ...] = (
     ".gpkg",
     ".geojson",
@@ -30,7 +35,11 @@ INPUT_SUFFIXES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class DataDrop:
-    """Where a drop's files are, and what it says about itself in ``dataset.json``."""
+    """Where a drop's files are, and what it says about itself in ``dataset.json``.
+
+    With drillhole tables, ``samples_path`` is the assays table and ``collars_path`` /
+    ``surveys_path`` (None without a surveys table) hold the holes it is desurveyed along.
+    """
 
     root: Path
     sites_path: Path
@@ -39,6 +48,17 @@ class DataDrop:
     synthetic: bool
     description: str = ""
     input_hashes: dict[str, str] = field(default_factory=dict)
+    collars_path: Path | None = None
+    surveys_path: Path | None = None
+
+
+@dataclass(frozen=True)
+class DrillholeFiles:
+    """A drop's drillhole tables: collars and assays, and surveys when there are any."""
+
+    collars: Path
+    assays: Path
+    surveys: Path | None = None
 
 
 def open_data_drop(root: Path | str) -> DataDrop:
@@ -57,15 +77,49 @@ def open_data_drop(root: Path | str) -> DataDrop:
             root, "no sites file found", f"add one of {', '.join(SITES_NAMES)} with one footprint polygon per site"
         )
     meta = _read_dataset_json(root)
+    samples_path = _only_one(root, SAMPLES_NAMES, "samples")
+    holes = find_drillhole_files(root)
+    if samples_path is not None and holes is not None:
+        tables = ", ".join(path.name for path in (holes.collars, holes.surveys, holes.assays) if path is not None)
+        raise DataDropError(
+            holes.assays, f"drillhole tables ({tables}) beside {samples_path.name}: two sources of samples",
+            f"keep one: remove {samples_path.name} if the drillhole tables hold the same assays, or move the "
+            "drillhole tables out of the drop (or merge them into the samples file)",
+        )  # fmt: skip
     return DataDrop(
         root=root,
         sites_path=sites_path,
-        samples_path=_only_one(root, SAMPLES_NAMES, "samples"),
+        samples_path=holes.assays if holes is not None else samples_path,
         title=str(meta.get("title", root.name)),
         synthetic=bool(meta.get("synthetic", False)),
         description=str(meta.get("description", "")),
         input_hashes=hash_inputs(root),
+        collars_path=holes.collars if holes is not None else None,
+        surveys_path=holes.surveys if holes is not None else None,
     )
+
+
+def find_drillhole_files(root: Path) -> DrillholeFiles | None:
+    """The drillhole tables in ``root`` (``collars``, ``assays``, optional ``surveys``; CSV or xlsx), or None.
+
+    Raises DataDropError for two candidates of one table (``collars.csv`` and ``collar.csv``)
+    and for an incomplete set: assays without collars, or collars or surveys without assays.
+    """
+    collars = _only_one(root, COLLAR_NAMES, "collars")
+    surveys = _only_one(root, SURVEY_NAMES, "surveys")
+    assays = _only_one(root, ASSAY_NAMES, "assays")
+    found = [path for path in (collars, surveys, assays) if path is not None]
+    if not found:
+        return None
+    if collars is None or assays is None:
+        missing = " and ".join(name for name, path in (("collars", collars), ("assays", assays)) if path is None)
+        raise DataDropError(
+            found[0], f"a drillhole table without its {missing} table",
+            "drillhole samples need collars.csv (hole_id, x, y, crs or lon, lat, max_depth_m) and assays.csv "
+            "(hole_id, from, to, assay columns), surveys.csv optional; add the missing table, or rename a table of "
+            "samples with their own locations to samples.csv",
+        )  # fmt: skip
+    return DrillholeFiles(collars=collars, assays=assays, surveys=surveys)
 
 
 def _only_one(root: Path, names: tuple[str, ...], what: str) -> Path | None:

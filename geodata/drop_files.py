@@ -15,6 +15,7 @@ import rasterio
 import rasterio.errors
 
 from geodata.datadrop import HUBS_FILE, DataDrop
+from geodata.drillholes import unused_survey_rows
 from geodata.errors import CRSError, DataDropError
 from geodata.readers import CsvDialect
 from geodata.reference_tables import TABLES
@@ -43,7 +44,9 @@ def describe_files(
     dialects = dialects or {}
     roles = {drop.sites_path: _with_dialect("sites (footprints)", dialects.get(drop.sites_path)),
              drop.root / "dataset.json": "drop description"}  # fmt: skip
-    if drop.samples_path is not None:
+    if drop.collars_path is not None and drop.samples_path is not None:
+        roles.update(_drillhole_roles(drop, dialects.get(drop.samples_path)))
+    elif drop.samples_path is not None:
         roles[drop.samples_path] = _with_dialect("samples (assays)", dialects.get(drop.samples_path))
     if drop.sites_path.suffix.lower() == ".shp":
         for suffix in SHAPEFILE_PARTS:
@@ -66,6 +69,16 @@ def describe_files(
         role = roles.get(path.resolve()) or roles.get(path) or _why_not(relative)
         rows.append({"file": relative.as_posix(), "read_as": role})
     return pd.DataFrame(rows, columns=["file", "read_as"])
+
+
+def _drillhole_roles(drop: DataDrop, dialect: CsvDialect | None) -> dict[Path, str]:
+    """Roles of the collar, survey and assay tables; survey rows of holes without a collar are named."""
+    roles = {drop.samples_path: _with_dialect("samples (drillhole assay intervals)", dialect),
+             drop.collars_path: "samples (drillhole collars)"}  # fmt: skip
+    if drop.surveys_path is not None:
+        notes = unused_survey_rows(drop.collars_path, drop.surveys_path)
+        roles[drop.surveys_path] = "samples (downhole surveys" + "".join(f"; {note}" for note in notes) + ")"
+    return roles
 
 
 def _with_dialect(role: str, dialect: CsvDialect | None) -> str:
@@ -110,6 +123,9 @@ def _why_not(relative: Path) -> str:
     if posix.parts[0] == "rasters":
         return (f"{NOT_READ}: no site names it as surface_dem or base_dem, and covariates must lie directly in "
                 "rasters/covariates/")  # fmt: skip
+    if posix.stem.lower().startswith(("collar", "survey", "assay")):
+        return (f"{NOT_READ}: another drillhole table? Residua reads collars, surveys and assays (.csv or .xlsx) "
+                "only; merge or remove it")  # fmt: skip
     if posix.stem.lower().startswith(("site", "sample")):
         return f"{NOT_READ}: another sites or samples file? Residua reads only the one listed above; merge or remove it"
     return (f"{NOT_READ}: not part of the input contract (sites, samples, rasters/, reference/, {REVIEWS_FILE}, "

@@ -12,13 +12,13 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
-from geodata.datadrop import HUBS_FILE, SAMPLES_NAMES, SITES_NAMES
+from geodata.datadrop import DRILLHOLE_NAMES, HUBS_FILE, SAMPLES_NAMES, SITES_NAMES
 from geodata.reviews import REVIEWS_FILE
 
 #: Source asset name -> what it holds (shown as the asset's description).
 INPUT_GROUPS: dict[str, str] = {
     "sites_file": "The footprints file (sites.gpkg, .geojson, .shp with its parts, or .csv).",
-    "samples_file": "The assays: samples.csv / .xlsx / .gpkg / .geojson.",
+    "samples_file": "The assays: samples.csv / .xlsx / .gpkg / .geojson, or the collars, surveys and assays tables.",
     "reviews_file": f"Reviewers' decisions: {REVIEWS_FILE}.",
     "hubs_file": f"Processing-hub locations: {HUBS_FILE}.",
     "reference_files": "Reference tables replacing the bundled ones: reference/*.csv.",
@@ -33,15 +33,15 @@ def input_group(relative: str) -> str:
 
     >>> [input_group(name) for name in ("samples.csv", "rasters/covariates/ndvi.tif", "rasters/P1_base.tif")]
     ['samples_file', 'covariate_rasters', 'dem_rasters']
-    >>> input_group("sites.dbf"), input_group("notes.txt")
-    ('sites_file', 'drop_description')
+    >>> input_group("sites.dbf"), input_group("surveys.csv"), input_group("notes.txt")
+    ('sites_file', 'samples_file', 'drop_description')
     """
     path = PurePosixPath(relative)
     if len(path.parts) == 1:
         name = path.name.lower()
         if name in SITES_NAMES or (path.stem.lower() == "sites" and name.endswith((".dbf", ".shx", ".prj", ".cpg"))):
             return "sites_file"
-        if name in SAMPLES_NAMES:
+        if name in SAMPLES_NAMES or name in DRILLHOLE_NAMES:
             return "samples_file"
         if name == REVIEWS_FILE:
             return "reviews_file"

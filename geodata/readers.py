@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pyogrio
 import pyproj
 import shapely
 
+from geodata.datadrop import ASSAY_NAMES
 from geodata.errors import CRSError, DataDropError, MissingColumnError
 from geodata.schema import (
     LAT_ALIASES,
@@ -86,7 +88,13 @@ def read_samples(path: Path) -> pd.DataFrame:
     header in row 1) needs ``lon``/``lat`` (or ``longitude``/``latitude``) or ``x``/``y``
     with a ``crs`` column; a GeoPackage or GeoJSON gives point geometries with their CRS,
     which become ``lon``/``lat`` columns here (blank, with a ``read_problem``, for other shapes).
+    A drillhole assays table (``assays.csv`` or ``.xlsx``) is read with the collars and surveys
+    beside it and desurveyed into the same columns (see :func:`geodata.drillholes.read_drillholes`).
     """
+    if path.name.lower() in ASSAY_NAMES:
+        from geodata.drillholes import read_drillholes  # late: drillholes reads its tables with this module
+
+        return read_drillholes(path)
     if path.suffix.lower() == ".csv":
         frame = _read_csv(path)
     elif path.suffix.lower() == ".xlsx":
@@ -170,11 +178,35 @@ def _sniff_delimiter(first_line: str) -> str:
     return max(DELIMITERS, key=lambda delimiter: (counts[delimiter], delimiter == ","))
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_table(path: Path, sheet: str, is_numeric: Callable[[str], bool] | None = None) -> pd.DataFrame:
+    """A CSV file or an Excel workbook (the sheet named ``sheet``, else the first) as text cells.
+
+    Columns are lower-cased and stripped; ``source_row`` is the line (CSV) or worksheet row of
+    each record, ``read_problem`` what could not be loaded as written. In a CSV separated by
+    ``;`` or tabs, decimal commas in the columns ``is_numeric`` picks (default: the samples'
+    numeric and assay columns) are read as decimals, as :func:`read_samples` does.
+
+    Raises
+    ------
+    DataDropError
+        If the file cannot be read, has no header or two columns whose names differ only in case.
+    """
+    if path.suffix.lower() == ".xlsx":
+        return _read_xlsx(path, sheet)
+    return _read_csv(path, is_numeric or _is_numeric_column)
+
+
+def _is_numeric_column(column: str) -> bool:
+    """True for the samples' and sites' numeric columns and assay columns, whose decimal marks are judged."""
+    return column in NUMERIC_COLUMNS or parse_assay_column(str(column)) is not None
+
+
+def _read_csv(path: Path, is_numeric: Callable[[str], bool] | None = None) -> pd.DataFrame:
     """Every non-blank record as text, with its first line number and any ``read_problem``.
 
     The separator is sniffed from the header line (``,``, ``;`` or tab); in a file not separated
-    by commas, decimal commas in numeric columns are read as decimals (see :func:`_read_decimals`).
+    by commas, decimal commas in numeric columns (``is_numeric``; by default the samples' numeric
+    and assay columns) are read as decimals (see :func:`_read_decimals`).
     The :class:`CsvDialect` found is in ``frame.attrs["csv_dialect"]``.
     """
     try:
@@ -192,7 +224,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataDropError(
             path, f"cannot be read as CSV ({error})", "save it as UTF-8 comma-separated text"
         ) from error
-    frame, dialect = _read_decimals(_records_frame(path, header, records, delimiter), delimiter)
+    frame, dialect = _read_decimals(_records_frame(path, header, records, delimiter), delimiter, is_numeric)
     frame.attrs[CSV_DIALECT] = dialect
     return frame
 
@@ -238,17 +270,20 @@ def _comma_to_point(cell: str) -> str:
     return _MANTISSA.sub(lambda match: match.group().replace(".", "").replace(",", "."), cell, count=1)
 
 
-def _read_decimals(frame: pd.DataFrame, delimiter: str) -> tuple[pd.DataFrame, CsvDialect]:
+def _read_decimals(
+    frame: pd.DataFrame, delimiter: str, is_numeric: Callable[[str], bool] | None = None
+) -> tuple[pd.DataFrame, CsvDialect]:
     """Numeric cells as :func:`geodata.numbers.parse_decimal` reads them, and the :class:`CsvDialect`.
 
-    Only numeric columns (``NUMERIC_COLUMNS`` and assay columns) are judged. A comma-separated
-    file is read as before: nothing is converted, and a cell like ``1,234`` keeps its thousands
-    reading (counted in the dialect) unless other cells use decimal commas, when it is not read.
+    Only numeric columns (``is_numeric``; by default ``NUMERIC_COLUMNS`` and assay columns) are
+    judged. A comma-separated file is read as before: nothing is converted, and a cell like
+    ``1,234`` keeps its thousands reading (counted in the dialect) unless other cells use decimal
+    commas, when it is not read.
     In a ``;``- or tab-separated file unambiguous decimal commas (``12,5``, ``1.234,5``) are
     converted; a ``1,234`` or ``1.234`` is read by the file's decimal mark when the file uses one
     only, and is otherwise not read. A cell not read puts a ``read_problem`` on its row.
     """
-    columns = [column for column in frame.columns if column in NUMERIC_COLUMNS or parse_assay_column(str(column))]
+    columns = [column for column in frame.columns if (is_numeric or _is_numeric_column)(str(column))]
     marks = "," if delimiter == "," else "[.,]"  # in a comma-separated file only cells with a comma can matter
     kinds = {column: _decimal_kinds(frame[column], marks) for column in columns}
     seen = {kind: any((values == kind).any() for values in kinds.values()) for kind in (",", ".")}
@@ -316,8 +351,8 @@ def _ambiguous_problem(column: str, cell: str, delimiter: str, decimal: str, com
             f"({as_thousands})? {context}; write it with a decimal point and no thousands separator")  # fmt: skip
 
 
-def _read_xlsx(path: Path) -> pd.DataFrame:
-    """The ``samples`` sheet (else the first) of a workbook as text cells, each record with its row number."""
+def _read_xlsx(path: Path, sheet_name: str = "samples") -> pd.DataFrame:
+    """The sheet named ``sheet_name`` (else the first) of a workbook as text cells, each record with its row number."""
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, openpyxl.utils.exceptions.InvalidFileException) as error:
@@ -326,7 +361,7 @@ def _read_xlsx(path: Path) -> pd.DataFrame:
         ) from error
     try:
         names = {name.strip().lower(): name for name in workbook.sheetnames}
-        sheet = workbook[names.get("samples", workbook.sheetnames[0])]
+        sheet = workbook[names.get(sheet_name, workbook.sheetnames[0])]
         rows = [[_cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
     finally:
         workbook.close()

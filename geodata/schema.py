@@ -83,6 +83,34 @@ SAMPLE_NUMERIC: tuple[str, ...] = ("depth_from_m", "depth_to_m")
 LON_ALIASES: tuple[str, ...] = ("lon", "longitude", "long", "lng")
 LAT_ALIASES: tuple[str, ...] = ("lat", "latitude")
 
+#: Columns of the drillhole tables (collars, surveys, assays; see ``geodata.drillholes``): the name
+#: used here -> the spellings accepted, compared after lower-casing and folding spaces and punctuation
+#: to ``_`` (``Hole ID`` -> ``hole_id``, ``Max Depth (m)`` -> ``max_depth_m``).
+COLLAR_COLUMNS: dict[str, tuple[str, ...]] = {
+    "hole_id": ("hole_id", "holeid", "hole", "bhid", "hole_name"),
+    "x": ("x", "easting", "east", "x_m", "easting_m"),
+    "y": ("y", "northing", "north", "y_m", "northing_m"),
+    "elevation_m": ("elevation_m", "elevation", "elev", "z", "rl", "collar_rl"),
+    "max_depth_m": ("max_depth_m", "max_depth", "total_depth", "total_depth_m", "depth", "eoh", "eoh_m", "length"),
+    "azimuth": ("azimuth", "azi", "az", "azimuth_deg"),
+    "dip": ("dip", "dip_deg"),
+}
+SURVEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "hole_id": COLLAR_COLUMNS["hole_id"],
+    "depth_m": ("depth_m", "depth", "at", "at_m", "survey_depth", "survey_depth_m", "distance"),
+    "azimuth": COLLAR_COLUMNS["azimuth"],
+    "dip": COLLAR_COLUMNS["dip"],
+}
+ASSAY_INTERVAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "hole_id": COLLAR_COLUMNS["hole_id"],
+    "from_m": ("from_m", "from", "depth_from", "depth_from_m", "mfrom", "from_depth"),
+    "to_m": ("to_m", "to", "depth_to", "depth_to_m", "mto", "to_depth"),
+    "sample_id": ("sample_id", "sampleid", "sample", "sample_no", "sample_number"),
+}
+COLLAR_REQUIRED: tuple[str, ...] = ("hole_id", "max_depth_m")
+SURVEY_REQUIRED: tuple[str, ...] = ("hole_id", "depth_m", "azimuth", "dip")
+ASSAY_INTERVAL_REQUIRED: tuple[str, ...] = ("hole_id", "from_m", "to_m")
+
 _UNIT = r"(ppm|ppb|gt|g/t|gpt|g_t|pct|%|mg/kg|mg_kg|ug/kg|ug_kg)"
 #: Element, separator (``_``, space, ``-``, ``.``), unit (optionally in brackets), then optional
 #: method suffixes: ``Ga_ppm``, ``Te (ppm)``, ``Pt_ppb_FA``, ``Pd [ppb]``, ``Ga ppm ICP-MS``.

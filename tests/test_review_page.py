@@ -285,4 +285,5 @@ def test_review_report_asset_without_gpkg_removes_a_stale_report(tmp_path):
 def test_review_report_runs_after_publishing():
     spec = review_report.get_asset_spec()
     assert spec.group_name == "publish"
-    assert {dep.asset_key.to_user_string() for dep in spec.deps} == {"inventory", "grade_model_report"}
+    # after both publishing assets, and again when reviews.csv changes (the page shows the decisions)
+    assert {dep.asset_key.to_user_string() for dep in spec.deps} == {"inventory", "grade_model_report", "reviews_file"}
