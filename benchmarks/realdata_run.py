@@ -49,7 +49,9 @@ from pyproj import Transformer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
-from realdata_drops import (
+# These imports need the sys.path entries above (E402 on purpose): realdata_drops sits beside this script, and
+# models must come from this checkout even when the script is run as a file without an installed package.
+from realdata_drops import (  # noqa: E402
     COALASH_CRS,
     GSLIB_DETECTION_LIMIT,
     GSLIB_UNIT_M,
@@ -62,7 +64,7 @@ from realdata_drops import (
     jura_folder,
 )
 
-from models.spatial import InverseDistance, OrdinaryKriging
+from models.spatial import InverseDistance, OrdinaryKriging  # noqa: E402
 
 Z80 = 1.2815515655446004  # standard normal quantile at 0.90: P10-P90 = +-Z80 sd
 DEFAULT_SEEDS = (0, 1, 2)
@@ -563,7 +565,8 @@ One site (the survey area, residue type `other`, `reported_tonnes` {jm["reported
 whole blocks of a 5x5 grid over Xloc/Yloc are held out ({holdouts}). Metals written under Residua's element names:
 {mapping}; the mg/kg values go into `ppm` columns for Ga and Te and `ppb` columns for Pt, Pd and Rh, so that each
 metal sits near the `other` prior of the element it stands for (Residua quarantines a site whose median is over 100x
-its type's typical grade as a unit error); rasters are compared in the written unit. Co is written twice, the same data under the Ga and the Pt prior, as a control of how much the element's
+its type's typical grade as a unit error); rasters are compared in the written unit. Co is written twice, the same \
+data under the Ga and the Pt prior, as a control of how much the element's
 reference prior moves the estimate; the control is kept for every seed (it is one more element in `jura_b`, a few
 seconds of grade modelling per seed, and the Jura has no eighth metal to put in its place) and left out of the
 medians. Residua = the published raster

@@ -369,8 +369,9 @@ def run_child(
     json_path = workdir / f"{label}.json"
     json_path.unlink(missing_ok=True)
     log_path = workdir / f"{label}.log"
-    command = [sys.executable, str(code_root / "benchmarks" / "scale_benchmark.py"), "--child", "--data", str(drop), "--out", str(out),
-               "--json", str(json_path), "--draws", str(args.draws), "--seed", str(args.run_seed)]  # fmt: skip
+    command = [sys.executable, str(code_root / "benchmarks" / "scale_benchmark.py"), "--child", "--data", str(drop),
+               "--out", str(out), "--json", str(json_path), "--draws", str(args.draws),
+               "--seed", str(args.run_seed)]  # fmt: skip
     n_jobs = 1 if profile_stage else args.n_jobs
     if n_jobs:
         command += ["--n-jobs", str(n_jobs)]
@@ -515,11 +516,12 @@ def render(results: dict) -> str:
         "## Per size",
         "",
         (
-            "Process wall: the whole `residua run`-equivalent process (Python imports, the CLI's pre-checks, the Dagster "
-            "run). Refresh wall: the Dagster run alone (RUN_START to RUN_SUCCESS). CPU: user + system seconds of the "
-            "process and its workers. Peak RSS main: the process's high-water mark (VmHWM, exact). Peak RSS main + "
-            "workers: per step, the main process's peak (its largest sampled RSS, or its high-water mark when that rose "
-            "during the step) plus the loky workers' largest sampled RSS, an upper bound; the largest over the steps."
+            "Process wall: the whole `residua run`-equivalent process (Python imports, the CLI's pre-checks, the "
+            "Dagster run). Refresh wall: the Dagster run alone (RUN_START to RUN_SUCCESS). CPU: user + system seconds "
+            "of the process and its workers. Peak RSS main: the process's high-water mark (VmHWM, exact). Peak RSS "
+            "main + workers: per step, the main process's peak (its largest sampled RSS, or its high-water mark when "
+            "that rose during the step) plus the loky workers' largest sampled RSS, an upper bound; the largest over "
+            "the steps."
         ),
         "",
         (
@@ -543,8 +545,9 @@ def render(results: dict) -> str:
             f"{run.get('code_digest', '?')} |"
         )
     lines += ["", "## Per stage", "",
-              ("Wall seconds, CPU seconds and peak RSS of main + workers (MiB, as above) while the step ran, in execution order "
-              "(`check:` rows are asset checks; the two rows in parentheses come before the Dagster run)."), ""]  # fmt: skip
+              ("Wall seconds, CPU seconds and peak RSS of main + workers (MiB, as above) while the step ran, in "
+               "execution order (`check:` rows are asset checks; the two rows in parentheses come before the Dagster "
+               "run)."), ""]  # fmt: skip
     header = "| step |" + "".join(f" {n:,}: wall | CPU | RSS |" for n in runs)
     lines += [header, "|---|" + "---:|---:|---:|" * len(runs)]
     order: list[str] = []
@@ -559,7 +562,8 @@ def render(results: dict) -> str:
         for run in runs.values():
             step = next((s for s in run.get("steps", []) if s["step"] == name), None)
             cells.append(" - | - | - |" if step is None else
-                         f" {_fmt(step['wall_s'])} | {_fmt(step['cpu_s'])} | {_fmt(step['peak_rss_total_mb'], 0)} |")  # fmt: skip
+                         f" {_fmt(step['wall_s'])} | {_fmt(step['cpu_s'])} | "
+                         f"{_fmt(step['peak_rss_total_mb'], 0)} |")  # fmt: skip
         lines.append(f"| {label} |" + "".join(cells))
     lines += ["", "Share of the process wall time per step (largest three):", ""]
     for n, run in runs.items():
@@ -605,7 +609,8 @@ def _code_line(code: dict) -> str:
 
 def _sharing(runs: dict[int, dict], machine: dict) -> str:
     """Whether other jobs competed for the cores, from the load averages around each run."""
-    loads = [load for run in runs.values() for load in [*(run.get("load_avg_1min") or []), run.get("load_avg_1min_mean")]
+    loads = [load for run in runs.values()
+             for load in [*(run.get("load_avg_1min") or []), run.get("load_avg_1min_mean")]
              if load is not None]  # fmt: skip
     if loads and max(loads) > machine["cores"]:
         return (f"**The {machine['cores']} cores were shared with other jobs while this ran** (1-minute load average "
@@ -643,7 +648,10 @@ def _target_rows(runs: dict[int, dict]) -> list[str]:
         peak = peaks[n_max]
         verdict = "pass" if peak < TARGET_PEAK_RSS_MB else "FAIL"
         if peak < TARGET_PEAK_RSS_MB and peak * MB >= 4e9:
-            verdict = f"pass against 4 GiB ({100 * (1 - peak / TARGET_PEAK_RSS_MB):.0f} % margin); FAIL if 4 GB means 4e9 bytes"
+            verdict = (
+                f"pass against 4 GiB ({100 * (1 - peak / TARGET_PEAK_RSS_MB):.0f} % margin); "
+                "FAIL if 4 GB means 4e9 bytes"
+            )
         if n_max < 10000:
             verdict += f" at {n_max:,} sites (10,000 not run)"
         rows.append(
@@ -690,10 +698,11 @@ def driver_main(args: argparse.Namespace) -> int:
         report = run_child(workdir, n_sites, drop, args, code_root=code_root)
         if generate_s is None:  # a cached drop: keep the time measured when it was generated, if known
             generate_s = results["sizes"].get(str(n_sites), {}).get("generate_s")
-        report.update(drop=meta, generate_s=generate_s, code_digest=code_digest, code=code,
-                      command=results["command"], measured_utc=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
+        report.update(drop=meta, generate_s=generate_s, code_digest=code_digest, code=code, command=results["command"],
+                      measured_utc=datetime.now(UTC).isoformat(timespec="seconds"))  # fmt: skip
         results["sizes"][str(n_sites)] = report
-        print(f"[{n_sites}] {'ok' if report.get('success') else 'FAILED'}: process wall {report.get('process_wall_s')} s, "
+        print(f"[{n_sites}] {'ok' if report.get('success') else 'FAILED'}: "
+              f"process wall {report.get('process_wall_s')} s, "
               f"peak RSS {report.get('peak_rss_total_mb')} MiB (main + workers)", flush=True)  # fmt: skip
         _write(results, args.out, json_out)
     if args.profile:

@@ -497,7 +497,8 @@ def _parallel_table(rows: list[dict], n_polygons: int) -> list[str]:
         f"On all {workers} cores (one loky worker per core; CPU includes the workers, peak RSS is the process "
         "tree's; rasterstats has no parallel mode and stays single-threaded):",
         "",
-        "| raster | Residua sum, 1 process | Residua sum, all cores | peak RSS (tree) | speed-up over rasterstats (wall) |",
+        "| raster | Residua sum, 1 process | Residua sum, all cores | peak RSS (tree) "
+        "| speed-up over rasterstats (wall) |",
         "|---|---|---|---|---|",
     ]
     for row in measured:

@@ -81,7 +81,8 @@ def _checked(number: float, cell: object, below_detection: bool) -> AssayValue:
         raise AssayParseError(f"assay {cell!r} is negative (grades cannot be below zero)")
     if number == 0:
         raise AssayParseError(
-            f"assay {cell!r} is zero; report a value below detection as '<DL' (e.g. '<0.5'), so it is not taken as absent"
+            f"assay {cell!r} is zero; report a value below detection as '<DL' (e.g. '<0.5'), "
+            "so it is not taken as absent"
         )
     return AssayValue(number, below_detection)
 

@@ -8,7 +8,8 @@ import pandas as pd
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}"
-    "table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+    "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+    "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
     "th{background:#f3f3f3}.banner{background:#b00020;color:#fff;padding:.6em 1em;font-weight:bold}"
     ".note{color:#555;font-size:14px}img{max-width:100%}"
 )
@@ -31,11 +32,13 @@ def grade_model_html(
         else ""
     )
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>",
         banner,
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>{html.escape(notes)}</p>",
-        "<h2>Within-site models: blocked spatial cross-validation of the published block estimates (log g/t and g/t)</h2>",
+        "<h2>Within-site models: blocked spatial cross-validation of the published block estimates "
+        "(log g/t and g/t)</h2>",
         within_site.to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0),
         *_reproduction_section(reproduction),
         "<h2>Site level: whole sites held out (site mean log g/t)</h2>",

@@ -402,8 +402,8 @@ def measure_site_volumes(
         if isinstance(outcome, VolumeMeasurement) and outcome.coverage < min_coverage:
             voids = (
                 f" ({outcome.implausible_cells:,} cells with elevations outside {PLAUSIBLE_ELEVATION_M[0]:g} to "
-                f"{PLAUSIBLE_ELEVATION_M[1]:g} m, e.g. SRTM voids of -32768, were read as nodata: declare the DEM's nodata "
-                "value or fill the voids)"
+                f"{PLAUSIBLE_ELEVATION_M[1]:g} m, e.g. SRTM voids of -32768, were read as nodata: declare the DEM's "
+                "nodata value or fill the voids)"
                 if outcome.implausible_cells
                 else ""
             )

@@ -65,7 +65,9 @@ class NormalScore:
     realisation exceeds the largest sample by more than that slope allows).
 
     >>> ns = NormalScore().fit(np.array([1.0, 2.0, 4.0, 100.0]))
-    >>> bool(abs(float(ns.forward(np.array([3.0]))[0])) < 0.5), round(float(ns.backward(ns.forward(np.array([4.0])))[0]), 6)
+    >>> bool(abs(float(ns.forward(np.array([3.0]))[0])) < 0.5), round(
+    ...     float(ns.backward(ns.forward(np.array([4.0])))[0]), 6
+    ... )
     (True, 4.0)
     """
 

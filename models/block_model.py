@@ -6,18 +6,19 @@ covariate rasters vary over a site with ``MIN_HOLES_FOR_DRIFT`` holes, both fiel
 a linear drift on the covariates (each effect's variance fitted by likelihood); with
 ``MIN_HOLES_FOR_TREND`` holes each is offered again with a random-forest covariate trend
 instead. A site with fewer than ``MIN_HOLES_OWN_KERNEL`` holes and no drift takes its
-fields' kernel shape from the thin sites of its residue type (``pooled_site_kernels``). Each is scored on the same blocked folds, held-out
-composites predicted through the path that publishes the rasters (``SiteField.held_out``);
-the baselines scored on those folds are the residue-type mean, inverse-distance weighting
-and ordinary kriging, each on log-grade and on grade (at the sites the caller asks for:
-they are a yardstick, not part of the estimate). Log-grade candidates are offered only where
-the composites' lognormal mean matches their declustered mean (else a lognormal model would
-publish metal the samples do not hold). The log-grade field (else the normal-score one) is
-kept unless another candidate's held-out log-grade RMSE, grade RMSE and block metal error,
-summed fold by fold, are clearly lower (``choose``), so a model cannot win on logs while
-losing on metal, nor on the noise of five folds. Its intervals are calibrated on its held-out
-errors, then it is refitted on every composite and simulated jointly over a block grid
-inside the footprint, with blocks sized by the hole spacing.
+fields' kernel shape from the thin sites of its residue type (``pooled_site_kernels``).
+Each is scored on the same blocked folds, held-out composites predicted through the path
+that publishes the rasters (``SiteField.held_out``); the baselines scored on those folds
+are the residue-type mean, inverse-distance weighting and ordinary kriging, each on
+log-grade and on grade (at the sites the caller asks for: they are a yardstick, not part of
+the estimate). Log-grade candidates are offered only where the composites' lognormal mean
+matches their declustered mean (else a lognormal model would publish metal the samples do
+not hold). The log-grade field (else the normal-score one) is kept unless another
+candidate's held-out log-grade RMSE, grade RMSE and block metal error, summed fold by fold,
+are clearly lower (``choose``), so a model cannot win on logs while losing on metal, nor on
+the noise of five folds. Its intervals are calibrated on its held-out errors, then it is
+refitted on every composite and simulated jointly over a block grid inside the footprint,
+with blocks sized by the hole spacing.
 """
 
 from __future__ import annotations

@@ -265,7 +265,8 @@ def _as_frame(X: pd.DataFrame) -> pd.DataFrame:
 def summarise_sites(
     X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None, covariates: tuple[str, ...] = ()
 ) -> pd.DataFrame:
-    """Per site (sorted by ``site_id``): weighted mean and variance of log-grade, samples, holes, residue type and covariates.
+    """Per site (sorted by ``site_id``): weighted mean and variance of log-grade, samples, holes,
+    residue type and covariates.
 
     ``X``, ``y`` and ``sample_weight`` as for ``HierarchicalLogGrade.fit``; a site's
     covariates are its first non-missing values. Without hole ids every sample counts as a hole.

@@ -107,7 +107,8 @@ def fit_element(
         jobs.append(delayed(estimate_site_blocks)(
             site_table, prior_mean, prior_var, local, thickness, n_draws, seed, composite_length_m,
             model.type_prior(site_table["residue_type"].iloc[0])[0], site_id in baseline_sites,
-            block_size_m, covariate_rasters, f"EPSG:{epsg.loc[site_id]}", kernels.get(site_table["residue_type"].iloc[0]),
+            block_size_m, covariate_rasters, f"EPSG:{epsg.loc[site_id]}",
+            kernels.get(site_table["residue_type"].iloc[0]),
         ))  # fmt: skip
     estimates = run_jobs(jobs, f"block models {element}")
     blocks = {estimate.site_id: estimate for estimate in estimates if estimate is not None}

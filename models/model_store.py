@@ -418,8 +418,8 @@ def element_card(
                 },
             },
             "metrics": {
-                "units": "log-grade: rmse, mae, bias, r2 and coverage80 (share inside the 80 % interval) on held-out data; "
-                "grade (g/t): rmse_gt, relative_rmse_gt (rmse / mean observed grade), metal_bias (relative)",
+                "units": "log-grade: rmse, mae, bias, r2 and coverage80 (share inside the 80 % interval) on held-out "
+                "data; grade (g/t): rmse_gt, relative_rmse_gt (rmse / mean observed grade), metal_bias (relative)",
                 "site_level": site_level.drop(columns="element", errors="ignore").to_dict("records"),
                 "within_site": within_site.drop(columns="element", errors="ignore").to_dict("records"),
             },

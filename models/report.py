@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from models.grade import Z80  # noqa: E402
 from models.block_model import grade_scores  # noqa: E402
+from models.grade import Z80  # noqa: E402
 from models.grade_workflow import ElementFit  # noqa: E402
 from models.selection import score  # noqa: E402
 from models.validation import MAX_FOLDS, site_folds  # noqa: E402
@@ -43,7 +43,7 @@ def within_site_predictions(fits: dict[str, ElementFit]) -> pd.DataFrame:
         own = cv[cv["method"] == chosen].assign(method="residua")
         own["std"] = own["std"] * _held_out_site_scales(own)
         frames.append(pd.concat([cv[cv["method"].isin(BASELINES)], own]).assign(
-            element=element, baseline_sites=lambda rows: rows["site_id"].isin(compared)
+            element=element, baseline_sites=lambda rows, compared=compared: rows["site_id"].isin(compared)
         ))  # fmt: skip
     columns = [
         "element",

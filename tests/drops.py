@@ -84,8 +84,8 @@ def _write_samples(path: Path) -> None:
                 ga = float(np.exp(rng.normal(np.log(60 if site_id == "P1" else 15), 0.3)))
                 te_ppb = float(np.exp(rng.normal(np.log(300), 0.4)))
                 row = {"sample_id": f"{site_id}-{hole}-{depth:g}", "hole_id": f"{site_id}-{hole}", "site_id": "",
-                       "depth_from_m": depth, "depth_to_m": depth + 1.5, "ga_ppm": f"{ga:.2f}", "te_ppb": f"{te_ppb:.0f}",
-                       "pt_ppb": "<2"}  # fmt: skip
+                       "depth_from_m": depth, "depth_to_m": depth + 1.5, "ga_ppm": f"{ga:.2f}",
+                       "te_ppb": f"{te_ppb:.0f}", "pt_ppb": "<2"}  # fmt: skip
                 if site_id == "P1":
                     lon, lat = gpd.GeoSeries([shapely.Point(x, y)], crs=epsg).to_crs(4326).iloc[0].coords[0]
                     row.update({"longitude": lon, "latitude": lat})

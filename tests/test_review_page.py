@@ -50,11 +50,13 @@ def _sites(synthetic: bool) -> gpd.GeoDataFrame:
         row: dict[str, object] = {column: 10.0 / rank for column in metal_columns()}
         row.update(
             site_id=site_id, name=HOSTILE_NAME if site_id == "CS-004" else f"{site_id} pond", residue_type=residue,
-            rank=rank, score=1e8 / rank, confidence=confidence, confidence_words="words", unfc_code=330 + int(confidence[1]),
+            rank=rank, score=1e8 / rank, confidence=confidence, confidence_words="words",
+            unfc_code=330 + int(confidence[1]),
             tonnes_p10=1e6 / rank, tonnes_p50=2e6 / rank, tonnes_p90=4e6 / rank, value_usd_p10=1e7, value_usd_p50=2e7,
             value_usd_p90=4e7, confidence_weight=0.6, n_holes=holes, n_samples=2 * holes, state="Odisha",
             volume_method="dem_difference", data_origin="SYNTHETIC demo data" if synthetic else "user data",
-            geometry=shapely.Point(lon, lat) if site_id == "CS-004" else shapely.box(lon, lat, lon + 0.006, lat + 0.005),
+            geometry=shapely.Point(lon, lat) if site_id == "CS-004"
+            else shapely.box(lon, lat, lon + 0.006, lat + 0.005),
         )  # fmt: skip
         rows.append(row)
     return gpd.GeoDataFrame(rows, crs=4326)
@@ -103,9 +105,9 @@ def grade_tonnage_table() -> pd.DataFrame:
     return pd.DataFrame({
         "site_id": ["RM-001"] * 3, "element": ["ga"] * 3, "cutoff_multiple": [0.0, 1.0, 2.0],
         "cutoff_basis": ["cutoff_grades.csv"] * 3, "cutoff_gt": [0.0, 30.0, 60.0], "tonnes_above": [2e6, 1.2e6, 3e5],
-        "share_of_tonnes": [1.0, 0.6, 0.15], "mean_grade_above_gt": [45.0, 55.0, 70.0], "metal_above_t": [90.0, 66.0, 21.0],
-        "site_tonnes_p50": [2e6] * 3, "grade_support": ["block"] * 3, "grade_method": ["ordinary_kriging"] * 3,
-        "sigma_w": [0.4] * 3,
+        "share_of_tonnes": [1.0, 0.6, 0.15], "mean_grade_above_gt": [45.0, 55.0, 70.0],
+        "metal_above_t": [90.0, 66.0, 21.0], "site_tonnes_p50": [2e6] * 3, "grade_support": ["block"] * 3,
+        "grade_method": ["ordinary_kriging"] * 3, "sigma_w": [0.4] * 3,
     })  # fmt: skip
 
 
@@ -188,7 +190,8 @@ def test_grade_tonnage_curves_are_read_per_site_and_element(tmp_path):
 
 def test_grade_tonnage_reads_a_p10_p90_band_when_given():
     table = pd.DataFrame({"site_id": ["a"] * 2, "element": ["Te"] * 2, "cutoff_gt": [0.0, 1.0],
-                          "tonnes_above_p10": [1.0, 0.5], "tonnes_above": [2.0, 1.0], "tonnes_above_p90": [3.0, 2.0]})  # fmt: skip
+                          "tonnes_above_p10": [1.0, 0.5], "tonnes_above": [2.0, 1.0],
+                          "tonnes_above_p90": [3.0, 2.0]})  # fmt: skip
     curve = grade_tonnage_payload(table)["curves"]["a"]["te"]
     assert curve[1] == {"cutoff_gt": 1.0, "tonnes": 1.0, "tonnes_p10": 0.5, "tonnes_p90": 2.0}
 

@@ -33,7 +33,7 @@ import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import geopandas as gpd
@@ -465,7 +465,7 @@ def utm_epsg(lon: float) -> int:
     return 32600 + int((lon + 180) // 6) + 1
 
 
-@lru_cache(maxsize=None)
+@cache
 def transformer(src_epsg: int, dst_epsg: int) -> Transformer:
     """Cached always-xy transformer between two EPSG codes."""
     return Transformer.from_crs(src_epsg, dst_epsg, always_xy=True)
@@ -1231,8 +1231,10 @@ pandas, geopandas, shapely, rasterio, pyproj and pyogrio.
 | `dataset.json` | title, `"synthetic": true`, description, generator, seed |
 | `sites.gpkg` | layer `sites`: {n_sites} site footprints (EPSG:4326 polygons) with attributes |
 | `rasters/` | {n_surface} surface DEMs and {n_base} base DEMs (float32 GeoTIFF) |
-| `rasters/covariates/` | two covariate rasters: `regional_ga_ppm.tif` (carries Ga signal) and `pond_wetness_index.tif` (carries none) |
-| `samples.csv` | {n_rows} auger samples from {n_holes} holes at {n_sampled} sites; the last 6 rows are deliberately bad |
+| `rasters/covariates/` | two covariate rasters: `regional_ga_ppm.tif` (carries Ga signal) and \
+`pond_wetness_index.tif` (carries none) |
+| `samples.csv` | {n_rows} auger samples from {n_holes} holes at {n_sampled} sites; the last 6 rows are \
+deliberately bad |
 | `truth.csv` | the true area, volume, density, tonnes and mean grades of every site |
 | `README.md` | this file |
 

@@ -47,7 +47,8 @@ def test_composites_match_the_per_hole_loop(intervals, length_m):
     table = pd.DataFrame(
         [
             {"site_id": site, "residue_type": "other", "hole_id": hole,
-             "depth_from_m": np.nan if top is None else top / 4, "depth_to_m": np.nan if top is None else (top + size) / 4,
+             "depth_from_m": np.nan if top is None else top / 4,
+             "depth_to_m": np.nan if top is None else (top + size) / 4,
              "grade_gt": grade, "bdl": bdl, "x_m": 1.0, "y_m": 2.0}
             for site, hole, top, size, grade, bdl in intervals
         ],

@@ -16,7 +16,7 @@ def _samples(site_means: dict[str, float], holes: int, rng, residue_type="bauxit
     rows = []
     for site_id, mean in site_means.items():
         for hole in range(holes):
-            for depth in range(3):
+            for _depth in range(3):
                 rows.append((site_id, residue_type, f"{site_id}-{hole}", rng.normal(np.log(mean), sd)))
     return pd.DataFrame(rows, columns=["site_id", "residue_type", "hole_id", "log_grade"])
 
@@ -144,7 +144,8 @@ def test_composites_top_cut_and_declustering_are_counted():
         lon, lat = 82.0 + rng.uniform(0, 0.005), 20.0 + rng.uniform(0, 0.005)
         for depth in (0.0, 0.5, 1.0, 1.5, 2.0, 2.5):
             rows.append({"site_id": "s", "hole_id": f"h{hole}", "depth_from_m": depth, "depth_to_m": depth + 0.5,
-                         "ga_gt": float(np.exp(rng.normal(np.log(50), 0.2))), "ga_bdl": False, "lon": lon, "lat": lat})  # fmt: skip
+                         "ga_gt": float(np.exp(rng.normal(np.log(50), 0.2))), "ga_bdl": False,
+                         "lon": lon, "lat": lat})  # fmt: skip
     rows[0]["ga_gt"] = 1e6  # a wild outlier
     frame = pd.DataFrame(rows)
     samples = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame.lon, frame.lat), crs=4326)

@@ -12,9 +12,12 @@ from models.block_model import data_block_size, estimate_site_blocks
 from models.selection import blocked_folds
 from models.within_site import SiteField, block_grade_draws
 
+#: The log-grade of a flat field in ``_holes``.
+BASE_LOG_GRADE = np.log(50.0)
+
 
 def _holes(
-    n_holes: int, rng, field=lambda x, y: 0.0, depths=(0.75, 2.25, 3.75), noise=0.05, base=np.log(50.0), size=400
+    n_holes: int, rng, field=lambda x, y: 0.0, depths=(0.75, 2.25, 3.75), noise=0.05, base=BASE_LOG_GRADE, size=400
 ):
     rows = []
     for hole in range(n_holes):
@@ -246,8 +249,9 @@ def _held_out(errors_by_fold: list[np.ndarray], scale: float = 1.0) -> pd.DataFr
     rows = []
     for fold, errors in enumerate(errors_by_fold):
         observed = np.log(np.full(len(errors), 20.0))
-        rows.append(pd.DataFrame({"observed": observed, "predicted": observed + scale * errors, "std": 0.4, "fold": fold,
-                                  "observed_gt": np.exp(observed), "predicted_gt": np.exp(observed + scale * errors)}))  # fmt: skip
+        rows.append(pd.DataFrame({"observed": observed, "predicted": observed + scale * errors, "std": 0.4,
+                                  "fold": fold, "observed_gt": np.exp(observed),
+                                  "predicted_gt": np.exp(observed + scale * errors)}))  # fmt: skip
     return pd.concat(rows, ignore_index=True)
 
 

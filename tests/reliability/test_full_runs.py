@@ -168,7 +168,8 @@ def test_a_run_writes_nothing_outside_the_output_folder(full_runs: FullRuns):
 def test_no_pickle_in_a_drop_is_opened_or_unpickled_by_a_run(full_runs: FullRuns):
     for name in full_runs.processes:
         full_runs.finished(name)
-    opened = {name: (full_runs.root / f"{name}.audit").read_text() if (full_runs.root / f"{name}.audit").exists() else ""
+    opened = {name: (full_runs.root / f"{name}.audit").read_text()
+              if (full_runs.root / f"{name}.audit").exists() else ""
               for name in full_runs.processes}  # fmt: skip
     from_drops = {
         name: [line for line in text.splitlines() if any(str(drop) in line for drop in full_runs.drops)]

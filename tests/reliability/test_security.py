@@ -250,7 +250,8 @@ VERIFIED_UNPICKLING = {("models/model_store.py", "return joblib.load(io.BytesIO(
 
 
 def test_no_code_path_unpickles_anything():
-    """geodata/, models/, assets/ and pipelines/ never call a loader that unpickles, but the model store's verified load."""
+    """geodata/, models/, assets/ and pipelines/ never call a loader that unpickles, but the model store's
+    verified load."""
     hits = [
         f"{path.relative_to(REPO)}:{number}: {line.strip()}"
         for folder in ("geodata", "models", "assets", "pipelines")
