@@ -45,6 +45,14 @@ postgres-stop:
 dev: install $(RESIDUA_DAGSTER_DIR)
 	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
 
+# The team review service on $(OUT) (run `make run` first), decisions in .dagster/reviews.sqlite
+# (or PostgreSQL when RESIDUA_POSTGIS_URL is set). There is no default password: the first admin is
+# created with DAGSTER_HOME=$PWD RESIDUA_DAGSTER_DIR=$PWD/.dagster .venv/bin/residua users add NAME --role admin
+# (`make serve` prints this command and stops while there are no users).
+.PHONY: serve
+serve: install $(RESIDUA_DAGSTER_DIR)
+	$(BIN)/residua serve --out $(OUT)
+
 demo-data: install
 	$(BIN)/python geodata/demo/make_demo.py
 

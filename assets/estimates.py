@@ -11,7 +11,8 @@ from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
-from geodata.reviews import REVIEWS_FILE, read_reviews
+from geodata.review_store import read_site_reviews
+from geodata.reviews import REVIEWS_FILE
 from geodata.schema import ELEMENTS, STORAGE_CRS
 from geodata.validate import ValidationResult
 from geodata.vocabulary import ACCEPT_TONNAGE, HELD_STATUS, REVIEW_STATUS
@@ -80,8 +81,10 @@ def resource_estimates(
 
 @dg.asset(group_name="review", deps=["reviews_file"])
 def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> SiteReviews:
-    """Geologists' decisions per site (accept / exclude / needs-data / accept-tonnage) from the drop's reviews.csv."""
-    history, rejects = read_reviews(settings.data_path / REVIEWS_FILE)
+    """Geologists' decisions per site (accept / exclude / needs-data / accept-tonnage): review store and reviews.csv."""
+    history, rejects = read_site_reviews(
+        settings.data_path / REVIEWS_FILE, settings.postgis_url, settings.postgis_schema, context.instance.root_directory
+    )
     quarantine = gpd.GeoDataFrame(
         review_quarantine(rejects, REVIEWS_FILE), geometry=[None] * len(rejects), crs=STORAGE_CRS
     )

@@ -19,6 +19,7 @@ from geodata.schema import ELEMENTS, unread_assay_columns
 from geodata.validate import ValidationResult, validate_samples, validate_sites
 from geodata.volumes import measure_site_volumes
 from geodata.zonal import find_covariates
+from pipelines import cli_serve
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "rank": "rank",
@@ -69,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
         help="model store folder (default: 'models' in the Dagster instance folder, which needs DAGSTER_HOME)",
     )
     models.add_argument("--element", default=None, help="only this element, e.g. ga")
+    cli_serve.add_commands(commands)
     args = parser.parse_args(argv)
+    if (status := cli_serve.run(args)) is not None:
+        return status
     if args.command == "models":
         return models_command(args.store, args.element)
     if args.command == "status":
