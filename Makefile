@@ -33,6 +33,8 @@ system-deps:
 # The tests get a local PostgreSQL/PostGIS server (started, and stopped afterwards, by
 # scripts/with-postgres.sh) through RESIDUA_TEST_POSTGIS_URL; an already set URL is used as is.
 test: install system-deps $(RESIDUA_DAGSTER_DIR)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	bash scripts/with-postgres.sh $(BIN)/python -m pytest
 
 # A long-running local server (e.g. for `make dev`); prints its URL. Settings: scripts/postgres-env.sh.

@@ -79,11 +79,12 @@ def resource_estimates(
     return estimates
 
 
-@dg.asset(group_name="review", deps=["reviews_file"])
+@dg.asset(group_name="review", deps=["reviews_file", "review_decisions"])
 def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> SiteReviews:
     """Geologists' decisions per site (accept / exclude / needs-data / accept-tonnage): review store and reviews.csv."""
+    instance_dir = context.instance.root_directory
     history, rejects = read_site_reviews(
-        settings.data_path / REVIEWS_FILE, settings.postgis_url, settings.postgis_schema, context.instance.root_directory
+        settings.data_path / REVIEWS_FILE, settings.postgis_url, settings.postgis_schema, instance_dir
     )
     quarantine = gpd.GeoDataFrame(
         review_quarantine(rejects, REVIEWS_FILE), geometry=[None] * len(rejects), crs=STORAGE_CRS

@@ -1,8 +1,9 @@
-"""The data drop's files as observable source assets, versioned by content (SHA-256).
+"""The pipeline's inputs as observable source assets, versioned by content (SHA-256).
 
-One source asset per group of :data:`geodata.input_groups.INPUT_GROUPS`; the asset that
-reads a group's files depends on it, so a changed file makes stale, and reruns, exactly the
-assets downstream of its group in the asset graph (see ``pipelines/automation.py``).
+One source asset per group of the data drop's files (:data:`geodata.input_groups.INPUT_GROUPS`)
+and one for the decisions recorded through ``residua serve`` (``review_decisions``). The asset
+that reads an input depends on it, so a changed input makes stale, and reruns, exactly the
+assets downstream of it in the asset graph (see ``pipelines/automation.py``).
 """
 
 import warnings
@@ -12,10 +13,16 @@ import dagster as dg
 from assets.resources import ResiduaSettings
 from geodata.datadrop import hash_inputs
 from geodata.input_groups import INPUT_GROUPS, group_versions, input_group
+from geodata.review_store import decisions_version
+
+#: The source asset of the review store's decisions (PostgreSQL, else SQLite in the instance folder).
+REVIEW_DECISIONS = "review_decisions"
 
 INPUT_SPECS = [
-    dg.AssetSpec(name, description=description, group_name="inputs") for name, description in INPUT_GROUPS.items()
-]
+    *(dg.AssetSpec(name, description=description, group_name="inputs") for name, description in INPUT_GROUPS.items()),
+    dg.AssetSpec(REVIEW_DECISIONS, description="Decisions recorded in the review store (residua serve).",
+                 group_name="inputs"),
+]  # fmt: skip
 
 
 def observations(hashes: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
@@ -27,17 +34,24 @@ def observations(hashes: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
     return {name: (versions[name], files[name]) for name in INPUT_GROUPS}
 
 
-def _observe_drop_files(context: dg.AssetExecutionContext):
-    """Hash every input file of the drop and record each group's content version."""
+def review_store_version(settings: ResiduaSettings, instance: dg.DagsterInstance) -> str:
+    """The data version of ``review_decisions``: the SHA-256 of the stored decisions' ids."""
+    return decisions_version(settings.postgis_url, settings.postgis_schema, instance.root_directory)
+
+
+def _observe_inputs(context: dg.AssetExecutionContext):
+    """Hash every input file of the drop and the review store; record each source's content version."""
     settings: ResiduaSettings = context.resources.settings
     for name, (version, files) in observations(hash_inputs(settings.data_path)).items():
         yield dg.ObserveResult(
             asset_key=name, data_version=dg.DataVersion(version), metadata={"files": dg.MetadataValue.json(files)}
         )
+    version = review_store_version(settings, context.instance)
+    yield dg.ObserveResult(asset_key=REVIEW_DECISIONS, data_version=dg.DataVersion(version))
 
 
 with warnings.catch_warnings():  # the decorator is marked beta; users of `residua run` need not hear it
     warnings.simplefilter("ignore", dg.BetaWarning)
     data_drop_files = dg.multi_observable_source_asset(
         specs=INPUT_SPECS, name="data_drop_files", required_resource_keys={"settings"}
-    )(_observe_drop_files)
+    )(_observe_inputs)

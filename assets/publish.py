@@ -2,7 +2,8 @@
 
 Every asset that writes into the output folder (:data:`PUBLISHING_ASSETS`) stages its files
 in the run's :class:`~geodata.writers.Release`; the last of them to finish in a run publishes
-all of them in one transaction. A run that fails or is killed publishes nothing.
+all of them in one transaction. A run that fails or is killed publishes nothing. Once the
+files are published, the run's release is recorded in the release store (:mod:`geodata.releases`).
 """
 
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,21 @@ from geodata.postgis import PostgisTarget
 from geodata.provenance import code_version
 from geodata.publish import INVENTORY_FILES, publish_staged_inventory, stage_inventory
 from geodata.reference_tables import ReferenceTables
+from geodata.releases import (
+    CHANGE_COLUMNS,
+    PreparedRelease,
+    ReleaseStore,
+    ReleaseStoreError,
+    ReleaseView,
+    diff_releases,
+    diff_summary,
+    gpkg_content_digest,
+    load_view,
+    model_ids,
+    published_files,
+    release_inputs,
+    site_lineage,
+)
 from geodata.schema import STORAGE_CRS
 from geodata.validate import ValidationResult
 from geodata.writers import Release
@@ -30,6 +46,28 @@ from models.ranking import review_history
 #: Assets whose files go to the output folder: a run publishes their files together, once the
 #: last of them the run selected is done. An asset writing files must be listed here.
 PUBLISHING_ASSETS: frozenset[str] = frozenset({"grade_model_report", "grade_rasters", "inventory", "review_report"})
+#: Settings that change how or where a run works, not what it publishes: left out of release manifests.
+EXECUTION_SETTINGS: frozenset[str] = frozenset(
+    {"n_jobs", "dask_address", "model_store_dir", "models_kept", "releases_dir", "releases_kept", "diff_threshold",
+     "postgis_url", "postgis_schema"}
+)  # fmt: skip
+
+
+def releases_root(settings: ResiduaSettings, instance: dg.DagsterInstance) -> Path:
+    """``settings.releases_dir``, else ``releases`` in the Dagster instance folder."""
+    return Path(settings.releases_dir or Path(instance.root_directory) / "releases").resolve()
+
+
+def release_store(settings: ResiduaSettings, instance: dg.DagsterInstance) -> ReleaseStore:
+    """The project's release store, which may lie neither in the data drop nor in the output folder."""
+    return ReleaseStore(releases_root(settings, instance), keep=settings.releases_kept,
+                        forbidden=(settings.data_path, settings.out_path))  # fmt: skip
+
+
+def release_settings(settings: ResiduaSettings) -> dict[str, object]:
+    """The settings a release manifest records: every field but :data:`EXECUTION_SETTINGS`."""
+    return {name: getattr(settings, name) for name in sorted(type(settings).model_fields) if name not in
+            EXECUTION_SETTINGS}  # fmt: skip
 
 
 def output_release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> Release:
@@ -56,16 +94,102 @@ def publishing(
     with release.part(name, stale=stale) as staging:
         yield staging
     postgis = _postgis_target(settings)
+    store = release_store(settings, context.instance)
+    prepared: list[PreparedRelease] = []
 
-    def publish_postgis_layers(staging: Path) -> None:
+    def before_publishing(staging: Path) -> None:
+        prepared.append(_prepare_release(context, settings, store, release))  # hashed and stored, not yet recorded
         if postgis is not None and "inventory" in release.done():
             publish_staged_inventory(postgis, staging)
             context.log.info("Published the layers to PostGIS schema %s at %s", postgis.schema, postgis.redacted_url)
 
-    if release.commit_if_complete(_publishers_in_run(context), before=publish_postgis_layers):
+    if release.commit_if_complete(_publishers_in_run(context), before=before_publishing):
         context.log.info("Published this run's files to %s", release.out_dir)
+        _record_release(context, settings, store, prepared[0])
     else:
         context.log.info("Staged %s; the run's last publishing asset publishes it with the others", name)
+
+
+def _changes_since_last_release(
+    context: dg.AssetExecutionContext,
+    settings: ResiduaSettings,
+    data_drop: DataDrop,
+    reference_tables: ReferenceTables,
+    ranked: pd.DataFrame,
+    lineage: pd.DataFrame,
+) -> pd.DataFrame:
+    """The ``changes`` table: each site's changes since the last release of this output folder, with causes."""
+    store = release_store(settings, context.instance)
+    empty = pd.DataFrame(columns=[*CHANGE_COLUMNS, "since_release"]).astype({"direct": bool})
+    latest = store.latest(settings.out_path)
+    if latest is None:
+        return empty
+    current = {"settings": release_settings(settings), "inputs": data_drop.input_hashes, "code_version": code_version(),
+               "reference_tables": reference_tables.origins}  # fmt: skip
+    try:
+        previous = load_view(store, latest["release_id"])
+    except (OSError, ReleaseStoreError) as error:
+        context.log.warning("No changes table: release %s cannot be read (%s)", latest["release_id"], error)
+        return empty
+    sites = pd.DataFrame(ranked.drop(columns="geometry"))
+    changes = diff_releases(previous, ReleaseView(current, sites, lineage), settings.diff_threshold)
+    return changes.assign(since_release=latest["release_id"])
+
+
+def _prepare_release(
+    context: dg.AssetExecutionContext, settings: ResiduaSettings, store: ReleaseStore, release: Release
+) -> PreparedRelease:
+    """Hash every file the release leaves in the output folder and store the GeoPackage, rasters and cards."""
+    files = published_files(release)
+    origin = release_inputs(files, settings.data_path)
+    gpkg = files.get("inventory.gpkg")
+    return store.prepare(
+        files, run_id=_run_id(context), out_dir=settings.out_path, inputs=origin["inputs"],
+        settings=release_settings(settings), models=model_ids(files), code=origin["code"],
+        content={"layers": gpkg_content_digest(gpkg)} if gpkg is not None else None, extra=origin["extra"],
+    )  # fmt: skip
+
+
+def _record_release(
+    context: dg.AssetExecutionContext, settings: ResiduaSettings, store: ReleaseStore, prepared: PreparedRelease
+) -> None:
+    """Record the published release (none when it equals the last one) and attach its id and diff summary."""
+    try:
+        recorded = store.record(prepared)
+    except (OSError, ReleaseStoreError) as error:  # the files are published: say so loudly, do not fail the run
+        context.log.error("Published, but the release could not be recorded in %s: %s", store.root, error)
+        _add_metadata(context, {"release": f"NOT RECORDED: {error}"})
+        return
+    metadata: dict[str, object] = {"release": recorded.release_id, "release_new": recorded.new,
+                                   "release_manifest_sha256": recorded.manifest_sha256,
+                                   "release_store": dg.MetadataValue.path(str(store.root))}  # fmt: skip
+    if not recorded.new:
+        context.log.info("Published the same inventory as release %s (same inputs, settings, code, models and "
+                         "tables): no new release recorded", recorded.release_id)  # fmt: skip
+        return _add_metadata(context, metadata)
+    earlier = [m["release_id"] for m in store.manifests() if m.get("out_dir") == recorded.manifest["out_dir"]][:-1]
+    if earlier:  # compared with the last release of the same output folder
+        try:
+            changes = diff_releases(load_view(store, earlier[-1]), load_view(store, recorded.release_id),
+                                    settings.diff_threshold)  # fmt: skip
+            summary = diff_summary(changes)
+            metadata["diff_summary"] = dg.MetadataValue.json({"against": earlier[-1], **summary})
+            context.log.info("Recorded release %s in %s; against %s: %d sites changed %s", recorded.release_id,
+                             store.root, earlier[-1], summary["sites_changed"], summary["by_change"])  # fmt: skip
+        except (OSError, ReleaseStoreError) as error:
+            context.log.warning("Recorded release %s; not compared with %s: %s", recorded.release_id,
+                                earlier[-1], error)  # fmt: skip
+    else:
+        context.log.info("Recorded release %s, the first of %s in %s", recorded.release_id, settings.out_path,
+                         store.root)  # fmt: skip
+    _add_metadata(context, metadata)
+
+
+def _add_metadata(context: dg.AssetExecutionContext, metadata: dict[str, object]) -> None:
+    try:
+        context.add_output_metadata(metadata)
+    except dg.DagsterError:  # e.g. a context without an output to attach it to
+        context.log.info("Release: %s", metadata)
 
 
 def _postgis_target(settings: ResiduaSettings) -> PostgisTarget | None:
@@ -130,12 +254,16 @@ def inventory(
         **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }
+    lineage = site_lineage(sites.accepted, samples.accepted, data_drop.input_hashes, reference_tables,
+                           sites_file=data_drop.sites_path.name)  # fmt: skip
+    changes = _changes_since_last_release(context, settings, data_drop, reference_tables, ranked, lineage)
     postgis = _postgis_target(settings)
     with publishing(context, settings, output_release(context, settings), stale=INVENTORY_FILES) as staging:
         staged = stage_inventory(
             staging, ranked, published_samples, quarantine, metadata, formats=settings.formats,
             hubs=processing_hubs.assign(data_origin=origin), postgis=postgis,
-            tables={"reviews": review_history(reviews.history, site_rankings["site_id"]), "grade_tonnage": grade_tonnage},
+            tables={"reviews": review_history(reviews.history, site_rankings["site_id"]),
+                    "grade_tonnage": grade_tonnage, "lineage": lineage, "changes": changes},
         )  # fmt: skip
     paths = {name: settings.out_path / path.relative_to(staging) for name, path in staged.items()}
     formats = ", ".join(settings.formats)
@@ -150,6 +278,7 @@ def inventory(
             "quarantined_rows": len(quarantine),
             "synthetic": data_drop.synthetic,
             "formats": formats,
+            "sites_changed_since_last_release": int(changes["site_id"].nunique()),
             **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
             **({"postgis": f"{postgis.redacted_url} schema {postgis.schema}"} if postgis is not None else {}),
         }

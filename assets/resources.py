@@ -47,6 +47,20 @@ class ResiduaSettings(dg.ConfigurableResource):
         "instance folder ($RESIDUA_DAGSTER_DIR, ./.dagster with the Makefile). Never inside data_dir or out_dir.",
     )
     models_kept: int = Field(default=5, ge=1, description="Fitted models kept per element in the model store.")
+    releases_dir: str | None = Field(
+        default=None,
+        description="The project's release history (a manifest per published inventory, chained by SHA-256, and "
+        "the stored GeoPackage, rasters and model cards); none: 'releases' in the Dagster instance folder "
+        "($RESIDUA_DAGSTER_DIR, ./.dagster with the Makefile). Never inside data_dir or out_dir.",
+    )
+    releases_kept: int = Field(
+        default=20, ge=1, description="Releases kept in the release history; older ones are pruned (chain kept)."
+    )
+    diff_threshold: float = Field(
+        default=0.05,
+        gt=0,
+        description="Smallest relative change of a P50 or of a P10-P90 width that a release diff reports (0.05: 5 %).",
+    )
     tonnage_ratio_low: float = Field(
         default=TONNAGE_BAND[0],
         gt=0,

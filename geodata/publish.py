@@ -22,7 +22,9 @@ import pandas as pd
 import shapely
 
 from geodata.postgis import PostgisTarget, publish_staged, stage_layers
+from geodata.qgis_project import COUNTRIES_FILE, PROJECT_FILE, write_qgis_project
 from geodata.schema import REPORTED_METALS
+from geodata.stac import STAC_FILES, write_stac_catalog
 from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
 from geodata.vocabulary import DECISIONS
 from geodata.writers import (
@@ -79,8 +81,16 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
     "grade_tonnage": "Grade-tonnage curves of sampled sites at P50 inputs (lognormal closed form): tonnes, mean grade "
     "and metal above each cut-off. " + DISCLAIMER,
     "run_metadata": "Provenance of this run: inputs (SHA-256), reference tables, code version, run id.",
+    "lineage": "Per site, the inputs its numbers came from: sites row and its hash, sample rows (count, holes, "
+    "hashes), DEM and covariate files (SHA-256), the reference rows used (hashes).",
+    "changes": "Each site's changes since the previous release of this output folder (added, removed, excluded, "
+    "re-included, rank, P50 and P10-P90 beyond the threshold, confidence class) with their causes.",
 }
 
+
+#: Files describing the whole output folder, written with the GeoPackage (:func:`stage_catalogue`): the QGIS
+#: project (and the country outlines it draws) and the STAC catalog.
+CATALOGUE_FILES: tuple[str, ...] = (PROJECT_FILE, COUNTRIES_FILE, *STAC_FILES)
 
 #: Attribute tables that the csv format also writes as their own CSV file (when given).
 CSV_TABLES: tuple[str, ...] = ("grade_tonnage",)
@@ -91,6 +101,7 @@ INVENTORY_FILES: tuple[str, ...] = (
     *(name for names in FORMAT_FILES.values() for name in names),
     *SIDECAR_STYLE,
     *(f"{name}.csv" for name in CSV_TABLES),
+    *CATALOGUE_FILES,
 )
 
 #: Layers being published (name -> rows) and the run's provenance, as the format writers receive them.
@@ -171,13 +182,16 @@ def publish_inventory(
     hubs: gpd.GeoDataFrame | None = None,
     postgis: PostgisTarget | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
+    catalogue: bool = False,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format (and to PostGIS) and publish it; return the files.
 
     The files are staged, then published in one transaction (:func:`~geodata.writers.staged_outputs`):
     exports of formats not selected this time (:data:`INVENTORY_FILES`) are removed from
     ``out_dir``, and a failure anywhere leaves ``out_dir`` as it was. Parameters as for
-    :func:`stage_inventory`, with ``out_dir`` the output folder.
+    :func:`stage_inventory`, with ``out_dir`` the output folder; the inventory alone is published
+    unless ``catalogue`` is set (the QGIS project and the STAC catalog describe a run's whole
+    output, see :func:`stage_catalogue`).
 
     Returns
     -------
@@ -187,7 +201,7 @@ def publish_inventory(
     before = None if postgis is None else partial(publish_staged_inventory, postgis)
     with staged_outputs(out_dir, stale=INVENTORY_FILES, before=before) as staging:
         written = stage_inventory(staging, sites_ranked, samples, quarantine, metadata, formats=formats, hubs=hubs,
-                                  postgis=postgis, tables=tables)  # fmt: skip
+                                  postgis=postgis, tables=tables, catalogue=catalogue)  # fmt: skip
     return {key: out_dir / path.relative_to(staging) for key, path in written.items()}
 
 
@@ -201,6 +215,7 @@ def stage_inventory(
     hubs: gpd.GeoDataFrame | None = None,
     postgis: PostgisTarget | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
+    catalogue: bool = True,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format into ``staging``, then to PostGIS; return the files written.
 
@@ -224,6 +239,9 @@ def stage_inventory(
     postgis : PostgisTarget, optional
         Also stage the layers in this PostGIS database, once every file is written; they
         replace the live tables when the files publish (:func:`publish_staged_inventory`).
+    catalogue : bool
+        With the GeoPackage, also stage the QGIS project, the layers' metadata and the STAC
+        catalog of the run's output (:func:`stage_catalogue`, :data:`CATALOGUE_FILES`).
 
     Returns
     -------
@@ -247,8 +265,29 @@ def stage_inventory(
         written.update(_WRITERS[name](staging, layers, provenance))
     if _SIDECAR_FORMATS & set(selected):
         written.update(_write_sidecar_style(staging, ranked))
+    if catalogue and "gpkg" in selected:
+        written.update(stage_catalogue(staging))
     if postgis is not None:
         stage_layers(postgis, layers, postgis_key(staging), geometry_types={"quarantine": "GEOMETRY"})
+    return written
+
+
+def stage_catalogue(staging: Path, out_dir: Path | None = None) -> dict[str, Path]:
+    """Write the QGIS project, the layers' metadata and the STAC catalog of the staged inventory; return the files.
+
+    ``residua.qgz`` (also stored in ``inventory.gpkg``) and ``stac/`` describe the staged
+    inventory and the run's grade rasters: those staged in ``staging/rasters/`` when this run
+    writes rasters, else those published in ``out_dir`` (default: the staging folder's parent,
+    the output folder). Safe to call again once every part of the release is staged, e.g.
+    just before it is published, to describe exactly what is published. Nothing is written
+    when ``staging`` holds no ``inventory.gpkg``.
+    """
+    if not (staging / "inventory.gpkg").is_file():  # the project shows the GeoPackage's layers
+        return {}
+    out_dir = staging.parent if out_dir is None else out_dir
+    rasters_root = staging if (staging / "rasters").is_dir() else out_dir
+    written = write_qgis_project(staging, rasters_root=rasters_root)
+    written.update(write_stac_catalog(staging, rasters_root=rasters_root))
     return written
 
 

@@ -18,8 +18,6 @@ import html
 import json
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import shapely
 
 from geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
 from geodata.vocabulary import page_vocabulary
+from geodata.writers import no_gdal_sidecars
 
 STATIC_DIR = Path(__file__).with_name("static")
 LEAFLET_JS = "leaflet-1.9.4.min.js"
@@ -412,28 +411,13 @@ def _layers(gpkg: Path) -> set[str]:
         raise ReviewPageError(
             f"{gpkg} does not exist; publish the inventory first with `residua run --out {gpkg.parent}`"
         )
-    with _no_sidecar_files():
+    with no_gdal_sidecars():
         return {str(name) for name, _ in pyogrio.list_layers(gpkg)}
 
 
 def _read_layer(gpkg: Path, layer: str, geometry: bool = True) -> pd.DataFrame:
-    with _no_sidecar_files():
+    with no_gdal_sidecars():
         return pyogrio.read_dataframe(gpkg, layer=layer, read_geometry=geometry)
-
-
-@contextmanager
-def _no_sidecar_files() -> Iterator[None]:
-    """Read without GDAL writing an ``inventory.gpkg.aux.xml`` beside the published file.
-
-    GDAL's PAM keeps GeoPackage metadata it cannot store on a read-only open in such a
-    sidecar; reading must leave ``out/`` as published.
-    """
-    before = pyogrio.get_gdal_config_option("GDAL_PAM_ENABLED")
-    pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": "NO"})
-    try:
-        yield
-    finally:
-        pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": before})
 
 
 def _read_sites(gpkg: Path) -> gpd.GeoDataFrame:

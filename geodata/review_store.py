@@ -499,6 +499,23 @@ def default_review_store(postgis_url: str | None, schema: str, instance_dir: str
     return ReviewStore.sqlite(Path(instance_dir) / SQLITE_FILE)
 
 
+def decisions_version(postgis_url: str | None, schema: str, instance_dir: str | Path) -> str:
+    """A content version of the default store's decisions: the SHA-256 of their ids (``"none"`` without a store).
+
+    Decisions are append-only, so the ids change exactly when a decision is recorded. The
+    pipeline observes this as the ``review_decisions`` source asset.
+
+    >>> import tempfile
+    >>> decisions_version(None, "residua", tempfile.mkdtemp())
+    'none'
+    """
+    with default_review_store(postgis_url, schema, instance_dir) as store:
+        if not store.exists():
+            return "none"
+        ids = store.decisions()["id"].astype(str)
+    return hashlib.sha256(",".join(ids).encode()).hexdigest()
+
+
 def read_site_reviews(
     csv_path: Path, postgis_url: str | None, schema: str, instance_dir: str | Path
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

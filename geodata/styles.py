@@ -15,10 +15,11 @@ dark points, quarantined rows red, hubs purple triangles.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pandas as pd
@@ -60,16 +61,20 @@ _SLD_NAMESPACES = {
 class Filter:
     """A rule's condition: ``column op value`` terms joined by AND, or a geometry type.
 
-    ``terms`` are (column, operator, value) with operator one of ``=``, ``>=``, ``<=``;
+    ``terms`` are (column, operator, value) with operator one of ``=``, ``>=``, ``<=``, ``<``;
     ``geometry`` ("Point" or "Polygon") limits the rule to that geometry kind (QML only:
     SLD has no portable geometry-type filter, and its symbolizers apply by kind anyway).
     """
 
     terms: tuple[tuple[str, str, object], ...] = ()
     geometry: str | None = None
+    #: QGIS's ``ELSE`` rule: features no sibling rule matched (QML only).
+    otherwise: bool = False
 
     def qgis(self) -> str:
         """The filter as a QGIS expression."""
+        if self.otherwise:
+            return "ELSE"
         parts = [f'"{column}" {op} {_qgis_literal(value)}' for column, op, value in self.terms]
         if self.geometry:
             parts.append(f"geometry_type($geometry) = '{self.geometry}'")
@@ -78,7 +83,9 @@ class Filter:
 
 @dataclass(frozen=True)
 class Symbol:
-    """One simple symbol: a fill (``kind='fill'``) or a marker (``kind='marker'``).
+    """One simple symbol: a fill (``kind='fill'``), a marker (``kind='marker'``) or a marker drawn at
+    a polygon's centroid (``kind='centroid'``, QGIS's centroid fill: a footprint far smaller than a
+    pixel at national scale still shows as a symbol of ``size`` mm).
 
     Colours are RGB hex; ``fill=None`` draws no fill (outline only), ``stroke=None`` no outline.
     Widths and sizes are millimetres; ``dash`` is a QGIS pen style (solid, dash, dot).
@@ -97,11 +104,21 @@ class Symbol:
 
 @dataclass(frozen=True)
 class Rule:
-    """A labelled rule: features matching ``filter`` are drawn with ``symbol``."""
+    """A labelled rule: features matching ``filter`` are drawn with ``symbol``.
+
+    A rule with ``children`` and no symbol groups them (QGIS's nested rules: a child applies
+    within its parent's filter and scales). ``max_scale`` / ``min_scale`` are scale
+    denominators: the rule draws at 1:N with ``max_scale <= N <= min_scale`` (QGIS's
+    "maximum (inclusive)" and "minimum (exclusive)" scales; None: no limit). QML only: SLD
+    output flattens nothing and is written for flat rules.
+    """
 
     label: str
-    symbol: Symbol
+    symbol: Symbol | None
     filter: Filter = field(default_factory=Filter)
+    children: tuple[Rule, ...] = ()
+    max_scale: float | None = None
+    min_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +165,106 @@ def sites_rules(with_points: bool = False) -> list[Rule]:
     if with_points:
         marker = Symbol("marker", fill="#bd0026", stroke="#08306b", stroke_width=0.4, size=3.0)
         rules.append(Rule("Site without footprint (point)", marker, Filter(geometry="Point")))
+    return rules
+
+
+#: Scale denominator below which sites are drawn as footprints and above which as centroid symbols:
+#: at 1:100,000 a 300 m footprint is 3 mm across; at national scale (1:10,000,000) it is 0.03 mm.
+FOOTPRINT_SCALE = 100_000
+#: Colours of grade classes, low to high (viridis, legible in greyscale and to colour-blind readers),
+#: shared by the samples' grade classes and the grade rasters' ramp.
+GRADE_COLOURS: tuple[str, ...] = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+
+
+def scaled_sites_rules(with_points: bool = False, footprint_scale: float = FOOTPRINT_SCALE) -> list[Rule]:
+    """Rules for ``sites_ranked`` by scale: centroid symbols zoomed out, filled footprints zoomed in.
+
+    Both groups use the rank-class fills and confidence-class outlines of :func:`sites_rules`;
+    zoomed out, each site is a circle at its centroid filled by rank and ringed by confidence,
+    so footprints far smaller than a pixel stay visible. Point sites are drawn at every scale.
+
+    Parameters
+    ----------
+    with_points : bool
+        Add the marker rule for sites published as points (no footprint).
+    footprint_scale : float
+        Scale denominator of the switch (default :data:`FOOTPRINT_SCALE`).
+
+    Returns
+    -------
+    list of Rule
+        Two nested groups (plus the point rule).
+
+    Examples
+    --------
+    >>> [(rule.label, rule.max_scale, rule.min_scale) for rule in scaled_sites_rules()]
+    [('Sites (symbol at centroid)', 100000, None), ('Site footprints', None, 100000)]
+    """
+    footprints = [rule for rule in sites_rules() if rule.filter.geometry is None]
+    symbols = []
+    for rule in footprints:
+        fill, stroke = rule.symbol.fill, rule.symbol.stroke  # type: ignore[union-attr]
+        if fill is not None:  # rank class: a filled circle
+            marker = Symbol("centroid", fill=fill, stroke="#ffffff", stroke_width=0.2, size=2.6)
+        else:  # confidence class: a ring around it, dashed classes drawn thinner
+            marker = Symbol("centroid", fill=None, stroke=stroke, stroke_width=rule.symbol.stroke_width,  # type: ignore[union-attr]
+                            size=3.6)  # fmt: skip
+        symbols.append(Rule(rule.label, marker, rule.filter))
+    rules = [
+        Rule("Sites (symbol at centroid)", None, Filter(geometry="Polygon"), tuple(symbols), max_scale=footprint_scale),
+        Rule("Site footprints", None, Filter(geometry="Polygon"), tuple(footprints), min_scale=footprint_scale),
+    ]
+    if with_points:
+        rules += [rule for rule in sites_rules(True) if rule.filter.geometry == "Point"]
+    return rules
+
+
+def grade_rules(column: str, breaks: tuple[float, ...], unit: str = "g/t") -> list[Rule]:
+    """Rules colouring points by ``column`` in classes between ``breaks`` (:data:`GRADE_COLOURS`).
+
+    Parameters
+    ----------
+    column : str
+        A grade column, e.g. ``ga_gt``.
+    breaks : tuple of float
+        Inner class limits, ascending: ``n`` breaks give ``n + 1`` classes (at most 4 breaks).
+    unit : str
+        Unit written in the labels.
+
+    Returns
+    -------
+    list of Rule
+        One rule per class, lowest first, then an ``ELSE`` rule (not assayed) in light grey.
+
+    Examples
+    --------
+    >>> [rule.label for rule in grade_rules("ga_gt", (10.0, 50.0))]
+    ['ga_gt < 10 g/t', 'ga_gt 10 - 50 g/t', 'ga_gt >= 50 g/t', 'Not assayed']
+    >>> grade_rules("ga_gt", (10.0, 50.0))[1].filter.qgis()
+    '"ga_gt" >= 10.0 AND "ga_gt" < 50.0'
+    """
+    if len(breaks) > len(GRADE_COLOURS) - 1 or list(breaks) != sorted(breaks):
+        raise ValueError(f"breaks must be ascending, at most {len(GRADE_COLOURS) - 1}; got {breaks!r}")
+    last = len(GRADE_COLOURS) - 1  # spread fewer classes over the whole ramp
+    colours = [GRADE_COLOURS[round(i * last / max(1, len(breaks)))] for i in range(len(breaks) + 1)]
+    limits = (None, *breaks, None)
+    rules = []
+    for index, (low, high) in enumerate(itertools.pairwise(limits)):
+        terms: tuple[tuple[str, str, object], ...] = ()
+        if low is not None:
+            terms += ((column, ">=", float(low)),)
+        if high is not None:
+            terms += ((column, "<", float(high)),)
+        if low is None:
+            label = f"{column} < {high:g} {unit}"
+        elif high is None:
+            label = f"{column} >= {low:g} {unit}"
+        else:
+            label = f"{column} {low:g} - {high:g} {unit}"
+        marker = Symbol("marker", fill=colours[index], stroke="#ffffff", stroke_width=0.3, size=2.0)
+        rules.append(Rule(label, marker, Filter(terms)))
+    not_assayed = Symbol("marker", fill="#d9d9d9", stroke="#737373", stroke_width=0.1, size=1.0)
+    rules.append(Rule("Not assayed", not_assayed, Filter(otherwise=True)))
     return rules
 
 
@@ -249,20 +366,47 @@ def to_qml(rules: list[Rule]) -> str:
     True
     """
     root = ET.Element("qgis", {"version": QGIS_VERSION, "styleCategories": "Symbology"})
-    renderer = ET.SubElement(root, "renderer-v2", {"type": "RuleRenderer", "symbollevels": "0", "enableorderby": "0",
-                                                   "forceraster": "0", "referencescale": "-1"})  # fmt: skip
-    root_rule = ET.SubElement(renderer, "rules", {"key": _key("root")})
-    symbols = ET.SubElement(renderer, "symbols")
-    for index, rule in enumerate(rules):
-        attributes = {"key": _key(f"{index}:{rule.label}"), "label": rule.label, "symbol": str(index)}
-        if rule.filter.qgis():
-            attributes["filter"] = rule.filter.qgis()
-        ET.SubElement(root_rule, "rule", attributes)
-        symbols.append(_qml_symbol(str(index), rule.symbol))
+    root.append(rule_renderer(rules))
     ET.SubElement(root, "blendMode").text = "0"
     ET.SubElement(root, "featureBlendMode").text = "0"
     ET.indent(root)
     return "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n" + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def rule_renderer(rules: list[Rule]) -> ET.Element:
+    """QGIS's ``renderer-v2`` element of a rule-based renderer drawing ``rules`` (nested rules included).
+
+    Examples
+    --------
+    >>> group = Rule("Zoomed out", None, children=tuple(samples_rules()), min_scale=None, max_scale=100_000)
+    >>> renderer = rule_renderer([group])
+    >>> [(rule.get("label"), rule.get("scalemindenom")) for rule in renderer.iter("rule")]
+    [('Zoomed out', '100000'), ('Sample', None)]
+    """
+    renderer = ET.Element("renderer-v2", {"type": "RuleRenderer", "symbollevels": "0", "enableorderby": "0",
+                                          "forceraster": "0", "referencescale": "-1"})  # fmt: skip
+    root_rule = ET.SubElement(renderer, "rules", {"key": _key("root")})
+    symbols = ET.SubElement(renderer, "symbols")
+
+    def add(parent: ET.Element, rule: Rule, path: str) -> None:
+        attributes = {"key": _key(f"{path}:{rule.label}"), "label": rule.label}
+        if rule.symbol is not None:
+            attributes["symbol"] = str(len(symbols))
+            symbols.append(_qml_symbol(attributes["symbol"], rule.symbol))
+        if rule.filter.qgis():
+            attributes["filter"] = rule.filter.qgis()
+        # QGIS's names: scalemindenom is the most zoomed-in scale, scalemaxdenom the most zoomed-out.
+        if rule.max_scale is not None:
+            attributes["scalemindenom"] = f"{rule.max_scale:g}"
+        if rule.min_scale is not None:
+            attributes["scalemaxdenom"] = f"{rule.min_scale:g}"
+        element = ET.SubElement(parent, "rule", attributes)
+        for index, child in enumerate(rule.children):
+            add(element, child, f"{path}.{index}")
+
+    for index, rule in enumerate(rules):
+        add(root_rule, rule, str(index))
+    return renderer
 
 
 def to_sld(layer: str, name: str, rules: list[Rule]) -> str:
@@ -284,6 +428,8 @@ def to_sld(layer: str, name: str, rules: list[Rule]) -> str:
     ET.SubElement(user_style, "se:Name").text = name
     feature_style = ET.SubElement(user_style, "se:FeatureTypeStyle")
     for rule in rules:
+        if rule.symbol is None:
+            raise ValueError(f"rule {rule.label!r} has no symbol: SLD is written for flat rules only")
         element = ET.SubElement(feature_style, "se:Rule")
         ET.SubElement(element, "se:Name").text = rule.label
         description = ET.SubElement(element, "se:Description")
@@ -312,7 +458,8 @@ def _rgba(colour: str | None, opacity: float = 1.0) -> str:
 
 
 def _qml_symbol(name: str, symbol: Symbol) -> ET.Element:
-    element = ET.Element("symbol", {"type": symbol.kind, "name": name, "alpha": "1", "clip_to_extent": "1",
+    kind = "fill" if symbol.kind == "centroid" else symbol.kind
+    element = ET.Element("symbol", {"type": kind, "name": name, "alpha": "1", "clip_to_extent": "1",
                                     "force_rhr": "0"})  # fmt: skip
     if symbol.kind == "fill":
         layer_class = "SimpleFill"
@@ -322,15 +469,13 @@ def _qml_symbol(name: str, symbol: Symbol) -> ET.Element:
             "outline_width": f"{symbol.stroke_width:g}", "outline_width_unit": "MM", "joinstyle": "bevel",
             "offset": "0,0", "offset_unit": "MM",
         }  # fmt: skip
+    elif symbol.kind == "centroid":  # one marker at the centroid of each part (the point on surface if outside)
+        layer_class = "CentroidFill"
+        props = {"point_on_surface": "1", "point_on_all_parts": "0", "clip_points": "0",
+                 "clip_on_current_part_only": "0"}  # fmt: skip
     else:
         layer_class = "SimpleMarker"
-        props = {
-            "name": symbol.shape, "color": _rgba(symbol.fill, symbol.opacity), "outline_color": _rgba(symbol.stroke),
-            "outline_style": "solid" if symbol.stroke else "no", "outline_width": f"{symbol.stroke_width:g}",
-            "outline_width_unit": "MM", "size": f"{symbol.size:g}", "size_unit": "MM", "angle": "0",
-            "offset": "0,0", "offset_unit": "MM", "joinstyle": "bevel", "scale_method": "diameter",
-            "horizontal_anchor_point": "1", "vertical_anchor_point": "1",
-        }  # fmt: skip
+        props = _marker_props(symbol)
     layer = ET.SubElement(element, "layer", {"class": layer_class, "enabled": "1", "locked": "0", "pass": "0"})
     # QGIS >= 3.26 reads the Option map, older 3.x the <prop> list; both carry the same values.
     options = ET.SubElement(layer, "Option", {"type": "Map"})
@@ -338,11 +483,25 @@ def _qml_symbol(name: str, symbol: Symbol) -> ET.Element:
         ET.SubElement(options, "Option", {"type": "QString", "name": key, "value": value})
     for key, value in props.items():
         ET.SubElement(layer, "prop", {"k": key, "v": value})
+    if symbol.kind == "centroid":
+        marker = replace(symbol, kind="marker")
+        layer.append(_qml_symbol(f"@{name}@0", marker))
     return element
 
 
+def _marker_props(symbol: Symbol) -> dict[str, str]:
+    return {
+        "name": symbol.shape, "color": _rgba(symbol.fill, symbol.opacity), "outline_color": _rgba(symbol.stroke),
+        "outline_style": "solid" if symbol.stroke else "no", "outline_width": f"{symbol.stroke_width:g}",
+        "outline_width_unit": "MM", "size": f"{symbol.size:g}", "size_unit": "MM", "angle": "0",
+        "offset": "0,0", "offset_unit": "MM", "joinstyle": "bevel", "scale_method": "diameter",
+        "horizontal_anchor_point": "1", "vertical_anchor_point": "1",
+    }  # fmt: skip
+
+
 def _ogc_filter(rule_filter: Filter) -> ET.Element:
-    names = {"=": "PropertyIsEqualTo", ">=": "PropertyIsGreaterThanOrEqualTo", "<=": "PropertyIsLessThanOrEqualTo"}
+    names = {"=": "PropertyIsEqualTo", ">=": "PropertyIsGreaterThanOrEqualTo", "<=": "PropertyIsLessThanOrEqualTo",
+             "<": "PropertyIsLessThan"}  # fmt: skip
     element = ET.Element("ogc:Filter")
     parent = ET.SubElement(element, "ogc:And") if len(rule_filter.terms) > 1 else element
     for column, op, value in rule_filter.terms:

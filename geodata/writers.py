@@ -551,6 +551,21 @@ def _discard_unpublished() -> None:
             release.discard()
 
 
+@contextmanager
+def no_gdal_sidecars() -> Iterator[None]:
+    """Read with GDAL without it writing an ``.aux.xml`` sidecar (e.g. ``inventory.gpkg.aux.xml``) beside the file.
+
+    GDAL's PAM keeps GeoPackage metadata it cannot store on a read-only open in such a
+    sidecar; reading must leave ``out/`` as published.
+    """
+    before = pyogrio.get_gdal_config_option("GDAL_PAM_ENABLED")
+    pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": "NO"})
+    try:
+        yield
+    finally:
+        pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": before})
+
+
 def write_geopackage(
     path: Path,
     layers: Mapping[str, pd.DataFrame],

@@ -1,10 +1,11 @@
 """Unattended refreshes: a weekly schedule, and a sensor on the data drop acting as an inbox.
 
-Each tick the sensor observes the drop's source assets (``assets/inputs.py``): every group of
-input files gets a data version, the SHA-256 of its files' contents, recorded as an asset
-observation. A group whose version changed requests a run of the assets downstream of it in
-the asset graph, and only those: new samples refit the grade models but leave the volumes, a
-new reviews.csv re-ranks and republishes without refitting anything.
+Each tick the sensor observes the source assets (``assets/inputs.py``): every group of input
+files gets a data version, the SHA-256 of its files' contents, and the review store one from
+its decisions, each recorded as an asset observation. A source whose version changed requests
+a run of the assets downstream of it in the asset graph, and only those: new samples refit the
+grade models but leave the volumes; a new reviews.csv, or a decision recorded through
+``residua serve``, re-ranks and republishes without refitting anything.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 
 import dagster as dg
 
-from assets.inputs import observations
+from assets.inputs import REVIEW_DECISIONS, observations, review_store_version
 from assets.resources import ResiduaSettings
 from geodata.datadrop import hash_inputs
 
@@ -36,6 +37,7 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition, assets: list[dg.Ass
     def inbox_sensor(context: dg.SensorEvaluationContext, settings: ResiduaSettings) -> dg.SensorResult:
         """Refresh what a new or changed input file affects (content hashes, not timestamps)."""
         observed = observations(hash_inputs(settings.data_path))
+        observed[REVIEW_DECISIONS] = (review_store_version(settings, context.instance), [])
         current = {name: version for name, (version, _) in observed.items()}
         previous = json.loads(context.cursor) if context.cursor else None
         changed = changed_groups(previous or {}, current)

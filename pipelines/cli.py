@@ -19,7 +19,7 @@ from geodata.schema import ELEMENTS, unread_assay_columns
 from geodata.validate import ValidationResult, validate_samples, validate_sites
 from geodata.volumes import measure_site_volumes
 from geodata.zonal import find_covariates
-from pipelines import cli_serve
+from pipelines import cli_releases, cli_serve
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "rank": "rank",
@@ -70,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         help="model store folder (default: 'models' in the Dagster instance folder, which needs DAGSTER_HOME)",
     )
     models.add_argument("--element", default=None, help="only this element, e.g. ga")
+    cli_releases.add_commands(commands)
     cli_serve.add_commands(commands)
     args = parser.parse_args(argv)
+    if (status := cli_releases.run(args)) is not None:
+        return status
     if (status := cli_serve.run(args)) is not None:
         return status
     if args.command == "models":
@@ -153,6 +156,8 @@ def status_command(out_dir: Path) -> int:
         print(f"    {digest[:12]}  {name}")
     if len(inputs) > 12:
         print(f"    ... and {len(inputs) - 12} more (all in run_metadata)")
+    for line in cli_releases.release_status_lines(out_dir):
+        print(line)
     if not os.environ.get("DAGSTER_HOME"):
         print("Checks: set DAGSTER_HOME (the Makefile does) to read them from the Dagster instance.")
         return 0

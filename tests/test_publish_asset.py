@@ -22,7 +22,8 @@ from tests.geodata.test_postgis import require_postgis_url
 
 OUR_EXPORTS = {*(name for names in FORMAT_FILES.values() for name in names), *SIDECAR_STYLE}
 #: The files of README's "What out/ holds" table (rasters/ checked apart).
-README_FILES = {*OUR_EXPORTS, "grade_model_report.html", "grade_model_report.csv", "report.html", "grade_tonnage.csv"}
+README_FILES = {*OUR_EXPORTS, "grade_model_report.html", "grade_model_report.csv", "report.html", "grade_tonnage.csv",
+                "residua.qgz", "basemap/ne_110m_countries.geojson"}  # fmt: skip
 
 
 def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProcessResult, Path]:
@@ -67,7 +68,9 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     assert "rasters/GONE_ga_grade.tif" not in rasters
     cards = {name for name in names if name.startswith("model_cards/")}
     assert cards == {f"model_cards/{element}.json" for element in ELEMENTS}
-    assert names == README_FILES | rasters | cards
+    catalog = {name for name in names if name.startswith("stac/")}
+    assert "stac/catalog.json" in catalog
+    assert names == README_FILES | rasters | cards | catalog
     assert not any(name.endswith((".joblib", ".pkl", ".pickle")) for name in names), "no model file is ever published"
     card = json.loads((out / "model_cards" / "ga.json").read_text(encoding="utf-8"))
     assert card["element"] == "ga" and len(card["training_data"]["sha256"]) == 64
@@ -179,7 +182,8 @@ def test_inventory_publishes_to_postgis_from_an_env_var(tmp_path):
             names = set(connection.execute(sa.text(tables_sql), {"s": schema}).scalars())
             run_id_sql = f"SELECT value FROM \"{schema}\".run_metadata WHERE key = 'run_id'"
             run_id = connection.execute(sa.text(run_id_sql)).scalar()
-        assert names == {"sites_ranked", "samples", "quarantine", "run_metadata", "hubs", "reviews", "grade_tonnage"}
+        assert names == {"sites_ranked", "samples", "quarantine", "run_metadata", "hubs", "reviews", "grade_tonnage",
+                         "lineage", "changes"}  # fmt: skip
         assert run_id == result.run_id
         reported = _inventory_metadata(result)["postgis"].value
         assert reported.endswith(f"schema {schema}") and ":***@" in reported

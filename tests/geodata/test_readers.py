@@ -312,8 +312,8 @@ def test_comma_separated_file_is_read_as_before(tmp_path):
         (
             'sample_id,lon,lat,ga_ppm\nS1,81.2,20.5,"1,234"\nS2,81.2,20.5,"12,5"\n',
             0,
-            "ga_ppm '1,234' is ambiguous: a decimal comma (1.234) or a thousands separator (1234)? this comma-separated "
-            "file also holds decimal commas (e.g. '12,5' (line 3, ga_ppm))",
+            "ga_ppm '1,234' is ambiguous: a decimal comma (1.234) or a thousands separator (1234)? "
+            "this comma-separated file also holds decimal commas (e.g. '12,5' (line 3, ga_ppm))",
         ),
         # ';' file whose decimals use points: a '1,234' is a thousands separator or a stray decimal comma
         (

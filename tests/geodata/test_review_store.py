@@ -87,6 +87,15 @@ def test_decisions_cannot_be_edited_or_deleted_even_with_sql(store, sql):
     assert store.decisions()["decision"].tolist() == ["exclude"]
 
 
+def test_sql_in_a_site_id_or_note_is_stored_as_text(store):
+    site = "RM-001'; DROP TABLE review_decisions; --"
+    note = "x'); DELETE FROM review_decisions; SELECT ('"
+    store.record_decision(site, "exclude", note, "a.rao", "run-1")
+    store.record_decision("FA-002", "accept", "", "a.rao", "run-1")
+    decisions = store.decisions()
+    assert decisions[["site_id", "note"]].values.tolist() == [[site, note], ["FA-002", ""]]  # both rows, verbatim
+
+
 def test_a_clock_behind_the_last_decision_still_orders_the_new_one_last(tmp_path, monkeypatch):
     store = ReviewStore.sqlite(tmp_path / "reviews.sqlite").create()
     store.record_decision("RM-001", "accept", "", "a.rao", "run-1")

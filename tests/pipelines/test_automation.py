@@ -3,6 +3,7 @@
 import os
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
@@ -10,6 +11,7 @@ import pandas as pd
 
 from assets.inputs import observations
 from assets.resources import ResiduaSettings
+from geodata.review_store import ReviewStore
 from geodata.reviews import REVIEWS_FILE, append_review
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
@@ -17,10 +19,11 @@ from tests.drops import write_prism_drop
 NEW_SAMPLE = "NEW-1,P1-0,P1,0,1.5,55,300,<2,,,,,\n"
 
 
-def _evaluate(defs, drop, cursor):
+def _evaluate(defs, drop, cursor, instance=None):
     sensor = defs.resolve_sensor_def("inbox_sensor")
-    context = dg.build_sensor_context(cursor=cursor, resources={"settings": ResiduaSettings(data_dir=str(drop))},
-                                      definitions=defs)  # fmt: skip
+    resources = {"settings": ResiduaSettings(data_dir=str(drop))}
+    instance = instance or dg.DagsterInstance.ephemeral()
+    context = dg.build_sensor_context(cursor=cursor, resources=resources, definitions=defs, instance=instance)
     return sensor(context)
 
 
@@ -38,7 +41,7 @@ def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
     first = _evaluate(defs, drop, None)
     assert not first.run_requests and first.cursor  # the first look only records the state
     observed = {event.asset_key.to_user_string(): event.tags["dagster/data_version"] for event in first.asset_events}
-    assert set(observed) == set(observations({}))  # every source asset gets a data version
+    assert set(observed) == {*observations({}), "review_decisions"}  # every source asset gets a data version
 
     # unchanged file touched: no run
     stamp = time.time() + 100
@@ -80,10 +83,10 @@ def test_sensor_runs_honour_a_new_review_and_leave_volumes_alone(tmp_path):
     job = defs.resolve_job_def("refresh_job")
     instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "dagster_home"))
     assert job.execute_in_process(instance=instance).success
-    cursor = _evaluate(defs, drop, None).cursor
+    cursor = _evaluate(defs, drop, None, instance).cursor
 
     append_review(drop / REVIEWS_FILE, "P1", "exclude", "pond capped in 2019", "B. Singh")
-    tick = _evaluate(defs, drop, cursor)
+    tick = _evaluate(defs, drop, cursor, instance)
     (request,) = tick.run_requests
     result = job.execute_in_process(instance=instance, asset_selection=list(request.asset_selection))
     assert result.success
@@ -93,13 +96,23 @@ def test_sensor_runs_honour_a_new_review_and_leave_volumes_alone(tmp_path):
 
     with (drop / "samples.csv").open("a") as handle:
         handle.write(NEW_SAMPLE)
-    (request,) = _evaluate(defs, drop, tick.cursor).run_requests
+    sampled = _evaluate(defs, drop, tick.cursor, instance)
+    (request,) = sampled.run_requests
     result = job.execute_in_process(instance=instance, asset_selection=list(request.asset_selection))
     assert result.success
     assert {"samples", "grade_models", "inventory"} <= _materialized(result)
     assert not _materialized(result) & {"site_volumes", "site_tonnage", "reviews"}
     ranked = gpd.read_file(out / "inventory.gpkg", layer="sites_ranked").set_index("site_id")
-    assert pd.isna(ranked.loc["P1", "rank"])  # the stored decision still holds
+    assert pd.isna(ranked.loc["P1", "rank"])  # the decision in reviews.csv still holds
+
+    # a decision recorded through `residua serve` (the review store in the instance folder) re-ranks too
+    store = ReviewStore.sqlite(Path(instance.root_directory) / "reviews.sqlite").create()
+    store.record_decision("P1", "accept", "cap removed", "b.singh", "run-2")
+    (request,) = _evaluate(defs, drop, sampled.cursor, instance).run_requests
+    assert "reviews" in _selected(request) and "grade_models" not in _selected(request)
+    assert job.execute_in_process(instance=instance, asset_selection=list(request.asset_selection)).success
+    ranked = gpd.read_file(out / "inventory.gpkg", layer="sites_ranked").set_index("site_id")
+    assert not pd.isna(ranked.loc["P1", "rank"]) and ranked.loc["P1", "review_decision"] == "accept"
 
 
 def test_weekly_schedule_cron_is_configurable():

@@ -5,7 +5,7 @@ import dagster as dg
 from pipelines.definitions import defs
 
 SOURCES = ("sites_file", "samples_file", "reviews_file", "hubs_file", "reference_files", "dem_rasters",
-           "covariate_rasters", "drop_description")  # fmt: skip
+           "covariate_rasters", "drop_description", "review_decisions")  # fmt: skip
 EXPECTED_DEPS = {
     **{source: set() for source in SOURCES},
     "reference_tables": {"reference_files"},
@@ -20,7 +20,7 @@ EXPECTED_DEPS = {
     "grade_estimates": {"site_features", "grade_models"},
     "simulation_inputs": {"site_features", "grade_estimates", "reference_tables"},
     "resource_estimates": {"site_features", "simulation_inputs"},
-    "reviews": {"reviews_file"},
+    "reviews": {"reviews_file", "review_decisions"},
     "site_rankings": {"resource_estimates", "reviews", "reference_tables"},
     "processing_hubs": {"hubs_file", "sites", "simulation_inputs", "site_rankings"},
     "grade_tonnage": {"site_features", "grade_estimates", "reference_tables"},
