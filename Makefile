@@ -55,6 +55,12 @@ dev: install $(RESIDUA_DAGSTER_DIR)
 serve: install $(RESIDUA_DAGSTER_DIR)
 	$(BIN)/residua serve --out $(OUT)
 
+# OGC API - Features (pygeoapi) on $(OUT)/inventory.gpkg at http://127.0.0.1:5000/ for web GIS clients and
+# QGIS (Layer > Add WFS / OGC API - Features); PostGIS instead when RESIDUA_POSTGIS_URL is set.
+.PHONY: features-api
+features-api: install
+	$(BIN)/residua features-api --out $(OUT) --host 127.0.0.1 --port 5000
+
 demo-data: install
 	$(BIN)/python geodata/demo/make_demo.py
 

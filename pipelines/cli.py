@@ -19,7 +19,7 @@ from geodata.schema import ELEMENTS, unread_assay_columns
 from geodata.validate import ValidationResult, validate_samples, validate_sites
 from geodata.volumes import measure_site_volumes
 from geodata.zonal import find_covariates
-from pipelines import cli_releases, cli_serve
+from pipelines import cli_features, cli_releases, cli_serve
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "rank": "rank",
@@ -72,10 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument("--element", default=None, help="only this element, e.g. ga")
     cli_releases.add_commands(commands)
     cli_serve.add_commands(commands)
+    cli_features.add_commands(commands)
     args = parser.parse_args(argv)
     if (status := cli_releases.run(args)) is not None:
         return status
     if (status := cli_serve.run(args)) is not None:
+        return status
+    if (status := cli_features.run(args)) is not None:
         return status
     if args.command == "models":
         return models_command(args.store, args.element)

@@ -4,7 +4,8 @@
 # the tools GIS users have; Chromium (with a font) for the browser tests of report.html, which
 # Playwright drives as /usr/bin/chromium (no browser download, no chromedriver); QGIS's Python
 # bindings and data providers (python3-qgis, qgis-providers: Debian 12's QGIS 3.22) for the tests
-# that open residua.qgz in real QGIS with the system python3. No-op when already present.
+# that open residua.qgz in real QGIS with the system python3; SpatiaLite (libsqlite3-mod-spatialite)
+# for pygeoapi's GeoPackage provider behind `residua features-api`. No-op when already present.
 # PostgreSQL/PostGIS for the PostGIS tests are installed by scripts/start-postgres.sh.
 set -euo pipefail
 missing=()
@@ -14,6 +15,7 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chr
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 [ -f /usr/lib/python3/dist-packages/qgis/core/__init__.py ] || missing+=(python3-qgis)
 [ -f /usr/lib/qgis/plugins/libprovider_postgres.so ] || missing+=(qgis-providers)
+compgen -G "/usr/lib/*/mod_spatialite.so*" >/dev/null || missing+=(libsqlite3-mod-spatialite)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
