@@ -128,5 +128,6 @@ def _why_not(relative: Path) -> str:
                 "only; merge or remove it")  # fmt: skip
     if posix.stem.lower().startswith(("site", "sample")):
         return f"{NOT_READ}: another sites or samples file? Residua reads only the one listed above; merge or remove it"
-    return (f"{NOT_READ}: not part of the input contract (sites, samples, rasters/, reference/, {REVIEWS_FILE}, "
-            f"{HUBS_FILE}, dataset.json); move it out of the drop or rename it")  # fmt: skip
+    tables = "sites, samples or collars/surveys/assays, rasters/, reference/"
+    contract = f"{tables}, {REVIEWS_FILE}, {HUBS_FILE}, dataset.json"
+    return f"{NOT_READ}: not part of the input contract ({contract}); move it out of the drop or rename it"

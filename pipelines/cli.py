@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import rasterio
 
-from geodata.datadrop import open_data_drop
+from geodata.datadrop import DataDrop, open_data_drop
+from geodata.drillholes import unused_survey_rows
 from geodata.drop_files import describe_files, not_read
 from geodata.errors import DataDropError
 from geodata.readers import CSV_DIALECT, read_samples, read_sites
@@ -117,11 +118,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     banner = " [SYNTHETIC DATA]" if drop.synthetic else ""
     print(f"Residua: estimating {drop.title}{banner}\n  data: {drop.root}\n  out:  {settings.out_path}", flush=True)
-    for row in not_read(describe_files(drop, _dem_paths(sites))).itertuples(index=False):
-        print(f"  not read: {row.file} ({row.read_as.removeprefix('NOT READ: ')})")
-    unread_columns = unread_assay_columns(list(samples.columns)) if samples is not None else []
-    if unread_columns:
-        print(f"  not read: {drop.samples_path.name} {_unread_columns_message(unread_columns)}")
+    print_drop_notes(drop, sites, samples)
     instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     job = build_definitions(settings).resolve_job_def("refresh_job")
     result = job.execute_in_process(
@@ -134,6 +131,18 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     _print_summary(settings.out_path, drop.synthetic)
     return 0
+
+
+def print_drop_notes(drop: DataDrop, sites: pd.DataFrame, samples: pd.DataFrame | None) -> None:
+    """Print what in the drop is not read: files, survey rows of holes without a collar, assay columns."""
+    for row in not_read(describe_files(drop, _dem_paths(sites))).itertuples(index=False):
+        print(f"  not read: {row.file} ({row.read_as.removeprefix('NOT READ: ')})")
+    if drop.collars_path is not None and drop.surveys_path is not None:
+        for note in unused_survey_rows(drop.collars_path, drop.surveys_path):
+            print(f"  not used: {note}")
+    unread_columns = unread_assay_columns(list(samples.columns)) if samples is not None else []
+    if unread_columns:
+        print(f"  not read: {drop.samples_path.name} {_unread_columns_message(unread_columns)}")
 
 
 def status_command(out_dir: Path) -> int:

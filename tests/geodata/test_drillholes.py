@@ -292,3 +292,16 @@ def demo_as_drillholes(tmp_path: Path) -> Path:
     assays.to_csv(root / "assays.csv", index=False)
     (root / "samples.csv").unlink()
     return root
+
+
+def test_residua_run_names_survey_rows_it_does_not_use_before_the_run(tmp_path, capsys):
+    from pipelines.cli import print_drop_notes
+
+    root = demo_as_drillholes(tmp_path)
+    (root / "surveys.csv").write_text("hole_id,depth,azimuth,dip\nNOT-A-HOLE,0,0,-90\n")
+    drop = open_data_drop(root)
+    print_drop_notes(drop, read_sites(drop.sites_path), read_samples(drop.samples_path))
+    out = capsys.readouterr().out
+    assert "  not used: surveys.csv: 1 row(s) of holes without a collar" in out
+    assert "NOT-A-HOLE" in out
+    assert "not read: collars.csv" not in out and "not read: assays.csv" not in out  # both read
