@@ -110,6 +110,10 @@ def publishing(
         context.log.info("Staged %s; the run's last publishing asset publishes it with the others", name)
 
 
+#: ``since_release`` in the run metadata of a folder's first release (nothing to compare with).
+NO_EARLIER_RELEASE = "none"
+
+
 def _changes_since_last_release(
     context: dg.AssetExecutionContext,
     settings: ResiduaSettings,
@@ -133,7 +137,9 @@ def _changes_since_last_release(
         return empty
     sites = pd.DataFrame(ranked.drop(columns="geometry"))
     changes = diff_releases(previous, ReleaseView(current, sites, lineage), settings.diff_threshold)
-    return changes.assign(since_release=latest["release_id"])
+    changes = changes.assign(since_release=latest["release_id"])
+    changes.attrs["since_release"] = latest["release_id"]
+    return changes
 
 
 def _prepare_release(
@@ -257,6 +263,7 @@ def inventory(
     lineage = site_lineage(sites.accepted, samples.accepted, data_drop.input_hashes, reference_tables,
                            sites_file=data_drop.sites_path.name)  # fmt: skip
     changes = _changes_since_last_release(context, settings, data_drop, reference_tables, ranked, lineage)
+    metadata["since_release"] = changes.attrs.get("since_release") or NO_EARLIER_RELEASE
     postgis = _postgis_target(settings)
     with publishing(context, settings, output_release(context, settings), stale=INVENTORY_FILES) as staging:
         staged = stage_inventory(

@@ -4,12 +4,14 @@ The page needs no server and no internet: Leaflet (BSD-2-Clause, vendored in
 ``geodata/static``), the page's own script and style, country outlines and every datum are
 inlined. It shows the sites on a map (fill by rank, outline by confidence class), a sortable
 and filterable ranked table linked to the map, and per site its evidence: samples, tonnage
-and grade P10/P50/P90, a grade-tonnage curve, the grade model's fit and the review history.
+and grade P10/P50/P90, a grade-tonnage curve, the grade model's fit, the review history and
+the lineage of its numbers; above the map, the sites changed since the last release.
 Served by ``residua review`` (see :func:`mark_served`) it also records decisions.
 
 Optional inputs are read when present and the page says so when they are not: the
-``grade_tonnage`` table, ``grade_model_report.csv`` and the reviews (``reviews.csv`` in the
-data directory, else a ``reviews`` table in the GeoPackage).
+``grade_tonnage``, ``changes`` and ``lineage`` tables, ``grade_model_report.csv``, the model
+cards and the reviews (``reviews.csv`` in the data directory, else a ``reviews`` table in the
+GeoPackage).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geodata.releases import diff_summary, model_ids
 from geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
 from geodata.vocabulary import page_vocabulary
 from geodata.writers import no_gdal_sidecars
@@ -55,6 +58,13 @@ GRADE_TONNAGE_COLUMNS: dict[str, str] = {
 }  # fmt: skip
 #: Descriptive grade_tonnage columns shown beside each curve (and, for grade_method, as the site's model).
 GRADE_TONNAGE_NOTES: tuple[str, ...] = ("grade_method", "grade_support", "cutoff_basis", "sigma_w")
+#: What the changes section says when there is nothing to list.
+NO_RELEASE = "No earlier release of this output folder to compare with."
+NO_CHANGE = "No site changed beyond the threshold since release {release}."
+#: An empty ``changes`` table does not say which release it was compared with, nor whether there was one.
+NO_CHANGE_OR_RELEASE = "No site changed beyond the threshold since the last release, or there is no earlier release."
+#: Lineage columns holding JSON objects, parsed for the page.
+LINEAGE_JSON: tuple[str, ...] = ("hole_sha256", "covariates", "reference_rows", "grade_models")
 
 
 class ReviewPageError(ValueError):
@@ -69,6 +79,8 @@ class Inventory:
     samples: gpd.GeoDataFrame | None
     metadata: dict[str, str]
     grade_tonnage: pd.DataFrame | None
+    changes: pd.DataFrame | None = None
+    lineage: pd.DataFrame | None = None
 
 
 def read_run_metadata(gpkg: Path) -> dict[str, str]:
@@ -128,10 +140,11 @@ def read_inventory(gpkg: Path) -> Inventory:
     if "samples" in layers:
         samples = _read_layer(gpkg, "samples")
         samples = samples.to_crs(4326) if samples.crs is not None else samples
-    grade_tonnage = None
-    if "grade_tonnage" in layers:
-        grade_tonnage = pd.DataFrame(_read_layer(gpkg, "grade_tonnage", geometry=False))
-    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), grade_tonnage)
+    tables = {
+        name: pd.DataFrame(_read_layer(gpkg, name, geometry=False)) if name in layers else None
+        for name in ("grade_tonnage", "changes", "lineage")
+    }
+    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), **tables)
 
 
 def build_review_page(
@@ -188,6 +201,8 @@ def page_payload(
         "grade_tonnage": curves,
         "fits": fits_payload(inventory.sites, grade_report, curves),
         "reviews": reviews_payload(gpkg, reviews if reviews is not None else default_reviews_path(metadata)),
+        "changes": changes_payload(inventory.changes, metadata),
+        "lineage": lineage_payload(inventory.lineage, model_card_ids(gpkg.parent / "model_cards")),
         "vocabulary": page_vocabulary(),
     }
 
@@ -364,6 +379,107 @@ def fits_payload(
     return {"status": "absent", "message": message, "by_site": {}, "pooled": pooled}
 
 
+def changes_payload(table: pd.DataFrame | None, metadata: dict[str, str] | None = None) -> dict[str, object]:
+    """The sites changed since the last release, grouped by site, as the ``changes`` table states them.
+
+    Parameters
+    ----------
+    table : DataFrame or None
+        The ``changes`` table (:func:`geodata.releases.diff_releases` plus ``since_release``).
+    metadata : dict, optional
+        Run metadata; its ``since_release`` names the release when the table has no row to say it.
+
+    Returns
+    -------
+    dict
+        ``status`` (``listed``, ``none``, ``absent`` or ``unrecognised``), ``since_release``,
+        ``message`` (what to say instead of a list), ``summary`` (:func:`~geodata.releases.diff_summary`)
+        and ``sites``: per site in table order ``site_id``, ``direct``, ``changes`` (``change``,
+        ``old``, ``new``, ``detail``) and ``causes`` (list of text).
+
+    Examples
+    --------
+    >>> changes_payload(None)["message"]
+    'No earlier release of this output folder to compare with.'
+    >>> empty = pd.DataFrame(columns=["site_id", "change", "causes", "since_release"])
+    >>> changes_payload(empty, {"since_release": "r0003"})["message"]
+    'No site changed beyond the threshold since release r0003.'
+    """
+    if table is None:
+        return {"status": "absent", "since_release": "", "message": NO_RELEASE, "summary": {}, "sites": []}
+    releases = [str(v) for v in table.get("since_release", pd.Series(dtype=object)) if _present(v)]
+    release = releases[0] if releases else (metadata or {}).get("since_release", "").strip()
+    missing = [name for name in ("site_id", "change") if name not in table.columns]
+    if missing:
+        message = f"The changes table has columns {', '.join(map(str, table.columns))}; it needs site_id and change."
+        return {"status": "unrecognised", "since_release": release, "message": message, "summary": {}, "sites": []}
+    if len(table) == 0:
+        message = NO_CHANGE.format(release=release) if release else NO_CHANGE_OR_RELEASE
+        if release == "none":  # the run metadata of a first release: assets.publish.NO_EARLIER_RELEASE
+            release, message = "", NO_RELEASE
+        return {"status": "none", "since_release": release, "message": message, "summary": {}, "sites": []}
+    frame = table.assign(site_id=table["site_id"].astype(str))
+    frame["direct"] = frame["direct"].map(_truthy) if "direct" in frame.columns else True
+    sites = [_changed_site(str(site_id), rows) for site_id, rows in frame.groupby("site_id", sort=False)]
+    return {"status": "listed", "since_release": release, "message": "", "summary": diff_summary(frame),
+            "sites": sites}  # fmt: skip
+
+
+def _changed_site(site_id: str, rows: pd.DataFrame) -> dict[str, object]:
+    """One site's changes and its causes (``; ``-separated in the table), each cause once."""
+    changes = [
+        {key: _text(row.get(key)) for key in ("change", "old", "new", "detail")} for row in rows.to_dict("records")
+    ]
+    causes = [part.strip() for text in rows.get("causes", pd.Series(dtype=object)) for part in _text(text).split("; ")]
+    return {"site_id": site_id, "direct": bool(rows["direct"].all()), "changes": changes,
+            "causes": list(dict.fromkeys(cause for cause in causes if cause))}  # fmt: skip
+
+
+def lineage_payload(table: pd.DataFrame | None, models: dict[str, str] | None = None) -> dict[str, object]:
+    """Each site's lineage row (the inputs its numbers came from), its JSON columns parsed.
+
+    Parameters
+    ----------
+    table : DataFrame or None
+        The ``lineage`` table (:func:`geodata.releases.site_lineage`).
+    models : dict, optional
+        Grade model id per element of the whole release (:func:`model_card_ids`), used for a
+        site whose ``grade_models`` is empty.
+
+    Returns
+    -------
+    dict
+        ``status`` (``ok`` or ``absent``), ``message`` and ``by_site`` (site -> row dict, with
+        ``grade_models_source`` ``lineage``, ``model cards`` or ``""``).
+
+    Examples
+    --------
+    >>> row = pd.DataFrame({"site_id": ["A"], "n_samples": [4], "grade_models": ["{}"]})
+    >>> lineage_payload(row, {"ga": "ga-1"})["by_site"]["A"]["grade_models"]
+    {'ga': 'ga-1'}
+    """
+    if table is None or "site_id" not in table.columns:
+        return {"status": "absent", "message": "No lineage table in this inventory.", "by_site": {}}
+    by_site: dict[str, dict[str, object]] = {}
+    for row in table.to_dict("records"):
+        record = _clean_record(row)
+        record.update({name: _json_object(row[name]) for name in LINEAGE_JSON if name in row})
+        own = record.get("grade_models") or {}
+        record["grade_models"] = own or dict(models or {})
+        record["grade_models_source"] = "lineage" if own else "model cards" if models else ""
+        by_site[str(row["site_id"])] = record
+    return {"status": "ok", "message": "", "by_site": by_site}
+
+
+def model_card_ids(folder: Path) -> dict[str, str]:
+    """Grade model id per element from the model cards in ``folder`` (empty when absent or unreadable)."""
+    cards = {f"model_cards/{path.name}": path for path in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+    try:
+        return model_ids(cards)
+    except (OSError, ValueError):
+        return {}
+
+
 def reviews_payload(gpkg: Path, reviews: Path | None) -> dict[str, object]:
     """Review history and the decision in force per site, read with :mod:`geodata.reviews`.
 
@@ -477,6 +593,25 @@ def _clean_record(record: dict[str, object]) -> dict[str, object]:
             value = None
         clean[str(key)] = value
     return clean
+
+
+def _text(value: object) -> str:
+    """A cell as text; missing (None, NaN) as ''."""
+    return str(value) if _present(value) else ""
+
+
+def _truthy(value: object) -> bool:
+    """A boolean cell as GeoPackage readers return it (bool, 0/1 or text)."""
+    return _text(value).strip().lower() in {"true", "1", "yes"}
+
+
+def _json_object(value: object) -> dict[str, object]:
+    """A JSON object cell as a dict; anything else (missing, malformed, not an object) as {}."""
+    try:
+        loaded = json.loads(value) if isinstance(value, str) and value.strip() else {}
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _iso(value: object) -> str:

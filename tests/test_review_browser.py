@@ -20,8 +20,10 @@ import pytest
 
 from assets.resources import ResiduaSettings
 from assets.review_report import review_report
+from geodata.review_page import build_review_page
 from geodata.reviews import append_review, read_reviews
 from pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
+from tests.geodata.test_review_page import GA_MODEL, HOSTILE, changes_table, write_release_inventory
 from tests.test_review_page import HOSTILE_NAME, grade_tonnage_table, write_inventory
 
 #: Flags for Chromium as root in a container with no network (see the project's notes).
@@ -149,6 +151,35 @@ def test_file_page_shows_every_site_and_links_map_and_table(browser, tmp_path):
     assert shot.stat().st_size > 20_000
     assert errors == []
     assert requests == [(out / "report.html").as_uri()]  # nothing else fetched: works offline
+    page.close()
+
+
+def test_changes_section_selects_sites_and_evidence_shows_their_lineage(browser, tmp_path):
+    out = tmp_path / "out"
+    gpkg = write_release_inventory(out, changes_table(cause=HOSTILE), models={"ga": GA_MODEL})
+    (out / "report.html").write_text(build_review_page(gpkg), encoding="utf-8")
+
+    page, errors, requests = open_page(browser, (out / "report.html").as_uri())
+
+    assert page.locator("#changes").is_visible()
+    assert page.inner_text("#changes h2") == "Changes since release r0007"
+    assert _ids(page, "#changes-table tbody tr") == ["RM-001", "FA-002"]
+    text = page.inner_text("#changes")
+    assert "rank 3 \u2192 1 (up 2)" in text and "Ga recoverable t P50 4 \u2192 5 (+25%)" in text
+    assert "new samples: 1 new hole (10 -> 12 samples)" in text and HOSTILE in text  # shown as text, not run
+    assert page.evaluate("window.pwned") is None
+
+    page.click("#changes-table tr[data-site-id='RM-001']")  # changes -> table, map and evidence
+    assert _ids(page, "#site-table tr.selected") == ["RM-001"] == _ids(page, "#changes-table tr.selected")
+    assert _ids(page, "#map path.site-footprint.selected") == ["RM-001"]
+    assert page.locator("#lineage").is_visible()
+    lineage = page.inner_text("#lineage")
+    assert "12 samples in 6 holes" in lineage and GA_MODEL in lineage and "RM-001_surface.tif" in lineage
+    assert page.get_attribute("#lineage code.hash >> nth=0", "title").startswith("SHA-256 ")
+
+    save_screenshot(page, tmp_path, "review_page_changes.png")
+    assert errors == []
+    assert requests == [(out / "report.html").as_uri()]
     page.close()
 
 

@@ -88,6 +88,8 @@
       text: "SYNTHETIC DATA \u2014 these sites, samples and figures are generated for demonstration; they describe no real deposit." }));
   }
   app.appendChild(header);
+  var changesCard = h("section", { "class": "card changes-card", id: "changes" });
+  app.appendChild(changesCard);
   var evidence = h("div", { id: "evidence", "aria-live": "polite" },
     h("p", { "class": "placeholder", text: "Select a site on the map or in the table to see its evidence." }));
   app.appendChild(h("div", { "class": "layout" }, h("section", { "class": "card map-card" }, h("div", { id: "map" })),
@@ -355,6 +357,45 @@
     countLabel.textContent = "Showing " + shown + " of " + sites.length + " sites";
   }
 
+  /* ---------- changes since the last release ---------- */
+  var changeRows = {};
+  function numText(v) { return missing(v) ? "\u2014" : isFinite(+v) ? fmt(+v) : v; }
+  function changeText(c) {
+    var what = c.change.replace(/^(ga|te|pt|pd|rh|pgm) /, function (m, e) { return LABEL[e] + " "; });
+    var arrow = (c.old || c.new) && ["added", "removed", "inputs"].indexOf(c.change) < 0 ?
+      " " + numText(c.old) + " \u2192 " + numText(c.new) : "";
+    return what + arrow + (c.detail ? " (" + c.detail + ")" : "");
+  }
+  function list(items) { return h("ul", {}, items.map(function (x) { return h("li", { text: x }); })); }
+  function selectChanged(siteId) {
+    selectSite(siteId, { zoom: true, scroll: false });
+    document.querySelector(".evidence-card").scrollIntoView({ block: "nearest" });
+  }
+  function changeRow(s) {
+    var known = !!byId[s.site_id], select = function () { selectChanged(s.site_id); };
+    var tr = h("tr", { "data-site-id": s.site_id, "class": known ? "selectable" : null, tabindex: known ? "0" : null,
+      title: known ? "Show this site's evidence" : "No longer in the inventory",
+      on: known ? { click: select, keydown: function (ev) { if (ev.key === "Enter") select(); } } : {} },
+      h("th", { scope: "row", text: s.site_id }), h("td", { text: known ? rankLabel(byId[s.site_id].props) : "\u2014" }),
+      h("td", {}, list(s.changes.map(changeText))), h("td", {}, list(s.causes)));
+    if (known) changeRows[s.site_id] = tr;
+    return tr;
+  }
+  function renderChanges() {
+    var ch = DATA.changes || { status: "absent", message: "", sites: [] };
+    var title = ch.since_release ? "Changes since release " + ch.since_release : "Changes since the last release";
+    changesCard.appendChild(h("h2", { text: title }));
+    if (ch.status !== "listed") { changesCard.appendChild(h("p", { "class": "note", id: "changes-note", text: ch.message })); return; }
+    var sm = ch.summary || {}, through = sm.sites_through_others || 0;
+    changesCard.appendChild(h("p", { "class": "note", text: ch.sites.length + " site" + (ch.sites.length === 1 ? "" : "s") + " changed" +
+      (through ? " (" + through + " only through other sites or release-wide changes)" : "") +
+      ", as the inventory's changes table states them. Select a site to see its evidence." }));
+    changesCard.appendChild(h("div", { "class": "changes-scroll" }, h("table", { id: "changes-table" },
+      h("thead", {}, h("tr", {}, ["Site", "Rank now", "What changed", "Causes"].map(function (x) { return h("th", { scope: "col", text: x }); }))),
+      h("tbody", {}, ch.sites.map(changeRow)))));
+  }
+  renderChanges();
+
   /* ---------- evidence panel ---------- */
   function table(headers, body, cls) {
     return h("table", { "class": "evidence-table " + (cls || "") },
@@ -538,6 +579,46 @@
     return form;
   }
 
+  function shortHash(sha) {
+    return missing(sha) ? "" : h("code", { "class": "hash", title: "SHA-256 " + sha, text: String(sha).slice(0, 12) });
+  }
+  function lineageSection(p) {
+    var lin = DATA.lineage || { status: "absent", message: "No lineage table in this inventory." };
+    var out = [h("h3", { text: "Lineage" })], r = (lin.by_site || {})[p.site_id];
+    if (!r) { out.push(h("p", { "class": "note", id: "lineage", text: lin.message || "No lineage row for this site." })); return out; }
+    var n = num(r.n_samples) || 0, holes = num(r.n_holes) || 0;
+    function count(k, what) { return k + " " + what + (k === 1 ? "" : "s"); }
+    var row = (r.sites_file || "sites file") + " row " + (missing(r.sites_row) ? "?" : r.sites_row);
+    var body = [["Sites row", row, shortHash(r.sites_row_sha256)],
+      ["Footprint", r.footprint_sha256 ? "geometry" : "none", shortHash(r.footprint_sha256)],
+      ["Samples", n ? count(n, "sample") + " in " + count(holes, "hole") : "no samples", shortHash(r.samples_sha256)]];
+    ["surface", "base"].forEach(function (d) {
+      if (r[d + "_dem"]) body.push([d.charAt(0).toUpperCase() + d.slice(1) + " DEM", r[d + "_dem"], shortHash(r[d + "_dem_sha256"])]);
+    });
+    if (!r.surface_dem && !r.base_dem) body.push(["DEMs", "none", ""]);
+    Object.keys(r.covariates || {}).sort().forEach(function (k) {
+      body.push(["Covariate", k.replace(/^rasters\/covariates\//, ""), shortHash(r.covariates[k])]);
+    });
+    var models = r.grade_models || {};
+    function order(e) { var i = ELEMENTS.indexOf(e); return i < 0 ? ELEMENTS.length : i; }
+    Object.keys(models).sort(function (a, b) { return order(a) - order(b) || a.localeCompare(b); })
+      .forEach(function (e) { body.push(["Grade model " + (LABEL[e] || e), String(models[e]), ""]); });
+    var refs = Object.keys(r.reference_rows || {}).sort();
+    var box = h("div", { id: "lineage" }, cellTable(["Input", "Source", "SHA-256"], body, "lineage"));
+    if (refs.length) {
+      box.appendChild(h("details", { "class": "reference-rows" }, h("summary", { text: "Reference table rows used (" + refs.length + ")" }),
+        cellTable(["Table", "Row", "SHA-256 (16)"], refs.map(function (k) {
+          var at = k.indexOf(":");
+          return [k.slice(0, at), k.slice(at + 1), shortHash(r.reference_rows[k])];
+        }), "lineage")));
+    }
+    box.appendChild(h("p", { "class": "note", text: "Hashes shortened to 12 characters; hover one for all of it." +
+      (r.grade_models_source === "model cards" ? " Grade models: this release's model cards (the same for every site)." : "") +
+      (Object.keys(models).length ? "" : " No grade model recorded.") }));
+    out.push(box);
+    return out;
+  }
+
   function attributesSection(p) {
     var d = h("details", {}, h("summary", { text: "All published attributes" }));
     d.appendChild(table(["Attribute", "Value"], Object.keys(p).map(function (k) {
@@ -553,7 +634,7 @@
     evidence.appendChild(h("h2", { id: "evidence-title", text: rankLabel(p) + " " + p.site_id + " \u2014 " + (p.name || "") }));
     evidence.appendChild(h("p", {}, confChip(p.confidence), " " + c.description + " \u00b7 " + [p.residue_type, p.state, p.operator].filter(function (x) { return !missing(x); }).join(" \u00b7 ") + " ",
       h("button", { type: "button", "class": "btn", text: "Zoom to site", on: { click: function () { zoomTo(siteId); } } })));
-    [metalsSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p)].forEach(function (parts) {
+    [metalsSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p), lineageSection(p)].forEach(function (parts) {
       parts.forEach(function (x) { evidence.appendChild(x); });
     });
     evidence.appendChild(attributesSection(p));
@@ -573,12 +654,14 @@
     if (state.selected && layers[state.selected]) {
       [layers[state.selected].shape, layers[state.selected].marker].forEach(function (l) { if (l && l.getElement()) l.getElement().classList.remove("selected"); });
       if (rows[state.selected]) { rows[state.selected].classList.remove("selected"); rows[state.selected].removeAttribute("aria-selected"); }
+      if (changeRows[state.selected]) changeRows[state.selected].classList.remove("selected");
     }
     state.selected = siteId;
     var l = layers[siteId];
     if (l) [l.shape, l.marker].forEach(function (x) { if (x && x.getElement()) { x.getElement().classList.add("selected"); x.bringToFront(); } });
     rows[siteId].classList.add("selected");
     rows[siteId].setAttribute("aria-selected", "true");
+    if (changeRows[siteId]) changeRows[siteId].classList.add("selected");
     drawSamples(siteId);
     if (opts && opts.zoom) zoomTo(siteId);
     if (opts && opts.scroll) rows[siteId].scrollIntoView({ block: "nearest" });
