@@ -1,7 +1,6 @@
 """Grade-model report and block-grade rasters, published with the inventory (staged until the run's last publisher)."""
 
 import json
-from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +14,7 @@ from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
 from geodata.progress import run_jobs
+from geodata.provenance import code_version
 from geodata.rasters import cog_bytes, safe_file_stem
 from geodata.validate import ValidationResult
 from models.report import diagnostic_figures
@@ -84,13 +84,12 @@ def grade_rasters(
     """Block grades per metal and sampled site as Cloud-Optimized GeoTIFFs in rasters/: bands P50, P10, P90 of
     the block grade and P10, P90 of what one new sample in the cell would assay (g/t)."""
     footprints = sites.accepted.set_index("site_id").geometry
-    created = datetime.now(UTC).isoformat(timespec="seconds")
-    names, jobs = [], []
+    names, jobs, version = [], [], code_version()
     for element, fit in grade_models.fits.items():
         for site_id, block in fit.blocks.items():
             tags = {
                 "element": element, "unit": "g/t", "site_id": site_id, "model": block.chosen,
-                "synthetic": str(data_drop.synthetic), "created_utc": created,
+                "synthetic": str(data_drop.synthetic), "code_version": version,
                 "note": "depth-averaged block grade; screening estimate, not a resource statement",
             }  # fmt: skip
             bands = {"p50_gt": block.p50, "p10_gt": block.p10, "p90_gt": block.p90,
