@@ -197,7 +197,7 @@ def site_lineage(
     }
     by_site = _sample_hashes(samples)
     geometry = sites.geometry.name if hasattr(sites, "geometry") and "geometry" in sites.columns else None
-    rows = []
+    rows, reference_rows = [], {}  # the reference rows depend on the residue type alone: hashed once per type
     for site in sites.to_dict("records"):
         site_id = str(site["site_id"])
         footprint = site.get(geometry) if geometry else None
@@ -207,6 +207,9 @@ def site_lineage(
         attributes = {key: _plain(value) for key, value in site.items() if key not in (geometry, "source_row")}
         holes = by_site.get(site_id, {})
         dems = {label: _relative(site.get(f"{label}_dem")) for label in ("surface", "base")}
+        kind = str(site.get("residue_type"))
+        if kind not in reference_rows:
+            reference_rows[kind] = json.dumps(_reference_rows(reference_tables, site.get("residue_type")))
         rows.append(
             {
                 "site_id": site_id,
@@ -223,7 +226,7 @@ def site_lineage(
                 "base_dem": dems["base"],
                 "base_dem_sha256": input_hashes.get(dems["base"], ""),
                 "covariates": json.dumps(covariates),
-                "reference_rows": json.dumps(_reference_rows(reference_tables, site.get("residue_type"))),
+                "reference_rows": reference_rows[kind],
                 "grade_models": json.dumps(dict(sorted((models or {}).items()))),
             }
         )

@@ -110,20 +110,22 @@ def write_stac_catalog(root: Path, rasters_root: Path | None = None) -> dict[str
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):  # no sidecar search in a folder of 10,000 files
         items = [item for name in raster_paths if (item := _raster_item(source / name, root / name, when, synthetic))]
     if items:
-        rasters = _collection(RASTERS_COLLECTION, "Block-grade rasters",
-                              "Block grades per sampled site and element (g/t), Cloud-Optimized GeoTIFFs in the "
-                              "site's UTM zone: bands p50_gt, p10_gt, p90_gt, p10_sample_gt, p90_sample_gt.",
-                              items, when)  # fmt: skip
-        catalog.add_child(rasters)
+        _collection(catalog, RASTERS_COLLECTION, "Block-grade rasters",
+                    "Block grades per sampled site and element (g/t), Cloud-Optimized GeoTIFFs in the "
+                    "site's UTM zone: bands p50_gt, p10_gt, p90_gt, p10_sample_gt, p90_sample_gt.",
+                    items, when)  # fmt: skip
     inventory_item = _inventory_item(root, source, provenance, when, synthetic)
     if inventory_item is not None:
-        inventory = _collection(INVENTORY_COLLECTION, "Ranked inventory", "The ranked sites and their layers in "
-                                "every published vector format.", [inventory_item], when)  # fmt: skip
-        catalog.add_child(inventory)
+        _collection(catalog, INVENTORY_COLLECTION, "Ranked inventory", "The ranked sites and their layers in "
+                    "every published vector format.", [inventory_item], when)  # fmt: skip
     folder = root / STAC_DIR
     shutil.rmtree(folder, ignore_errors=True)  # items of rasters no longer published must not stay behind
     catalog.normalize_hrefs(str(folder))
     catalog.make_all_asset_hrefs_relative()
+    for node in (catalog, *catalog.get_children()):
+        # pystac finds a node's self, root and parent links by a scan of its links: with them ahead of
+        # 10,000 item links, saving the catalog takes seconds, not minutes
+        node.links.sort(key=lambda link: link.rel in (pystac.RelType.ITEM, pystac.RelType.CHILD))
     catalog.save(catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return {"stac_catalog": folder / "catalog.json"}
 
@@ -329,13 +331,16 @@ def _inventory_bbox(root: Path) -> tuple[float, float, float, float]:
     return (-180.0, -90.0, 180.0, 90.0)
 
 
-def _collection(identifier: str, title: str, description: str, items: Sequence[pystac.Item],
-                when: datetime) -> pystac.Collection:  # fmt: skip
+def _collection(catalog: pystac.Catalog, identifier: str, title: str, description: str,
+                items: Sequence[pystac.Item], when: datetime) -> pystac.Collection:  # fmt: skip
+    """A collection of ``items`` under ``catalog``; it joins the catalog before its items, so that its root
+    and parent links come ahead of the item links (pystac finds them by a scan of the links)."""
     boxes = [item.bbox for item in items if item.bbox]
     bbox = [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
     extent = pystac.Extent(pystac.SpatialExtent([bbox]), pystac.TemporalExtent([[when, when]]))
     collection = pystac.Collection(id=identifier, title=title, description=description, extent=extent,
                                    license="other")  # fmt: skip
+    catalog.add_child(collection)
     collection.add_items(items)
     return collection
 

@@ -4,7 +4,8 @@ Samples from one site are spatially correlated, so holding out random samples wo
 a site's own data into its prediction and flatter the model. Each fold here holds out
 whole sites: the question asked is the one an unsampled site poses. Up to ``MAX_FOLDS``
 sampled sites this is leave-one-site-out; beyond, sites are dealt at random (seeded) into
-``MAX_FOLDS`` groups, so the cost grows linearly with the number of sites, not as its square.
+``MAX_FOLDS`` groups (``FOLDS_MANY_SITES`` beyond ``MANY_SITES`` sites), so the cost grows
+linearly with the number of sites, not as its square.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from models.grade import Z80, HierarchicalLogGrade, summarise_sites
 
 #: Most folds of the site-level validation (leave-one-site-out up to this many sites).
 MAX_FOLDS = 50
+#: Beyond this many sampled sites, ``FOLDS_MANY_SITES`` folds: each still holds out at most 5 %
+#: of the sites, and every site is still predicted once, so the scores barely move while the
+#: refits (one per fold and candidate, in the main process) cost less than half.
+MANY_SITES, FOLDS_MANY_SITES = 1_000, 20
 
 
 def leave_one_site_out(
-    model: HierarchicalLogGrade, table: pd.DataFrame, max_folds: int = MAX_FOLDS, seed: int = 0
+    model: HierarchicalLogGrade, table: pd.DataFrame, max_folds: int | None = None, seed: int = 0
 ) -> pd.DataFrame:
     """Score the model and baselines on held-out sites' mean log-grades (sites held out in folds).
 
@@ -41,7 +46,8 @@ def leave_one_site_out(
         ``interval_scale``: the factor that would make the 80 % interval cover 80 % of
         held-out sites (split-conformal), used to widen unsampled sites' intervals.
         Every site is held out exactly once; with more than ``max_folds`` sites, in one of
-        ``max_folds`` random groups (``seed``).
+        ``max_folds`` random groups (``seed``). By default ``max_folds`` is ``MAX_FOLDS``, or
+        ``FOLDS_MANY_SITES`` beyond ``MANY_SITES`` sites.
     """
     site_ids = table["site_id"].unique()
     if len(site_ids) < 3:
@@ -60,6 +66,8 @@ def leave_one_site_out(
     sites["observed"] = weighted.groupby(table["site_id"]).sum() / table.groupby("site_id")["weight"].sum()
     queries = table.drop_duplicates("site_id").set_index("site_id")[columns[1:]]
     summaries = summarise_sites(table[[*columns, "hole_id"]], table["log_grade"], table["weight"], model.covariates)
+    if max_folds is None:
+        max_folds = MAX_FOLDS if len(site_ids) <= MANY_SITES else FOLDS_MANY_SITES
     for fold in site_folds(site_ids, max_folds, seed):
         fitted = _clone(model).fit_sites(summaries.drop(index=fold))  # = a fit on the other sites' samples
         query = queries.loc[fold].reset_index()

@@ -119,6 +119,25 @@ def test_many_sites_are_held_out_in_groups_each_exactly_once():
     assert grouped.loc["hierarchical", "rmse"] < grouped.loc["reference_prior", "rmse"] * 1.5
 
 
+def test_a_national_drop_is_validated_in_fewer_larger_folds_every_site_still_once(monkeypatch):
+    import models.validation as validation
+
+    monkeypatch.setattr(validation, "MANY_SITES", 40)  # stands for 1,000: the rule, on a small table
+    rng = np.random.default_rng(5)
+    means = {f"s{i:02d}": float(np.exp(rng.normal(np.log(60.0), 0.4))) for i in range(60)}
+    table = _samples(means, holes=4, rng=rng).assign(weight=1.0)
+    dealt, deal = [], validation.site_folds
+
+    def recorded(site_ids, max_folds, seed):
+        dealt.append(max_folds)
+        return deal(site_ids, max_folds, seed)
+
+    monkeypatch.setattr(validation, "site_folds", recorded)
+    scores = leave_one_site_out(HierarchicalLogGrade(*PRIOR), table).set_index("method")
+    assert dealt == [validation.FOLDS_MANY_SITES]
+    assert (scores["n_sites"] == 60).all()
+
+
 def test_log_grade_table_substitutes_half_the_detection_limit_and_weights_by_length():
     samples = gpd.GeoDataFrame(
         {"site_id": ["s", "s"], "hole_id": ["h", "h"], "depth_from_m": [0.0, 1.5], "depth_to_m": [1.5, 4.5],
