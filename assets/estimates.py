@@ -20,6 +20,7 @@ from models.element_correlation import element_correlation
 from models.estimates import estimate_resources
 from models.grade_tonnage import grade_tonnage_curves
 from models.grade_workflow import site_distributions
+from models.hub_plan import HubCosts, HubPlan
 from models.hubs import HUBS_FILE, plan_hubs, read_hubs, site_centroids
 from models.ranking import rank_sites, review_quarantine
 from models.sensitivity import rank_stability
@@ -144,21 +145,40 @@ def processing_hubs(
     sites: ValidationResult,
     simulation_inputs: SimulationInputs,
     site_rankings: pd.DataFrame,
-) -> gpd.GeoDataFrame:
-    """Processing hubs (hubs.csv, else value-weighted k-means) with the Ga, Te and PGM recoverable within haul reach."""
-    draws = iter_draws(simulation_inputs)  # the estimates' own draws, regenerated from the same seeds
+) -> HubPlan:
+    """The hub plan: which candidate hubs (hubs.csv, else k-means and top sites) open, fed by which ranked sites.
+
+    A facility-location MILP (HiGHS) maximising expected net value over the draws (metal value minus haul minus
+    fixed costs, within capacity and minimum feed); k-means hubs with nearest-hub catchments when it gives no
+    result. Only ranked sites feed a hub (review exclusions and held tonnages feed nothing)."""
     feeding = site_rankings[site_rankings["rank"].notna()].set_index("site_id")
     locations = site_centroids(sites.accepted[sites.accepted["site_id"].isin(feeding.index)])
     weights = locations["site_id"].map(feeding["value_usd_p50"]).to_numpy(dtype=float)
     given = read_hubs(data_drop.root / HUBS_FILE)
-    hubs = plan_hubs(locations, weights, draws, given=given, k=settings.hubs_k, haul_km=settings.haul_km,
-                     seed=settings.seed)  # fmt: skip
-    in_reach = dict(zip(hubs["hub_id"], hubs["n_sites"].tolist()))
-    context.log.info("%d %s hubs, %g km haul, sites in reach %s", len(hubs),
-                     "given" if given is not None else "proposed", settings.haul_km, in_reach)  # fmt: skip
-    context.add_output_metadata({"hubs": len(hubs), "method": "given" if given is not None else "proposed",
-                                 "sites_in_reach": dg.MetadataValue.json(in_reach)})  # fmt: skip
-    return hubs
+    costs = HubCosts(
+        haul_cost_usd_per_t_km=settings.haul_cost_usd_per_t_km, road_circuity=settings.road_circuity,
+        fixed_cost_usd=settings.hub_fixed_cost_usd, capacity_t_per_year=settings.hub_capacity_t_per_year,
+        plan_years=settings.hub_plan_years, min_feed_t=settings.hub_min_feed_t,
+    )  # fmt: skip
+    # the estimates' own draws, regenerated from the same seeds (read twice: means for the solver, then totals)
+    plan = plan_hubs(locations, weights, lambda: iter_draws(simulation_inputs), given=given, k=settings.hubs_k,
+                     haul_km=settings.haul_km, seed=settings.seed, costs=costs,
+                     n_site_candidates=settings.hub_site_candidates)  # fmt: skip
+    hubs = plan.hubs
+    opened = hubs.loc[hubs["opened"]]
+    fed = dict(zip(opened["hub_id"], opened["n_assigned"].tolist()))
+    context.log.info("Hub plan by %s (%s candidates; %s): opened %d of %d, sites fed %s, expected net value "
+                     "USD %.4g (P10 %.4g, P90 %.4g), solver %.2f s", plan.method,
+                     "given" if given is not None else "proposed", plan.status, len(opened), len(hubs), fed,
+                     plan.net_value_usd["mean"], plan.net_value_usd["p10"], plan.net_value_usd["p90"],
+                     plan.seconds)  # fmt: skip
+    context.add_output_metadata(
+        {"hubs": len(hubs), "opened": len(opened), "method": plan.method,
+         "candidates": "given" if given is not None else "proposed", "solver_status": plan.status,
+         "solver_seconds": round(plan.seconds, 3), "sites_fed": dg.MetadataValue.json(fed),
+         "expected_net_value_usd": plan.net_value_usd["mean"]}
+    )  # fmt: skip
+    return plan
 
 
 @dg.asset(group_name="estimates")

@@ -41,6 +41,7 @@ from geodata.releases import (
 from geodata.schema import STORAGE_CRS
 from geodata.validate import ValidationResult
 from geodata.writers import Release
+from models.hub_plan import HubPlan
 from models.ranking import review_history
 
 #: Assets whose files go to the output folder: a run publishes their files together, once the
@@ -234,7 +235,7 @@ def inventory(
     site_volumes: SiteVolumes,
     site_rankings: pd.DataFrame,
     reviews: SiteReviews,
-    processing_hubs: gpd.GeoDataFrame,
+    processing_hubs: HubPlan,
     grade_tonnage: pd.DataFrame,
 ) -> dg.MaterializeResult:
     """Ranked inventory files (styled GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CSV), PostGIS if set."""
@@ -268,7 +269,8 @@ def inventory(
     with publishing(context, settings, output_release(context, settings), stale=INVENTORY_FILES) as staging:
         staged = stage_inventory(
             staging, ranked, published_samples, quarantine, metadata, formats=settings.formats,
-            hubs=processing_hubs.assign(data_origin=origin), postgis=postgis,
+            hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=postgis,
+            hub_assignments=processing_hubs.assignments.assign(data_origin=origin),
             tables={"reviews": review_history(reviews.history, site_rankings["site_id"]),
                     "grade_tonnage": grade_tonnage, "lineage": lineage, "changes": changes},
         )  # fmt: skip

@@ -10,6 +10,15 @@ from pydantic import Field, field_validator
 from geodata.datadrop import DataDrop, open_data_drop
 from geodata.postgis import SCHEMA_NAME, check_identifier
 from geodata.publish import ALL_FORMATS, check_formats
+from models.hub_plan import (
+    CAPACITY_T_PER_YEAR,
+    FIXED_COST_USD,
+    HAUL_COST_USD_PER_T_KM,
+    MIN_FEED_T,
+    PLAN_YEARS,
+    ROAD_CIRCUITY,
+    SITE_CANDIDATES,
+)
 from models.ranking import TONNAGE_BAND
 
 
@@ -90,6 +99,44 @@ class ResiduaSettings(dg.ConfigurableResource):
     )
     hubs_k: int = Field(default=5, ge=1, description="Processing hubs proposed by weighted k-means when no hubs.csv.")
     haul_km: float = Field(default=150.0, gt=0, description="Largest geodesic haul from a site to a hub, km.")
+    haul_cost_usd_per_t_km: float = Field(
+        default=HAUL_COST_USD_PER_T_KM,
+        ge=0,
+        description="Hub plan haul cost, USD per tonne and road km. Screening assumption from Indian truck freight "
+        "rates (Rs 2.8-6.4 per t-km, CMIE via Business Standard 2024; see models/hub_plan.py).",
+    )
+    road_circuity: float = Field(
+        default=ROAD_CIRCUITY,
+        ge=1,
+        description="Road km per geodesic km of a haul (Ballou, Rahardja & Sakai 2002 country circuity factors).",
+    )
+    hub_fixed_cost_usd: float = Field(
+        default=FIXED_COST_USD,
+        ge=0,
+        description="Fixed cost of opening a hub, USD, where hubs.csv gives no fixed_cost_usd. PLACEHOLDER "
+        "assumption for screening, not a cost estimate.",
+    )
+    hub_capacity_t_per_year: float | None = Field(
+        default=CAPACITY_T_PER_YEAR,
+        ge=0,
+        description="Residue a hub takes per year, tonnes, where hubs.csv gives no capacity_t_per_year; none: "
+        "unlimited. PLACEHOLDER assumption for screening. A hub takes this x hub_plan_years in all.",
+    )
+    hub_plan_years: float = Field(
+        default=PLAN_YEARS, ge=0, description="Years of the hub plan: a hub's capacity over the plan is "
+        "capacity_t_per_year x hub_plan_years tonnes of residue (PLACEHOLDER assumption).",
+    )  # fmt: skip
+    hub_min_feed_t: float = Field(
+        default=MIN_FEED_T,
+        ge=0,
+        description="Smallest expected feed (tonnes over the plan) of an opened hub. PLACEHOLDER assumption.",
+    )
+    hub_site_candidates: int = Field(
+        default=SITE_CANDIDATES,
+        ge=0,
+        description="Top-valued sites whose centroids are candidate hubs when there is no hubs.csv (more candidates: "
+        "better plans, longer solves; 25 solves in ~10 s at 1,000 sites on 2 cores).",
+    )
     grade_tonnage_multiples: list[float] = Field(
         default=[0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
         description="Cut-off ladder of the grade-tonnage curves, as multiples of each element's cut-off grade.",

@@ -74,8 +74,11 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
     "confidence class. " + DISCLAIMER,
     "samples": "Accepted assay intervals, grades in g/t; <element>_bdl flags below-detection values.",
     "quarantine": "Input rows quarantined with source file, row, id and reason.",
-    "hubs": "Processing hubs (given or proposed) with the P10/P50/P90 recoverable Ga, Te, PGM and value of the sites "
-    "within haul distance, summed per simulation draw.",
+    "hubs": "Candidate processing hubs (given, proposed or at top sites): opened by the hub plan (method milp, or "
+    "kmeans as fallback), the P10/P50/P90 recoverable Ga, Te, PGM and value of the sites within haul distance, and "
+    "of the sites assigned (feed), and the net value after haul and fixed costs, summed per simulation draw.",
+    "hub_assignments": "Hub plan: one line per site feeding a hub (site centroid to hub), with geodesic and road km, "
+    "expected tonnes, value, haul cost and net value. Costs are screening assumptions.",
     "reviews": f"Every review decision ({' / '.join(DECISIONS)}), oldest first; in_force marks the decision the "
     "ranking honours.",
     "grade_tonnage": "Grade-tonnage curves of sampled sites at P50 inputs (lognormal closed form): tonnes, mean grade "
@@ -183,6 +186,7 @@ def publish_inventory(
     postgis: PostgisTarget | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
     catalogue: bool = False,
+    hub_assignments: gpd.GeoDataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format (and to PostGIS) and publish it; return the files.
 
@@ -201,7 +205,8 @@ def publish_inventory(
     before = None if postgis is None else partial(publish_staged_inventory, postgis)
     with staged_outputs(out_dir, stale=INVENTORY_FILES, before=before) as staging:
         written = stage_inventory(staging, sites_ranked, samples, quarantine, metadata, formats=formats, hubs=hubs,
-                                  postgis=postgis, tables=tables, catalogue=catalogue)  # fmt: skip
+                                  postgis=postgis, tables=tables, catalogue=catalogue,
+                                  hub_assignments=hub_assignments)  # fmt: skip
     return {key: out_dir / path.relative_to(staging) for key, path in written.items()}
 
 
@@ -216,6 +221,7 @@ def stage_inventory(
     postgis: PostgisTarget | None = None,
     tables: Mapping[str, pd.DataFrame] | None = None,
     catalogue: bool = True,
+    hub_assignments: gpd.GeoDataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format into ``staging``, then to PostGIS; return the files written.
 
@@ -233,6 +239,8 @@ def stage_inventory(
         Export formats, see :func:`check_formats`; all by default.
     hubs : GeoDataFrame, optional
         Processing hubs, published as a further layer when given.
+    hub_assignments : GeoDataFrame, optional
+        The hub plan's site -> hub lines, published as layer ``hub_assignments`` when given.
     tables : mapping of str to DataFrame, optional
         Attribute tables (no geometry) published beside the layers, e.g. ``reviews`` and
         ``grade_tonnage``; those in :data:`CSV_TABLES` are also written as ``<name>.csv``.
@@ -254,6 +262,8 @@ def stage_inventory(
     layers: dict[str, pd.DataFrame] = {"sites_ranked": ranked, "samples": samples, "quarantine": quarantine}
     if hubs is not None:
         layers["hubs"] = hubs
+    if hub_assignments is not None:
+        layers["hub_assignments"] = hub_assignments
     for name, table in (tables or {}).items():
         if name in layers or name == "run_metadata":
             raise ValueError(f"table name {name!r} is taken by a layer; choose another name")

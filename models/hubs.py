@@ -1,19 +1,22 @@
 """Processing hubs: where a plant could draw on several sites, and how much metal lies in reach.
 
 Hubs are either given (``hubs.csv`` in the data drop: ``hub_id``, ``name``, ``lon``,
-``lat``) or proposed by weighted k-means: site centroids in a Lambert azimuthal
-equal-area projection centred on the sites (metres, little distortion over a country),
-weighted by each site's P50 recoverable value, so centres are pulled toward valuable
-sites. A hub's catchment is every site not excluded by review whose centroid lies within
-the haul distance (geodesic, WGS 84 ellipsoid); a site in reach of two hubs counts for
-both, so each hub's total is what it could draw on, not a share of a partition. Totals are
-summed per Monte Carlo draw before P10/P50/P90 are taken.
+``lat``, optionally ``capacity_t_per_year`` and ``fixed_cost_usd``) or proposed by
+weighted k-means: site centroids in a Lambert azimuthal equal-area projection centred on
+the sites (metres, little distortion over a country), weighted by each site's P50
+recoverable value, so centres are pulled toward valuable sites. A hub's catchment is every
+site not excluded by review whose centroid lies within the haul distance (geodesic, WGS 84
+ellipsoid); a site in reach of two hubs counts for both, so each hub's total is what it
+could draw on, not a share of a partition. Totals are summed per Monte Carlo draw before
+P10/P50/P90 are taken. Which hubs to open and which site feeds which is the hub plan
+(:mod:`models.hub_plan`, through :func:`plan_hubs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -25,7 +28,12 @@ from geodata.datadrop import HUBS_FILE
 from geodata.schema import STORAGE_CRS
 from models.simulation import PERCENTILES, ResourceDraws
 
+if TYPE_CHECKING:
+    from models.hub_plan import HubPlan
+
 HUB_INPUT_COLUMNS: tuple[str, ...] = ("hub_id", "name", "lon", "lat")
+#: Optional hubs.csv columns (an empty cell takes the run's default): numbers >= 0.
+HUB_OPTIONAL_COLUMNS: tuple[str, ...] = ("capacity_t_per_year", "fixed_cost_usd")
 #: Metals whose recoverable tonnes each hub reports.
 HUB_METALS: tuple[str, ...] = ("ga", "te", "pgm")
 _GEOD = pyproj.Geod(ellps="WGS84")
@@ -50,7 +58,10 @@ def read_hubs(path: Path) -> pd.DataFrame | None:
 
 
 def check_hubs(table: pd.DataFrame, source: str = HUBS_FILE) -> pd.DataFrame:
-    """Validate given hubs and return ``hub_id``, ``name``, ``lon``, ``lat`` (WGS 84 degrees).
+    """Validate given hubs and return ``hub_id``, ``name``, ``lon``, ``lat`` (WGS 84 degrees) and the optional columns.
+
+    ``capacity_t_per_year`` and ``fixed_cost_usd`` are returned as numbers, NaN where the
+    file leaves them empty or has no such column (the hub plan then uses its defaults).
 
     >>> check_hubs(pd.DataFrame({"HUB_ID": ["A"], "name": ["Plant A"], "lon": ["80.5"], "lat": ["21"]}))["lon"].tolist()
     [80.5]
@@ -64,7 +75,7 @@ def check_hubs(table: pd.DataFrame, source: str = HUBS_FILE) -> pd.DataFrame:
     if missing:
         header = ",".join(HUB_INPUT_COLUMNS)
         raise HubsError(f"{source}: missing column(s) {', '.join(missing)}; the header must be {header}")
-    hubs = table[list(HUB_INPUT_COLUMNS)].copy()
+    hubs = table[[*HUB_INPUT_COLUMNS, *(c for c in HUB_OPTIONAL_COLUMNS if c in table.columns)]].copy()
     hubs["hub_id"] = hubs["hub_id"].astype(str).str.strip()
     hubs["name"] = hubs["name"].astype(str).str.strip()
     for position, row in enumerate(hubs.itertuples(index=False), start=2):
@@ -86,8 +97,21 @@ def check_hubs(table: pd.DataFrame, source: str = HUBS_FILE) -> pd.DataFrame:
                     "give WGS 84 degrees (lon -180..180, lat -90..90)"
                 )
         hubs[column] = values.astype(float)
+    for column in HUB_OPTIONAL_COLUMNS:
+        hubs[column] = _optional_numbers(hubs[column], column, source) if column in hubs else np.nan
     hubs["name"] = hubs["name"].where(hubs["name"] != "", hubs["hub_id"])
     return hubs.reset_index(drop=True)
+
+
+def _optional_numbers(raw: pd.Series, column: str, source: str) -> pd.Series:
+    """An optional non-negative number per hub; empty cells are NaN."""
+    text = raw.astype(str).str.strip()
+    values = pd.to_numeric(text.where(text != ""), errors="coerce").astype(float)
+    for position, (cell, value) in enumerate(zip(text, values), start=2):
+        if cell and not (np.isfinite(value) and value >= 0):
+            raise HubsError(f"{source} line {position}: {column} {cell!r} is not a number >= 0; "
+                            "give a number or leave the cell empty for the default")  # fmt: skip
+    return values
 
 
 def equal_area_crs(lon: np.ndarray, lat: np.ndarray) -> pyproj.CRS:
@@ -267,19 +291,19 @@ def _catchment_totals(reach: np.ndarray, site_ids: pd.Series, chunks: Iterable[R
 def plan_hubs(
     sites: pd.DataFrame,
     weights: np.ndarray,
-    draws: ResourceDraws | Iterable[ResourceDraws],
+    draws: ResourceDraws | Iterable[ResourceDraws] | Callable[[], Iterable[ResourceDraws]],
     given: pd.DataFrame | None = None,
     k: int = 5,
     haul_km: float = 150.0,
     seed: int = 0,
-) -> gpd.GeoDataFrame:
-    """Given hubs (when a table is supplied) or proposed ones, with their catchment totals.
+    **plan: Any,
+) -> HubPlan:
+    """The hub plan: candidates (given, else proposed plus top sites), opened hubs and site -> hub assignments.
 
     ``sites`` (``site_id``, ``lon``, ``lat``) and ``weights`` (P50 recoverable value) are
-    the sites that may feed a hub, i.e. those not excluded by review.
+    the sites that may feed a hub, i.e. those not excluded by review; ``plan`` goes to
+    :func:`models.hub_plan.plan_network` (``costs``, ``n_site_candidates``, ``optimise``, ...).
     """
-    if given is not None:
-        hubs = given.assign(method="given")
-    else:
-        hubs = propose_hubs(sites, weights, k=k, seed=seed)
-    return aggregate_hubs(hubs, sites, draws, haul_km=haul_km)
+    from models.hub_plan import plan_network  # hub_plan builds on this module
+
+    return plan_network(sites, weights, draws, given=given, k=k, haul_km=haul_km, seed=seed, **plan)

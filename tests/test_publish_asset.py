@@ -182,8 +182,8 @@ def test_inventory_publishes_to_postgis_from_an_env_var(tmp_path):
             names = set(connection.execute(sa.text(tables_sql), {"s": schema}).scalars())
             run_id_sql = f"SELECT value FROM \"{schema}\".run_metadata WHERE key = 'run_id'"
             run_id = connection.execute(sa.text(run_id_sql)).scalar()
-        assert names == {"sites_ranked", "samples", "quarantine", "run_metadata", "hubs", "reviews", "grade_tonnage",
-                         "lineage", "changes"}  # fmt: skip
+        assert names == {"sites_ranked", "samples", "quarantine", "run_metadata", "hubs", "hub_assignments",
+                         "reviews", "grade_tonnage", "lineage", "changes"}  # fmt: skip
         assert run_id == result.run_id
         reported = _inventory_metadata(result)["postgis"].value
         assert reported.endswith(f"schema {schema}") and ":***@" in reported

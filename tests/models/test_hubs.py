@@ -107,8 +107,8 @@ def test_proposed_hubs_sit_at_the_clusters_and_are_reproducible_by_seed():
     for lon, lat in [(74.0, 25.0), (85.0, 21.0), (78.0, 10.0)]:
         assert geodesic_km(first["lon"], first["lat"], lon, lat).min() < 60.0
     sites_draws = _draws(list(sites["site_id"]), np.ones((len(sites), 10)))
-    planned = plan_hubs(sites, weights, sites_draws, k=3, haul_km=150.0, seed=7)
-    assert planned["n_sites"].tolist() == [6, 6, 6]
+    planned = plan_hubs(sites, weights, sites_draws, k=3, haul_km=150.0, seed=7).hubs
+    assert planned.loc[planned["location"] == "proposed", "n_sites"].tolist() == [6, 6, 6]
 
 
 def test_value_weights_pull_a_hub_toward_valuable_sites():
@@ -131,8 +131,8 @@ def test_given_hubs_are_used_as_given(tmp_path):
     given = read_hubs(path)
     assert given["name"].tolist() == ["Jamnagar plant", "J2"]  # an empty name falls back to the id
     sites = _sites_east_of(70.05, 22.47, [30.0])
-    planned = plan_hubs(sites, np.array([1.0]), _draws(["S0"], np.ones((1, 4))), given=given, k=1)
-    assert planned["hub_id"].tolist() == ["J1", "J2"] and (planned["method"] == "given").all()
+    planned = plan_hubs(sites, np.array([1.0]), _draws(["S0"], np.ones((1, 4))), given=given, k=1).hubs
+    assert planned["hub_id"].tolist() == ["J1", "J2"] and (planned["location"] == "given").all()
     assert planned["n_sites"].tolist() == [1, 0]
     assert read_hubs(tmp_path / "absent.csv") is None
 
