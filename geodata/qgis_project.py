@@ -10,7 +10,9 @@ rasters, styled, grouped and ready to print:
   zoomed in, the filled footprints. Labels (site id and rank) appear from 1:250,000.
 - ``samples`` coloured by the grade of one element; the layer has one named style per
   element, and each element's map theme selects its style and its grade rasters.
-- ``hubs`` (and any other hub layer the GeoPackage holds), ``quarantine`` (unchecked).
+- ``hubs``: every candidate a faint grey dot, the hubs the hub plan opens purple triangles over
+  them; below it ``hub_assignments``, a thin grey-purple line from each site to the hub it feeds
+  (and any other hub layer the GeoPackage holds); ``quarantine`` (unchecked).
 - The grade rasters (``rasters/<site>_<element>_grade.tif``) of the :data:`RASTERS_PER_ELEMENT`
   (25) best-ranked sites per element (``rank`` of ``sites_ranked``; unranked sites after the
   ranked ones): band ``p50_gt`` with one colour ramp per element (computed once and shared by
@@ -66,6 +68,7 @@ from geodata.styles import (
     Rule,
     Symbol,
     grade_rules,
+    hub_assignments_rules,
     hubs_rules,
     quarantine_rules,
     rule_renderer,
@@ -94,7 +97,7 @@ RASTER_GROUP = "Grade rasters (block P50, g/t)"
 RASTERS_PER_ELEMENT = 25
 #: Layer names in the project, by GeoPackage table (other spatial tables keep their table name).
 LAYER_TITLES = {"sites_ranked": "Sites (ranked)", "samples": "Samples", "hubs": "Processing hubs",
-                "quarantine": "Quarantined rows"}  # fmt: skip
+                "hub_assignments": "Hub assignments (site to hub)", "quarantine": "Quarantined rows"}  # fmt: skip
 #: Abstract of the grade rasters' metadata.
 RASTER_NOTE = (
     "Block grades of one element at one sampled site, Cloud-Optimized GeoTIFF in the site's UTM zone, cells sized "
@@ -526,7 +529,7 @@ class _Project:
 
     def __init__(self, vectors, rasters, title, synthetic, disclaimer, metadata, sample_breaks, run_note,
                  per_element) -> None:  # fmt: skip
-        order = {"hubs": 0, "samples": 1, "sites_ranked": 3, "quarantine": 4}
+        order = {"hubs": 0, "hub_assignments": 0.5, "samples": 1, "sites_ranked": 3, "quarantine": 4}
         self.vectors = sorted(vectors, key=lambda v: (order.get(v.table, 0.5 if v.table.startswith("hub") else 2),
                                                       v.table, v.geometry))  # fmt: skip
         self.rasters = list(rasters)
@@ -742,7 +745,8 @@ class _Project:
         _sub(element, "blendMode", "0")
         _sub(element, "featureBlendMode", "0")
         _sub(element, "layerOpacity", "1")
-        display = {"sites_ranked": "site_id", "samples": "sample_id", "hubs": "name"}.get(vector.table)
+        display = {"sites_ranked": "site_id", "samples": "sample_id", "hubs": "name",
+                   "hub_assignments": "site_id"}.get(vector.table)  # fmt: skip
         if display in vector.fields:
             _sub(element, "previewExpression", f'"{display}"')
         return element
@@ -757,6 +761,8 @@ class _Project:
             return samples_rules()
         if vector.table == "quarantine":
             return [rule for rule in quarantine_rules() if rule.filter.geometry in (None, vector.geometry)]
+        if vector.table == "hub_assignments" and vector.geometry == "Line":
+            return hub_assignments_rules()
         if vector.table.startswith("hub") and vector.geometry == "Point":
             return hubs_rules()
         return _default_rules(vector.geometry)
@@ -1014,6 +1020,8 @@ def _default_rules(geometry: str) -> list[Rule]:
     """A plain style for a spatial table Residua does not style (e.g. a layer added by a later version)."""
     if geometry == "Point":
         return [Rule("Feature", Symbol("marker", fill="#1f78b4", stroke="#ffffff", stroke_width=0.2, size=2.0))]
+    if geometry == "Line":
+        return [Rule("Feature", Symbol("line", fill=None, stroke="#1f78b4", stroke_width=0.4))]
     return [Rule("Feature", Symbol("fill", fill="#a6cee3", stroke="#1f78b4", stroke_width=0.4, opacity=0.5))]
 
 

@@ -5,13 +5,15 @@ The page needs no server and no internet: Leaflet (BSD-2-Clause, vendored in
 inlined. It shows the sites on a map (fill by rank, outline by confidence class), a sortable
 and filterable ranked table linked to the map, and per site its evidence: samples, tonnage
 and grade P10/P50/P90, a grade-tonnage curve, the grade model's fit, the review history and
-the lineage of its numbers; above the map, the sites changed since the last release.
-Served by ``residua review`` (see :func:`mark_served`) it also records decisions.
+the lineage of its numbers and the hub it feeds; above the map, the sites changed since the
+last release; below the table, the processing hubs the hub plan opens (on the map too, with a
+line from each site to its hub). Served by ``residua review`` (see :func:`mark_served`) it also
+records decisions.
 
 Optional inputs are read when present and the page says so when they are not: the
-``grade_tonnage``, ``changes`` and ``lineage`` tables, ``grade_model_report.csv``, the model
-cards and the reviews (``reviews.csv`` in the data directory, else a ``reviews`` table in the
-GeoPackage).
+``grade_tonnage``, ``changes`` and ``lineage`` tables, the ``hubs`` and ``hub_assignments``
+layers, ``grade_model_report.csv``, the model cards and the reviews (``reviews.csv`` in the data
+directory, else a ``reviews`` table in the GeoPackage).
 """
 
 from __future__ import annotations
@@ -63,6 +65,22 @@ NO_RELEASE = "No earlier release of this output folder to compare with."
 NO_CHANGE = "No site changed beyond the threshold since release {release}."
 #: An empty ``changes`` table does not say which release it was compared with, nor whether there was one.
 NO_CHANGE_OR_RELEASE = "No site changed beyond the threshold since the last release, or there is no earlier release."
+#: What the hubs section says for an inventory without a hub plan (runs before it had none).
+NO_HUB_PLAN = "No hub plan in this inventory (no {layers} layer); re-run `residua run` to add one."
+#: Columns the hubs section needs, per layer; the others are shown when present.
+HUB_REQUIRED: dict[str, tuple[str, ...]] = {"hubs": ("hub_id", "opened"), "hub_assignments": ("site_id", "hub_id")}
+#: Columns of the opened hubs the page shows (hub_plan's hubs layer), numbers as published.
+HUB_COLUMNS: tuple[str, ...] = (
+    "hub_id", "name", "location", "method", "n_assigned", "capacity_t", "fixed_cost_usd",
+    "feed_t_p10", "feed_t_p50", "feed_t_p90", "feed_ga_t_p50", "feed_te_t_p50", "feed_pgm_t_p50",
+    "feed_value_usd_p50", "haul_cost_usd_mean", "net_value_usd_mean", "net_value_usd_p10", "net_value_usd_p50",
+    "net_value_usd_p90",
+)  # fmt: skip
+#: Columns of each site -> hub line the page shows.
+ASSIGNMENT_COLUMNS: tuple[str, ...] = (
+    "site_id", "hub_id", "geodesic_km", "road_km", "tonnes_mean", "value_usd_mean", "haul_cost_usd_mean",
+    "net_value_usd_mean",
+)  # fmt: skip
 #: Lineage columns holding JSON objects, parsed for the page.
 LINEAGE_JSON: tuple[str, ...] = ("hole_sha256", "covariates", "reference_rows", "grade_models")
 
@@ -81,6 +99,8 @@ class Inventory:
     grade_tonnage: pd.DataFrame | None
     changes: pd.DataFrame | None = None
     lineage: pd.DataFrame | None = None
+    hubs: gpd.GeoDataFrame | None = None
+    hub_assignments: gpd.GeoDataFrame | None = None
 
 
 def read_run_metadata(gpkg: Path) -> dict[str, str]:
@@ -144,7 +164,8 @@ def read_inventory(gpkg: Path) -> Inventory:
         name: pd.DataFrame(_read_layer(gpkg, name, geometry=False)) if name in layers else None
         for name in ("grade_tonnage", "changes", "lineage")
     }
-    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), **tables)
+    hub_layers = {name: _read_layer(gpkg, name) if name in layers else None for name in ("hubs", "hub_assignments")}
+    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), **tables, **hub_layers)
 
 
 def build_review_page(
@@ -203,6 +224,7 @@ def page_payload(
         "reviews": reviews_payload(gpkg, reviews if reviews is not None else default_reviews_path(metadata)),
         "changes": changes_payload(inventory.changes, metadata),
         "lineage": lineage_payload(inventory.lineage, model_card_ids(gpkg.parent / "model_cards")),
+        "hubs": hubs_payload(inventory.hubs, inventory.hub_assignments),
         "vocabulary": page_vocabulary(),
     }
 
@@ -469,6 +491,74 @@ def lineage_payload(table: pd.DataFrame | None, models: dict[str, str] | None = 
         record["grade_models_source"] = "lineage" if own else "model cards" if models else ""
         by_site[str(row["site_id"])] = record
     return {"status": "ok", "message": "", "by_site": by_site}
+
+
+def hubs_payload(hubs: gpd.GeoDataFrame | None, assignments: gpd.GeoDataFrame | None) -> dict[str, object]:
+    """The hub plan as the page shows it: opened hubs, closed candidates and each site's line to its hub.
+
+    Parameters
+    ----------
+    hubs, assignments : GeoDataFrame or None
+        The ``hubs`` and ``hub_assignments`` layers (:mod:`models.hub_plan`); None when absent.
+
+    Returns
+    -------
+    dict
+        ``status`` (``ok``, ``absent`` or ``unrecognised``), ``message`` (one line, instead of the
+        plan), ``methods``, ``n_candidates``, ``opened`` (per opened hub the :data:`HUB_COLUMNS`
+        present, ``lon``, ``lat``; by net value P50, highest first), ``closed`` (``hub_id``,
+        ``location``, ``lon``, ``lat``), ``assignments`` (the :data:`ASSIGNMENT_COLUMNS` present and
+        the line's ``coordinates`` [[lon, lat], [lon, lat]]) and ``net_value_usd_mean`` (the plan's
+        expected net value, the sum of the opened hubs' means).
+
+    Examples
+    --------
+    >>> hubs_payload(None, None)["message"]
+    'No hub plan in this inventory (no hubs or hub_assignments layer); re-run `residua run` to add one.'
+    """
+    empty: dict[str, object] = {"methods": [], "n_candidates": 0, "opened": [], "closed": [], "assignments": []}
+    if hubs is None or assignments is None:
+        absent = [name for name, frame in (("hubs", hubs), ("hub_assignments", assignments)) if frame is None]
+        return {"status": "absent", "message": NO_HUB_PLAN.format(layers=" or ".join(absent)), **empty}
+    missing = [f"{layer}.{column}" for layer, frame in (("hubs", hubs), ("hub_assignments", assignments))
+               for column in HUB_REQUIRED[layer] if column not in frame.columns]  # fmt: skip
+    if missing:
+        message = f"The hub plan cannot be shown: the inventory lacks {', '.join(missing)} (an older run?)."
+        return {"status": "unrecognised", "message": message, **empty}
+    hubs = hubs.to_crs(4326) if hubs.crs is not None else hubs
+    assignments = assignments.to_crs(4326) if assignments.crs is not None else assignments
+    hubs = hubs.assign(hub_id=hubs["hub_id"].astype(str), opened=hubs["opened"].map(_truthy))
+    points = [_lon_lat(geometry) for geometry in hubs.geometry]
+    opened, closed = [], []
+    for (_, row), point in zip(hubs.iterrows(), points):
+        if row["opened"]:
+            record = _clean_record({key: row[key] for key in HUB_COLUMNS if key in hubs.columns})
+            opened.append({**record, "lon": point[0], "lat": point[1]})
+        else:
+            closed.append({"hub_id": row["hub_id"], "location": _text(row.get("location")), "lon": point[0],
+                           "lat": point[1]})  # fmt: skip
+    opened.sort(key=lambda hub: (hub.get("net_value_usd_p50") is None, -(hub.get("net_value_usd_p50") or 0.0)))
+    lines = []
+    for _, row in assignments.iterrows():
+        record = _clean_record({key: row[key] for key in ASSIGNMENT_COLUMNS if key in assignments.columns})
+        record.update(site_id=str(row["site_id"]), hub_id=str(row["hub_id"]))
+        geometry = row.geometry
+        coordinates = [] if geometry is None or geometry.is_empty else shapely.get_coordinates(geometry)
+        record["coordinates"] = [[round(float(x), 6), round(float(y), 6)] for x, y in coordinates]
+        lines.append(record)
+    means = hubs.loc[hubs["opened"], "net_value_usd_mean"] if "net_value_usd_mean" in hubs.columns else None
+    total = float(means.sum()) if means is not None and means.notna().any() else None
+    methods = sorted({_text(value) for value in hubs.get("method", pd.Series(dtype=object)) if _present(value)})
+    return {"status": "ok", "message": "", "methods": methods, "n_candidates": len(hubs), "opened": opened,
+            "closed": closed, "assignments": lines, "net_value_usd_mean": total}  # fmt: skip
+
+
+def _lon_lat(geometry: object) -> tuple[float | None, float | None]:
+    """A point's (lon, lat) rounded to 1e-6 degrees; (None, None) when missing or empty."""
+    if geometry is None or getattr(geometry, "is_empty", True):
+        return (None, None)
+    point = geometry if geometry.geom_type == "Point" else geometry.representative_point()  # type: ignore[attr-defined]
+    return (round(float(point.x), 6), round(float(point.y), 6))
 
 
 def model_card_ids(folder: Path) -> dict[str, str]:

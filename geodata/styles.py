@@ -10,7 +10,9 @@ Sites are filled by rank class (a graduated ramp, top ranks darkest) and outline
 confidence class G1..G4 (colour, width and dash pattern from :mod:`geodata.vocabulary`, as on
 the review page, so the classes survive greyscale printing and colour-blindness); both rule
 groups match each site, so every site is drawn with a fill and an outline. Samples are small
-dark points, quarantined rows red, hubs purple triangles.
+dark points, quarantined rows red. Hub candidates are faint grey dots, the hubs the hub plan
+opens purple triangles over them (a nested rule on ``opened``), and the site -> hub lines of
+``hub_assignments`` thin grey-purple lines.
 """
 
 from __future__ import annotations
@@ -83,9 +85,10 @@ class Filter:
 
 @dataclass(frozen=True)
 class Symbol:
-    """One simple symbol: a fill (``kind='fill'``), a marker (``kind='marker'``) or a marker drawn at
-    a polygon's centroid (``kind='centroid'``, QGIS's centroid fill: a footprint far smaller than a
-    pixel at national scale still shows as a symbol of ``size`` mm).
+    """One simple symbol: a fill (``kind='fill'``), a marker (``kind='marker'``), a line (``kind='line'``,
+    drawn in ``stroke`` at ``stroke_width`` and ``opacity``) or a marker drawn at a polygon's centroid
+    (``kind='centroid'``, QGIS's centroid fill: a footprint far smaller than a pixel at national scale
+    still shows as a symbol of ``size`` mm).
 
     Colours are RGB hex; ``fill=None`` draws no fill (outline only), ``stroke=None`` no outline.
     Widths and sizes are millimetres; ``dash`` is a QGIS pen style (solid, dash, dot).
@@ -283,17 +286,41 @@ def quarantine_rules() -> list[Rule]:
     ]  # fmt: skip
 
 
+HUB_PURPLE = "#6a3d9a"
+#: The site -> hub lines: a grey purple, lighter than the hubs they lead to.
+ASSIGNMENT_COLOUR = "#7d6e9c"
+
+
 def hubs_rules() -> list[Rule]:
-    """Rules for ``hubs``: purple triangles."""
-    return [Rule("Processing hub", Symbol("marker", fill="#6a3d9a", stroke="#ffffff", stroke_width=0.3,
-                                          shape="triangle", size=3.5))]  # fmt: skip
+    """Rules for ``hubs``: every candidate a faint grey dot; the opened ones a purple triangle over it.
+
+    One rule for all candidates with a nested rule for ``"opened" = TRUE`` (QGIS 3.22 reads the
+    GeoPackage's boolean as a boolean, which ``= 1`` does not match), so a hubs layer without
+    ``opened`` (a run before the hub plan) still draws each hub, as a candidate.
+
+    Examples
+    --------
+    >>> rule = hubs_rules()[0]
+    >>> (rule.label, [(child.label, child.filter.qgis()) for child in rule.children])
+    ('Hub candidate', [('Hub opened by the plan', '"opened" = TRUE')])
+    """
+    candidate = Symbol("marker", fill="#c4c7cc", stroke="#8a8f96", stroke_width=0.2, size=1.8, opacity=0.6)
+    opened = Symbol("marker", fill=HUB_PURPLE, stroke="#ffffff", stroke_width=0.3, shape="triangle", size=3.5)
+    return [Rule("Hub candidate", candidate, children=(Rule("Hub opened by the plan", opened,
+                                                           Filter((("opened", "=", True),))),))]  # fmt: skip
+
+
+def hub_assignments_rules() -> list[Rule]:
+    """Rules for ``hub_assignments``: thin grey-purple lines from each site to its hub."""
+    return [Rule("Site to hub", Symbol("line", fill=None, stroke=ASSIGNMENT_COLOUR, stroke_width=0.3, opacity=0.85))]
 
 
 #: Rules and a description per publishable layer.
 LAYER_RULES = {
     "samples": (samples_rules, "Assay intervals, small dark points"),
     "quarantine": (quarantine_rules, "Quarantined rows in red"),
-    "hubs": (hubs_rules, "Processing hubs, purple triangles"),
+    "hubs": (hubs_rules, "Hub candidates as grey dots, the hubs the plan opens as purple triangles"),
+    "hub_assignments": (hub_assignments_rules, "Site to hub lines of the hub plan, thin grey-purple"),
 }
 
 
@@ -427,18 +454,30 @@ def to_sld(layer: str, name: str, rules: list[Rule]) -> str:
     user_style = ET.SubElement(named, "UserStyle")
     ET.SubElement(user_style, "se:Name").text = name
     feature_style = ET.SubElement(user_style, "se:FeatureTypeStyle")
-    for rule in rules:
+    for rule in _flat_rules(rules):
         if rule.symbol is None:
-            raise ValueError(f"rule {rule.label!r} has no symbol: SLD is written for flat rules only")
+            raise ValueError(f"rule {rule.label!r} has no symbol: SLD is written for rules with symbols only")
         element = ET.SubElement(feature_style, "se:Rule")
         ET.SubElement(element, "se:Name").text = rule.label
         description = ET.SubElement(element, "se:Description")
         ET.SubElement(description, "se:Title").text = rule.label
-        if rule.filter.terms:
+        if rule.filter.otherwise:
+            ET.SubElement(element, "se:ElseFilter")
+        elif rule.filter.terms:
             element.append(_ogc_filter(rule.filter))
         element.append(_sld_symbolizer(rule.symbol))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _flat_rules(rules: Iterable[Rule], terms: tuple[tuple[str, str, object], ...] = ()) -> list[Rule]:
+    """Rules and their nested rules in drawing order, each child's filter ANDed with its parents' terms."""
+    flat = []
+    for rule in rules:
+        own = terms + rule.filter.terms
+        flat.append(replace(rule, filter=replace(rule.filter, terms=own), children=()))
+        flat += _flat_rules(rule.children, own)
+    return flat
 
 
 def _key(text: str) -> str:
@@ -447,6 +486,8 @@ def _key(text: str) -> str:
 
 
 def _qgis_literal(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
     return f"'{value}'" if isinstance(value, str) else str(value)
 
 
@@ -461,7 +502,14 @@ def _qml_symbol(name: str, symbol: Symbol) -> ET.Element:
     kind = "fill" if symbol.kind == "centroid" else symbol.kind
     element = ET.Element("symbol", {"type": kind, "name": name, "alpha": "1", "clip_to_extent": "1",
                                     "force_rhr": "0"})  # fmt: skip
-    if symbol.kind == "fill":
+    if symbol.kind == "line":
+        layer_class = "SimpleLine"
+        props = {
+            "line_color": _rgba(symbol.stroke, symbol.opacity), "line_style": symbol.dash,
+            "line_width": f"{symbol.stroke_width:g}", "line_width_unit": "MM", "capstyle": "round",
+            "joinstyle": "round", "offset": "0", "offset_unit": "MM", "use_custom_dash": "0",
+        }  # fmt: skip
+    elif symbol.kind == "fill":
         layer_class = "SimpleFill"
         props = {
             "color": _rgba(symbol.fill, symbol.opacity), "style": "solid" if symbol.fill else "no",
@@ -507,11 +555,15 @@ def _ogc_filter(rule_filter: Filter) -> ET.Element:
     for column, op, value in rule_filter.terms:
         comparison = ET.SubElement(parent, f"ogc:{names[op]}")
         ET.SubElement(comparison, "ogc:PropertyName").text = column
-        ET.SubElement(comparison, "ogc:Literal").text = str(value)
+        ET.SubElement(comparison, "ogc:Literal").text = str(value).lower() if isinstance(value, bool) else str(value)
     return element
 
 
 def _sld_symbolizer(symbol: Symbol) -> ET.Element:
+    if symbol.kind == "line":
+        element = ET.Element("se:LineSymbolizer")
+        _sld_stroke(element, symbol)
+        return element
     if symbol.kind == "fill":
         element = ET.Element("se:PolygonSymbolizer")
         if symbol.fill:
@@ -544,6 +596,8 @@ def _sld_stroke(parent: ET.Element, symbol: Symbol) -> None:
     stroke = ET.SubElement(parent, "se:Stroke")
     _parameter(stroke, "stroke", symbol.stroke or "")
     _parameter(stroke, "stroke-width", f"{symbol.stroke_width * PX_PER_MM:.1f}")
+    if symbol.kind == "line" and symbol.opacity < 1:
+        _parameter(stroke, "stroke-opacity", f"{symbol.opacity:g}")
     if symbol.sld_dasharray:
         _parameter(stroke, "stroke-dasharray", symbol.sld_dasharray)
 

@@ -23,7 +23,14 @@ from assets.review_report import review_report
 from geodata.review_page import build_review_page
 from geodata.reviews import append_review, read_reviews
 from pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
-from tests.geodata.test_review_page import GA_MODEL, HOSTILE, changes_table, write_release_inventory
+from tests.geodata.test_review_page import (
+    GA_MODEL,
+    HOSTILE,
+    changes_table,
+    hub_plan,
+    write_hub_inventory,
+    write_release_inventory,
+)
 from tests.test_review_page import HOSTILE_NAME, grade_tonnage_table, write_inventory
 
 #: Flags for Chromium as root in a container with no network (see the project's notes).
@@ -180,6 +187,71 @@ def test_changes_section_selects_sites_and_evidence_shows_their_lineage(browser,
     save_screenshot(page, tmp_path, "review_page_changes.png")
     assert errors == []
     assert requests == [(out / "report.html").as_uri()]
+    page.close()
+
+
+def js_number(value: float) -> str:
+    """A number as the page's fmt() shows it: 3 significant digits, thousands separated."""
+    text = f"{float(f'{value:.3g}'):,.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def test_hubs_section_and_assignment_lines_are_drawn(browser, tmp_path):
+    out = tmp_path / "out"
+    plan = hub_plan()
+    gpkg = write_hub_inventory(out, plan=plan)
+    (out / "report.html").write_text(build_review_page(gpkg), encoding="utf-8")
+    hubs = plan.hubs.set_index("hub_id")
+    opened = hubs[hubs["opened"]].sort_values("net_value_usd_p50", ascending=False)
+
+    page, errors, requests = open_page(browser, (out / "report.html").as_uri())
+
+    assert page.locator("#hubs-table").is_visible()
+    assert page.inner_text("#hubs h2") == "Processing hubs"
+    rows = page.eval_on_selector_all("#hubs-table tbody tr", "els => els.map(e => e.getAttribute('data-hub-id'))")
+    assert rows == list(opened.index) == ["H-WEST", "H-EAST"]
+    west = page.inner_text("#hubs-table tr[data-hub-id='H-WEST']")
+    row = hubs.loc["H-WEST"]
+    assert "milp" in west and js_number(row["feed_t_p50"]) in west and js_number(row["feed_ga_t_p50"]) in west
+    assert js_number(row["net_value_usd_p50"] / 1e6) in west and js_number(row["net_value_usd_p10"] / 1e6) in west
+    assert HOSTILE in page.inner_text("#hubs-table tr[data-hub-id='H-EAST']")  # the name shown as text, not run
+    assert page.evaluate("window.pwned") is None
+    assert "screening assumptions" in page.inner_text("#hubs-costs")
+    # on the map: one thin line per fed site, a triangle per opened hub, the closed candidate faint
+    lines = page.eval_on_selector_all("#map path.hub-assignment", "els => els.map(e => e.getAttribute('data-site-id'))")
+    assert sorted(lines) == sorted(plan.assignments["site_id"]) == ["FA-002", "RM-001", "ZL-003"]
+    assert page.locator("#map .hub-icon").count() == 2 and page.locator("#map path.hub-closed").count() == 1
+
+    page.click("#site-table tr[data-site-id='FA-002']")
+    feed = page.inner_text("#hub-feed")
+    road = plan.assignments.set_index("site_id").loc["FA-002", "road_km"]
+    assert feed.startswith("Feeds hub H-WEST, West plant: ") and js_number(road) + " road km" in feed
+    assert page.locator("#map path.hub-assignment.selected").count() == 1
+    page.click("#site-table tr[data-site-id='CS-004']")
+    assert page.inner_text("#hub-feed") == "Feeds no hub in this plan."
+
+    save_screenshot(page, tmp_path, "review_page_hubs.png")
+    page.uncheck("#hubs-on-map")  # the plan can be taken off the map
+    assert page.locator("#map path.hub-assignment").count() == 0 and page.locator("#map .hub-icon").count() == 0
+    assert errors == []
+    assert requests == [(out / "report.html").as_uri()]
+    page.close()
+
+
+def test_page_without_a_hub_plan_says_so_in_one_line(browser, tmp_path):
+    out = tmp_path / "out"
+    gpkg = write_hub_inventory(out, assignments=False)  # hubs, but no hub_assignments (an older run)
+    (out / "report.html").write_text(build_review_page(gpkg), encoding="utf-8")
+
+    page, errors, _ = open_page(browser, (out / "report.html").as_uri())
+
+    assert page.inner_text("#hubs-note") == (
+        "No hub plan in this inventory (no hub_assignments layer); re-run `residua run` to add one."
+    )
+    assert page.locator("#hubs-table").count() == 0 and page.locator("#map path.hub-assignment").count() == 0
+    page.click("#site-table tr[data-site-id='RM-001']")
+    assert "No hub plan" in page.inner_text("#hub-feed")
+    assert errors == []
     page.close()
 
 

@@ -96,6 +96,8 @@
     h("section", { "class": "card evidence-card" }, evidence)));
   var tableCard = h("section", { "class": "card table-card" });
   app.appendChild(tableCard);
+  var hubsCard = h("section", { "class": "card hubs-card", id: "hubs" });
+  app.appendChild(hubsCard);
   app.appendChild(h("footer", { "class": "disclaimer", text: DATA.disclaimer }));
 
   /* ---------- map ---------- */
@@ -113,6 +115,68 @@
   // The view is set before any site is added, so every site's SVG element exists (and is tagged) at once.
   var allBounds = L.geoJSON(DATA.sites).getBounds();
   map.fitBounds(allBounds.isValid() ? allBounds.pad(0.08) : L.latLngBounds([[-60, -170], [75, 170]]));
+
+  /* ---------- hub plan on the map (drawn before the sites, so below them) ---------- */
+  var HUBS = DATA.hubs || { status: "absent", message: "No hub plan in this inventory.", opened: [], closed: [], assignments: [] };
+  var HUB_COLOUR = "#6a3d9a", LINE_COLOUR = "#7d6e9c";
+  var HUB_SVG = '<svg width="18" height="16" viewBox="0 0 18 16"><path d="M9 1.5 L16.5 14.5 L1.5 14.5 Z" fill="' + HUB_COLOUR +
+    '" stroke="#fff" stroke-width="1.5" stroke-linejoin="round"/></svg>';
+  var hubLineGroup = L.featureGroup(), hubClosedGroup = L.featureGroup(), hubGroup = L.featureGroup();
+  var hubById = {}, hubLineOf = {}, hubLines = {}, hubMarkers = {};
+  function lonLat(c) { return [c[1], c[0]]; }
+  if (HUBS.status === "ok") {
+    [hubLineGroup, hubClosedGroup, hubGroup].forEach(function (g) { g.addTo(map); });
+    HUBS.opened.forEach(function (hb) { hubById[hb.hub_id] = hb; });
+    HUBS.assignments.forEach(function (a) {
+      hubLineOf[a.site_id] = a;
+      if (!a.coordinates || a.coordinates.length < 2) return;
+      var line = L.polyline(a.coordinates.map(lonLat), { color: LINE_COLOUR, weight: 1.2, opacity: 0.8, className: "hub-assignment" });
+      // Tooltips get DOM nodes, never HTML strings: Leaflet would parse a string as markup.
+      line.bindTooltip(h("span", { text: a.site_id + " \u2192 hub " + a.hub_id + ": " + fmt(a.road_km) + " road km, net " +
+        fmtUsdM(a.net_value_usd_mean) + " M USD" }), { sticky: true });
+      line.on("click", function () { selectSite(a.site_id, { zoom: false, scroll: true }); });
+      hubLineGroup.addLayer(line);
+      hubLines[a.site_id] = line;
+    });
+    HUBS.closed.forEach(function (hb) {
+      if (missing(hb.lat) || missing(hb.lon)) return;
+      var m = L.circleMarker([hb.lat, hb.lon], { radius: 3, weight: 1, color: "#8a8f96", opacity: 0.55, fillColor: "#c4c7cc", fillOpacity: 0.45,
+        className: "hub-closed" });
+      m.bindTooltip(h("span", { text: "Candidate hub " + hb.hub_id + " (not opened)" }));
+      hubClosedGroup.addLayer(m);
+    });
+    HUBS.opened.forEach(function (hb) {
+      if (missing(hb.lat) || missing(hb.lon)) return;
+      var m = L.marker([hb.lat, hb.lon], { icon: L.divIcon({ className: "hub-icon", html: HUB_SVG, iconSize: [18, 16], iconAnchor: [9, 10] }),
+        keyboard: false, zIndexOffset: 500 });
+      var tip = h("div", {}, h("b", { text: "Hub " + hb.hub_id }), h("div", { text: hb.name || "" }),
+        h("div", { text: (hb.n_assigned == null ? "?" : hb.n_assigned) + " sites; feed P50 " + fmt(hb.feed_t_p50) + " t; net value P50 " +
+          fmtUsdM(hb.net_value_usd_p50) + " M USD" }));
+      m.bindTooltip(tip);
+      m.on("click", function () { zoomToHub(hb.hub_id); });
+      hubGroup.addLayer(m);
+      hubMarkers[hb.hub_id] = m;
+    });
+    tagHubLayers();
+  }
+  function tagHubLayers() {
+    // Leaflet makes new elements each time a layer is added to the map: tag (and mark) them again.
+    Object.keys(hubLines).forEach(function (id) {
+      var el = hubLines[id].getElement();
+      if (!el) return;
+      el.setAttribute("data-site-id", id);
+      el.setAttribute("data-hub-id", hubLineOf[id].hub_id);
+      el.classList.toggle("selected", state.selected === id);
+    });
+    Object.keys(hubMarkers).forEach(function (id) { var el = hubMarkers[id].getElement(); if (el) el.setAttribute("data-hub-id", id); });
+  }
+  function zoomToHub(hubId) {
+    var hb = hubById[hubId];
+    if (!hb || missing(hb.lat)) return;
+    var b = L.latLngBounds([[hb.lat, hb.lon], [hb.lat, hb.lon]]);
+    Object.keys(hubLines).forEach(function (id) { if (hubLineOf[id].hub_id === hubId) b.extend(hubLines[id].getBounds()); });
+    map.fitBounds(b.pad(0.15), { maxZoom: 12, animate: false });
+  }
 
   function siteStyle(p) {
     var c = confOf(p.confidence);
@@ -132,7 +196,7 @@
     var tip = rankLabel(p) + " " + p.site_id + " \u2014 " + (p.name || "") + " (" + (p.confidence || "?") + ")";
     [shape, marker].forEach(function (layer) {
       if (!layer) return;
-      layer.bindTooltip(tip, { sticky: true });
+      layer.bindTooltip(h("span", { text: tip }), { sticky: true });
       layer.on("click", function () { selectSite(p.site_id, { zoom: false, scroll: true }); });
     });
     siteGroup.addLayer(shape);
@@ -208,6 +272,16 @@
     div.appendChild(h("span", { text: "low" }));
     div.appendChild(h("span", { "class": "ramp", style: "background:linear-gradient(to right," + gstops + ")" }));
     div.appendChild(h("span", { text: "high, hollow = below detection" }));
+    if (HUBS.status === "ok") {
+      div.appendChild(h("span", { "class": "legend-title", text: "Hub plan" }));
+      var opened = h("span", {}); opened.innerHTML = HUB_SVG; opened.appendChild(document.createTextNode(" hub opened"));
+      var closed = h("span", {}); closed.innerHTML = '<svg width="10" height="10"><circle cx="5" cy="5" r="3" fill="#c4c7cc" stroke="#8a8f96"/></svg>';
+      closed.appendChild(document.createTextNode(" candidate, not opened"));
+      var line = h("span", {}); line.innerHTML = '<svg width="24" height="10"><line x1="1" y1="5" x2="23" y2="5" stroke="' + LINE_COLOUR +
+        '" stroke-width="1.5"/></svg>';
+      line.appendChild(document.createTextNode(" site \u2192 hub"));
+      [opened, closed, line].forEach(function (x) { div.appendChild(x); });
+    }
     return div;
   }
   document.querySelector(".map-card").appendChild(legend());
@@ -350,7 +424,7 @@
       var ok = matches(p), l = layers[p.site_id];
       renderRow(p);
       if (ok) { tbody.appendChild(rows[p.site_id]); shown++; }
-      if (l) [l.shape, l.marker].forEach(function (layer) {
+      if (l) [l.shape, l.marker, hubLines[p.site_id]].forEach(function (layer) {
         if (layer && layer.getElement()) layer.getElement().classList.toggle("filtered-out", !ok);
       });
     });
@@ -395,6 +469,49 @@
       h("tbody", {}, ch.sites.map(changeRow)))));
   }
   renderChanges();
+
+  /* ---------- processing hubs (the hub plan) ---------- */
+  function usdM(hb, prefix) {
+    var v = {}; ["p10", "p50", "p90"].forEach(function (k) { v["m_" + k] = num(hb[prefix + "_" + k]) === null ? null : hb[prefix + "_" + k] / 1e6; });
+    return spread(v, "m");
+  }
+  function renderHubs() {
+    hubsCard.appendChild(h("h2", { text: "Processing hubs" }));
+    if (HUBS.status !== "ok") { hubsCard.appendChild(h("p", { "class": "note", id: "hubs-note", text: HUBS.message })); return; }
+    var fed = HUBS.assignments.length, opened = HUBS.opened;
+    hubsCard.appendChild(h("p", { "class": "note", id: "hubs-summary", text: opened.length + " of " + HUBS.n_candidates +
+      " candidate hubs opened by the hub plan (" + (HUBS.methods.join(", ") || "method not recorded") + "); " + fed + " site" + (fed === 1 ? "" : "s") +
+      " feed a hub" + (missing(HUBS.net_value_usd_mean) ? "" : "; expected net value of the plan " + fmtUsdM(HUBS.net_value_usd_mean) + " M USD") +
+      ". Select a hub to zoom the map to it and the sites it takes." }));
+    var toggle = h("input", { type: "checkbox", id: "hubs-on-map", checked: true, on: { change: function (ev) {
+      [hubLineGroup, hubClosedGroup, hubGroup].forEach(function (g) { if (ev.target.checked) g.addTo(map); else map.removeLayer(g); });
+      if (ev.target.checked) { tagHubLayers(); refreshTable(); }
+    } } });
+    hubsCard.appendChild(h("p", { "class": "filters" }, h("label", {}, toggle, " Show the hubs and the site \u2192 hub lines on the map")));
+    if (!opened.length) hubsCard.appendChild(h("p", { id: "hubs-none", text: "The plan opens no hub." }));
+    else {
+      var headers = ["Hub", "Method", "Sites fed", "Feed t P50 (P10\u2013P90)", "Ga feed t P50", "Te feed t P50", "PGM feed t P50",
+        "Net value P50 (P10\u2013P90), M USD"];
+      var body = opened.map(function (hb) {
+        var select = function () { zoomToHub(hb.hub_id); document.querySelector(".map-card").scrollIntoView({ block: "nearest" }); };
+        return h("tr", { "data-hub-id": hb.hub_id, "class": "selectable", tabindex: "0", title: "Zoom the map to this hub",
+          on: { click: select, keydown: function (ev) { if (ev.key === "Enter") select(); } } },
+          h("th", { scope: "row" }, h("span", { text: hb.hub_id }), hb.name ? h("span", { "class": "range", text: hb.name }) : null),
+          h("td", { text: hb.method || "\u2014" }),
+          h("td", { "class": "num", text: missing(hb.n_assigned) ? "\u2014" : String(hb.n_assigned) }),
+          h("td", { "class": "num" }, spread(hb, "feed_t")),
+          ["ga", "te", "pgm"].map(function (m) { return h("td", { "class": "num", text: fmt(hb["feed_" + m + "_t_p50"]) }); }),
+          h("td", { "class": "num" }, usdM(hb, "net_value_usd")));
+      });
+      hubsCard.appendChild(h("div", { "class": "hubs-scroll" }, h("table", { id: "hubs-table" },
+        h("thead", {}, h("tr", {}, headers.map(function (x, i) { return h("th", { scope: "col", "class": i > 1 ? "num" : null, text: x }); }))),
+        h("tbody", {}, body))));
+    }
+    hubsCard.appendChild(h("p", { "class": "note", id: "hubs-costs", text: "Haul cost per t-km, road circuity, hub fixed cost, capacity and " +
+      "minimum feed are screening assumptions (see the README, \u201cHub plan\u201d): use these net values to compare plans, not to decide " +
+      "on an investment. Net value = value of the feed \u2212 haul \u2212 the hub's fixed cost, per Monte Carlo draw; P10\u2013P90 over the draws." }));
+  }
+  renderHubs();
 
   /* ---------- evidence panel ---------- */
   function table(headers, body, cls) {
@@ -444,6 +561,25 @@
     if (how) out.push(h("p", { "class": "note", text: how + "." }));
     out.push(h("p", { "class": "note", text: "Grade is the deposit mean. Recoverable = above cut-off \u00d7 recovery." +
       ("score" in p ? " Score " + fmtUsdM(p.score) + " M USD = P50 value \u00d7 confidence weight " + fmt(p.confidence_weight) + "." : "") }));
+    return out;
+  }
+
+  function hubSection(p) {
+    var out = [h("h3", { text: "Processing hub" })];
+    if (HUBS.status !== "ok") { out.push(h("p", { "class": "note", id: "hub-feed", text: HUBS.message })); return out; }
+    var a = hubLineOf[p.site_id];
+    if (!a) {
+      out.push(h("p", { id: "hub-feed", text: "Feeds no hub in this plan." }));
+      out.push(h("p", { "class": "note", text: "A site feeds no hub when no opened hub is within haul reach, when the haul would cost more than its " +
+        "value, when the hubs in reach are full, or when it is not ranked (excluded by review or held for a tonnage check)." }));
+      return out;
+    }
+    var hb = hubById[a.hub_id] || {};
+    out.push(h("p", { id: "hub-feed" }, "Feeds hub ", h("b", { text: a.hub_id }), (hb.name ? ", " + hb.name : "") + ": " +
+      fmt(a.road_km) + " road km (" + fmt(a.geodesic_km) + " km straight); expected net value " + fmtUsdM(a.net_value_usd_mean) +
+      " M USD (value " + fmtUsdM(a.value_usd_mean) + " \u2212 haul " + fmtUsdM(a.haul_cost_usd_mean) + ") ",
+      h("button", { type: "button", "class": "btn", text: "Show hub", on: { click: function () { zoomToHub(a.hub_id); } } })));
+    out.push(h("p", { "class": "note", text: "Means over the draws, before the hub's fixed cost; costs are screening assumptions (README, \u201cHub plan\u201d)." }));
     return out;
   }
 
@@ -634,7 +770,7 @@
     evidence.appendChild(h("h2", { id: "evidence-title", text: rankLabel(p) + " " + p.site_id + " \u2014 " + (p.name || "") }));
     evidence.appendChild(h("p", {}, confChip(p.confidence), " " + c.description + " \u00b7 " + [p.residue_type, p.state, p.operator].filter(function (x) { return !missing(x); }).join(" \u00b7 ") + " ",
       h("button", { type: "button", "class": "btn", text: "Zoom to site", on: { click: function () { zoomTo(siteId); } } })));
-    [metalsSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p), lineageSection(p)].forEach(function (parts) {
+    [metalsSection(p), hubSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p), lineageSection(p)].forEach(function (parts) {
       parts.forEach(function (x) { evidence.appendChild(x); });
     });
     evidence.appendChild(attributesSection(p));
@@ -652,12 +788,15 @@
   function selectSite(siteId, opts) {
     if (!byId[siteId]) return;
     if (state.selected && layers[state.selected]) {
-      [layers[state.selected].shape, layers[state.selected].marker].forEach(function (l) { if (l && l.getElement()) l.getElement().classList.remove("selected"); });
+      [layers[state.selected].shape, layers[state.selected].marker, hubLines[state.selected]].forEach(function (l) {
+        if (l && l.getElement()) l.getElement().classList.remove("selected");
+      });
       if (rows[state.selected]) { rows[state.selected].classList.remove("selected"); rows[state.selected].removeAttribute("aria-selected"); }
       if (changeRows[state.selected]) changeRows[state.selected].classList.remove("selected");
     }
     state.selected = siteId;
     var l = layers[siteId];
+    if (hubLines[siteId] && hubLines[siteId].getElement()) hubLines[siteId].getElement().classList.add("selected");
     if (l) [l.shape, l.marker].forEach(function (x) { if (x && x.getElement()) { x.getElement().classList.add("selected"); x.bringToFront(); } });
     rows[siteId].classList.add("selected");
     rows[siteId].setAttribute("aria-selected", "true");

@@ -3,11 +3,12 @@
 The published folder is made as the ``exports`` fixture of ``test_exports.py`` makes it
 (``publish_inventory`` on literal layers, no pipeline run), plus three grade rasters (two
 sites, two elements, written by :func:`geodata.rasters.cog_bytes` as the pipeline writes them),
-assays for two elements and a hub. A script run with the system ``/usr/bin/python3`` (where
-Debian installs QGIS's bindings) opens it with ``QgsProject`` under ``QT_QPA_PLATFORM=offscreen``
-and reports as JSON what the assertions check; the QGIS tests are skipped (with the reason)
-only when that interpreter cannot import ``qgis``. The renders are kept in pytest's tmp
-folder (``QGIS render: ...`` lines in ``-rA`` output) to be looked at.
+assays for two elements, two hub candidates (one opened) and a site -> hub line. A script run
+with the system ``/usr/bin/python3`` (where Debian installs QGIS's bindings) opens it with
+``QgsProject`` under ``QT_QPA_PLATFORM=offscreen`` and reports as JSON what the assertions
+check; the QGIS tests are skipped (with the reason) only when that interpreter cannot import
+``qgis``. The renders are kept in pytest's tmp folder (``QGIS render: ...`` lines in ``-rA``
+output) to be looked at.
 """
 
 from __future__ import annotations
@@ -72,10 +73,10 @@ needs_qgis = pytest.mark.skipif(QGIS_MISSING is not None, reason=str(QGIS_MISSIN
 #: and renders as JSON. argv: project URI, GeoPackage path, output folder for the images.
 QGIS_SCRIPT = r"""
 import json, sys
-from qgis.core import (QgsApplication, QgsCoordinateTransform, QgsFeatureRequest, QgsLayoutExporter,
-                       QgsLayoutItemLabel, QgsLayoutItemLegend, QgsLayoutItemMap, QgsLayoutItemPicture,
-                       QgsLayoutItemScaleBar, QgsLayerTreeModel, QgsMapRendererParallelJob, QgsMapSettings,
-                       QgsProject, QgsVectorLayer)
+from qgis.core import (QgsApplication, QgsCoordinateTransform, QgsExpressionContextUtils, QgsFeatureRequest,
+                       QgsLayoutExporter, QgsLayoutItemLabel, QgsLayoutItemLegend, QgsLayoutItemMap,
+                       QgsLayoutItemPicture, QgsLayoutItemScaleBar, QgsLayerTreeModel, QgsMapRendererParallelJob,
+                       QgsMapSettings, QgsProject, QgsRenderContext, QgsVectorLayer, QgsWkbTypes)
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
@@ -85,9 +86,37 @@ uri, gpkg, out = sys.argv[1], sys.argv[2], sys.argv[3]
 project = QgsProject.instance()
 report = {"read": project.read(uri)}
 layers = list(project.mapLayers().values())
+
+def rule_info(rule):
+    return {"label": rule.label(), "filter": rule.filterExpression(),
+            "symbol": type(rule.symbol()).__name__ if rule.symbol() else None,
+            "children": [rule_info(child) for child in rule.children()]}
+
+def rules_of(layer):
+    renderer = layer.renderer() if hasattr(layer, "renderer") else None
+    if renderer is None or renderer.type() != "RuleRenderer":
+        return []
+    return [rule_info(rule) for rule in renderer.rootRule().children()]
+
 report["layers"] = {layer.name(): {"valid": layer.isValid(), "source": layer.source(),
                                    "renderer": (layer.renderer().type() if hasattr(layer, "renderer")
-                                                and layer.renderer() else None)} for layer in layers}
+                                                and layer.renderer() else None),
+                                   "geometry": (QgsWkbTypes.displayString(layer.wkbType())
+                                                if isinstance(layer, QgsVectorLayer) else None),
+                                   "rules": rules_of(layer)} for layer in layers}
+# the symbols each hub is drawn with (the rule-based renderer evaluating its filters on the feature)
+report["hub_symbols"] = {}
+for layer in layers:
+    if layer.source().endswith("layername=hubs"):
+        context = QgsRenderContext()
+        context.expressionContext().appendScopes(QgsExpressionContextUtils.globalProjectLayerScopes(layer))
+        renderer = layer.renderer().clone()
+        renderer.startRender(context, layer.fields())
+        for feature in layer.getFeatures():
+            context.expressionContext().setFeature(feature)
+            report["hub_symbols"][str(feature["hub_id"])] = [symbol.color().name() for symbol in
+                                                             renderer.symbolsForFeature(feature, context)]
+        renderer.stopRender(context)
 report["crs"] = project.crs().authid()
 report["themes"] = project.mapThemeCollection().mapThemes()
 report["theme_styles"] = {
@@ -200,9 +229,17 @@ def publish_folder(out: Path) -> Path:
     _cog(out / "rasters" / "S1_ga_grade.tif", sites.geometry[0], "ga", "S1", 40.0)
     _cog(out / "rasters" / "S1_te_grade.tif", sites.geometry[0], "te", "S1", 2.0)
     _cog(out / "rasters" / "S2_ga_grade.tif", sites.geometry[1], "ga", "S2", 90.0)
-    hubs = gpd.GeoDataFrame({"hub_id": ["H1"], "name": ["Jamnagar"], "data_origin": ["SYNTHETIC demo data"]},
-                            geometry=[shapely.Point(79.0, 22.0)], crs="EPSG:4326")  # fmt: skip
-    publish_inventory(out, sites, _samples(sites), quarantine(), METADATA, hubs=hubs, catalogue=True)
+    hubs = gpd.GeoDataFrame({"hub_id": ["H1", "H2"], "name": ["Jamnagar", "Closed candidate"],
+                             "opened": [True, False], "method": "milp", "data_origin": "SYNTHETIC demo data"},
+                            geometry=[shapely.Point(79.0, 22.0), shapely.Point(78.5, 21.5)],
+                            crs="EPSG:4326")  # fmt: skip
+    start = sites.geometry[0].centroid
+    assignments = gpd.GeoDataFrame({"site_id": ["S1"], "hub_id": ["H1"], "method": ["milp"], "road_km": [160.0],
+                                    "data_origin": ["SYNTHETIC demo data"]},
+                                   geometry=[shapely.LineString([(start.x, start.y), (79.0, 22.0)])],
+                                   crs="EPSG:4326")  # fmt: skip
+    publish_inventory(out, sites, _samples(sites), quarantine(), METADATA, hubs=hubs, hub_assignments=assignments,
+                      catalogue=True)  # fmt: skip
     return out
 
 
@@ -370,6 +407,23 @@ def test_every_layer_opens_valid_and_styled(opened):
     assert opened["layers"]["Sites (ranked)"]["renderer"] == "RuleRenderer"
     assert opened["layers"]["S1 Ga P50 (g/t)"]["renderer"] == "singlebandpseudocolor"
     assert opened["crs"].startswith("EPSG:326")  # a UTM zone: the scale bar measures kilometres
+
+
+@needs_qgis
+def test_hub_assignments_are_thin_lines_below_the_hubs_and_opened_hubs_stand_out(opened):
+    lines = opened["layers"]["Hub assignments (site to hub)"]
+    assert lines["valid"] and lines["geometry"] == "LineString" and lines["renderer"] == "RuleRenderer"
+    assert [(rule["label"], rule["symbol"]) for rule in lines["rules"]] == [("Site to hub", "QgsLineSymbol")]
+    hubs = opened["layers"]["Processing hubs"]["rules"]
+    assert [(rule["label"], rule["symbol"]) for rule in hubs] == [("Hub candidate", "QgsMarkerSymbol")]
+    assert [(child["label"], child["filter"]) for child in hubs[0]["children"]] == [
+        ("Hub opened by the plan", '"opened" = TRUE')
+    ]
+    # QGIS evaluates the rule on the GeoPackage's boolean: the opened hub gets the purple triangle over the dot
+    assert opened["hub_symbols"] == {"H1": ["#c4c7cc", "#6a3d9a"], "H2": ["#c4c7cc"]}
+    legend = opened["legend_layers"]
+    order = [legend.index(name) for name in ("Processing hubs", "Hub assignments (site to hub)", "Sites (ranked)")]
+    assert order == sorted(order)  # drawn under the hubs, over the sites
 
 
 @needs_qgis

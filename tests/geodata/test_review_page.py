@@ -1,8 +1,9 @@
-"""The review page's release sections: changes since the last release and each site's lineage.
+"""The review page's release and hub sections: changes since the last release, each site's lineage, the hub plan.
 
 The inventories are the four-site ones of :mod:`tests.test_review_page`, with ``changes`` and
 ``lineage`` tables as the inventory asset writes them (:func:`geodata.releases.diff_releases`,
-:func:`geodata.releases.site_lineage`). The browser test of these sections is in
+:func:`geodata.releases.site_lineage`) and ``hubs`` / ``hub_assignments`` layers from
+:func:`models.hub_plan.plan_network`. The browser test of these sections is in
 :mod:`tests.test_review_browser`.
 """
 
@@ -12,6 +13,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
@@ -22,10 +24,13 @@ from geodata.review_page import (
     NO_RELEASE,
     build_review_page,
     changes_payload,
+    hubs_payload,
     lineage_payload,
     page_payload,
 )
-from tests.test_review_page import _embedded, write_inventory
+from models.hub_plan import HubCosts, HubPlan, plan_network
+from models.simulation import ResourceDraws
+from tests.test_review_page import SITES, _embedded, write_inventory
 
 SURFACE_DEM = "rasters/RM-001_surface.tif"
 #: SHA-256 of the inputs by path in the data drop, as geodata.datadrop.hash_inputs gives them.
@@ -166,3 +171,115 @@ def test_hostile_site_ids_and_causes_are_escaped(tmp_path):
     changes = _embedded(page)["changes"]
     assert changes["sites"][1]["site_id"] == hostile_site  # the text itself survives, as data
     assert changes["sites"][1]["causes"][-1] == HOSTILE
+
+
+# --- the hub plan ---------------------------------------------------------------------------------
+
+#: Given hubs: H-WEST in reach of RM-001, FA-002 and CS-004, H-EAST of ZL-003, H-FAR of none (left closed).
+GIVEN_HUBS = pd.DataFrame({"hub_id": ["H-WEST", "H-EAST", "H-FAR"], "name": ["West plant", HOSTILE, "Far away"],
+                           "lon": [79.9, 81.2, 75.0], "lat": [21.0, 20.6, 15.0]})  # fmt: skip
+#: Mean tonnes and value per site: CS-004's value does not pay its haul, so it feeds no hub.
+SITE_MEANS = {"RM-001": (2e6, 50e6), "FA-002": (1e6, 30e6), "ZL-003": (5e5, 20e6), "CS-004": (1e6, 1e5)}
+HUB_COSTS = HubCosts(fixed_cost_usd=5e6, capacity_t_per_year=None, min_feed_t=0.0)
+#: Numbers of an opened hub the page shows, as the hubs layer holds them.
+HUB_NUMBERS = ("feed_t_p10", "feed_t_p50", "feed_t_p90", "feed_ga_t_p50", "feed_te_t_p50", "feed_pgm_t_p50",
+               "net_value_usd_p10", "net_value_usd_p50", "net_value_usd_p90", "net_value_usd_mean")  # fmt: skip
+
+
+def hub_plan(n_draws: int = 40) -> HubPlan:
+    """The hub plan of the four test sites on lognormal draws around :data:`SITE_MEANS`."""
+    rng = np.random.default_rng(7)
+    ids = list(SITE_MEANS)
+    spread = rng.lognormal(0.0, 0.3, (len(ids), n_draws))
+    tonnes = np.array([SITE_MEANS[s][0] for s in ids])[:, None] * spread
+    value = np.array([SITE_MEANS[s][1] for s in ids])[:, None] * spread
+    metal = {"ga": value / 1e6, "te": value / 2e7, "pgm": value / 5e7}
+    draws = ResourceDraws(site_ids=np.array(ids), tonnes=tonnes, mean_grade={}, above={}, contained=metal,
+                          recoverable=metal, value=value)  # fmt: skip
+    sites = pd.DataFrame({"site_id": ids, "lon": [SITES[s][0] for s in ids], "lat": [SITES[s][1] for s in ids]})
+    return plan_network(sites, value.mean(axis=1), draws, given=GIVEN_HUBS, costs=HUB_COSTS)
+
+
+def write_hub_inventory(out: Path, hubs: bool = True, assignments: bool = True, plan: HubPlan | None = None) -> Path:
+    """The four-site inventory with the hub plan's layers (those asked for), infinities as missing as published."""
+    gpkg = write_inventory(out)
+    plan = plan or hub_plan()
+    layers = {"hubs": plan.hubs if hubs else None, "hub_assignments": plan.assignments if assignments else None}
+    for name, layer in layers.items():
+        if layer is not None:
+            numbers = layer.select_dtypes("number").columns
+            layer = layer.assign(**{c: layer[c].replace([np.inf, -np.inf], np.nan) for c in numbers})
+            pyogrio.write_dataframe(layer, gpkg, driver="GPKG", layer=name, append=True)
+    return gpkg
+
+
+def test_hubs_section_lists_the_opened_hubs_with_their_numbers(tmp_path):
+    plan = hub_plan()
+    gpkg = write_hub_inventory(tmp_path / "out", plan=plan)
+
+    section = _embedded(build_review_page(gpkg))["hubs"]
+
+    assert section["status"] == "ok" and section["methods"] == ["milp"] and section["n_candidates"] == 3
+    layer = plan.hubs.set_index("hub_id")
+    assert set(layer.index[layer["opened"]]) == {"H-WEST", "H-EAST"}  # the fixture's plan, as designed
+    opened = section["opened"]
+    by_value = layer.loc[["H-WEST", "H-EAST"]].sort_values("net_value_usd_p50", ascending=False)
+    assert [hub["hub_id"] for hub in opened] == list(by_value.index)  # highest net value P50 first
+    for hub in opened:
+        row = layer.loc[hub["hub_id"]]
+        assert hub["n_assigned"] == row["n_assigned"] and hub["method"] == "milp"
+        for column in HUB_NUMBERS:
+            assert hub[column] == pytest.approx(row[column], rel=1e-12), column
+        assert (hub["lon"], hub["lat"]) == pytest.approx((row.geometry.x, row.geometry.y))
+    assert [hub["hub_id"] for hub in section["closed"]] == ["H-FAR"]
+    assert section["net_value_usd_mean"] == pytest.approx(layer.loc[layer["opened"], "net_value_usd_mean"].sum())
+    lines = {line["site_id"]: line for line in section["assignments"]}
+    feeds = {"RM-001": "H-WEST", "FA-002": "H-WEST", "ZL-003": "H-EAST"}  # CS-004 feeds none
+    assert {site: line["hub_id"] for site, line in lines.items()} == feeds
+    fa = lines["FA-002"]
+    assert fa["coordinates"] == [[SITES["FA-002"][0], SITES["FA-002"][1]], [79.9, 21.0]]  # site -> hub
+    row = plan.assignments.set_index("site_id").loc["FA-002"]
+    assert fa["road_km"] == pytest.approx(row["road_km"]) and fa["road_km"] == pytest.approx(1.3 * fa["geodesic_km"])
+    assert fa["net_value_usd_mean"] == pytest.approx(row["net_value_usd_mean"])
+
+
+@pytest.mark.parametrize(
+    ("hubs", "assignments", "absent"),
+    [(False, False, "hubs or hub_assignments"), (True, False, "hub_assignments")],
+    ids=["no-hub-layers", "hubs-without-assignments"],
+)
+def test_without_hub_assignments_the_hubs_section_says_so_in_one_line(tmp_path, hubs, assignments, absent):
+    gpkg = write_hub_inventory(tmp_path / "out", hubs=hubs, assignments=assignments)
+
+    section = page_payload(gpkg)["hubs"]
+
+    assert section["status"] == "absent" and section["opened"] == [] and section["assignments"] == []
+    assert section["message"] == f"No hub plan in this inventory (no {absent} layer); re-run `residua run` to add one."
+    assert "\n" not in section["message"]
+
+
+def test_a_hubs_layer_from_before_the_hub_plan_is_stated_not_fatal(tmp_path):
+    plan = hub_plan()
+    old = HubPlan(plan.hubs[["hub_id", "name", "n_sites", "geometry"]], plan.assignments, plan.method, plan.status,
+                  plan.seconds, plan.net_value_usd)  # fmt: skip
+    section = page_payload(write_hub_inventory(tmp_path / "out", plan=old))["hubs"]
+    assert section["status"] == "unrecognised" and "hubs.opened" in section["message"]
+    assert "\n" not in section["message"] and section["opened"] == []
+    assert hubs_payload(None, plan.assignments)["status"] == "absent"
+
+
+def test_hostile_hub_text_is_escaped(tmp_path):
+    plan = hub_plan()
+    hubs = plan.hubs.assign(hub_id=plan.hubs["hub_id"].replace({"H-WEST": HOSTILE}), method=HOSTILE)
+    assignments = plan.assignments.assign(hub_id=plan.assignments["hub_id"].replace({"H-WEST": HOSTILE}))
+    hostile = HubPlan(hubs, assignments, plan.method, plan.status, plan.seconds, plan.net_value_usd)
+    plain = build_review_page(write_hub_inventory(tmp_path / "plain", plan=plan))
+
+    page = build_review_page(write_hub_inventory(tmp_path / "out", plan=hostile))
+
+    assert page.count("<script") == plain.count("<script") and page.count("</script") == plain.count("</script")
+    assert page.count("<img") == plain.count("<img") and "<script>window.pwned" not in page
+    section = _embedded(page)["hubs"]
+    assert {hub["hub_id"] for hub in section["opened"]} == {HOSTILE, "H-EAST"}  # the text itself survives, as data
+    assert {hub["name"] for hub in section["opened"]} == {"West plant", HOSTILE} and section["methods"] == [HOSTILE]
+    assert {line["hub_id"] for line in section["assignments"]} == {HOSTILE, "H-EAST"}
