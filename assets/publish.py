@@ -237,6 +237,7 @@ def inventory(
     reviews: SiteReviews,
     processing_hubs: HubPlan,
     grade_tonnage: pd.DataFrame,
+    sampling_plan: gpd.GeoDataFrame,
 ) -> dg.MaterializeResult:
     """Ranked inventory files (styled GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CSV), PostGIS if set."""
     origin = "SYNTHETIC demo data" if data_drop.synthetic else "user data"
@@ -271,6 +272,7 @@ def inventory(
             staging, ranked, published_samples, quarantine, metadata, formats=settings.formats,
             hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=postgis,
             hub_assignments=processing_hubs.assignments.assign(data_origin=origin),
+            sampling_plan=sampling_plan.assign(data_origin=origin),
             tables={"reviews": review_history(reviews.history, site_rankings["site_id"]),
                     "grade_tonnage": grade_tonnage, "lineage": lineage, "changes": changes},
         )  # fmt: skip

@@ -20,6 +20,7 @@ from models.hub_plan import (
     SITE_CANDIDATES,
 )
 from models.ranking import TONNAGE_BAND
+from models.sampling_plan import CAMPAIGN_SIZES, COST_PER_HOLE_USD, MIN_GAIN, MOBILISATION_USD, PLAN_HOLES, TOP_N
 
 
 class ResiduaSettings(dg.ConfigurableResource):
@@ -137,6 +138,37 @@ class ResiduaSettings(dg.ConfigurableResource):
         description="Top-valued sites whose centroids are candidate hubs when there is no hubs.csv (more candidates: "
         "better plans, longer solves; 25 solves in ~10 s at 1,000 sites on 2 cores).",
     )
+    plan_top_n: int = Field(
+        default=TOP_N, ge=1, description="Sampling plan: the decision is which sites make the top N by value."
+    )
+    plan_holes: int = Field(default=PLAN_HOLES, ge=0, description="Sampling plan: holes in the plan (hole budget).")
+    plan_campaign_sizes: list[int] = Field(
+        default=list(CAMPAIGN_SIZES), min_length=1, description="Sampling plan: holes a campaign at one site may have."
+    )
+    plan_budget_usd: float | None = Field(
+        default=None,
+        ge=0,
+        description="Sampling plan money budget, USD (cost_per_hole per hole + mobilisation_cost per site visited); "
+        "none: the hole budget alone.",
+    )
+    cost_per_hole: float = Field(
+        default=COST_PER_HOLE_USD,
+        ge=0,
+        description="Sampling plan: USD per hole drilled, logged and assayed. PLACEHOLDER assumption for screening.",
+    )
+    mobilisation_cost: float = Field(
+        default=MOBILISATION_USD,
+        ge=0,
+        description="Sampling plan: USD per site visited (crew, rig, permits). PLACEHOLDER assumption for screening.",
+    )
+    plan_exclude_sites: list[str] = Field(
+        default_factory=list, description="Sampling plan: site ids that get no holes (they stay in the decision)."
+    )
+    plan_min_gain: float = Field(
+        default=MIN_GAIN,
+        ge=0,
+        description="Sampling plan: smallest gain (expected wrong top-N members avoided) a campaign must bring.",
+    )
     grade_tonnage_multiples: list[float] = Field(
         default=[0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0],
         description="Cut-off ladder of the grade-tonnage curves, as multiples of each element's cut-off grade.",
@@ -146,6 +178,13 @@ class ResiduaSettings(dg.ConfigurableResource):
     @classmethod
     def _known_formats(cls, formats: list[str]) -> list[str]:
         return check_formats(formats)
+
+    @field_validator("plan_campaign_sizes")
+    @classmethod
+    def _positive_sizes(cls, sizes: list[int]) -> list[int]:
+        if any(size < 1 for size in sizes):
+            raise ValueError(f"plan_campaign_sizes must be numbers of holes >= 1, got {sizes}")
+        return sorted(set(sizes))
 
     @field_validator("postgis_schema")
     @classmethod

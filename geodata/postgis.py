@@ -49,7 +49,9 @@ SCHEMA_NAME = re.compile(r"^(?!pg_)[a-z_][a-z0-9_]{0,47}$")
 TABLE_NAME = re.compile(r"^(?!pg_)[a-z_][a-z0-9_]{0,62}$")
 #: Layers Residua publishes; one of these absent from a publish is dropped, so no table of an
 #: older run survives beside a newer set.
-MANAGED_TABLES: tuple[str, ...] = ("sites_ranked", "samples", "quarantine", "hubs", "hub_assignments", "run_metadata")
+MANAGED_TABLES: tuple[str, ...] = (
+    "sites_ranked", "samples", "quarantine", "hubs", "hub_assignments", "sampling_plan", "run_metadata",
+)  # fmt: skip
 #: Key column added to every table (PostGIS clients such as QGIS want a primary key).
 FID = "fid"
 #: Keys of staged publishes (:func:`stage_layers`): ``<schema>__<key>`` fits PostgreSQL's 63 characters.

@@ -19,6 +19,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from geodata.postgis import PostgisTarget, publish_staged, stage_layers
@@ -79,6 +80,9 @@ LAYER_DESCRIPTIONS: dict[str, str] = {
     "of the sites assigned (feed), and the net value after haul and fixed costs, summed per simulation draw.",
     "hub_assignments": "Hub plan: one line per site feeding a hub (site centroid to hub), with geodesic and road km, "
     "expected tonnes, value, haul cost and net value. Costs are screening assumptions.",
+    "sampling_plan": "Sampling plan: planned holes where new assays would most reduce the expected error of the top-N "
+    "by value decision (value of information by pre-posterior simulation), with site, planned depth, priority and "
+    "expected effect. Costs are placeholder assumptions.",
     "reviews": f"Every review decision ({' / '.join(DECISIONS)}), oldest first; in_force marks the decision the "
     "ranking honours.",
     "grade_tonnage": "Grade-tonnage curves of sampled sites at P50 inputs (lognormal closed form): tonnes, mean grade "
@@ -98,12 +102,18 @@ CATALOGUE_FILES: tuple[str, ...] = (PROJECT_FILE, COUNTRIES_FILE, *STAC_FILES)
 #: Attribute tables that the csv format also writes as their own CSV file (when given).
 CSV_TABLES: tuple[str, ...] = ("grade_tonnage",)
 
+#: The sampling plan's own exports, written whenever a plan is given (field crews load the GPX into handheld GPS units).
+PLAN_FILES: tuple[str, ...] = ("sampling_plan.csv", "sampling_plan.gpx")
+#: Sampling plan columns written into the GPX waypoints' extensions (beside name = hole id and a description).
+GPX_FIELDS: tuple[str, ...] = ("site_id", "priority", "holes_in_campaign", "planned_depth_m")
+
 #: Every file the inventory may write into the output folder. Publishing the inventory removes
 #: those it did not write this time (e.g. the exports of a format no longer selected).
 INVENTORY_FILES: tuple[str, ...] = (
     *(name for names in FORMAT_FILES.values() for name in names),
     *SIDECAR_STYLE,
     *(f"{name}.csv" for name in CSV_TABLES),
+    *PLAN_FILES,
     *CATALOGUE_FILES,
 )
 
@@ -187,6 +197,7 @@ def publish_inventory(
     tables: Mapping[str, pd.DataFrame] | None = None,
     catalogue: bool = False,
     hub_assignments: gpd.GeoDataFrame | None = None,
+    sampling_plan: gpd.GeoDataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format (and to PostGIS) and publish it; return the files.
 
@@ -206,7 +217,7 @@ def publish_inventory(
     with staged_outputs(out_dir, stale=INVENTORY_FILES, before=before) as staging:
         written = stage_inventory(staging, sites_ranked, samples, quarantine, metadata, formats=formats, hubs=hubs,
                                   postgis=postgis, tables=tables, catalogue=catalogue,
-                                  hub_assignments=hub_assignments)  # fmt: skip
+                                  hub_assignments=hub_assignments, sampling_plan=sampling_plan)  # fmt: skip
     return {key: out_dir / path.relative_to(staging) for key, path in written.items()}
 
 
@@ -222,6 +233,7 @@ def stage_inventory(
     tables: Mapping[str, pd.DataFrame] | None = None,
     catalogue: bool = True,
     hub_assignments: gpd.GeoDataFrame | None = None,
+    sampling_plan: gpd.GeoDataFrame | None = None,
 ) -> dict[str, Path]:
     """Write the inventory in each selected format into ``staging``, then to PostGIS; return the files written.
 
@@ -241,6 +253,10 @@ def stage_inventory(
         Processing hubs, published as a further layer when given.
     hub_assignments : GeoDataFrame, optional
         The hub plan's site -> hub lines, published as layer ``hub_assignments`` when given.
+    sampling_plan : GeoDataFrame, optional
+        Planned holes (points), published as layer ``sampling_plan`` (with the GeoPackage) and, whatever
+        the formats, as ``sampling_plan.csv`` (``lon``/``lat``, no geometry) and ``sampling_plan.gpx``
+        (waypoints) when given.
     tables : mapping of str to DataFrame, optional
         Attribute tables (no geometry) published beside the layers, e.g. ``reviews`` and
         ``grade_tonnage``; those in :data:`CSV_TABLES` are also written as ``<name>.csv``.
@@ -264,6 +280,8 @@ def stage_inventory(
         layers["hubs"] = hubs
     if hub_assignments is not None:
         layers["hub_assignments"] = hub_assignments
+    if sampling_plan is not None:
+        layers["sampling_plan"] = sampling_plan
     for name, table in (tables or {}).items():
         if name in layers or name == "run_metadata":
             raise ValueError(f"table name {name!r} is taken by a layer; choose another name")
@@ -275,6 +293,8 @@ def stage_inventory(
         written.update(_WRITERS[name](staging, layers, provenance))
     if _SIDECAR_FORMATS & set(selected):
         written.update(_write_sidecar_style(staging, ranked))
+    if sampling_plan is not None:
+        written.update(_write_sampling_plan(staging, layers["sampling_plan"]))
     if catalogue and "gpkg" in selected:
         written.update(stage_catalogue(staging))
     if postgis is not None:
@@ -401,6 +421,37 @@ def _write_sidecar_style(staging: Path, ranked: gpd.GeoDataFrame) -> dict[str, P
     qml.write_text(to_qml(rules), encoding="utf-8")
     sld.write_text(to_sld("sites_ranked", "residua_sites_ranked", rules), encoding="utf-8")
     return {"sites_ranked_style": qml, "sites_ranked_sld": sld}
+
+
+def _write_sampling_plan(staging: Path, plan: gpd.GeoDataFrame) -> dict[str, Path]:
+    """``sampling_plan.csv`` (attributes, lon/lat) and ``sampling_plan.gpx`` (one waypoint per planned hole)."""
+    csv, gpx = staging / "sampling_plan.csv", staging / "sampling_plan.gpx"
+    write_csv(csv, pd.DataFrame(plan.drop(columns=plan.geometry.name)))
+    write_gpx_waypoints(gpx, plan)
+    return {"sampling_plan_csv": csv, "sampling_plan_gpx": gpx}
+
+
+def write_gpx_waypoints(path: Path, plan: gpd.GeoDataFrame) -> None:
+    """GPX 1.1 waypoints (GDAL's GPX driver): name = ``hole_id``, a description, :data:`GPX_FIELDS` as extensions.
+
+    A plan without holes is a valid GPX file without waypoints.
+    """
+    if plan.empty:
+        path.write_text('<?xml version="1.0"?>\n<gpx version="1.1" creator="Residua" '
+                        'xmlns="http://www.topografix.com/GPX/1/1"></gpx>\n', encoding="utf-8")  # fmt: skip
+        return
+    points = plan.to_crs("EPSG:4326")
+    description = [
+        f"site {row.site_id}, priority {row.priority}, {row.holes_in_campaign} holes, depth {row.planned_depth_m:.1f} m"
+        for row in points.itertuples()
+    ]
+    waypoints = gpd.GeoDataFrame(
+        {"name": points["hole_id"].astype(str).to_numpy(), "desc": description,
+         **{field: points[field].to_numpy() for field in GPX_FIELDS if field in points}},
+        geometry=points.geometry.to_numpy(), crs="EPSG:4326",
+    )  # fmt: skip
+    pyogrio.write_dataframe(waypoints, path, driver="GPX", layer="waypoints",
+                            dataset_options={"GPX_USE_EXTENSIONS": "YES"})  # fmt: skip
 
 
 _WRITERS: dict[str, Callable[[Path, Layers, Provenance], dict[str, Path]]] = {

@@ -6,12 +6,12 @@ import os
 
 import dagster as dg
 
-from assets import estimates, features, grade_models, grade_report, ingest, inputs, publish, review_report
+from assets import estimates, features, grade_models, grade_report, ingest, inputs, publish, review_report, sampling
 from assets.model_io import GradeModelsIOManager
 from assets.resources import ResiduaSettings, data_drop_resource
 from pipelines.automation import build_inbox_sensor, build_refresh_schedule
 
-ASSET_MODULES = (inputs, ingest, features, grade_models, estimates, grade_report, publish, review_report)
+ASSET_MODULES = (inputs, ingest, features, grade_models, estimates, sampling, grade_report, publish, review_report)
 
 all_assets = dg.load_assets_from_modules(ASSET_MODULES)
 all_checks = dg.load_asset_checks_from_modules(ASSET_MODULES)

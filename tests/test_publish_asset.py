@@ -23,7 +23,8 @@ from tests.geodata.test_postgis import require_postgis_url
 OUR_EXPORTS = {*(name for names in FORMAT_FILES.values() for name in names), *SIDECAR_STYLE}
 #: The files of README's "What out/ holds" table (rasters/ checked apart).
 README_FILES = {*OUR_EXPORTS, "grade_model_report.html", "grade_model_report.csv", "report.html", "grade_tonnage.csv",
-                "residua.qgz", "basemap/ne_110m_countries.geojson"}  # fmt: skip
+                "residua.qgz", "basemap/ne_110m_countries.geojson", "sampling_plan.csv",
+                "sampling_plan.gpx"}  # fmt: skip
 
 
 def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProcessResult, Path]:
@@ -183,7 +184,7 @@ def test_inventory_publishes_to_postgis_from_an_env_var(tmp_path):
             run_id_sql = f"SELECT value FROM \"{schema}\".run_metadata WHERE key = 'run_id'"
             run_id = connection.execute(sa.text(run_id_sql)).scalar()
         assert names == {"sites_ranked", "samples", "quarantine", "run_metadata", "hubs", "hub_assignments",
-                         "reviews", "grade_tonnage", "lineage", "changes"}  # fmt: skip
+                         "sampling_plan", "reviews", "grade_tonnage", "lineage", "changes"}  # fmt: skip
         assert run_id == result.run_id
         reported = _inventory_metadata(result)["postgis"].value
         assert reported.endswith(f"schema {schema}") and ":***@" in reported

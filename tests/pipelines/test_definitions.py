@@ -24,6 +24,15 @@ EXPECTED_DEPS = {
     "site_rankings": {"resource_estimates", "reviews", "reference_tables"},
     "processing_hubs": {"hubs_file", "sites", "simulation_inputs", "site_rankings"},
     "grade_tonnage": {"site_features", "grade_estimates", "reference_tables"},
+    "sampling_plan": {
+        "grade_models",
+        "reference_tables",
+        "samples",
+        "simulation_inputs",
+        "site_features",
+        "site_rankings",
+        "sites",
+    },  # fmt: skip
     "inventory": {
         "drop_description",
         "reference_tables",
@@ -34,6 +43,7 @@ EXPECTED_DEPS = {
         "reviews",
         "processing_hubs",
         "grade_tonnage",
+        "sampling_plan",
     },
     "review_report": {"inventory", "grade_model_report", "reviews_file"},
 }
