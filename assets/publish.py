@@ -199,6 +199,15 @@ def _add_metadata(context: dg.AssetExecutionContext, metadata: dict[str, object]
         context.log.info("Release: %s", metadata)
 
 
+def _grade_model_ids(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """Grade model id per element, from the latest ``grade_models`` materialization (the one whose
+    estimates this inventory publishes: ``site_rankings`` descends from it)."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("grade_models"))
+    materialization = event.asset_materialization if event is not None else None
+    value = materialization.metadata.get("model_ids") if materialization is not None else None
+    return {str(element): str(model_id) for element, model_id in (value.value if value is not None else {}).items()}
+
+
 def _postgis_target(settings: ResiduaSettings) -> PostgisTarget | None:
     return PostgisTarget(settings.postgis_url, settings.postgis_schema) if settings.postgis_url else None
 
@@ -263,7 +272,7 @@ def inventory(
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }
     lineage = site_lineage(sites.accepted, samples.accepted, data_drop.input_hashes, reference_tables,
-                           sites_file=data_drop.sites_path.name)  # fmt: skip
+                           sites_file=data_drop.sites_path.name, models=_grade_model_ids(context))  # fmt: skip
     changes = _changes_since_last_release(context, settings, data_drop, reference_tables, ranked, lineage)
     metadata["since_release"] = changes.attrs.get("since_release") or NO_EARLIER_RELEASE
     postgis = _postgis_target(settings)

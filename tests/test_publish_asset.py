@@ -73,6 +73,10 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     assert "stac/catalog.json" in catalog
     assert names == README_FILES | rasters | cards | catalog
     assert not any(name.endswith((".joblib", ".pkl", ".pickle")) for name in names), "no model file is ever published"
+    lineage = gpd.read_file(out / "inventory.gpkg", layer="lineage")
+    published_ids = {element: json.loads((out / f"model_cards/{element}.json").read_text())["model_id"]
+                     for element in ELEMENTS}  # fmt: skip
+    assert {json.dumps(published_ids, sort_keys=True)} == set(lineage["grade_models"])  # every site names them
     card = json.loads((out / "model_cards" / "ga.json").read_text(encoding="utf-8"))
     assert card["element"] == "ga" and len(card["training_data"]["sha256"]) == 64
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
