@@ -73,6 +73,7 @@ from geodata.styles import (
     quarantine_rules,
     rule_renderer,
     samples_rules,
+    sampling_plan_rules,
     scaled_sites_rules,
 )
 
@@ -97,7 +98,8 @@ RASTER_GROUP = "Grade rasters (block P50, g/t)"
 RASTERS_PER_ELEMENT = 25
 #: Layer names in the project, by GeoPackage table (other spatial tables keep their table name).
 LAYER_TITLES = {"sites_ranked": "Sites (ranked)", "samples": "Samples", "hubs": "Processing hubs",
-                "hub_assignments": "Hub assignments (site to hub)", "quarantine": "Quarantined rows"}  # fmt: skip
+                "hub_assignments": "Hub assignments (site to hub)", "sampling_plan": "Sampling plan (planned holes)",
+                "quarantine": "Quarantined rows"}  # fmt: skip
 #: Abstract of the grade rasters' metadata.
 RASTER_NOTE = (
     "Block grades of one element at one sampled site, Cloud-Optimized GeoTIFF in the site's UTM zone, cells sized "
@@ -529,7 +531,14 @@ class _Project:
 
     def __init__(self, vectors, rasters, title, synthetic, disclaimer, metadata, sample_breaks, run_note,
                  per_element) -> None:  # fmt: skip
-        order = {"hubs": 0, "hub_assignments": 0.5, "samples": 1, "sites_ranked": 3, "quarantine": 4}
+        order = {
+            "sampling_plan": -1,
+            "hubs": 0,
+            "hub_assignments": 0.5,
+            "samples": 1,
+            "sites_ranked": 3,
+            "quarantine": 4,
+        }
         self.vectors = sorted(vectors, key=lambda v: (order.get(v.table, 0.5 if v.table.startswith("hub") else 2),
                                                       v.table, v.geometry))  # fmt: skip
         self.rasters = list(rasters)
@@ -746,7 +755,7 @@ class _Project:
         _sub(element, "featureBlendMode", "0")
         _sub(element, "layerOpacity", "1")
         display = {"sites_ranked": "site_id", "samples": "sample_id", "hubs": "name",
-                   "hub_assignments": "site_id"}.get(vector.table)  # fmt: skip
+                   "hub_assignments": "site_id", "sampling_plan": "hole_id"}.get(vector.table)  # fmt: skip
         if display in vector.fields:
             _sub(element, "previewExpression", f'"{display}"')
         return element
@@ -763,6 +772,8 @@ class _Project:
             return [rule for rule in quarantine_rules() if rule.filter.geometry in (None, vector.geometry)]
         if vector.table == "hub_assignments" and vector.geometry == "Line":
             return hub_assignments_rules()
+        if vector.table == "sampling_plan" and vector.geometry == "Point":
+            return sampling_plan_rules()
         if vector.table.startswith("hub") and vector.geometry == "Point":
             return hubs_rules()
         return _default_rules(vector.geometry)

@@ -315,12 +315,29 @@ def hub_assignments_rules() -> list[Rule]:
     return [Rule("Site to hub", Symbol("line", fill=None, stroke=ASSIGNMENT_COLOUR, stroke_width=0.3, opacity=0.85))]
 
 
+#: Planned holes of the sampling plan: a bright orange that no grade ramp or rank class uses.
+PLANNED_HOLE_ORANGE = "#ff7f00"
+
+
+def sampling_plan_rules() -> list[Rule]:
+    """Rules for ``sampling_plan``: each planned hole an orange star, outlined in black.
+
+    Examples
+    --------
+    >>> [(rule.label, rule.symbol.shape) for rule in sampling_plan_rules()]
+    [('Planned hole (sampling plan)', 'star')]
+    """
+    hole = Symbol("marker", fill=PLANNED_HOLE_ORANGE, stroke="#000000", stroke_width=0.2, shape="star", size=3.2)
+    return [Rule("Planned hole (sampling plan)", hole)]
+
+
 #: Rules and a description per publishable layer.
 LAYER_RULES = {
     "samples": (samples_rules, "Assay intervals, small dark points"),
     "quarantine": (quarantine_rules, "Quarantined rows in red"),
     "hubs": (hubs_rules, "Hub candidates as grey dots, the hubs the plan opens as purple triangles"),
     "hub_assignments": (hub_assignments_rules, "Site to hub lines of the hub plan, thin grey-purple"),
+    "sampling_plan": (sampling_plan_rules, "Planned holes of the sampling plan, orange stars"),
 }
 
 
@@ -574,7 +591,7 @@ def _sld_symbolizer(symbol: Symbol) -> ET.Element:
     element = ET.Element("se:PointSymbolizer")
     graphic = ET.SubElement(element, "se:Graphic")
     mark = ET.SubElement(graphic, "se:Mark")
-    well_known = {"circle": "circle", "cross2": "x", "triangle": "triangle"}[symbol.shape]
+    well_known = {"circle": "circle", "cross2": "x", "triangle": "triangle", "star": "star"}[symbol.shape]
     ET.SubElement(mark, "se:WellKnownName").text = well_known
     if symbol.fill:
         _sld_fill(mark, symbol.fill, symbol.opacity)
