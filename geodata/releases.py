@@ -51,7 +51,7 @@ from geodata.datadrop import hash_inputs, sha256_file
 from geodata.provenance import code_version
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import REPORTED_METALS
-from geodata.writers import STAGING_PREFIX, Release, no_gdal_sidecars
+from geodata.writers import STAGING_PREFIX, Release, fsync_path, no_gdal_sidecars
 
 try:
     import fcntl
@@ -729,7 +729,7 @@ class ReleaseStore:
                     f"{sources[name]} changed while its release was recorded (SHA-256 differs from the hash taken "
                     "before publishing); run again"
                 )
-            _fsync_file(temporary)
+            fsync_path(temporary)
             os.replace(temporary, blob)
 
     def _prune(self) -> None:
@@ -869,20 +869,7 @@ def _write_atomic(path: Path, content: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    _fsync_file(path.parent)
-
-
-def _fsync_file(path: Path) -> None:
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+    fsync_path(path.parent)
 
 
 # --------------------------------------------------------------------------------------------

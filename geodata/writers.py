@@ -290,7 +290,7 @@ class Release:
         held = set(files)
         remove = sorted({name for pattern in patterns for name in _published_matches(self.out_dir, pattern)} - held)
         for name in files:
-            _fsync(self.staging / name)
+            fsync_path(self.staging / name)
         new_dirs = sorted({parent for name in files for parent in _parents(name)
                            if not (self.out_dir / parent).is_dir()}, key=lambda p: p.count("/"))  # fmt: skip
         journal = {
@@ -370,7 +370,7 @@ def _apply(out_dir: Path, staging: Path, journal: Mapping) -> None:
         (backup / name).parent.mkdir(parents=True, exist_ok=True)
         os.replace(out_dir / name, backup / name)
     for folder in {out_dir, *(out_dir / parent for entry in journal["files"] for parent in _parents(entry["path"]))}:
-        _fsync(folder)
+        fsync_path(folder)
 
 
 def _keep_old(published: Path, backup: Path) -> None:
@@ -409,7 +409,7 @@ def _roll_back(out_dir: Path, staging: Path) -> str:
             os.replace(backup / name, out_dir / name)
     for name in reversed(journal["new_dirs"]):
         _remove_empty_dir(out_dir / name)
-    _fsync(out_dir)
+    fsync_path(out_dir)
     shutil.rmtree(backup, ignore_errors=True)
     journal_path.unlink()
     return "rolled back"
@@ -526,10 +526,10 @@ def _write_json(path: Path, content: object) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    _fsync(path.parent)
+    fsync_path(path.parent)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     """Flush a file or folder to disk (best effort: some filesystems refuse it for folders)."""
     try:
         descriptor = os.open(path, os.O_RDONLY)
