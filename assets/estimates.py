@@ -163,19 +163,19 @@ def processing_hubs(
     # the estimates' own draws, regenerated from the same seeds (read twice: means for the solver, then totals)
     plan = plan_hubs(locations, weights, lambda: iter_draws(simulation_inputs), given=given, k=settings.hubs_k,
                      haul_km=settings.haul_km, seed=settings.seed, costs=costs,
-                     n_site_candidates=settings.hub_site_candidates)  # fmt: skip
+                     n_site_candidates=settings.hub_site_candidates, cvar_level=settings.hub_cvar_level)  # fmt: skip
     hubs = plan.hubs
     opened = hubs.loc[hubs["opened"]]
     fed = dict(zip(opened["hub_id"], opened["n_assigned"].tolist()))
-    context.log.info("Hub plan by %s (%s candidates; %s): opened %d of %d, sites fed %s, expected net value "
-                     "USD %.4g (P10 %.4g, P90 %.4g), solver %.2f s", plan.method,
-                     "given" if given is not None else "proposed", plan.status, len(opened), len(hubs), fed,
-                     plan.net_value_usd["mean"], plan.net_value_usd["p10"], plan.net_value_usd["p90"],
-                     plan.seconds)  # fmt: skip
+    context.log.info("Hub plan by %s (%s candidates; %s; objective %s): opened %d of %d, sites fed %s, expected "
+                     "net value USD %.4g (P10 %.4g, P90 %.4g), solver %.2f s", plan.method,
+                     "given" if given is not None else "proposed", plan.status, plan.objective, len(opened),
+                     len(hubs), fed, plan.net_value_usd["mean"], plan.net_value_usd["p10"],
+                     plan.net_value_usd["p90"], plan.seconds)  # fmt: skip
     context.add_output_metadata(
         {"hubs": len(hubs), "opened": len(opened), "method": plan.method,
          "candidates": "given" if given is not None else "proposed", "solver_status": plan.status,
-         "solver_seconds": round(plan.seconds, 3), "sites_fed": dg.MetadataValue.json(fed),
+         "solver_seconds": round(plan.seconds, 3), "sites_fed": dg.MetadataValue.json(fed), "objective": plan.objective,
          "expected_net_value_usd": plan.net_value_usd["mean"]}
     )  # fmt: skip
     return plan

@@ -132,6 +132,13 @@ class ResiduaSettings(dg.ConfigurableResource):
         ge=0,
         description="Smallest expected feed (tonnes over the plan) of an opened hub. PLACEHOLDER assumption.",
     )
+    hub_cvar_level: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Cautious hub plan: maximise the mean net value of the worst share of draws (CVaR), e.g. 0.2; "
+        "none: the expected net value. Slower: one dense constraint per joint draw (at most 200).",
+    )
     hub_site_candidates: int = Field(
         default=SITE_CANDIDATES,
         ge=0,

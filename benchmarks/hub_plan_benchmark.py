@@ -6,6 +6,7 @@ the demo; ``residua run`` with DAGSTER_HOME / RESIDUA_DAGSTER_DIR for a scale dr
     .venv/bin/python benchmarks/hub_plan_benchmark.py                       # the demo and the 1,000-site drop
     .venv/bin/python benchmarks/hub_plan_benchmark.py --case demo .dagster/storage geodata/demo
     .venv/bin/python benchmarks/hub_plan_benchmark.py --site-candidates 25 50   # solver time vs candidates
+    .venv/bin/python benchmarks/hub_plan_benchmark.py --cvar 0.2                # and the cautious plan
 
 Each case reads the stored ``simulation_inputs``, ``site_rankings`` and ``sites`` values (the
 pickles Dagster's filesystem IO manager wrote under ``<RESIDUA_DAGSTER_DIR>/storage``) and the
@@ -17,8 +18,10 @@ then plans twice with the run's default settings (:class:`assets.resources.Resid
 * ``kmeans``: the same k-means (or given) hubs, every hub with a site in reach opened, each site
   feeding the nearest hub within ``haul_km`` (capacity and minimum feed not enforced).
 
-Both are scored on the same draws: expected net value (metal value minus haul minus fixed
-costs) and its P10/P50/P90. It writes ``benchmarks/results/hub_plan_benchmark.md`` and ``.json``.
+With ``--cvar ALPHA`` a third plan is the cautious one (``hub_cvar_level`` ALPHA: the MILP
+maximising the mean net value of the worst ALPHA share of draws). All are scored on the same
+draws: expected net value (metal value minus haul minus fixed costs), its P10/P50/P90 and its
+CVaR at ALPHA (0.2 when not given). It writes ``benchmarks/results/hub_plan_benchmark.md`` and ``.json``.
 The cost settings are screening assumptions (see models/hub_plan.py): the figures compare
 methods, they are not an economic assessment.
 """
@@ -37,8 +40,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
 from assets.resources import ResiduaSettings  # noqa: E402
-from models.hub_plan import HubCosts, HubPlan, plan_network  # noqa: E402
+from models.hub_plan import HubCosts, HubPlan, conditional_value_at_risk, plan_network  # noqa: E402
 from models.hubs import HUB_METALS, HUBS_FILE, read_hubs, site_centroids  # noqa: E402
 from models.simulation import ResourceDraws, iter_draws  # noqa: E402
 
@@ -69,20 +75,35 @@ def _costs(settings: ResiduaSettings) -> HubCosts:
     )  # fmt: skip
 
 
-def _summary(plan: HubPlan, wall_s: float) -> dict:
+def net_per_draw(plan: HubPlan, draws: list[ResourceDraws], haul_usd_per_t_km: float) -> np.ndarray:
+    """The plan's net value (USD) in every draw: fed sites' value minus haul, minus opened hubs' fixed costs."""
+    road = plan.assignments.set_index("site_id")["road_km"]
+    net = 0.0
+    for chunk in draws:
+        fed = pd.Index(chunk.site_ids).isin(road.index)
+        haul = chunk.tonnes[fed] * (road.loc[chunk.site_ids[fed]].to_numpy() * haul_usd_per_t_km)[:, None]
+        net = net + (chunk.value[fed] - haul).sum(axis=0)
+    return net - plan.hubs.loc[plan.hubs["opened"], "fixed_cost_usd"].sum()
+
+
+def _summary(plan: HubPlan, wall_s: float, net: np.ndarray, level: float) -> dict:
     opened = plan.hubs[plan.hubs["opened"]]
     over = int((opened["feed_t_p50"] > opened["capacity_t"]).sum())
     return {
-        "method": plan.method, "status": plan.status, "solver_s": round(plan.seconds, 3), "wall_s": round(wall_s, 3),
-        "hubs_opened": len(opened), "candidates": len(plan.hubs), "sites_fed": len(plan.assignments),
-        "expected_net_value_musd": plan.net_value_usd["mean"] / 1e6,
+        "method": plan.method, "objective": plan.objective, "status": plan.status, "solver_s": round(plan.seconds, 3),
+        "wall_s": round(wall_s, 3), "hubs_opened": len(opened), "candidates": len(plan.hubs),
+        "sites_fed": len(plan.assignments), "expected_net_value_musd": plan.net_value_usd["mean"] / 1e6,
         **{f"net_value_{p}_musd": plan.net_value_usd[p] / 1e6 for p in ("p10", "p50", "p90")},
-        "hubs_over_capacity_at_p50": over,
+        "cvar_musd": conditional_value_at_risk(net, level) / 1e6, "hubs_over_capacity_at_p50": over,
     }  # fmt: skip
 
 
-def run_case(label: str, storage: Path, drop: Path, settings: ResiduaSettings, more: tuple[int, ...] = ()) -> dict:
-    """Both plans of one stored run, on the same draws; ``more``: MILP runs with other numbers of site candidates."""
+def run_case(
+    label: str, storage: Path, drop: Path, settings: ResiduaSettings, more: tuple[int, ...] = (),
+    cvar: float | None = None,
+) -> dict:  # fmt: skip
+    """The plans of one stored run, on the same draws; ``more``: MILP runs with other numbers of site candidates;
+    ``cvar``: also the cautious plan at that level."""
     inputs, rankings, sites = (_load(storage, name) for name in ("simulation_inputs", "site_rankings", "sites"))
     feeding = rankings[rankings["rank"].notna()].set_index("site_id")
     locations = site_centroids(sites.accepted[sites.accepted["site_id"].isin(feeding.index)])
@@ -94,16 +115,20 @@ def run_case(label: str, storage: Path, drop: Path, settings: ResiduaSettings, m
     common = dict(given=given, k=settings.hubs_k, haul_km=settings.haul_km, seed=settings.seed,
                   costs=_costs(settings), n_site_candidates=settings.hub_site_candidates)  # fmt: skip
     results = {}
-    runs = [("milp", True, settings.hub_site_candidates), ("kmeans", False, 0)]
-    runs += [(f"milp, {n} site candidates", True, n) for n in more]
-    for name, optimise, n_sites in runs:
+    runs = [("milp", True, settings.hub_site_candidates, None), ("kmeans", False, 0, None)]
+    runs += [(f"milp, {n} site candidates", True, n, None) for n in more]
+    runs += [(f"milp, CVaR {cvar:.0%}", True, settings.hub_site_candidates, cvar)] if cvar is not None else []
+    level = cvar if cvar is not None else 0.2
+    for name, optimise, n_sites, cvar_level in runs:
         started = time.perf_counter()
-        plan = plan_network(locations, weights, draws, optimise=optimise, **{**common, "n_site_candidates": n_sites})
-        results[name] = _summary(plan, time.perf_counter() - started)
+        plan = plan_network(locations, weights, draws, optimise=optimise, cvar_level=cvar_level,
+                            **{**common, "n_site_candidates": n_sites})  # fmt: skip
+        wall_s = time.perf_counter() - started
+        results[name] = _summary(plan, wall_s, net_per_draw(plan, draws, settings.haul_cost_usd_per_t_km), level)
     gain = results["milp"]["expected_net_value_musd"] - results["kmeans"]["expected_net_value_musd"]
     return {"case": label, "sites_ranked": len(locations), "n_draws": inputs.n_draws, "draw_s": round(draw_s, 2),
             "candidates": "given" if given is not None else "proposed", **results, "gain_musd": gain,
-            "plans": list(results)}  # fmt: skip
+            "plans": list(results), "cvar_level": level}  # fmt: skip
 
 
 def _markdown(cases: list[dict], settings: ResiduaSettings, command: str) -> str:
@@ -118,8 +143,8 @@ def _markdown(cases: list[dict], settings: ResiduaSettings, command: str) -> str
         f"k = {settings.hubs_k}, {settings.hub_site_candidates} site candidates (screening assumptions).",
         "",
         "| case | sites | draws | plan | opened / candidates | sites fed | E[net] M USD | net P10 / P50 / P90 M USD "
-        "| over capacity | solver s | plan s | solver status |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| net CVaR M USD | over capacity | solver s | plan s | solver status |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for case in cases:
         for name in case["plans"]:
@@ -128,7 +153,8 @@ def _markdown(cases: list[dict], settings: ResiduaSettings, command: str) -> str
                 f"| {case['case']} | {case['sites_ranked']} | {case['n_draws']} | {name} | "
                 f"{r['hubs_opened']} / {r['candidates']} | {r['sites_fed']} | {r['expected_net_value_musd']:,.1f} | "
                 f"{r['net_value_p10_musd']:,.1f} / {r['net_value_p50_musd']:,.1f} / {r['net_value_p90_musd']:,.1f} | "
-                f"{r['hubs_over_capacity_at_p50']} | {r['solver_s']:.2f} | {r['wall_s']:.2f} | {r['status']} |"
+                f"{r['cvar_musd']:,.1f} | {r['hubs_over_capacity_at_p50']} | {r['solver_s']:.2f} | "
+                f"{r['wall_s']:.2f} | {r['status']} |"
             )
     lines += [""]
     for c in cases:
@@ -136,6 +162,9 @@ def _markdown(cases: list[dict], settings: ResiduaSettings, command: str) -> str
                      f"solver {c['milp']['solver_s']:.2f} s (target < {TARGET_SOLVER_S:g} s).")  # fmt: skip
     lines += [
         "",
+        f'"net CVaR": the mean net value of the worst {cases[0]["cvar_level"]:.0%} of draws, for every plan.'
+        if cases
+        else "",
         '"over capacity": opened hubs whose P50 feed exceeds their capacity (the k-means plan does not '
         'enforce capacity). "plan s" includes the two passes over the draws and building the layers. HiGHS stops '
         "at 30 s and returns its best plan so far (status: time limit, with the MIP gap).",
@@ -149,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="a stored run: label, its storage folder and its data drop (repeatable)")  # fmt: skip
     parser.add_argument("--site-candidates", type=int, nargs="*", default=[], metavar="N",
                         help="also run the MILP with N site candidates (solver-time scaling)")  # fmt: skip
+    parser.add_argument("--cvar", type=float, default=None, metavar="ALPHA",
+                        help="also the cautious plan maximising the CVaR at ALPHA (e.g. 0.2)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hub_plan_benchmark.md")
     args = parser.parse_args(argv)
     cases = [(label, Path(s), Path(d)) for label, s, d in args.case] if args.case else DEFAULT_CASES
@@ -158,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (storage / "simulation_inputs").is_file():
             print(f"skipping {label}: no stored simulation_inputs in {storage} (run the pipeline first)")
             continue
-        results.append(run_case(label, storage, drop, settings, tuple(args.site_candidates)))
+        results.append(run_case(label, storage, drop, settings, tuple(args.site_candidates), args.cvar))
         print(json.dumps(results[-1], indent=1))
     command = "python benchmarks/hub_plan_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,20 @@ truck freight rates: Rs 42-96 per km for a 15 t truck out of Delhi in April 2024
 Business Standard, 5 May 2024), i.e. Rs 2.8-6.4 per t-km, USD 0.034-0.077 at Rs 83 per USD.
 The fixed cost and capacity defaults are placeholders for screening, not cost estimates.
 
+**Cautious plan** (``cvar_level`` alpha, e.g. 0.2): instead of the expected net value the plan
+maximises its conditional value at risk, the mean net value of the worst alpha share of draws,
+by the linear form of Rockafellar & Uryasev (2000), "Optimization of conditional value-at-risk",
+Journal of Risk 2(3), 21-41:
+
+    max  eta - 1 / (alpha S) sum_d u_d,   u_d >= eta - net_d(x, y),   u_d >= 0,
+
+over S joint draws d (the same draw index at every site, so what draws share, such as a residue
+type's grade, stays shared). A hub whose feed is uncertain (unsampled sites) then has to pay its
+fixed cost in the bad draws too. S is at most :data:`CVAR_SCENARIOS` draws, evenly spaced; each
+adds a dense row over the site -> hub pairs, so the cautious plan is the slower one. A chosen
+quantile of net value itself (value at risk) is not a linear objective; CVaR is its standard
+convex stand-in, and the layer reports the plan's P10/P50/P90 either way.
+
 The problem is solved by HiGHS through :func:`scipy.optimize.milp`. When the solver returns
 no solution (e.g. a time limit before any feasible point), the plan falls back to the
 k-means / given hubs, all opened, each site feeding the nearest one within reach (the
@@ -75,6 +89,8 @@ PLAN_YEARS = 20.0
 MIN_FEED_T = 1e5
 #: Top-valued sites whose centroids are candidate hubs (no hubs.csv): 25 solves in ~10 s at 1,000 sites on 2 cores.
 SITE_CANDIDATES = 25
+#: Joint draws the cautious (CVaR) plan optimises over, at most: a dense row each over the site -> hub pairs.
+CVAR_SCENARIOS = 200
 #: Plan methods: the MILP, or the k-means / given hubs with nearest-hub catchments (fallback).
 MILP, KMEANS = "milp", "kmeans"
 #: Draws as one ResourceDraws, a sequence of chunks, or a function returning a fresh iterable of chunks.
@@ -134,6 +150,20 @@ class HubPlan:
     status: str
     seconds: float
     net_value_usd: dict[str, float]
+    objective: str = "expected net value"
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """Joint draws for the cautious plan: tonnes and value (USD) per site (rows) and draw (columns), and alpha."""
+
+    tonnes: np.ndarray
+    value: np.ndarray
+    level: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.level <= 1:
+            raise ValueError(f"cvar_level must be in (0, 1] (the share of worst draws), got {self.level}")
 
 
 def hub_candidates(
@@ -215,6 +245,32 @@ def site_means(site_ids: Sequence[str], chunks: Iterable[ResourceDraws]) -> pd.D
     return means.loc[list(site_ids)]
 
 
+def joint_scenarios(site_ids: Sequence[str], chunks: Iterable[ResourceDraws], level: float,
+                    n_scenarios: int = CVAR_SCENARIOS) -> Scenarios:  # fmt: skip
+    """At most ``n_scenarios`` evenly spaced draws of every site (same draw indices at each), for a CVaR plan."""
+    tonnes, value, index = [], [], []
+    for chunk in chunks:
+        n_draws = chunk.tonnes.shape[1]
+        columns = np.unique(np.linspace(0, n_draws - 1, min(n_scenarios, n_draws)).round().astype(int))
+        tonnes.append(chunk.tonnes[:, columns])
+        value.append(chunk.value[:, columns])
+        index.extend(chunk.site_ids)
+    order = pd.Index(index).get_indexer(list(site_ids))
+    if (order < 0).any():
+        raise ValueError("no simulated draws for some site(s); pass the draws of every site")
+    return Scenarios(np.concatenate(tonnes)[order], np.concatenate(value)[order], level)
+
+
+def conditional_value_at_risk(net: np.ndarray, level: float) -> float:
+    """Mean of the worst ``level`` share of ``net`` (at least one draw).
+
+    >>> conditional_value_at_risk(np.array([5.0, 1.0, 3.0, 2.0, 4.0]), 0.4)
+    1.5
+    """
+    worst = max(1, int(np.floor(level * len(net) + 1e-9)))
+    return float(np.sort(net)[:worst].mean())
+
+
 def solve_plan(
     tonnes: np.ndarray,
     value: np.ndarray,
@@ -226,6 +282,7 @@ def solve_plan(
     haul_cost: float = HAUL_COST_USD_PER_T_KM,
     time_limit_s: float = 30.0,
     mip_rel_gap: float = 1e-6,
+    scenarios: Scenarios | None = None,
 ) -> Solution | None:
     """Solve the capacitated facility-location MILP with HiGHS; None when the solver gives no solution.
 
@@ -243,6 +300,8 @@ def solve_plan(
         USD per tonne and road km.
     time_limit_s, mip_rel_gap : float
         HiGHS time limit and relative optimality gap.
+    scenarios : Scenarios, optional
+        Joint draws: maximise their CVaR at ``scenarios.level`` instead of the expected net value.
     """
     n_hubs, n_sites = reach.shape
     hub_of, site_of = np.nonzero(reach)
@@ -253,6 +312,10 @@ def solve_plan(
     cost = np.concatenate([fixed_cost / _SCALE, -gain])
     feed = tonnes[site_of] / _SCALE
     n_vars, pair_vars = n_hubs + n_pairs, n_hubs + np.arange(n_pairs)
+    n_scenarios = 0 if scenarios is None else scenarios.tonnes.shape[1]
+    if scenarios is not None:  # variables eta (free) and u_d >= 0 after the hubs and pairs
+        n_vars += 1 + n_scenarios
+        cost = np.r_[np.zeros(n_hubs + n_pairs), -1.0, np.full(n_scenarios, 1.0 / (scenarios.level * n_scenarios))]
     one_hub = sparse.csr_array((np.ones(n_pairs), (site_of, pair_vars)), shape=(n_sites, n_vars))
     link = sparse.csr_array((np.r_[np.ones(n_pairs), -np.ones(n_pairs)],
                              (np.r_[np.arange(n_pairs), np.arange(n_pairs)], np.r_[pair_vars, hub_of])),
@@ -265,20 +328,38 @@ def solve_plan(
         constraints.append(LinearConstraint(_feed_rows(feed, hub_of, pair_vars, np.full(n_hubs, min_feed), n_vars),
                                             0.0, np.inf))  # fmt: skip
     upper = np.r_[np.where((capacity > 0) & (capacity >= min_feed), 1.0, 0.0), np.ones(n_pairs)]
+    lower, integrality = np.zeros(n_hubs + n_pairs), np.ones(n_vars)
+    if scenarios is not None:
+        constraints.append(_shortfall_rows(scenarios, fixed_cost, hub_of, site_of, road_km, haul_cost))
+        upper, lower = np.r_[upper, np.full(1 + n_scenarios, np.inf)], np.r_[lower, -np.inf, np.zeros(n_scenarios)]
+        integrality[n_hubs + n_pairs :] = 0
     started = time.perf_counter()
-    result = milp(cost, integrality=np.ones(n_vars), bounds=Bounds(0.0, upper), constraints=constraints,
+    result = milp(cost, integrality=integrality, bounds=Bounds(lower, upper), constraints=constraints,
                   options={"time_limit": float(time_limit_s), "mip_rel_gap": float(mip_rel_gap)})  # fmt: skip
     seconds = time.perf_counter() - started
     if result.x is None:
         LOG.warning("HiGHS found no hub plan (%s)", result.message)
         return None
-    chosen = np.round(result.x).astype(bool)
+    chosen = np.round(result.x[: n_hubs + n_pairs]).astype(bool)
     assigned = np.full(n_sites, -1)
     assigned[site_of[chosen[n_hubs:]]] = hub_of[chosen[n_hubs:]]
     opened = chosen[:n_hubs] & np.isin(np.arange(n_hubs), assigned)
     gap = float(getattr(result, "mip_gap", 0.0) or 0.0)
     status = str(result.message) + (f"; best plan found, MIP gap {gap:.2%}" if result.status != 0 else "")
     return Solution(assigned, opened, MILP, status, seconds, gap)
+
+
+def _shortfall_rows(
+    scenarios: Scenarios, fixed_cost: np.ndarray, hub_of: np.ndarray, site_of: np.ndarray, road_km: np.ndarray,
+    haul_cost: float,
+) -> LinearConstraint:  # fmt: skip
+    """Rows ``net_d(x, y) - eta + u_d >= 0``: one per joint draw d, dense over the hubs and site -> hub pairs."""
+    haul = scenarios.tonnes[site_of] * (road_km[hub_of, site_of] * haul_cost)[:, None]
+    gain = (scenarios.value[site_of] - haul).T / _SCALE
+    n_scenarios = gain.shape[0]
+    fixed = np.broadcast_to(-fixed_cost / _SCALE, (n_scenarios, len(fixed_cost)))
+    rows = np.hstack([fixed, gain, -np.ones((n_scenarios, 1)), np.eye(n_scenarios)])
+    return LinearConstraint(sparse.csr_array(rows), 0.0, np.inf)
 
 
 def _feed_rows(feed: np.ndarray, hub_of: np.ndarray, pair_vars: np.ndarray, limit: np.ndarray, n_vars: int):
@@ -323,6 +404,7 @@ def plan_network(
     optimise: bool = True,
     time_limit_s: float = 30.0,
     mip_rel_gap: float = PLAN_MIP_GAP,
+    cvar_level: float | None = None,
 ) -> HubPlan:
     """The hub plan of the sites that may feed a hub (those not excluded by review).
 
@@ -348,6 +430,9 @@ def plan_network(
         False gives the k-means plan (given / proposed hubs all opened, nearest in reach) without the solver.
     time_limit_s, mip_rel_gap : float
         HiGHS limits.
+    cvar_level : float, optional
+        The cautious plan: maximise the mean net value of the worst ``cvar_level`` share of the
+        draws (CVaR, e.g. 0.2) instead of the expected net value; draws are read a third time.
     """
     if not haul_km > 0:
         raise ValueError(f"haul_km must be positive, got {haul_km}; set haul_km in km, e.g. 150")
@@ -360,10 +445,12 @@ def plan_network(
                            sites["lon"].to_numpy()[None, :], sites["lat"].to_numpy()[None, :])  # fmt: skip
     reach, road = geodesic <= haul_km, geodesic * costs.road_circuity
     fixed, capacity = candidates["fixed_cost_usd"].to_numpy(), candidates["capacity_t"].to_numpy()
-    solution = None
+    solution, scenarios = None, None
+    if optimise and cvar_level is not None:
+        scenarios = joint_scenarios(sites["site_id"].tolist(), source(), cvar_level)
     if optimise:
         solution = solve_plan(tonnes, value, road, reach, fixed, capacity, costs.min_feed_t,
-                              costs.haul_cost_usd_per_t_km, time_limit_s, mip_rel_gap)  # fmt: skip
+                              costs.haul_cost_usd_per_t_km, time_limit_s, mip_rel_gap, scenarios)  # fmt: skip
         if solution is None:
             LOG.warning("Hub plan: no solver result; falling back to the k-means / given hubs with catchments")
     if solution is None:
@@ -373,10 +460,15 @@ def plan_network(
     assignments = _assignment_layer(candidates, sites, solution, geodesic, road, tonnes, value, costs)
     per_draw = totals["net"].sum(axis=0)
     net = {"mean": float(per_draw.mean()), **{p: float(np.percentile(per_draw, q)) for p, q in PERCENTILES.items()}}
-    LOG.info("Hub plan by %s (%s): %d of %d candidates opened, expected net value USD %.4g, %.2f s",
-             solution.method, solution.status, int(solution.opened.sum()), len(candidates), net["mean"],
+    objective = "expected net value"
+    if scenarios is not None and solution.method == MILP:
+        objective = f"CVaR {cvar_level:.0%} of net value (mean of the worst {cvar_level:.0%} of draws)"
+        net["cvar"] = conditional_value_at_risk(per_draw, cvar_level)
+    LOG.info("Hub plan by %s (%s; objective %s): %d of %d candidates opened, expected net value USD %.4g, %.2f s",
+             solution.method, solution.status, objective, int(solution.opened.sum()), len(candidates), net["mean"],
              solution.seconds)  # fmt: skip
-    return HubPlan(hubs, assignments, solution.method, solution.status, solution.seconds, net)
+    hubs = hubs.assign(objective=objective)
+    return HubPlan(hubs, assignments, solution.method, solution.status, solution.seconds, net, objective)
 
 
 def _plan_totals(

@@ -15,7 +15,9 @@ from models.hub_plan import (
     KMEANS,
     MILP,
     HubCosts,
+    Scenarios,
     catchment_plan,
+    conditional_value_at_risk,
     expected_net_value,
     plan_network,
     solve_plan,
@@ -106,6 +108,55 @@ def test_milp_matches_brute_force_on_small_random_cases(seed):
 def _plan(sites, tonnes, value, given, costs=FREE, **options):
     draws = _draws(list(sites["site_id"]), tonnes, value)
     return plan_network(sites, value.mean(axis=1), draws, given=given, haul_km=150.0, costs=costs, **options)
+
+
+def test_the_cautious_plan_leaves_out_a_hub_that_loses_in_the_bad_draws():
+    # H0 feeds S0 only (60 M USD, certain); H1 feeds S1 only: 0 or 140 M USD (mean 70 M); fixed costs 50 M each
+    sites = _east_of(80.0, 20.0, [0.0, 400.0])
+    value = np.array([[60e6] * 4, [0.0, 140e6, 0.0, 140e6]])
+    given = _given([0.0, 400.0], fixed_cost_usd=["50e6", "50e6"])
+    expected = _plan(sites, np.full((2, 4), 1e3), value, given)
+    assert expected.hubs["opened"].tolist() == [True, True] and expected.objective == "expected net value"
+    assert expected.net_value_usd["mean"] == pytest.approx(30e6)
+    cautious = _plan(sites, np.full((2, 4), 1e3), value, given, cvar_level=0.5)
+    assert cautious.hubs["opened"].tolist() == [True, False] and cautious.objective.startswith("CVaR 50%")
+    assert cautious.net_value_usd["cvar"] == pytest.approx(10e6) and cautious.net_value_usd["mean"] == pytest.approx(
+        10e6
+    )
+    assert (cautious.hubs["objective"] == cautious.objective).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_cautious_plan_is_the_best_cvar_over_every_assignment(seed):
+    rng = np.random.default_rng(seed)
+    n_sites, n_hubs, n_draws, level = 4, 2, 6, 0.5
+    road = rng.uniform(0.0, 200.0, (n_hubs, n_sites))
+    reach, fixed, rate = road <= 150.0, rng.uniform(0.0, 20e6, n_hubs), 0.05
+    tonnes = rng.uniform(1e4, 1e5, (n_sites, n_draws))
+    value = rng.lognormal(np.log(10e6), 1.0, (n_sites, n_draws))
+    best = -np.inf
+    for choice in itertools.product(range(-1, n_hubs), repeat=n_sites):
+        if any(h >= 0 and not reach[h, s] for s, h in enumerate(choice)):
+            continue
+        net = np.zeros(n_draws)
+        for s, h in enumerate(choice):
+            if h >= 0:
+                net += value[s] - tonnes[s] * road[h, s] * rate
+        net -= sum(fixed[h] for h in {h for h in choice if h >= 0})
+        best = max(best, conditional_value_at_risk(net, level))
+    solution = solve_plan(tonnes.mean(axis=1), value.mean(axis=1), road, reach, fixed, np.full(n_hubs, np.inf),
+                          haul_cost=rate, scenarios=Scenarios(tonnes, value, level))  # fmt: skip
+    fed = np.flatnonzero(solution.assigned >= 0)
+    net = np.zeros(n_draws)
+    for s in fed:
+        net += value[s] - tonnes[s] * road[solution.assigned[s], s] * rate
+    net -= fixed[solution.opened].sum()
+    assert conditional_value_at_risk(net, level) == pytest.approx(best, rel=1e-6, abs=1.0)
+
+
+def test_a_cvar_level_outside_zero_to_one_is_refused():
+    with pytest.raises(ValueError, match="cvar_level must be in"):
+        Scenarios(np.ones((1, 2)), np.ones((1, 2)), 1.5)
 
 
 def test_capacity_of_zero_opens_no_hub():
