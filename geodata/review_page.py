@@ -7,13 +7,13 @@ and filterable ranked table linked to the map, and per site its evidence: sample
 and grade P10/P50/P90, a grade-tonnage curve, the grade model's fit, the review history and
 the lineage of its numbers and the hub it feeds; above the map, the sites changed since the
 last release; below the table, the processing hubs the hub plan opens (on the map too, with a
-line from each site to its hub). Served by ``residua review`` (see :func:`mark_served`) it also
-records decisions.
+line from each site to its hub) and the sampling plan's campaigns (their planned holes on the map
+too). Served by ``residua review`` (see :func:`mark_served`) it also records decisions.
 
 Optional inputs are read when present and the page says so when they are not: the
-``grade_tonnage``, ``changes`` and ``lineage`` tables, the ``hubs`` and ``hub_assignments``
-layers, ``grade_model_report.csv``, the model cards and the reviews (``reviews.csv`` in the data
-directory, else a ``reviews`` table in the GeoPackage).
+``grade_tonnage``, ``changes`` and ``lineage`` tables, the ``hubs``, ``hub_assignments`` and
+``sampling_plan`` layers, ``grade_model_report.csv``, the model cards and the reviews
+(``reviews.csv`` in the data directory, else a ``reviews`` table in the GeoPackage).
 """
 
 from __future__ import annotations
@@ -81,6 +81,26 @@ ASSIGNMENT_COLUMNS: tuple[str, ...] = (
     "site_id", "hub_id", "geodesic_km", "road_km", "tonnes_mean", "value_usd_mean", "haul_cost_usd_mean",
     "net_value_usd_mean",
 )  # fmt: skip
+#: What the sampling plan section says for an inventory without a sampling plan (runs before it had none).
+NO_SAMPLING_PLAN = "No sampling plan in this inventory (no sampling_plan layer); re-run `residua run` to add one."
+#: What it says for a plan without holes (models.sampling_plan.plan_campaigns found no campaign worth drilling).
+EMPTY_SAMPLING_PLAN = (
+    "No holes planned: no campaign within the hole and money budgets would lower the expected number of wrong "
+    "top-N sites by more than the minimum gain (plan_min_gain). The current estimates already settle which sites "
+    "make the top N as well as new holes could (each site is almost surely in or out of it), or there are no more "
+    "ranked sites than N."
+)
+#: Columns the sampling plan section needs; the others are shown when present.
+PLAN_REQUIRED: tuple[str, ...] = ("hole_id", "site_id", "priority")
+#: Columns of each campaign (one site's holes) the page shows; models.sampling_plan repeats them on every hole.
+PLAN_CAMPAIGN_COLUMNS: tuple[str, ...] = (
+    "priority", "site_id", "holes_in_campaign", "campaign_cost_usd", "expected_gain", "p_top_n_now",
+    "misclassification_now", "misclassification_after", "top_n_expected_wrong_now", "top_n_expected_wrong_after",
+    "value_p10_p90_width_now_usd", "value_p10_p90_width_after_usd", "confidence_now", "p_confidence_upgrade",
+    "planned_depth_m", "depth_source",
+)  # fmt: skip
+#: Columns of each planned hole the page shows.
+PLANNED_HOLE_COLUMNS: tuple[str, ...] = ("hole_id", "site_id", "priority", "planned_depth_m", "nearest_hole_m")
 #: Lineage columns holding JSON objects, parsed for the page.
 LINEAGE_JSON: tuple[str, ...] = ("hole_sha256", "covariates", "reference_rows", "grade_models")
 
@@ -101,6 +121,7 @@ class Inventory:
     lineage: pd.DataFrame | None = None
     hubs: gpd.GeoDataFrame | None = None
     hub_assignments: gpd.GeoDataFrame | None = None
+    sampling_plan: gpd.GeoDataFrame | None = None
 
 
 def read_run_metadata(gpkg: Path) -> dict[str, str]:
@@ -164,8 +185,9 @@ def read_inventory(gpkg: Path) -> Inventory:
         name: pd.DataFrame(_read_layer(gpkg, name, geometry=False)) if name in layers else None
         for name in ("grade_tonnage", "changes", "lineage")
     }
-    hub_layers = {name: _read_layer(gpkg, name) if name in layers else None for name in ("hubs", "hub_assignments")}
-    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), **tables, **hub_layers)
+    plans = {name: _read_layer(gpkg, name) if name in layers else None
+             for name in ("hubs", "hub_assignments", "sampling_plan")}  # fmt: skip
+    return Inventory(_read_sites(gpkg), samples, read_run_metadata(gpkg), **tables, **plans)
 
 
 def build_review_page(
@@ -225,6 +247,7 @@ def page_payload(
         "changes": changes_payload(inventory.changes, metadata),
         "lineage": lineage_payload(inventory.lineage, model_card_ids(gpkg.parent / "model_cards")),
         "hubs": hubs_payload(inventory.hubs, inventory.hub_assignments),
+        "sampling_plan": sampling_plan_payload(inventory.sampling_plan),
         "vocabulary": page_vocabulary(),
     }
 
@@ -551,6 +574,59 @@ def hubs_payload(hubs: gpd.GeoDataFrame | None, assignments: gpd.GeoDataFrame | 
     methods = sorted({_text(value) for value in hubs.get("method", pd.Series(dtype=object)) if _present(value)})
     return {"status": "ok", "message": "", "methods": methods, "n_candidates": len(hubs), "opened": opened,
             "closed": closed, "assignments": lines, "net_value_usd_mean": total}  # fmt: skip
+
+
+def sampling_plan_payload(plan: gpd.GeoDataFrame | None) -> dict[str, object]:
+    """The sampling plan as the page shows it: one campaign per site, by priority, and its planned holes.
+
+    Parameters
+    ----------
+    plan : GeoDataFrame or None
+        The ``sampling_plan`` layer (:mod:`models.sampling_plan`, one point per planned hole, the
+        campaign's numbers repeated on each); None when absent.
+
+    Returns
+    -------
+    dict
+        ``status`` (``ok``, ``empty``, ``absent`` or ``unrecognised``), ``message`` (one line, instead
+        of the plan), ``n_holes``, ``n_sites``, ``campaigns`` (per site, by priority, the
+        :data:`PLAN_CAMPAIGN_COLUMNS` present and ``holes``, its planned holes), ``holes`` (per hole the
+        :data:`PLANNED_HOLE_COLUMNS` present, ``lon``, ``lat``) and ``cost_usd`` (the campaigns' placeholder
+        costs summed; None without ``campaign_cost_usd``).
+
+    Examples
+    --------
+    >>> sampling_plan_payload(None)["message"]
+    'No sampling plan in this inventory (no sampling_plan layer); re-run `residua run` to add one.'
+    >>> empty = gpd.GeoDataFrame({"hole_id": [], "site_id": [], "priority": []}, geometry=gpd.points_from_xy([], []))
+    >>> sampling_plan_payload(empty)["status"]
+    'empty'
+    """
+    empty: dict[str, object] = {"n_holes": 0, "n_sites": 0, "campaigns": [], "holes": [], "cost_usd": None}
+    if plan is None:
+        return {"status": "absent", "message": NO_SAMPLING_PLAN, **empty}
+    missing = [f"sampling_plan.{column}" for column in PLAN_REQUIRED if column not in plan.columns]
+    if missing:
+        message = f"The sampling plan cannot be shown: the inventory lacks {', '.join(missing)} (an older run?)."
+        return {"status": "unrecognised", "message": message, **empty}
+    if len(plan) == 0:
+        return {"status": "empty", "message": EMPTY_SAMPLING_PLAN, **empty}
+    plan = plan.to_crs(4326) if plan.crs is not None else plan
+    plan = plan.assign(hole_id=plan["hole_id"].astype(str), site_id=plan["site_id"].astype(str))
+    plan = plan.sort_values(["priority", "site_id", "hole_id"], kind="mergesort")
+    holes = [{**_clean_record({key: row[key] for key in PLANNED_HOLE_COLUMNS if key in plan.columns}),
+              **dict(zip(("lon", "lat"), _lon_lat(row.geometry)))} for _, row in plan.iterrows()]  # fmt: skip
+    first = plan.drop_duplicates("site_id")
+    counts = plan["site_id"].value_counts()
+    campaigns = [
+        {**_clean_record({key: row[key] for key in PLAN_CAMPAIGN_COLUMNS if key in plan.columns}),
+         "holes": int(counts[row["site_id"]])}
+        for _, row in first.iterrows()
+    ]  # fmt: skip
+    costs = first["campaign_cost_usd"] if "campaign_cost_usd" in first.columns else None
+    cost = float(costs.sum()) if costs is not None and costs.notna().any() else None
+    return {"status": "ok", "message": "", "n_holes": len(holes), "n_sites": len(campaigns), "campaigns": campaigns,
+            "holes": holes, "cost_usd": cost}  # fmt: skip
 
 
 def _lon_lat(geometry: object) -> tuple[float | None, float | None]:

@@ -20,15 +20,18 @@ import pytest
 
 from assets.resources import ResiduaSettings
 from assets.review_report import review_report
-from geodata.review_page import build_review_page
+from geodata.review_page import EMPTY_SAMPLING_PLAN, NO_SAMPLING_PLAN, build_review_page
 from geodata.reviews import append_review, read_reviews
+from geodata.styles import PLANNED_HOLE_ORANGE
 from pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
 from tests.geodata.test_review_page import (
+    CAMPAIGNS,
     GA_MODEL,
     HOSTILE,
     changes_table,
     hub_plan,
     write_hub_inventory,
+    write_plan_inventory,
     write_release_inventory,
 )
 from tests.test_review_page import HOSTILE_NAME, grade_tonnage_table, write_inventory
@@ -251,6 +254,91 @@ def test_page_without_a_hub_plan_says_so_in_one_line(browser, tmp_path):
     assert page.locator("#hubs-table").count() == 0 and page.locator("#map path.hub-assignment").count() == 0
     page.click("#site-table tr[data-site-id='RM-001']")
     assert "No hub plan" in page.inner_text("#hub-feed")
+    assert errors == []
+    page.close()
+
+
+def _hole_ids(page: object, selector: str) -> list[str]:
+    return page.eval_on_selector_all(selector, "els => els.map(e => e.getAttribute('data-hole-id'))")  # type: ignore[attr-defined]
+
+
+def test_sampling_plan_section_and_planned_holes_are_drawn(browser, tmp_path):
+    out = tmp_path / "out"
+    gpkg = write_plan_inventory(out)
+    (out / "report.html").write_text(build_review_page(gpkg), encoding="utf-8")
+    holes = pyogrio.read_dataframe(gpkg, layer="sampling_plan", read_geometry=False)
+
+    page, errors, requests = open_page(browser, (out / "report.html").as_uri())
+
+    assert page.inner_text("#sampling-plan h2") == "Sampling plan"
+    summary = page.inner_text("#sampling-summary")
+    assert summary.startswith("9 planned holes at 2 sites, for the decision of which ranked sites make the top N")
+    assert "wrong top-N members now 0.9; after the best single campaign (FA-002) 0.78" in summary
+    cost = page.inner_text("#sampling-cost")
+    assert cost.startswith("Placeholder cost: 52,500 USD for the 2 campaigns") and "not a quote" in cost
+    assert _ids(page, "#sampling-table tbody tr") == ["FA-002", "ZL-003"]  # by priority
+    fa = page.inner_text("#sampling-table tr[data-site-id='FA-002']")
+    expected = ("FA-002 pond", "4.5", "site thickness", js_number(0.12), "55%", "45% \u2192 21%", "31 \u2192 17", "G3",
+                "40%", "22,500")  # fmt: skip
+    for text in expected:  # name, depth, gain, P(top N), wrong side and width now -> after, class, upgrade, cost
+        assert text in fa, text
+    # on the map: one orange star per planned hole, tagged with its hole and site
+    assert sorted(_hole_ids(page, "#map .plan-hole-icon")) == sorted(holes["hole_id"])
+    assert sorted(_ids(page, "#map .plan-hole-icon")) == sorted(holes["site_id"])
+    assert page.get_attribute("#map .plan-hole-icon >> nth=0 >> path", "fill") == PLANNED_HOLE_ORANGE
+    assert "planned hole" in page.inner_text("#legend")
+
+    page.click("#sampling-table tr[data-site-id='ZL-003']")  # campaign -> site selected, map on its holes
+    assert _ids(page, "#site-table tr.selected") == ["ZL-003"] == _ids(page, "#sampling-table tr.selected")
+    box = page.locator("#map").bounding_box()
+    for star in page.locator("#map .plan-hole-icon[data-site-id='ZL-003']").all():
+        at = star.bounding_box()
+        assert box["x"] <= at["x"] and at["x"] + at["width"] <= box["x"] + box["width"], "star off the map"
+        assert box["y"] <= at["y"] and at["y"] + at["height"] <= box["y"] + box["height"], "star off the map"
+    assert page.inner_text("#plan-site").startswith("Priority 2 of 2: 6 planned holes to 12 m")
+    page.click("#map .plan-hole-icon[data-hole-id='PLAN-ZL-003-02']")
+    popup = page.inner_text(".leaflet-popup-content").splitlines()
+    assert popup[:4] == [
+        "Planned hole PLAN-ZL-003-02",
+        "Site ZL-003 \u2014 ZL-003 pond",
+        "Priority 2 (campaign of 6 holes)",
+        "Planned depth 12 m \u2014 residue type thickness prior (mode)",
+    ]
+    save_screenshot(page, tmp_path, "review_page_sampling_plan.png")
+
+    page.uncheck("input[data-conf='G3']")  # FA-002 filtered out of the table: its holes leave the map too
+    assert page.locator("#map .plan-hole-icon[data-site-id='FA-002']:not(.filtered-out)").count() == 0
+    assert not page.locator("#map .plan-hole-icon[data-site-id='FA-002'] >> nth=0").is_visible()
+    assert page.locator("#map .plan-hole-icon[data-site-id='ZL-003']:not(.filtered-out)").count() == 6
+    page.check("input[data-conf='G3']")
+    page.uncheck("#sampling-on-map")  # the plan can be taken off the map, and put back
+    assert page.locator("#map .plan-hole-icon").count() == 0
+    page.check("#sampling-on-map")
+    assert sorted(_hole_ids(page, "#map .plan-hole-icon")) == sorted(holes["hole_id"])
+    page.click("#site-table tr[data-site-id='RM-001']")
+    assert page.inner_text("#plan-site") == "No holes planned at this site."
+    assert errors == []
+    assert requests == [(out / "report.html").as_uri()]
+    page.close()
+
+
+@pytest.mark.parametrize(
+    ("plan", "campaigns", "message"),
+    [(False, CAMPAIGNS, NO_SAMPLING_PLAN), (True, CAMPAIGNS.iloc[:0], EMPTY_SAMPLING_PLAN)],
+    ids=["no-layer", "empty-plan"],
+)
+def test_page_without_planned_holes_says_why_in_one_line(browser, tmp_path, plan, campaigns, message):
+    out = tmp_path / "out"
+    gpkg = write_plan_inventory(out, plan=plan, campaigns=campaigns)
+    (out / "report.html").write_text(build_review_page(gpkg), encoding="utf-8")
+
+    page, errors, _ = open_page(browser, (out / "report.html").as_uri())
+
+    assert page.inner_text("#sampling-note") == message
+    assert page.locator("#sampling-table").count() == 0 and page.locator("#map .plan-hole-icon").count() == 0
+    assert "planned hole" not in page.inner_text("#legend")
+    page.click("#site-table tr[data-site-id='FA-002']")
+    assert page.inner_text("#plan-site") == message
     assert errors == []
     page.close()
 

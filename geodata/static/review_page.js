@@ -98,6 +98,8 @@
   app.appendChild(tableCard);
   var hubsCard = h("section", { "class": "card hubs-card", id: "hubs" });
   app.appendChild(hubsCard);
+  var planCard = h("section", { "class": "card plan-card", id: "sampling-plan" });
+  app.appendChild(planCard);
   app.appendChild(h("footer", { "class": "disclaimer", text: DATA.disclaimer }));
 
   /* ---------- map ---------- */
@@ -176,6 +178,39 @@
     var b = L.latLngBounds([[hb.lat, hb.lon], [hb.lat, hb.lon]]);
     Object.keys(hubLines).forEach(function (id) { if (hubLineOf[id].hub_id === hubId) b.extend(hubLines[id].getBounds()); });
     map.fitBounds(b.pad(0.15), { maxZoom: 12, animate: false });
+  }
+
+  /* ---------- sampling plan on the map: the planned holes (markers, so above the sites) ---------- */
+  var PLAN = DATA.sampling_plan || { status: "absent", message: "No sampling plan in this inventory.", campaigns: [], holes: [] };
+  // An orange star outlined in black, as the QGIS style draws a planned hole (geodata/styles.py, PLANNED_HOLE_ORANGE).
+  var PLAN_COLOUR = "#ff7f00";
+  var PLAN_SVG = '<svg width="16" height="16" viewBox="0 0 16 16"><path d="M8 .8 L9.7 5.65 L14.85 5.78 L10.76 8.9 L12.23 13.82 ' +
+    'L8 10.9 L3.77 13.82 L5.24 8.9 L1.15 5.78 L6.3 5.65 Z" fill="' + PLAN_COLOUR + '" stroke="#000" stroke-width=".7" ' +
+    'stroke-linejoin="round"/></svg>';
+  var planGroup = L.featureGroup(), campaignOf = {}, planHolesOf = {};
+  if (PLAN.status === "ok") {
+    planGroup.addTo(map);
+    PLAN.campaigns.forEach(function (c) { campaignOf[c.site_id] = c; });
+    PLAN.holes.forEach(function (ho) {
+      if (missing(ho.lat) || missing(ho.lon)) return;
+      var m = L.marker([ho.lat, ho.lon], { icon: L.divIcon({ className: "plan-hole-icon", html: PLAN_SVG, iconSize: [16, 16], iconAnchor: [8, 8] }),
+        keyboard: false, zIndexOffset: 600 });  // above the hub triangles: a hub may stand at a planned site
+      m.bindPopup(planHolePopup(ho));
+      // Leaflet makes a new element each time the marker is added to the map: tag each one.
+      m.on("add", function () { m.getElement().setAttribute("data-hole-id", ho.hole_id); m.getElement().setAttribute("data-site-id", ho.site_id); });
+      planGroup.addLayer(m);
+      (planHolesOf[ho.site_id] = planHolesOf[ho.site_id] || []).push(m);
+    });
+  }
+  function planHolePopup(ho) {
+    // A DOM node, never an HTML string: Leaflet would parse a string as markup.
+    var c = campaignOf[ho.site_id] || {}, site = byId[ho.site_id];
+    return h("div", {}, h("b", { text: "Planned hole " + ho.hole_id }),
+      h("div", { text: "Site " + ho.site_id + (site && site.props.name ? " \u2014 " + site.props.name : "") }),
+      h("div", { text: "Priority " + ho.priority + (missing(c.holes) ? "" : " (campaign of " + c.holes + " holes)") }),
+      h("div", { text: "Planned depth " + fmt(ho.planned_depth_m) + " m" + (c.depth_source ? " \u2014 " + c.depth_source : "") }),
+      missing(ho.nearest_hole_m) ? null : h("div", { text: "Nearest other hole " + fmt(ho.nearest_hole_m) + " m" }),
+      h("div", { text: "Lat " + ho.lat.toFixed(6) + ", lon " + ho.lon.toFixed(6) + " (WGS 84)" }));
   }
 
   function siteStyle(p) {
@@ -281,6 +316,11 @@
         '" stroke-width="1.5"/></svg>';
       line.appendChild(document.createTextNode(" site \u2192 hub"));
       [opened, closed, line].forEach(function (x) { div.appendChild(x); });
+    }
+    if (PLAN.status === "ok") {
+      div.appendChild(h("span", { "class": "legend-title", text: "Sampling plan" }));
+      var star = h("span", {}); star.innerHTML = PLAN_SVG; star.appendChild(document.createTextNode(" planned hole"));
+      div.appendChild(star);
     }
     return div;
   }
@@ -424,7 +464,7 @@
       var ok = matches(p), l = layers[p.site_id];
       renderRow(p);
       if (ok) { tbody.appendChild(rows[p.site_id]); shown++; }
-      if (l) [l.shape, l.marker, hubLines[p.site_id]].forEach(function (layer) {
+      if (l) [l.shape, l.marker, hubLines[p.site_id]].concat(planHolesOf[p.site_id] || []).forEach(function (layer) {
         if (layer && layer.getElement()) layer.getElement().classList.toggle("filtered-out", !ok);
       });
     });
@@ -513,6 +553,76 @@
   }
   renderHubs();
 
+  /* ---------- sampling plan: the campaigns, by priority ---------- */
+  var planRows = {};
+  function pct(v) { return missing(v) ? "\u2014" : Math.round(100 * v) + "%"; }
+  function usd(v) { return missing(v) ? "\u2014" : Math.round(v).toLocaleString("en"); }
+  function nowAfter(now, after, format) { return format(now) + " \u2192 " + format(after); }
+  function campaignRow(c) {
+    var known = !!byId[c.site_id], select = function () {
+      selectSite(c.site_id, { zoom: true, scroll: false });
+      document.querySelector(".map-card").scrollIntoView({ block: "nearest" });
+    };
+    var source = c.depth_source ? String(c.depth_source).split(" (")[0] : "";
+    var tr = h("tr", { "data-site-id": c.site_id, "class": known ? "selectable" : null, tabindex: known ? "0" : null,
+      title: known ? "Zoom the map to this campaign's holes" : null,
+      on: known ? { click: select, keydown: function (ev) { if (ev.key === "Enter") select(); } } : {} },
+      h("td", { "class": "num", text: String(c.priority) }),
+      h("th", { scope: "row" }, h("span", { text: c.site_id }), known && byId[c.site_id].props.name ?
+        h("span", { "class": "range", text: byId[c.site_id].props.name }) : null),
+      h("td", { "class": "num", text: String(c.holes) }),
+      h("td", { "class": "num", title: c.depth_source || null }, h("span", { text: fmt(c.planned_depth_m) }),
+        source ? h("span", { "class": "range", text: source }) : null),
+      h("td", { "class": "num", text: fmt(c.expected_gain) }),
+      h("td", { "class": "num", text: pct(c.p_top_n_now) }),
+      h("td", { "class": "num", text: nowAfter(c.misclassification_now, c.misclassification_after, pct) }),
+      h("td", { "class": "num", text: nowAfter(c.value_p10_p90_width_now_usd, c.value_p10_p90_width_after_usd, fmtUsdM) }),
+      h("td", {}, missing(c.confidence_now) ? "\u2014" : confChip(c.confidence_now)),
+      h("td", { "class": "num", text: pct(c.p_confidence_upgrade) }),
+      h("td", { "class": "num", text: usd(c.campaign_cost_usd) }));
+    if (known) planRows[c.site_id] = tr;
+    return tr;
+  }
+  function planSummary() {
+    var best = PLAN.campaigns.filter(function (c) { return !missing(c.top_n_expected_wrong_after); })
+      .sort(function (a, b) { return a.top_n_expected_wrong_after - b.top_n_expected_wrong_after; })[0];
+    var now = PLAN.campaigns[0].top_n_expected_wrong_now;
+    return PLAN.n_holes + " planned hole" + (PLAN.n_holes === 1 ? "" : "s") + " at " + PLAN.n_sites + " site" + (PLAN.n_sites === 1 ? "" : "s") +
+      ", for the decision of which ranked sites make the top N by value (N is the run\u2019s plan_top_n; this inventory does not record it)." +
+      (missing(now) ? "" : " Expected wrong top-N members now " + fmt(now) +
+        (best ? "; after the best single campaign (" + best.site_id + ") " + fmt(best.top_n_expected_wrong_after) : "") +
+        " \u2014 each campaign\u2019s effect is its own, against the current estimates; the plan does not add them up.") +
+      " Select a campaign to zoom the map to its holes.";
+  }
+  function renderPlan() {
+    planCard.appendChild(h("h2", { text: "Sampling plan" }));
+    if (PLAN.status !== "ok") { planCard.appendChild(h("p", { "class": "note", id: "sampling-note", text: PLAN.message })); return; }
+    planCard.appendChild(h("p", { "class": "note", id: "sampling-summary", text: planSummary() }));
+    if (!missing(PLAN.cost_usd)) {
+      planCard.appendChild(h("p", { "class": "disclaimer", id: "sampling-cost" }, "Placeholder cost: ", h("b", { text: usd(PLAN.cost_usd) + " USD" }),
+        " for the " + PLAN.n_sites + " campaign" + (PLAN.n_sites === 1 ? "" : "s") + " (USD per hole drilled, logged and assayed plus " +
+        "mobilisation per site visited). A placeholder assumption (settings cost_per_hole and mobilisation_cost), not a quote: " +
+        "ask drilling contractors for quotes before budgeting a campaign."));
+    }
+    var toggle = h("input", { type: "checkbox", id: "sampling-on-map", checked: true, on: { change: function (ev) {
+      if (ev.target.checked) { planGroup.addTo(map); refreshTable(); } else map.removeLayer(planGroup);
+    } } });
+    planCard.appendChild(h("p", { "class": "filters" }, h("label", {}, toggle, " Show the planned holes on the map")));
+    var headers = ["Priority", "Site", "Holes", "Planned depth, m", "Expected gain", "P(top N) now", "Wrong side of the top N: now \u2192 after",
+      "Value P10\u2013P90 width, M USD: now \u2192 after", "Confidence now", "P(confidence class upgrade)", "Cost, USD (placeholder)"];
+    planCard.appendChild(h("div", { "class": "plan-scroll" }, h("table", { id: "sampling-table" },
+      h("thead", {}, h("tr", {}, headers.map(function (x, i) { return h("th", { scope: "col", "class": [1, 8].indexOf(i) < 0 ? "num" : null, text: x }); }))),
+      h("tbody", {}, PLAN.campaigns.map(campaignRow)))));
+    planCard.appendChild(h("p", { "class": "note", id: "sampling-notes", text: "Expected gain: the expected number of wrong top-N members this " +
+      "campaign alone avoids (value of sample information, by pre-posterior simulation on the estimates\u2019 own draws). Wrong side of the " +
+      "top N: the site\u2019s own chance of being chosen when it is not in the true top N, or left out when it is. Width after: the expected " +
+      "P10\u2013P90 width of the site\u2019s value once the holes are assayed (grade uncertainty only; tonnes and recoveries as now). " +
+      "Confidence class upgrade: the class rule applied after the campaign (any hole makes a G4 site G3). Planned depth: the site\u2019s mean " +
+      "thickness, or its residue type\u2019s thickness prior where the tonnage is a reported figure. The holes are also in " +
+      "sampling_plan.csv and sampling_plan.gpx (waypoints for handheld GPS units); see the README, \u201cSampling plan\u201d." }));
+  }
+  renderPlan();
+
   /* ---------- evidence panel ---------- */
   function table(headers, body, cls) {
     return h("table", { "class": "evidence-table " + (cls || "") },
@@ -580,6 +690,23 @@
       " M USD (value " + fmtUsdM(a.value_usd_mean) + " \u2212 haul " + fmtUsdM(a.haul_cost_usd_mean) + ") ",
       h("button", { type: "button", "class": "btn", text: "Show hub", on: { click: function () { zoomToHub(a.hub_id); } } })));
     out.push(h("p", { "class": "note", text: "Means over the draws, before the hub's fixed cost; costs are screening assumptions (README, \u201cHub plan\u201d)." }));
+    return out;
+  }
+
+  function planSection(p) {
+    var out = [h("h3", { text: "Sampling plan" })];
+    if (PLAN.status !== "ok") { out.push(h("p", { "class": "note", id: "plan-site", text: PLAN.message })); return out; }
+    var c = campaignOf[p.site_id];
+    if (!c) {
+      out.push(h("p", { id: "plan-site", text: "No holes planned at this site." }));
+      out.push(h("p", { "class": "note", text: "A site gets no holes when whether it makes the top N is already near-certain, when holes " +
+        "there would gain less than the minimum, or when the hole budget went to campaigns that gain more per hole." }));
+      return out;
+    }
+    out.push(h("p", { id: "plan-site" }, "Priority " + c.priority + " of " + PLAN.n_sites + ": ", h("b", { text: c.holes + " planned holes" }),
+      " to " + fmt(c.planned_depth_m) + " m; expected gain " + fmt(c.expected_gain) + " wrong top-N members avoided; chance of being on " +
+      "the wrong side of the top N " + nowAfter(c.misclassification_now, c.misclassification_after, pct) + ". ",
+      h("button", { type: "button", "class": "btn", text: "Show holes", on: { click: function () { zoomTo(p.site_id); } } })));
     return out;
   }
 
@@ -770,7 +897,7 @@
     evidence.appendChild(h("h2", { id: "evidence-title", text: rankLabel(p) + " " + p.site_id + " \u2014 " + (p.name || "") }));
     evidence.appendChild(h("p", {}, confChip(p.confidence), " " + c.description + " \u00b7 " + [p.residue_type, p.state, p.operator].filter(function (x) { return !missing(x); }).join(" \u00b7 ") + " ",
       h("button", { type: "button", "class": "btn", text: "Zoom to site", on: { click: function () { zoomTo(siteId); } } })));
-    [metalsSection(p), hubSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p), lineageSection(p)].forEach(function (parts) {
+    [metalsSection(p), hubSection(p), planSection(p), samplesSection(p), curveSection(p), fitSection(p), reviewSection(p), lineageSection(p)].forEach(function (parts) {
       parts.forEach(function (x) { evidence.appendChild(x); });
     });
     evidence.appendChild(attributesSection(p));
@@ -781,7 +908,7 @@
     var l = layers[siteId];
     if (!l) return;
     var b = l.shape.getBounds ? l.shape.getBounds() : L.latLngBounds([l.shape.getLatLng(), l.shape.getLatLng()]);
-    sampleGroup.getLayers().forEach(function (m) { b.extend(m.getLatLng()); });
+    sampleGroup.getLayers().concat(planHolesOf[siteId] || []).forEach(function (m) { b.extend(m.getLatLng()); });
     map.fitBounds(b.pad(0.25), { maxZoom: 18, animate: false });
   }
 
@@ -792,7 +919,7 @@
         if (l && l.getElement()) l.getElement().classList.remove("selected");
       });
       if (rows[state.selected]) { rows[state.selected].classList.remove("selected"); rows[state.selected].removeAttribute("aria-selected"); }
-      if (changeRows[state.selected]) changeRows[state.selected].classList.remove("selected");
+      [changeRows[state.selected], planRows[state.selected]].forEach(function (r) { if (r) r.classList.remove("selected"); });
     }
     state.selected = siteId;
     var l = layers[siteId];
@@ -800,7 +927,7 @@
     if (l) [l.shape, l.marker].forEach(function (x) { if (x && x.getElement()) { x.getElement().classList.add("selected"); x.bringToFront(); } });
     rows[siteId].classList.add("selected");
     rows[siteId].setAttribute("aria-selected", "true");
-    if (changeRows[siteId]) changeRows[siteId].classList.add("selected");
+    [changeRows[siteId], planRows[siteId]].forEach(function (r) { if (r) r.classList.add("selected"); });
     drawSamples(siteId);
     if (opts && opts.zoom) zoomTo(siteId);
     if (opts && opts.scroll) rows[siteId].scrollIntoView({ block: "nearest" });

@@ -1,9 +1,11 @@
-"""The review page's release and hub sections: changes since the last release, each site's lineage, the hub plan.
+"""The review page's release and plan sections: changes since the last release, each site's lineage, the hub
+plan and the sampling plan.
 
 The inventories are the four-site ones of :mod:`tests.test_review_page`, with ``changes`` and
 ``lineage`` tables as the inventory asset writes them (:func:`geodata.releases.diff_releases`,
-:func:`geodata.releases.site_lineage`) and ``hubs`` / ``hub_assignments`` layers from
-:func:`models.hub_plan.plan_network`. The browser test of these sections is in
+:func:`geodata.releases.site_lineage`), ``hubs`` / ``hub_assignments`` layers from
+:func:`models.hub_plan.plan_network` and a ``sampling_plan`` layer from
+:func:`models.sampling_plan.plan_holes`. The browser test of these sections is in
 :mod:`tests.test_review_browser`.
 """
 
@@ -20,15 +22,19 @@ import pytest
 
 from geodata.releases import CHANGE_COLUMNS, site_lineage
 from geodata.review_page import (
+    EMPTY_SAMPLING_PLAN,
     NO_CHANGE_OR_RELEASE,
     NO_RELEASE,
+    NO_SAMPLING_PLAN,
     build_review_page,
     changes_payload,
     hubs_payload,
     lineage_payload,
     page_payload,
+    sampling_plan_payload,
 )
 from models.hub_plan import HubCosts, HubPlan, plan_network
+from models.sampling_plan import CAMPAIGN_COLUMNS, plan_holes
 from models.simulation import ResourceDraws
 from tests.test_review_page import SITES, _embedded, write_inventory
 
@@ -283,3 +289,108 @@ def test_hostile_hub_text_is_escaped(tmp_path):
     assert {hub["hub_id"] for hub in section["opened"]} == {HOSTILE, "H-EAST"}  # the text itself survives, as data
     assert {hub["name"] for hub in section["opened"]} == {"West plant", HOSTILE} and section["methods"] == [HOSTILE]
     assert {line["hub_id"] for line in section["assignments"]} == {HOSTILE, "H-EAST"}
+
+
+# --- the sampling plan ----------------------------------------------------------------------------
+
+#: The plan's campaigns as models.sampling_plan.plan_campaigns returns them: 3 holes at FA-002 first, then 6 at
+#: ZL-003 (costs 3 x 2,500 + 15,000 and 6 x 2,500 + 15,000 USD, the placeholder defaults).
+CAMPAIGNS = pd.DataFrame(
+    [(1, "FA-002", 3, 22_500.0, 0.12, 0.55, 0.45, 0.21, 0.9, 0.78, 3.1e7, 1.7e7, "G3", 0.4),
+     (2, "ZL-003", 6, 30_000.0, 0.05, 0.3, 0.3, 0.22, 0.9, 0.85, 2.4e7, 1.5e7, "G4", 1.0)],
+    columns=list(CAMPAIGN_COLUMNS),
+)  # fmt: skip
+#: Planned depth per site, as models.sampling_plan.planned_depth gives it.
+PLAN_DEPTH = pd.DataFrame({"site_id": ["FA-002", "ZL-003"], "planned_depth_m": [4.5, 12.0],
+                           "depth_source": ["site thickness (P50 tonnes / density / area)",
+                                            "residue type thickness prior (mode)"]})  # fmt: skip
+
+
+def sampling_plan(gpkg: Path, campaigns: pd.DataFrame = CAMPAIGNS) -> gpd.GeoDataFrame:
+    """The planned holes of ``campaigns`` in the published footprints, away from the published samples."""
+    footprints = gpd.read_file(gpkg, layer="sites_ranked", engine="pyogrio").set_index("site_id").geometry
+    samples = gpd.read_file(gpkg, layer="samples", engine="pyogrio").drop_duplicates(["site_id", "hole_id"])
+    collars = pd.DataFrame({"site_id": samples["site_id"], "lon": samples.geometry.x, "lat": samples.geometry.y})
+    return plan_holes(campaigns, footprints, collars, PLAN_DEPTH)
+
+
+def write_plan_inventory(out: Path, plan: bool = True, campaigns: pd.DataFrame = CAMPAIGNS) -> Path:
+    """The four-site inventory with a ``sampling_plan`` layer (when asked), its rows last campaign first."""
+    gpkg = write_inventory(out)
+    if plan:
+        holes = sampling_plan(gpkg, campaigns)
+        pyogrio.write_dataframe(holes.iloc[::-1], gpkg, driver="GPKG", layer="sampling_plan", append=True)
+    return gpkg
+
+
+def test_sampling_plan_section_lists_the_campaigns_by_priority_with_their_holes(tmp_path):
+    gpkg = write_plan_inventory(tmp_path / "out")
+    layer = gpd.read_file(gpkg, layer="sampling_plan", engine="pyogrio")
+
+    section = _embedded(build_review_page(gpkg))["sampling_plan"]
+
+    assert section["status"] == "ok" and section["message"] == ""
+    assert (section["n_holes"], section["n_sites"]) == (9, 2)
+    assert [c["site_id"] for c in section["campaigns"]] == ["FA-002", "ZL-003"]  # by priority, not layer order
+    for campaign, expected in zip(section["campaigns"], CAMPAIGNS.to_dict("records")):
+        assert campaign["holes"] == expected["holes_in_campaign"]
+        assert {key: campaign[key] for key in expected} == pytest.approx(expected)
+    fa = section["campaigns"][0]
+    assert (fa["planned_depth_m"], fa["depth_source"]) == (4.5, "site thickness (P50 tonnes / density / area)")
+    assert section["cost_usd"] == 52_500.0  # once per campaign, not once per hole
+    holes = section["holes"]
+    assert [hole["hole_id"] for hole in holes[:4]] == ["PLAN-FA-002-01", "PLAN-FA-002-02", "PLAN-FA-002-03",
+                                                       "PLAN-ZL-003-01"]  # fmt: skip
+    by_id = layer.set_index("hole_id")
+    for hole in holes:
+        row = by_id.loc[hole["hole_id"]]
+        assert (hole["site_id"], hole["priority"], hole["planned_depth_m"]) == (row["site_id"], row["priority"],
+                                                                              row["planned_depth_m"])  # fmt: skip
+        assert (hole["lon"], hole["lat"]) == pytest.approx((row.geometry.x, row.geometry.y), abs=1e-6)
+        assert hole["nearest_hole_m"] == pytest.approx(row["nearest_hole_m"])
+
+
+def test_without_a_sampling_plan_layer_the_section_says_so_in_one_line(tmp_path):
+    gpkg = write_plan_inventory(tmp_path / "out", plan=False)  # an inventory from before the sampling plan
+
+    section = page_payload(gpkg)["sampling_plan"]
+
+    assert section["status"] == "absent" and section["campaigns"] == [] and section["holes"] == []
+    assert section["message"] == NO_SAMPLING_PLAN and "(no sampling_plan layer)" in section["message"]
+    assert "\n" not in section["message"]
+
+
+def test_an_empty_sampling_plan_says_that_no_campaign_gains_enough(tmp_path):
+    gpkg = write_plan_inventory(tmp_path / "out", campaigns=CAMPAIGNS.iloc[:0])
+
+    section = page_payload(gpkg)["sampling_plan"]
+
+    assert "sampling_plan" in {name for name, _ in pyogrio.list_layers(gpkg)}  # the layer is there, without rows
+    assert section["status"] == "empty" and section["message"] == EMPTY_SAMPLING_PLAN
+    assert (section["n_holes"], section["campaigns"], section["holes"], section["cost_usd"]) == (0, [], [], None)
+    assert "\n" not in section["message"] and "minimum gain" in section["message"]
+
+
+def test_a_sampling_plan_without_priorities_is_stated_not_fatal(tmp_path):
+    plan = sampling_plan(write_inventory(tmp_path / "out")).drop(columns="priority")
+
+    section = sampling_plan_payload(plan)
+
+    assert section["status"] == "unrecognised" and "sampling_plan.priority" in section["message"]
+    assert "\n" not in section["message"] and section["holes"] == []
+
+
+def test_hostile_planned_hole_text_is_escaped(tmp_path):
+    plain = build_review_page(write_plan_inventory(tmp_path / "plain"))
+    gpkg = write_plan_inventory(tmp_path / "out")
+    holes = gpd.read_file(gpkg, layer="sampling_plan", engine="pyogrio")
+    hostile = holes.assign(hole_id=holes["hole_id"].replace({"PLAN-FA-002-01": HOSTILE}), depth_source=HOSTILE)
+    pyogrio.write_dataframe(hostile, gpkg, driver="GPKG", layer="sampling_plan")
+
+    page = build_review_page(gpkg)
+
+    assert page.count("<script") == plain.count("<script") and page.count("</script") == plain.count("</script")
+    assert page.count("<img") == plain.count("<img") and "<script>window.pwned" not in page
+    section = _embedded(page)["sampling_plan"]
+    assert HOSTILE in {hole["hole_id"] for hole in section["holes"]}  # the text itself survives, as data
+    assert {campaign["depth_source"] for campaign in section["campaigns"]} == {HOSTILE}
