@@ -8,7 +8,7 @@ from joblib import delayed
 
 from assets.grade_models import GradeModels
 from assets.parallel import parallel_backend
-from assets.publish import output_release, publishing
+from assets.publish import output_release, staging
 from assets.resources import ResiduaSettings
 from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
@@ -49,13 +49,13 @@ def grade_model_report(
         title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES, grade_models.reproduction
     )
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
-    with publishing(context, settings, output_release(context, settings), stale=REPORT_FILES) as staging:
-        (staging / "grade_model_report.html").write_text(page, encoding="utf-8")
-        table.to_csv(staging / "grade_model_report.csv", index=False)
-        (staging / "model_cards").mkdir(exist_ok=True)
+    with staging(context, output_release(context, settings), stale=REPORT_FILES) as folder:
+        (folder / "grade_model_report.html").write_text(page, encoding="utf-8")
+        table.to_csv(folder / "grade_model_report.csv", index=False)
+        (folder / "model_cards").mkdir(exist_ok=True)
         for element, card in grade_models.cards.items():
             text = json.dumps(card, indent=2, allow_nan=False, default=str)
-            (staging / "model_cards" / f"{element}.json").write_text(text + "\n", encoding="utf-8")
+            (folder / "model_cards" / f"{element}.json").write_text(text + "\n", encoding="utf-8")
     context.log.info("Wrote grade model report for %s", settings.out_path / "grade_model_report.html")
     return dg.MaterializeResult(
         metadata={
@@ -100,10 +100,10 @@ def grade_rasters(
         # encoded by the workers, written here into the run's staging folder
         rasters = run_jobs(jobs, "grade rasters", unit="raster")
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
-    with publishing(context, settings, output_release(context, settings), stale=["rasters/*"]) as staging:
-        (staging / "rasters").mkdir(exist_ok=True)
+    with staging(context, output_release(context, settings), stale=["rasters/*"]) as folder:
+        (folder / "rasters").mkdir(exist_ok=True)
         for name, content in zip(names, rasters):
-            (staging / name).write_bytes(content)
+            (folder / name).write_bytes(content)
     context.log.info("Wrote %d block-grade rasters for %s", len(names), settings.out_path / "rasters")
     return dg.MaterializeResult(
         metadata={"rasters": len(names), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))}

@@ -1,11 +1,14 @@
 """Publish: the ranked inventory in every selected GIS format (and PostGIS when configured), with provenance.
 
-Every asset that writes into the output folder (:data:`PUBLISHING_ASSETS`) stages its files
-in the run's :class:`~geodata.writers.Release`; the last of them to finish in a run publishes
-all of them in one transaction. A run that fails or is killed publishes nothing. Once the
-files are published, the run's release is recorded in the release store (:mod:`geodata.releases`).
+Every asset that writes into the output folder stages its files in the run's
+:class:`~geodata.writers.Release` (:func:`staging`); the terminal ``release`` asset, which
+depends on all of them (:data:`PUBLISHERS`), publishes what the run staged in one
+transaction and records it in the release store (:mod:`geodata.releases`). A run that fails
+or is killed before it publishes nothing: Dagster does not run ``release`` after a failed
+upstream step.
 """
 
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,9 +47,9 @@ from geodata.writers import Release
 from models.hub_plan import HubPlan
 from models.ranking import review_history
 
-#: Assets whose files go to the output folder: a run publishes their files together, once the
-#: last of them the run selected is done. An asset writing files must be listed here.
-PUBLISHING_ASSETS: frozenset[str] = frozenset({"grade_model_report", "grade_rasters", "inventory", "review_report"})
+#: Assets that stage files for the output folder: the ``release`` asset depends on each, so it
+#: publishes after every one of them a run selected (an asset that stages files must be listed).
+PUBLISHERS: tuple[str, ...] = ("grade_model_report", "grade_rasters", "inventory", "review_report")
 #: Settings that change how or where a run works, not what it publishes: left out of release manifests.
 EXECUTION_SETTINGS: frozenset[str] = frozenset(
     {"n_jobs", "dask_address", "model_store_dir", "models_kept", "releases_dir", "releases_kept", "diff_threshold",
@@ -72,43 +75,51 @@ def release_settings(settings: ResiduaSettings) -> dict[str, object]:
 
 
 def output_release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> Release:
-    """The run's release of output files (a release of its own when the asset is invoked directly)."""
-    release = Release.open(settings.out_path, key=_run_id(context))
+    """The run's release of output files (outside a run: this process's, shared by directly invoked assets)."""
+    release = Release.open(settings.out_path, key=_run_id(context) or f"direct-{os.getpid()}")
     for line in release.recovered:
         context.log.warning("Recovered a staging folder an interrupted run left in %s: %s", settings.out_path, line)
     return release
 
 
 @contextmanager
-def publishing(
-    context: dg.AssetExecutionContext, settings: ResiduaSettings, release: Release, stale: Iterable[str] = ()
-) -> Iterator[Path]:
-    """Stage this asset's files in ``release``; publish the release if no other publishing asset of the run is pending.
+def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable[str] = ()) -> Iterator[Path]:
+    """Stage this asset's files in ``release``, for the ``release`` asset to publish.
 
     ``stale``: patterns of the output files this asset owns (removed at publishing when not
-    written again), see :meth:`geodata.writers.Release.part`. When this run's ``inventory``
-    staged layers in PostGIS, they replace the live tables just before the files move.
+    written again), see :meth:`geodata.writers.Release.part`.
     """
     name = context.asset_key.to_user_string()
-    if name not in PUBLISHING_ASSETS:
-        raise ValueError(f"asset {name!r} writes output files: add it to PUBLISHING_ASSETS in {__name__}")
-    with release.part(name, stale=stale) as staging:
-        yield staging
+    if name not in PUBLISHERS:
+        raise ValueError(f"asset {name!r} stages output files: add it to PUBLISHERS in {__name__}")
+    with release.part(name, stale=stale) as folder:
+        yield folder
+    context.log.info("Staged %s; the release asset publishes it with the run's other files", name)
+
+
+@dg.asset(group_name="publish", deps=list(PUBLISHERS))
+def release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.MaterializeResult:
+    """Publish every file this run staged in one transaction (PostGIS tables with them) and record the release."""
+    staged = output_release(context, settings)
+    parts = sorted(staged.done())
+    if not parts:
+        staged.discard()
+        context.log.warning("Nothing staged in this run: the output folder %s is unchanged", settings.out_path)
+        return dg.MaterializeResult(metadata={"published": dg.MetadataValue.json([])})
     postgis = _postgis_target(settings)
     store = release_store(settings, context.instance)
     prepared: list[PreparedRelease] = []
 
-    def before_publishing(staging: Path) -> None:
-        prepared.append(_prepare_release(context, settings, store, release))  # hashed and stored, not yet recorded
-        if postgis is not None and "inventory" in release.done():
-            publish_staged_inventory(postgis, staging)
+    def before_publishing(folder: Path) -> None:
+        prepared.append(_prepare_release(context, settings, store, staged))  # hashed and stored, not yet recorded
+        if postgis is not None and "inventory" in parts:
+            publish_staged_inventory(postgis, folder)
             context.log.info("Published the layers to PostGIS schema %s at %s", postgis.schema, postgis.redacted_url)
 
-    if release.commit_if_complete(_publishers_in_run(context), before=before_publishing):
-        context.log.info("Published this run's files to %s", release.out_dir)
-        _record_release(context, settings, store, prepared[0])
-    else:
-        context.log.info("Staged %s; the run's last publishing asset publishes it with the others", name)
+    staged.commit(before=before_publishing)
+    context.log.info("Published this run's files (%s) to %s", ", ".join(parts), staged.out_dir)
+    metadata = _record_release(context, settings, store, prepared[0])
+    return dg.MaterializeResult(metadata={"published": dg.MetadataValue.json(parts), **metadata})
 
 
 #: ``since_release`` in the run metadata of a folder's first release (nothing to compare with).
@@ -159,21 +170,20 @@ def _prepare_release(
 
 def _record_release(
     context: dg.AssetExecutionContext, settings: ResiduaSettings, store: ReleaseStore, prepared: PreparedRelease
-) -> None:
-    """Record the published release (none when it equals the last one) and attach its id and diff summary."""
+) -> dict[str, object]:
+    """Record the published release (none when it equals the last one); its id and diff summary as metadata."""
     try:
         recorded = store.record(prepared)
     except (OSError, ReleaseStoreError) as error:  # the files are published: say so loudly, do not fail the run
         context.log.error("Published, but the release could not be recorded in %s: %s", store.root, error)
-        _add_metadata(context, {"release": f"NOT RECORDED: {error}"})
-        return
+        return {"release": f"NOT RECORDED: {error}"}
     metadata: dict[str, object] = {"release": recorded.release_id, "release_new": recorded.new,
                                    "release_manifest_sha256": recorded.manifest_sha256,
                                    "release_store": dg.MetadataValue.path(str(store.root))}  # fmt: skip
     if not recorded.new:
         context.log.info("Published the same inventory as release %s (same inputs, settings, code, models and "
                          "tables): no new release recorded", recorded.release_id)  # fmt: skip
-        return _add_metadata(context, metadata)
+        return metadata
     earlier = [m["release_id"] for m in store.manifests() if m.get("out_dir") == recorded.manifest["out_dir"]][:-1]
     if earlier:  # compared with the last release of the same output folder
         try:
@@ -189,14 +199,7 @@ def _record_release(
     else:
         context.log.info("Recorded release %s, the first of %s in %s", recorded.release_id, settings.out_path,
                          store.root)  # fmt: skip
-    _add_metadata(context, metadata)
-
-
-def _add_metadata(context: dg.AssetExecutionContext, metadata: dict[str, object]) -> None:
-    try:
-        context.add_output_metadata(metadata)
-    except dg.DagsterError:  # e.g. a context without an output to attach it to
-        context.log.info("Release: %s", metadata)
+    return metadata
 
 
 def _grade_model_ids(context: dg.AssetExecutionContext) -> dict[str, str]:
@@ -217,20 +220,6 @@ def _run_id(context: dg.AssetExecutionContext) -> str | None:
         return context.run.run_id
     except dg.DagsterError:  # invoked directly, outside a run
         return None
-
-
-def _publishers_in_run(context: dg.AssetExecutionContext) -> set[str]:
-    """The publishing assets this run executes (this asset alone when invoked directly)."""
-    name = context.asset_key.to_user_string()
-    try:
-        run = context.run
-        selected = {key.to_user_string() for key in context.job_def.asset_layer.selected_asset_keys}
-    except dg.DagsterError:
-        return {name}
-    publishers = selected & PUBLISHING_ASSETS
-    if run.step_keys_to_execute is not None:  # e.g. re-executing the failed steps of an earlier run
-        publishers &= set(run.step_keys_to_execute)
-    return publishers | {name}
 
 
 @dg.asset(group_name="publish", deps=["drop_description"])
@@ -276,16 +265,16 @@ def inventory(
     changes = _changes_since_last_release(context, settings, data_drop, reference_tables, ranked, lineage)
     metadata["since_release"] = changes.attrs.get("since_release") or NO_EARLIER_RELEASE
     postgis = _postgis_target(settings)
-    with publishing(context, settings, output_release(context, settings), stale=INVENTORY_FILES) as staging:
+    with staging(context, output_release(context, settings), stale=INVENTORY_FILES) as folder:
         staged = stage_inventory(
-            staging, ranked, published_samples, quarantine, metadata, formats=settings.formats,
+            folder, ranked, published_samples, quarantine, metadata, formats=settings.formats,
             hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=postgis,
             hub_assignments=processing_hubs.assignments.assign(data_origin=origin),
             sampling_plan=sampling_plan.assign(data_origin=origin),
             tables={"reviews": review_history(reviews.history, site_rankings["site_id"]),
                     "grade_tonnage": grade_tonnage, "lineage": lineage, "changes": changes},
         )  # fmt: skip
-    paths = {name: settings.out_path / path.relative_to(staging) for name, path in staged.items()}
+    paths = {name: settings.out_path / path.relative_to(folder) for name, path in staged.items()}
     formats = ", ".join(settings.formats)
     context.log.info("Wrote %d ranked sites as %s for %s", len(ranked), formats, settings.out_path)
     if postgis is not None:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.publish import output_release, publishing
+from assets.publish import output_release, staging
 from assets.resources import ResiduaSettings
 from geodata.review_page import build_review_page
 from geodata.reviews import REVIEWS_FILE
@@ -16,7 +16,7 @@ def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) 
     release = output_release(context, settings)  # this run's inventory and grade report, staged or published
     gpkg = release.current("inventory.gpkg")
     if gpkg is None:
-        with publishing(context, settings, release, stale=[REPORT_FILE]):
+        with staging(context, release, stale=[REPORT_FILE]):
             pass  # removes a report of an earlier run, which would no longer match the published files
         context.log.warning(
             "No inventory.gpkg (gpkg is not among the formats %s): report.html not written", settings.formats
@@ -24,8 +24,8 @@ def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) 
         return dg.MaterializeResult(metadata={"skipped": "inventory.gpkg was not published"})
     page = build_review_page(gpkg, grade_report=release.current("grade_model_report.csv"),
                              reviews=settings.data_path / REVIEWS_FILE)  # fmt: skip
-    with publishing(context, settings, release, stale=[REPORT_FILE]) as staging:
-        (staging / REPORT_FILE).write_text(page, encoding="utf-8")
+    with staging(context, release, stale=[REPORT_FILE]) as folder:
+        (folder / REPORT_FILE).write_text(page, encoding="utf-8")
     context.log.info("Wrote the review map to %s", settings.out_path / REPORT_FILE)
     return dg.MaterializeResult(
         metadata={"report": dg.MetadataValue.path(str(settings.out_path / REPORT_FILE)), "bytes": len(page.encode())}

@@ -12,6 +12,7 @@ import pydantic
 import pytest
 import sqlalchemy as sa
 
+from assets.publish import PUBLISHERS
 from assets.resources import ResiduaSettings
 from geodata.postgis import PostgisTarget
 from geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
@@ -61,7 +62,8 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     leftover = out / ".staging-k1ll3d"  # left by a run killed while writing
     leftover.mkdir()
     (leftover / "inventory.gpkg").write_bytes(b"partial")
-    _, out = _materialize(tmp_path)
+    result, out = _materialize(tmp_path)
+    assert result.asset_materializations_for_node("release")[0].metadata["published"].value == sorted(PUBLISHERS)
     names = set(_published(out))
     assert README_FILES <= names, README_FILES - names
     rasters = {name for name in names if name.startswith("rasters/")}
@@ -94,7 +96,7 @@ def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_
     resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200)
     job = build_definitions(resource).resolve_job_def("refresh_job")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
-    assert not result.success
+    assert not result.success and not result.asset_materializations_for_node("release")
     staged = [path.relative_to(folder).as_posix() for folder in out.glob(".staging-*") for path in folder.rglob("*.*")]
     assert "grade_model_report.csv" in staged and any(name.startswith("rasters/") for name in staged)  # not published
     assert _published(out) == before  # the same files, not even replaced by equal ones

@@ -18,6 +18,7 @@ import dagster as dg
 import pyogrio
 import pytest
 
+from assets.publish import release
 from assets.resources import ResiduaSettings
 from assets.review_report import review_report
 from geodata.review_page import EMPTY_SAMPLING_PLAN, NO_SAMPLING_PLAN, build_review_page
@@ -108,11 +109,18 @@ def _ids(page: object, selector: str) -> list[str]:
     return page.eval_on_selector_all(selector, "els => els.map(e => e.getAttribute('data-site-id'))")  # type: ignore[attr-defined]
 
 
+def publish_review_report(drop: Path, out: Path) -> None:
+    """Build report.html from ``out``'s inventory and publish it, as a run's review_report and release assets do."""
+    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out))
+    review_report(context=dg.build_asset_context(), settings=settings)
+    release(context=dg.build_asset_context(), settings=settings)
+
+
 def test_file_page_shows_every_site_and_links_map_and_table(browser, tmp_path):
     out, drop = tmp_path / "out", tmp_path / "drop"
     gpkg = write_inventory(out, data_dir=drop, grade_tonnage=grade_tonnage_table())
     append_review(drop / "reviews.csv", "RM-001", "accept", "holes cover the pond", "A. Rao")
-    review_report(context=dg.build_asset_context(), settings=ResiduaSettings(data_dir=str(drop), out_dir=str(out)))
+    publish_review_report(drop, out)
     ranked = (
         pyogrio.read_dataframe(gpkg, layer="sites_ranked", read_geometry=False).sort_values("rank")["site_id"].tolist()
     )
@@ -348,7 +356,7 @@ def served(tmp_path) -> Iterator[tuple[str, Path]]:
     out, drop = tmp_path / "out", tmp_path / "drop"
     drop.mkdir()
     write_inventory(out, data_dir=drop)
-    review_report(context=dg.build_asset_context(), settings=ResiduaSettings(data_dir=str(drop), out_dir=str(out)))
+    publish_review_report(drop, out)
     httpd = make_server(ReviewSite(out, resolve_reviews_path(out, None), quiet=True), port=0)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

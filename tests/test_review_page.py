@@ -17,6 +17,7 @@ import pyogrio
 import pytest
 import shapely
 
+from assets.publish import release
 from assets.resources import ResiduaSettings
 from assets.review_report import review_report
 from geodata.publish import metal_columns, publish_inventory
@@ -270,6 +271,8 @@ def test_review_report_asset_writes_report_html(tmp_path):
     append_review(drop / "reviews.csv", "FA-002", "exclude", "dup of FA-001", "A. Rao")
     settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out))
     result = review_report(context=dg.build_asset_context(), settings=settings)
+    assert not (out / "report.html").exists()  # staged: the release asset publishes it
+    release(context=dg.build_asset_context(), settings=settings)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert _embedded(page)["reviews"]["latest"]["FA-002"]["decision"] == "exclude"
     assert result.metadata["report"].value == str(out / "report.html")
@@ -282,11 +285,12 @@ def test_review_report_asset_without_gpkg_removes_a_stale_report(tmp_path):
     (out / "report.html").write_text("from an earlier run")
     settings = ResiduaSettings(data_dir=str(tmp_path), out_dir=str(out), formats=["csv"])
     result = review_report(context=dg.build_asset_context(), settings=settings)
+    release(context=dg.build_asset_context(), settings=settings)
     assert not (out / "report.html").exists() and "skipped" in result.metadata
 
 
 def test_review_report_runs_after_publishing():
     spec = review_report.get_asset_spec()
     assert spec.group_name == "publish"
-    # after both publishing assets, and again when reviews.csv changes (the page shows the decisions)
+    # after the inventory and the grade report, and again when reviews.csv changes (the page shows the decisions)
     assert {dep.asset_key.to_user_string() for dep in spec.deps} == {"inventory", "grade_model_report", "reviews_file"}

@@ -13,7 +13,7 @@ from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 
 MODEL_ASSETS = ("grade_models", "grade_estimates", "resource_estimates")
-REVIEW_ASSETS = ("reviews", "site_rankings", "processing_hubs", "inventory")
+REVIEW_ASSETS = ("reviews", "site_rankings", "processing_hubs", "inventory", "release")
 
 
 def _job(drop: Path, out: Path) -> dg.JobDefinition:

@@ -13,7 +13,7 @@ from geodata.reviews import REVIEWS_FILE, append_review
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 
-REVIEW_ASSETS = ("reviews", "site_rankings", "processing_hubs", "inventory", "review_report")
+REVIEW_ASSETS = ("reviews", "site_rankings", "processing_hubs", "inventory", "review_report", "release")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from assets.publish import PUBLISHING_ASSETS
 from geodata.releases import ReleaseStore
 from geodata.reviews import append_review
 from geodata.writers import write_geopackage
@@ -84,16 +83,12 @@ def test_releases_are_recorded_compared_and_verified_across_runs(tmp_path, capsy
     assert p3["causes"].iloc[0].startswith("review decision: exclude by A. Rao at 20")
     assert changes.loc[~changes["direct"], "causes"].str.startswith("only through other sites").all()
 
-    run_id = store.get("r0002")["run_id"]  # the publishing asset's materialization names the release and the diff
-    events = [
-        dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey(name)) for name in PUBLISHING_ASSETS
-    ]
-    tagged = [e.asset_materialization.metadata for e in events if e is not None and e.run_id == run_id
-              and "release" in e.asset_materialization.metadata]  # fmt: skip
-    assert len(tagged) == 1 and tagged[0]["release"].value == "r0002"
-    assert (
-        tagged[0]["diff_summary"].value["against"] == "r0001" and tagged[0]["diff_summary"].value["sites_changed"] >= 2
-    )
+    run_id = store.get("r0002")["run_id"]  # the release asset's materialization names the release and the diff
+    event = dg.DagsterInstance.get().get_latest_materialization_event(dg.AssetKey("release"))
+    assert event is not None and event.run_id == run_id
+    tagged = event.asset_materialization.metadata
+    assert tagged["release"].value == "r0002"
+    assert tagged["diff_summary"].value["against"] == "r0001" and tagged["diff_summary"].value["sites_changed"] >= 2
 
     published_changes = pyogrio.read_dataframe(out / "inventory.gpkg", layer="changes", read_geometry=False)
     assert set(published_changes["since_release"]) == {"r0001"}

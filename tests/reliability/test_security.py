@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from assets.grade_models import GradeModels
 from assets.grade_report import grade_rasters
+from assets.publish import release
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop, resolve_inside
 from geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, PostgisTarget, check_identifier, publish_layers
@@ -207,6 +208,7 @@ def _invoke_grade_rasters(root: Path, site_ids: list[str]) -> Path:
             sites=ValidationResult(accepted, accepted.iloc[0:0], len(site_ids)),
             grade_models=GradeModels({"ga": SimpleNamespace(blocks=blocks)}),
         )
+        release(context=context, settings=ResiduaSettings(out_dir=str(out)))
     return out
 
 
