@@ -257,6 +257,7 @@ def inventory(
         "run_time_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "n_draws": settings.n_draws,
         "seed": settings.seed,
+        "plan_top_n": settings.plan_top_n,
         **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }

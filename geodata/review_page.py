@@ -247,7 +247,10 @@ def page_payload(
         "changes": changes_payload(inventory.changes, metadata),
         "lineage": lineage_payload(inventory.lineage, model_card_ids(gpkg.parent / "model_cards")),
         "hubs": hubs_payload(inventory.hubs, inventory.hub_assignments),
-        "sampling_plan": sampling_plan_payload(inventory.sampling_plan),
+        "sampling_plan": {
+            **sampling_plan_payload(inventory.sampling_plan),
+            "top_n": _int_or_none(metadata.get("plan_top_n")),
+        },
         "vocabulary": page_vocabulary(),
     }
 
@@ -627,6 +630,18 @@ def sampling_plan_payload(plan: gpd.GeoDataFrame | None) -> dict[str, object]:
     cost = float(costs.sum()) if costs is not None and costs.notna().any() else None
     return {"status": "ok", "message": "", "n_holes": len(holes), "n_sites": len(campaigns), "campaigns": campaigns,
             "holes": holes, "cost_usd": cost}  # fmt: skip
+
+
+def _int_or_none(text: str | None) -> int | None:
+    """An integer from run metadata text; None when absent or not a number.
+
+    >>> _int_or_none("10"), _int_or_none(None), _int_or_none("ten")
+    (10, None, None)
+    """
+    try:
+        return int(str(text))
+    except ValueError:
+        return None
 
 
 def _lon_lat(geometry: object) -> tuple[float | None, float | None]:

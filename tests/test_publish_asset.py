@@ -16,6 +16,7 @@ from assets.publish import PUBLISHERS
 from assets.resources import ResiduaSettings
 from geodata.postgis import PostgisTarget
 from geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
+from geodata.review_page import page_payload
 from geodata.schema import ELEMENTS
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
@@ -82,6 +83,7 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     card = json.loads((out / "model_cards" / "ga.json").read_text(encoding="utf-8"))
     assert card["element"] == "ga" and len(card["training_data"]["sha256"]) == 64
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
+    assert page_payload(out / "inventory.gpkg")["sampling_plan"]["top_n"] == ResiduaSettings().plan_top_n
 
 
 def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_path, monkeypatch):

@@ -588,7 +588,8 @@
       .sort(function (a, b) { return a.top_n_expected_wrong_after - b.top_n_expected_wrong_after; })[0];
     var now = PLAN.campaigns[0].top_n_expected_wrong_now;
     return PLAN.n_holes + " planned hole" + (PLAN.n_holes === 1 ? "" : "s") + " at " + PLAN.n_sites + " site" + (PLAN.n_sites === 1 ? "" : "s") +
-      ", for the decision of which ranked sites make the top N by value (N is the run\u2019s plan_top_n; this inventory does not record it)." +
+      ", for the decision of which ranked sites make the top " + (missing(PLAN.top_n) ? "N (the run\u2019s plan_top_n, not recorded in this inventory)" : PLAN.top_n) +
+      " by value." +
       (missing(now) ? "" : " Expected wrong top-N members now " + fmt(now) +
         (best ? "; after the best single campaign (" + best.site_id + ") " + fmt(best.top_n_expected_wrong_after) : "") +
         " \u2014 each campaign\u2019s effect is its own, against the current estimates; the plan does not add them up.") +
