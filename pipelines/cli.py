@@ -17,8 +17,7 @@ from geodata.errors import DataDropError
 from geodata.readers import CSV_DIALECT, read_samples, read_sites
 from geodata.reference_tables import load_reference_tables
 from geodata.schema import ELEMENTS, unread_assay_columns
-from geodata.validate import ValidationResult, validate_samples, validate_sites
-from geodata.volumes import measure_site_volumes
+from geodata.validate import ValidationResult
 from geodata.zonal import find_covariates
 from pipelines import cli_features, cli_releases, cli_serve
 
@@ -242,41 +241,35 @@ def _rmse_against_baselines(card: dict) -> str:
 
 
 def validate_command(data: Path) -> int:
-    """Print accepted / quarantined rows per file with reasons; 1 if a file is unusable."""
-    rows: list[dict[str, object]] = []
-    quarantined: list[pd.DataFrame] = []
-    unusable = False
-    try:
+    """Run the ingest assets and their checks (``validate_job``) and print accepted / quarantined rows per file with
+    reasons, what each file is read as, the covariates and the checks; 1 if the drop or a file is unusable."""
+    try:  # whole-file problems of the drop itself stop here (a run would stop on them too)
         drop = open_data_drop(data)
-        references = load_reference_tables(drop.root)
         raw_sites = read_sites(drop.sites_path)
-        sites = validate_sites(raw_sites, drop.sites_path, drop.root)
     except DataDropError as error:
         print(f"UNUSABLE  {error}")
         return 1
-    rows.append(_validation_row(drop.sites_path.name, sites))
-    quarantined.append(sites.quarantine)
-    try:
-        measured, dem_rejects = measure_site_volumes(sites.accepted, drop.root, drop.sites_path.name)
-        rows.append({"file": "rasters (DEM pairs)", "rows": len(measured) + len(dem_rejects), "accepted": len(measured),
-                     "quarantined": len(dem_rejects)})  # fmt: skip
-        quarantined.append(dem_rejects)
-    except DataDropError as error:
-        print(f"UNUSABLE  {error}")
-        unusable = True
-    unread_columns: list[str] = []
+    outputs, failures, checks = _run_validation(drop)
+    unusable = bool(failures)
+    for message in failures:
+        print(f"UNUSABLE  {message}")
+    if "sites" not in outputs:
+        return 1
+    sites: ValidationResult = outputs["sites"]
+    rows, quarantined = [_validation_row(drop.sites_path.name, sites)], [sites.quarantine]
+    if "site_volumes" in outputs:
+        volumes = outputs["site_volumes"]
+        rows.append({"file": "rasters (DEM pairs)", "rows": len(volumes.measurements) + len(volumes.quarantine),
+                     "accepted": len(volumes.measurements), "quarantined": len(volumes.quarantine)})  # fmt: skip
+        quarantined.append(volumes.quarantine)
     dialects = {drop.sites_path: raw_sites.attrs.get(CSV_DIALECT)}
-    if drop.samples_path is not None:
-        try:
-            raw_samples = read_samples(drop.samples_path)
-            dialects[drop.samples_path] = raw_samples.attrs.get(CSV_DIALECT)
-            unread_columns = unread_assay_columns(list(raw_samples.columns))
-            samples = validate_samples(raw_samples, drop.samples_path, sites.accepted, references.grade_priors)
-            rows.append(_validation_row(drop.samples_path.name, samples))
-            quarantined.append(samples.quarantine)
-        except DataDropError as error:
-            print(f"UNUSABLE  {error}")
-            unusable = True
+    unread_columns: list[str] = []
+    if drop.samples_path is not None and "samples" in outputs:
+        raw_samples = read_samples(drop.samples_path)
+        dialects[drop.samples_path] = raw_samples.attrs.get(CSV_DIALECT)
+        unread_columns = unread_assay_columns(list(raw_samples.columns))
+        rows.append(_validation_row(drop.samples_path.name, outputs["samples"]))
+        quarantined.append(outputs["samples"].quarantine)
     try:
         covariates = _covariate_rows(drop.root)
     except DataDropError as error:
@@ -300,10 +293,76 @@ def validate_command(data: Path) -> int:
         print("\nQuarantined rows (file, line or feature number, id: reason):")
         for row in reasons.itertuples(index=False):
             print(f"  {row.source} {_locator(row.source)} {row.source_row}, {row.record_id or '(no id)'}: {row.reason}")
+    if checks:
+        print("\nChecks (the run's own asset checks on these inputs):")
+        for line in checks:
+            print(f"  {line}")
     if len(sites.accepted) == 0:
         print("UNUSABLE  no site was accepted")
         unusable = True
     return 1 if unusable else 0
+
+
+def _run_validation(drop: DataDrop) -> tuple[dict[str, object], list[str], list[str]]:
+    """Run ``validate_job`` in a throw-away Dagster instance: the outputs of the steps that succeeded, one message
+    per failed step (a DataDropError's own text: file, row and fix) and one line per asset check."""
+    import tempfile
+
+    import dagster as dg
+
+    from pipelines.definitions import VALIDATION_ASSETS, build_definitions, default_settings
+
+    job = build_definitions(default_settings(data_dir=str(drop.root))).resolve_job_def("validate_job")
+    with tempfile.TemporaryDirectory(prefix="residua-validate-") as home:
+        result = job.execute_in_process(
+            instance=dg.DagsterInstance.ephemeral(tempdir=home), raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )  # fmt: skip
+        done = {event.step_key for event in result.get_step_success_events()}
+        outputs = {name: result.output_for_node(name) for name in VALIDATION_ASSETS if name in done}
+    failures = [_step_error(event) for event in result.all_events if event.is_step_failure]
+    return outputs, failures, [_check_line(evaluation) for evaluation in result.get_asset_check_evaluations()]
+
+
+def _step_error(event: object) -> str:
+    """A failed step's error: a DataDropError's own message (file, row, fix), else the step and the exception."""
+    error = _user_error(event.step_failure_data.error)  # type: ignore[attr-defined]
+    if error is None:
+        return f"step {event.step_key} failed"  # type: ignore[attr-defined]
+    kind, _, text = error.message.strip().partition(": ")
+    if error.cls_name in _drop_error_names():
+        return text
+    return f"step {event.step_key}: {error.cls_name}: {text or kind} (unexpected: please report it)"  # type: ignore[attr-defined]
+
+
+def _user_error(error: object) -> object:
+    """In a Dagster error chain, the first DataDropError (it names file, row and fix), else the innermost error."""
+    while error is not None and error.cls_name not in _drop_error_names() and error.cause is not None:  # type: ignore[attr-defined]
+        error = error.cause  # type: ignore[attr-defined]
+    return error
+
+
+def _drop_error_names() -> set[str]:
+    """Class names of DataDropError and its subclasses (e.g. ReferenceTableError), as Dagster's error chain has them."""
+    names, pending = set(), [DataDropError]
+    while pending:
+        cls = pending.pop()
+        names.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return names
+
+
+def _check_line(evaluation: object) -> str:
+    """``asset.check: passed``, or ``FAILED (severity)`` with the check's description or metadata (shortened)."""
+    name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"  # type: ignore[attr-defined]
+    if evaluation.passed:  # type: ignore[attr-defined]
+        return f"{name}: passed"
+    detail = evaluation.description or ", ".join(  # type: ignore[attr-defined]
+        f"{key} {getattr(value, 'value', value)}"
+        for key, value in evaluation.metadata.items()  # type: ignore[attr-defined]
+    )
+    detail = detail if len(detail) <= 300 else detail[:297] + "..."
+    return f"{name}: FAILED ({evaluation.severity.value})" + (f": {detail}" if detail else "")  # type: ignore[attr-defined]
 
 
 def _unread_columns_message(columns: list[str]) -> str:
@@ -365,9 +424,7 @@ def _failure_message(result: object) -> str:
     messages = []
     for event in result.all_events:  # type: ignore[attr-defined]
         if event.is_step_failure and event.step_failure_data is not None:
-            error = event.step_failure_data.error
-            while error is not None and error.cause is not None:
-                error = error.cause
+            error = _user_error(event.step_failure_data.error)
             messages.append(f"  step {event.step_key}: {error.message.strip() if error else 'unknown error'}")
     return "\n".join(messages) or "  see the Dagster run log above"
 

@@ -22,6 +22,14 @@ refresh_job = dg.define_asset_job(
     description="Ingest the data drop, estimate every site and publish the ranked inventory.",
 )
 
+#: What ``residua validate`` runs: the ingest assets and the DEM volumes, with their asset checks.
+VALIDATION_ASSETS: tuple[str, ...] = ("reference_tables", "sites", "samples", "site_volumes")
+validate_job = dg.define_asset_job(
+    "validate_job",
+    selection=dg.AssetSelection.assets(*VALIDATION_ASSETS),
+    description="Read and check the data drop (rows accepted and quarantined, DEM volumes) without estimating.",
+)
+
 
 def default_settings(**overrides: object) -> ResiduaSettings:
     """Settings for the bundled demo into ./out; PostGIS and Dask when their variables are set."""
@@ -56,7 +64,7 @@ def build_definitions(settings: ResiduaSettings | None = None, refresh_cron: str
     return dg.Definitions(
         assets=all_assets,
         asset_checks=all_checks,
-        jobs=[refresh_job],
+        jobs=[refresh_job, validate_job],
         schedules=[build_refresh_schedule(refresh_job, cron)],
         sensors=[build_inbox_sensor(refresh_job, all_assets)],
         resources=pipeline_resources(settings or default_settings()),

@@ -21,6 +21,16 @@ def test_validate_lists_quarantined_rows_and_passes_a_usable_drop(tmp_path, caps
     assert dems.split()[-3:] == ["3", "3", "0"]  # three sites with a DEM pair, all measured
 
 
+def test_validate_runs_the_runs_own_ingest_checks_and_prints_them(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")  # its Pt assays are all '<2': the below-detection check warns
+    assert main(["validate", "--data", str(drop)]) == 0  # a warning, not a blocking failure
+    out = capsys.readouterr().out
+    checks = out.split("Checks (the run's own asset checks on these inputs):")[1].splitlines()
+    assert "  sites.sites_rows_conserved: passed" in checks and "  samples.samples_units_plausible: passed" in checks
+    (warning,) = [line for line in checks if "samples_bdl_share" in line]
+    assert "FAILED (WARN)" in warning and "'pt': 1.0" in warning
+
+
 def test_validate_lists_covariate_rasters_and_refuses_an_unusable_one(tmp_path, capsys):
     drop = write_prism_drop(tmp_path / "drop")
     covariates = drop / "rasters" / "covariates"
