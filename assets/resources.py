@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from geodata.datadrop import DataDrop, open_data_drop
 from geodata.postgis import SCHEMA_NAME, check_identifier
 from geodata.publish import ALL_FORMATS, check_formats
+from geodata.volumes import MIN_DEM_COVERAGE
 from models.hub_plan import (
     CAPACITY_T_PER_YEAR,
     FIXED_COST_USD,
@@ -21,6 +22,7 @@ from models.hub_plan import (
 )
 from models.ranking import TONNAGE_BAND
 from models.sampling_plan import CAMPAIGN_SIZES, COST_PER_HOLE_USD, MIN_GAIN, MOBILISATION_USD, PLAN_HOLES, TOP_N
+from models.simulation import N_DRAWS, SEED
 
 
 class ResiduaSettings(dg.ConfigurableResource):
@@ -28,10 +30,10 @@ class ResiduaSettings(dg.ConfigurableResource):
 
     data_dir: str = "geodata/demo"
     out_dir: str = "out"
-    n_draws: int = 2000
-    seed: int = 20261125
+    n_draws: int = N_DRAWS
+    seed: int = SEED
     dem_vertical_sd_m: float = 0.3
-    min_dem_coverage: float = 0.9
+    min_dem_coverage: float = MIN_DEM_COVERAGE
     composite_length_m: float = 1.5
     top_cut_fence: float = 3.0
     block_draws: int = 400

@@ -39,6 +39,8 @@ from geodata.schema import STORAGE_CRS
 from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
 
 _NODATA = -9999.0
+#: Share of a footprint the DEM pair must cover for a DEM volume (setting ``min_dem_coverage``).
+MIN_DEM_COVERAGE = 0.9
 #: Elevations (m) a land surface can have: the Dead Sea shore lies at about -430 m and the summit of
 #: Everest at 8,849 m (National Geographic / Survey of Nepal and China, 2020). Cells outside are read
 #: as undeclared nodata (SRTM voids of -32768, -9999, float32 extremes such as 3.4e38).
@@ -341,7 +343,7 @@ def measure_site_volumes(
     sites: gpd.GeoDataFrame,
     data_root: Path,
     source_name: str,
-    min_coverage: float = 0.9,
+    min_coverage: float = MIN_DEM_COVERAGE,
     cache: ResultCache | None = None,
     max_base_above_share: float = MAX_BASE_ABOVE_SHARE,
     thickness_priors: pd.DataFrame | None = None,

@@ -38,6 +38,9 @@ from geodata.schema import ELEMENTS, PGM_ELEMENTS
 PERCENTILES: dict[str, float] = {"p10": 10.0, "p50": 50.0, "p90": 90.0}
 GRAMS_PER_TONNE = 1e6
 KG_PER_TONNE = 1e3
+#: Monte Carlo draws per site, and the random seed, of a run (settings ``n_draws`` and ``seed``).
+N_DRAWS = 2000
+SEED = 20261125
 #: Sites simulated together: 500 sites x 2000 draws x ~24 arrays of float64 is ~200 MB.
 SITES_PER_CHUNK = 500
 
@@ -90,7 +93,7 @@ class SimulationInputs:
         recovery: pd.DataFrame,
         prices: pd.DataFrame,
         cutoffs: dict[str, float] | None = None,
-        n_draws: int = 2000,
+        n_draws: int = N_DRAWS,
         seed: int = 0,
         element_correlation: pd.DataFrame | None = None,
     ) -> SimulationInputs:

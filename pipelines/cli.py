@@ -18,7 +18,9 @@ from geodata.readers import CSV_DIALECT, read_samples, read_sites
 from geodata.reference_tables import load_reference_tables
 from geodata.schema import ELEMENTS, unread_assay_columns
 from geodata.validate import ValidationResult
+from geodata.volumes import MIN_DEM_COVERAGE
 from geodata.zonal import find_covariates
+from models.simulation import N_DRAWS, SEED
 from pipelines import cli_features, cli_releases, cli_serve
 
 SUMMARY_COLUMNS: dict[str, str] = {
@@ -39,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="estimate and rank every site of a data drop, and publish the inventory")
     run.add_argument("--data", type=Path, default=Path("geodata/demo"), help="data drop folder (default: the demo)")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
-    run.add_argument("--draws", type=int, default=2000, help="Monte Carlo draws per site (default 2000)")
-    run.add_argument("--seed", type=int, default=20261125, help="random seed (default 20261125)")
-    run.add_argument("--min-dem-coverage", type=float, default=0.9, help="share of a footprint DEMs must cover")
+    run.add_argument("--draws", type=int, default=N_DRAWS, help=f"Monte Carlo draws per site (default {N_DRAWS})")
+    run.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
+    run.add_argument("--min-dem-coverage", type=float, default=MIN_DEM_COVERAGE,
+                     help=f"share of a footprint DEMs must cover (default {MIN_DEM_COVERAGE})")  # fmt: skip
     run.add_argument(
         "--block-size",
         type=float,
