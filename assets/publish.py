@@ -20,6 +20,7 @@ import pandas as pd
 
 from assets.estimates import SiteReviews
 from assets.features import SiteVolumes
+from assets.parallel import parallel_backend
 from assets.resources import ResiduaSettings
 from geodata.datadrop import DataDrop
 from geodata.postgis import PostgisTarget
@@ -266,7 +267,10 @@ def inventory(
     changes = _changes_since_last_release(context, settings, data_drop, reference_tables, ranked, lineage)
     metadata["since_release"] = changes.attrs.get("since_release") or NO_EARLIER_RELEASE
     postgis = _postgis_target(settings)
-    with staging(context, output_release(context, settings), stale=INVENTORY_FILES) as folder:
+    with (
+        staging(context, output_release(context, settings), stale=INVENTORY_FILES) as folder,
+        parallel_backend(settings.dask_address, settings.n_jobs),  # the STAC items of the rasters
+    ):
         staged = stage_inventory(
             folder, ranked, published_samples, quarantine, metadata, formats=settings.formats,
             hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=postgis,

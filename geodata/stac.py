@@ -37,11 +37,13 @@ import numpy as np
 import pystac
 import rasterio
 import rasterio.errors
+from joblib import delayed
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import RasterExtension
 from rio_stac import create_stac_item
 
 from geodata.gpkg_metadata import is_synthetic_run, read_run_metadata
+from geodata.progress import run_jobs
 from geodata.qgis_project import RASTER_GLOB
 
 STAC_DIR = "stac"
@@ -72,6 +74,8 @@ _RASTER_MEDIA_TYPE = pystac.MediaType.COG
 STATISTICS_MAX_SIZE = 1024
 
 
+#: Grade rasters described per job: a batch of items is built in one worker (joblib's configured backend).
+RASTERS_PER_JOB = 500
 #: Files other steps of a run publish beside the inventory: listed when staged or already published.
 COMPANION_FILES: tuple[str, ...] = ("report.html", "grade_model_report.html")
 
@@ -105,10 +109,16 @@ def write_stac_catalog(root: Path, rasters_root: Path | None = None) -> dict[str
                      f"{provenance.get('run_id', '(unknown)')}: block-grade rasters and the ranked inventory. "
                      + provenance.get("disclaimer", "")).strip(),
     )  # fmt: skip
+    folder = root / STAC_DIR
+    # with the catalog's href set first, pystac places each child and item as it is added (its best-practice
+    # layout, as normalize_hrefs would), and each node's self link lands ahead of its 10,000 item links
+    catalog.set_self_href(str(folder / "catalog.json"))
     source = rasters_root or root
-    raster_paths = sorted(path.relative_to(source).as_posix() for path in source.glob(RASTER_GLOB))
-    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):  # no sidecar search in a folder of 10,000 files
-        items = [item for name in raster_paths if (item := _raster_item(source / name, root / name, when, synthetic))]
+    names = sorted(path.relative_to(source).as_posix() for path in source.glob(RASTER_GLOB))
+    pairs = [(source / name, root / name) for name in names]
+    batches = [pairs[start : start + RASTERS_PER_JOB] for start in range(0, len(pairs), RASTERS_PER_JOB)]
+    jobs = [delayed(_raster_items)(batch, when, synthetic) for batch in batches]
+    items = [item for batch in run_jobs(jobs, "STAC raster items", unit="batch") for item in batch]
     if items:
         _collection(catalog, RASTERS_COLLECTION, "Block-grade rasters",
                     "Block grades per sampled site and element (g/t), Cloud-Optimized GeoTIFFs in the "
@@ -118,9 +128,7 @@ def write_stac_catalog(root: Path, rasters_root: Path | None = None) -> dict[str
     if inventory_item is not None:
         _collection(catalog, INVENTORY_COLLECTION, "Ranked inventory", "The ranked sites and their layers in "
                     "every published vector format.", [inventory_item], when)  # fmt: skip
-    folder = root / STAC_DIR
     shutil.rmtree(folder, ignore_errors=True)  # items of rasters no longer published must not stay behind
-    catalog.normalize_hrefs(str(folder))
     catalog.make_all_asset_hrefs_relative()
     for node in (catalog, *catalog.get_children()):
         # pystac finds a node's self, root and parent links by a scan of its links: with them ahead of
@@ -183,6 +191,12 @@ def validate_catalog(catalog_path: Path) -> dict[str, str]:
             finally:
                 quiet.level = level
     return modes
+
+
+def _raster_items(pairs: Sequence[tuple[Path, Path]], when: datetime, synthetic: bool) -> list[pystac.Item]:
+    """The items of a batch of grade rasters, (file read, href published) each; stray files left out."""
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):  # no sidecar search in a folder of 10,000 files
+        return [item for path, href in pairs if (item := _raster_item(path, href, when, synthetic)) is not None]
 
 
 def _raster_item(path: Path, href: Path, when: datetime, synthetic: bool) -> pystac.Item | None:
