@@ -187,19 +187,20 @@ def collect_draws(inputs: SimulationInputs, site_ids: list[str], pool: set[str])
     value = np.zeros((len(order), inputs.n_draws))
     tonnes: dict[str, np.ndarray] = {}
     log_grade: dict[str, dict[str, np.ndarray]] = {}
+    sigma_w = inputs.grades["sigma_w"].to_dict()  # (site_id, element) -> within-site log-sd, looked up once
     for chunk in iter_draws(inputs):
         for row, site in enumerate(chunk.site_ids):
             if site in position:
                 value[position[site]] = chunk.value[row]
             if site in pool and site in position:
                 tonnes[site] = chunk.tonnes[row].copy()
-                log_grade[site] = {e: _log_grade(inputs, site, e, chunk.mean_grade[e][row]) for e in ELEMENTS}
+                log_grade[site] = {e: _log_grade(chunk.mean_grade[e][row], sigma_w[site, e]) for e in ELEMENTS}
     return DecisionDraws(order, value, tonnes, log_grade)
 
 
-def _log_grade(inputs: SimulationInputs, site: str, element: str, mean_grade: np.ndarray) -> np.ndarray:
+def _log_grade(mean_grade: np.ndarray, sigma_w: float) -> np.ndarray:
     """The draws' site mean log-grade m, from mean grade exp(m + sigma_w^2 / 2)."""
-    sigma = float(inputs.grades.loc[(site, element), "sigma_w"])
+    sigma = float(sigma_w)
     return np.log(np.maximum(mean_grade, np.finfo(float).tiny)) - sigma**2 / 2
 
 
@@ -219,10 +220,11 @@ def element_values(
     inputs: SimulationInputs, site: str, tonnes: np.ndarray, log_grade: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
     """Each element's part of :func:`site_value`."""
-    residue_type = inputs.sites.set_index("site_id").loc[site, "residue_type"]
+    residue_type = inputs.sites.loc[inputs.sites["site_id"].to_numpy() == site, "residue_type"].iloc[0]
+    sigma_w = inputs.grades.xs(site, level="site_id")["sigma_w"]
     parts = {}
     for element in ELEMENTS:
-        sigma = float(inputs.grades.loc[(site, element), "sigma_w"])
+        sigma = float(sigma_w[element])
         recovery = inputs.recovery[element].loc[residue_type].to_numpy(dtype=float)
         base = tonnes * recovery * KG_PER_TONNE * float(inputs.prices[element]) / GRAMS_PER_TONNE
         m = np.asarray(log_grade[element], dtype=float)

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import delayed
-from scipy.stats import norm
+from scipy.special import ndtr
 
 from geodata.progress import run_jobs
 from geodata.schema import ELEMENTS, PGM_ELEMENTS
@@ -269,7 +269,7 @@ def metal_share_above(log_mean: np.ndarray, sigma: np.ndarray, cutoff: float) ->
         return np.ones(np.broadcast(log_mean, sigma).shape)
     sigma = np.broadcast_to(sigma, np.broadcast(log_mean, sigma).shape)
     safe = np.where(sigma > 0, sigma, 1.0)
-    share = norm.cdf((log_mean + sigma**2 - np.log(cutoff)) / safe)
+    share = ndtr((log_mean + sigma**2 - np.log(cutoff)) / safe)  # the standard normal CDF, as norm.cdf computes it
     return np.where(sigma > 0, share, (log_mean > np.log(cutoff)).astype(float))
 
 
