@@ -76,8 +76,9 @@ from models.simulation import GRAMS_PER_TONNE, KG_PER_TONNE, SimulationInputs, i
 TOP_N = 10
 #: Holes in the plan (the hole budget).
 PLAN_HOLES = 30
-#: Holes a campaign at one site may have.
-CAMPAIGN_SIZES: tuple[int, ...] = (3, 6, 10)
+#: Holes a campaign at one site may have: from one reconnaissance hole up (the first hole at an unsampled site
+#: resolves the most; with a money budget, mobilisation per site visited weighs against many small campaigns).
+CAMPAIGN_SIZES: tuple[int, ...] = (1, 3, 6, 10)
 #: USD per hole, drilled, logged and assayed for Ga, Te and PGM: a PLACEHOLDER assumption for screening.
 COST_PER_HOLE_USD = 2_500.0
 #: USD per site visited (crew, rig and permits to and from the site): a PLACEHOLDER assumption.
