@@ -8,7 +8,9 @@ or is killed before it publishes nothing: Dagster does not run ``release`` after
 upstream step.
 """
 
+import functools
 import os
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -77,10 +79,16 @@ def release_settings(settings: ResiduaSettings) -> dict[str, object]:
 
 def output_release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> Release:
     """The run's release of output files (outside a run: this process's, shared by directly invoked assets)."""
-    release = Release.open(settings.out_path, key=_run_id(context) or f"direct-{os.getpid()}")
+    release = Release.open(settings.out_path, key=_run_id(context) or _direct_key())
     for line in release.recovered:
         context.log.warning("Recovered a staging folder an interrupted run left in %s: %s", settings.out_path, line)
     return release
+
+
+@functools.cache
+def _direct_key() -> str:
+    """This process's release key outside a run: its pid and a random token (pids repeat across containers)."""
+    return f"direct-{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
 @contextmanager
@@ -88,25 +96,41 @@ def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable
     """Stage this asset's files in ``release``, for the ``release`` asset to publish.
 
     ``stale``: patterns of the output files this asset owns (removed at publishing when not
-    written again), see :meth:`geodata.writers.Release.part`.
+    written again), see :meth:`geodata.writers.Release.part`. In a run that does not include
+    the ``release`` asset (e.g. one asset materialized from the UI) the files are published at
+    once, so that they are not lost when the run ends.
     """
     name = context.asset_key.to_user_string()
     if name not in PUBLISHERS:
         raise ValueError(f"asset {name!r} stages output files: add it to PUBLISHERS in {__name__}")
     with release.part(name, stale=stale) as folder:
         yield folder
-    context.log.info("Staged %s; the release asset publishes it with the run's other files", name)
+    if _release_in_run(context):
+        context.log.info("Staged %s; the release asset publishes it with the run's other files", name)
+        return
+    context.log.warning("This run does not include the release asset: publishing %s's files now", name)
+    _publish(context, context.resources.settings, release)
 
 
 @dg.asset(group_name="publish", deps=list(PUBLISHERS))
 def release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.MaterializeResult:
     """Publish every file this run staged in one transaction (PostGIS tables with them) and record the release."""
     staged = output_release(context, settings)
-    parts = sorted(staged.done())
-    if not parts:
+    if not staged.done():
         staged.discard()
+        parent = _parent_run_id(context)
+        if parent is not None:  # the staged files of the run re-executed went with its process
+            raise dg.Failure(f"Nothing to publish: the files run {parent} staged are gone with it. Re-execute from "
+                             "the publishing assets (grade_model_report, grade_rasters, inventory, review_report) "
+                             "or run the whole job.")  # fmt: skip
         context.log.warning("Nothing staged in this run: the output folder %s is unchanged", settings.out_path)
         return dg.MaterializeResult(metadata={"published": dg.MetadataValue.json([])})
+    return dg.MaterializeResult(metadata=_publish(context, settings, staged))
+
+
+def _publish(context: dg.AssetExecutionContext, settings: ResiduaSettings, staged: Release) -> dict[str, object]:
+    """Publish the staged parts in one transaction (PostGIS tables with them), record the release; its metadata."""
+    parts = sorted(staged.done())
     postgis = _postgis_target(settings)
     store = release_store(settings, context.instance)
     prepared: list[PreparedRelease] = []
@@ -119,8 +143,26 @@ def release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.
 
     staged.commit(before=before_publishing)
     context.log.info("Published this run's files (%s) to %s", ", ".join(parts), staged.out_dir)
-    metadata = _record_release(context, settings, store, prepared[0])
-    return dg.MaterializeResult(metadata={"published": dg.MetadataValue.json(parts), **metadata})
+    return {"published": dg.MetadataValue.json(parts), **_record_release(context, settings, store, prepared[0])}
+
+
+def _release_in_run(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run executes the ``release`` asset (True outside a run: the caller invokes it)."""
+    try:
+        run = context.run
+        selected = {key.to_user_string() for key in context.job_def.asset_layer.selected_asset_keys}
+    except dg.DagsterError:
+        return True
+    if run.step_keys_to_execute is not None:  # e.g. re-executing some steps of an earlier run
+        return "release" in run.step_keys_to_execute
+    return "release" in selected
+
+
+def _parent_run_id(context: dg.AssetExecutionContext) -> str | None:
+    try:
+        return context.run.parent_run_id
+    except dg.DagsterError:
+        return None
 
 
 #: ``since_release`` in the run metadata of a folder's first release (nothing to compare with).
@@ -269,7 +311,7 @@ def inventory(
     postgis = _postgis_target(settings)
     with (
         staging(context, output_release(context, settings), stale=INVENTORY_FILES) as folder,
-        parallel_backend(settings.dask_address, settings.n_jobs),  # the STAC items of the rasters
+        parallel_backend(None, settings.n_jobs),  # STAC items of the staged rasters: local processes see them
     ):
         staged = stage_inventory(
             folder, ranked, published_samples, quarantine, metadata, formats=settings.formats,

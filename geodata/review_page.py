@@ -759,17 +759,23 @@ def _json_column(values: pd.Series) -> list[object]:
 
 
 def _json_geometries(geometries: np.ndarray, decimals: int) -> list[dict[str, object] | None]:
-    """GeoJSON geometry objects (points straight from their coordinates); missing or empty ones as None."""
+    """GeoJSON geometry objects (2-D points straight from their coordinates); missing or empty ones as None.
+
+    >>> _json_geometries(np.array([None, shapely.Point(), shapely.Point(1, 2, 3), shapely.box(0, 0, 1e-8, 1e-8)]), 6)
+    [None, None, {'type': 'Point', 'coordinates': [1.0, 2.0, 3.0]}, None]
+    """
     geometries = np.asarray(geometries, dtype=object)
-    missing = shapely.is_missing(geometries) | shapely.is_empty(geometries)
-    if (shapely.get_type_id(geometries[~missing]) == 0).all():
-        x, y = (np.round(axis(geometries), decimals).tolist() for axis in (shapely.get_x, shapely.get_y))
-        return [None if gone else {"type": "Point", "coordinates": [a, b]} for a, b, gone in zip(x, y, missing)]
     shapes: list[dict[str, object] | None] = [None] * len(geometries)
-    for index, text in zip(
-        np.flatnonzero(~missing), shapely.to_geojson(shapely.set_precision(geometries[~missing], 10.0**-decimals))
-    ):
-        shapes[index] = json.loads(text)
+    present = np.flatnonzero(~(shapely.is_missing(geometries) | shapely.is_empty(geometries)))
+    chosen = geometries[present]
+    if (shapely.get_type_id(chosen) == 0).all() and not shapely.has_z(chosen).any():
+        x, y = (np.round(axis(chosen), decimals).tolist() for axis in (shapely.get_x, shapely.get_y))
+        for index, a, b in zip(present, x, y):
+            shapes[index] = {"type": "Point", "coordinates": [a, b]}
+        return shapes
+    rounded = shapely.set_precision(chosen, 10.0**-decimals)  # a sliver can vanish at the published precision
+    for index, geometry, text in zip(present, rounded, shapely.to_geojson(rounded)):
+        shapes[index] = None if shapely.is_empty(geometry) else json.loads(text)
     return shapes
 
 

@@ -461,9 +461,11 @@ def plan_network(
     per_draw = totals["net"].sum(axis=0)
     net = {"mean": float(per_draw.mean()), **{p: float(np.percentile(per_draw, q)) for p, q in PERCENTILES.items()}}
     objective = "expected net value"
-    if scenarios is not None and solution.method == MILP:
-        objective = f"CVaR {cvar_level:.0%} of net value (mean of the worst {cvar_level:.0%} of draws)"
+    if cvar_level is not None:
         net["cvar"] = conditional_value_at_risk(per_draw, cvar_level)
+        objective = f"CVaR {cvar_level:.0%} of net value (mean of the worst {cvar_level:.0%} of draws)"
+        if solution.method != MILP:
+            objective = f"none: {KMEANS} fallback (CVaR {cvar_level:.0%} requested)"
     LOG.info("Hub plan by %s (%s; objective %s): %d of %d candidates opened, expected net value USD %.4g, %.2f s",
              solution.method, solution.status, objective, int(solution.opened.sum()), len(candidates), net["mean"],
              solution.seconds)  # fmt: skip

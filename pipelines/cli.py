@@ -252,10 +252,15 @@ def validate_command(data: Path) -> int:
     except DataDropError as error:
         print(f"UNUSABLE  {error}")
         return 1
-    outputs, failures, checks = _run_validation(drop)
-    unusable = bool(failures)
-    for message in failures:
+    outputs, failures, evaluations = _run_validation(drop)
+    stopping = [f"{e.asset_key.to_user_string()}.{e.check_name}" for e in evaluations
+                if not e.passed and e.blocking and e.severity == dg_severity_error()]  # fmt: skip
+    unusable = bool(failures or stopping)
+    for message in failures.values():
         print(f"UNUSABLE  {message}")
+    for name in _skipped(outputs, failures, drop):
+        print(f"NOT CHECKED  {name}: a step it needs failed or a blocking check stopped it"
+              + (f" ({', '.join(stopping)})" if stopping else ""))  # fmt: skip
     if "sites" not in outputs:
         return 1
     sites: ValidationResult = outputs["sites"]
@@ -296,19 +301,36 @@ def validate_command(data: Path) -> int:
         print("\nQuarantined rows (file, line or feature number, id: reason):")
         for row in reasons.itertuples(index=False):
             print(f"  {row.source} {_locator(row.source)} {row.source_row}, {row.record_id or '(no id)'}: {row.reason}")
-    if checks:
-        print("\nChecks (the run's own asset checks on these inputs):")
-        for line in checks:
-            print(f"  {line}")
+    if evaluations:
+        print("\nChecks (the run's own asset checks on these inputs; a failed ERROR check would stop a run):")
+        for evaluation in evaluations:
+            print(f"  {_check_line(evaluation)}")
     if len(sites.accepted) == 0:
         print("UNUSABLE  no site was accepted")
         unusable = True
     return 1 if unusable else 0
 
 
-def _run_validation(drop: DataDrop) -> tuple[dict[str, object], list[str], list[str]]:
-    """Run ``validate_job`` in a throw-away Dagster instance: the outputs of the steps that succeeded, one message
-    per failed step (a DataDropError's own text: file, row and fix) and one line per asset check."""
+def dg_severity_error() -> object:
+    """Dagster's ERROR check severity (imported late: the CLI starts without Dagster)."""
+    import dagster as dg
+
+    return dg.AssetCheckSeverity.ERROR
+
+
+def _skipped(outputs: dict[str, object], failures: dict[str, str], drop: DataDrop) -> list[str]:
+    """The inputs ``validate_job`` did not get to check (their asset neither succeeded nor failed)."""
+    from pipelines.definitions import VALIDATION_ASSETS
+
+    names = {"reference_tables": "reference tables", "sites": drop.sites_path.name, "site_volumes": "DEM pairs",
+             "samples": drop.samples_path.name if drop.samples_path is not None else "samples"}  # fmt: skip
+    return [names[name] for name in VALIDATION_ASSETS if name not in outputs and name not in failures]
+
+
+def _run_validation(drop: DataDrop) -> tuple[dict[str, object], dict[str, str], list[object]]:
+    """Run ``validate_job`` in a throw-away Dagster instance: the outputs of the steps that succeeded, per failed
+    step its message (a DataDropError's own text: file, row and fix; failed checks are reported as checks) and the
+    asset check evaluations."""
     import tempfile
 
     import dagster as dg
@@ -323,8 +345,19 @@ def _run_validation(drop: DataDrop) -> tuple[dict[str, object], list[str], list[
         )  # fmt: skip
         done = {event.step_key for event in result.get_step_success_events()}
         outputs = {name: result.output_for_node(name) for name in VALIDATION_ASSETS if name in done}
-    failures = [_step_error(event) for event in result.all_events if event.is_step_failure]
-    return outputs, failures, [_check_line(evaluation) for evaluation in result.get_asset_check_evaluations()]
+    failures = {event.step_key: _step_error(event) for event in result.all_events
+                if event.is_step_failure and not _is_check_failure(event)}  # fmt: skip
+    return outputs, failures, result.get_asset_check_evaluations()
+
+
+def _is_check_failure(event: object) -> bool:
+    """A step that failed because a blocking asset check failed (the check's own line reports it)."""
+    error = event.step_failure_data.error  # type: ignore[attr-defined]
+    while error is not None:
+        if error.cls_name == "DagsterAssetCheckFailedError":
+            return True
+        error = error.cause
+    return False
 
 
 def _step_error(event: object) -> str:

@@ -86,6 +86,18 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     assert page_payload(out / "inventory.gpkg")["sampling_plan"]["top_n"] == ResiduaSettings().plan_top_n
 
 
+def test_a_run_without_the_release_asset_publishes_what_it_stages(tmp_path):
+    drop, out = write_prism_drop(tmp_path / "drop"), tmp_path / "out"
+    resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200)
+    job = build_definitions(resource).resolve_job_def("refresh_job")
+    instance = dg.DagsterInstance.ephemeral()
+    assert job.execute_in_process(instance=instance).success
+    (out / "report.html").unlink()
+    alone = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("review_report")])
+    assert alone.success and (out / "report.html").is_file()  # e.g. one asset materialized from the UI
+    assert not list(out.glob(".staging-*"))
+
+
 def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_path, monkeypatch):
     _, out = _materialize(tmp_path)
     before = _published(out)

@@ -253,6 +253,9 @@ def test_no_solver_result_falls_back_to_kmeans_catchments(monkeypatch, caplog):
     plan = plan_hubs(sites, value.mean(axis=1), _draws(list(sites["site_id"]), tonnes, value), k=3, seed=7,
                      costs=FREE)  # fmt: skip
     assert plan.method == KMEANS and (plan.hubs["method"] == KMEANS).all()
+    cautious = plan_hubs(sites, value.mean(axis=1), _draws(list(sites["site_id"]), tonnes, value), k=3, seed=7,
+                         costs=FREE, cvar_level=0.2)  # fmt: skip
+    assert cautious.objective.startswith("none: kmeans fallback") and "cvar" in cautious.net_value_usd
     assert plan.hubs.loc[plan.hubs["opened"], "location"].eq("proposed").all()
     assert "falling back to the k-means" in caplog.text
 

@@ -25,10 +25,21 @@ def test_validate_runs_the_runs_own_ingest_checks_and_prints_them(tmp_path, caps
     drop = write_prism_drop(tmp_path / "drop")  # its Pt assays are all '<2': the below-detection check warns
     assert main(["validate", "--data", str(drop)]) == 0  # a warning, not a blocking failure
     out = capsys.readouterr().out
-    checks = out.split("Checks (the run's own asset checks on these inputs):")[1].splitlines()
+    checks = out.split("Checks (the run's own asset checks on these inputs")[1].splitlines()
     assert "  sites.sites_rows_conserved: passed" in checks and "  samples.samples_units_plausible: passed" in checks
     (warning,) = [line for line in checks if "samples_bdl_share" in line]
     assert "FAILED (WARN)" in warning and "'pt': 1.0" in warning
+
+
+def test_validate_with_no_usable_site_says_what_it_could_not_check(tmp_path, capsys):
+    drop = write_prism_drop(tmp_path / "drop")
+    sites = gpd.read_file(drop / "sites.gpkg").assign(residue_type="junk")
+    sites.to_file(drop / "sites.gpkg")
+    assert main(["validate", "--data", str(drop)]) == 1
+    out = capsys.readouterr().out
+    assert "unexpected" not in out and "Traceback" not in out
+    assert "sites.sites_not_empty: FAILED (ERROR)" in out and "UNUSABLE  no site was accepted" in out
+    assert "NOT CHECKED  samples.csv" in out and "sites.sites_not_empty" in out.split("NOT CHECKED  samples.csv")[1]
 
 
 def test_validate_lists_covariate_rasters_and_refuses_an_unusable_one(tmp_path, capsys):
