@@ -46,6 +46,7 @@ EXPECTED_DEPS = {
         "sampling_plan",
     },
     "review_report": {"inventory", "grade_model_report", "reviews_file"},
+    "release": {"inventory", "grade_model_report", "grade_rasters", "review_report"},
 }
 
 
