@@ -123,14 +123,45 @@ def find_drillhole_files(root: Path) -> DrillholeFiles | None:
 
 
 def _only_one(root: Path, names: tuple[str, ...], what: str) -> Path | None:
-    """The one file of ``names`` in ``root`` (None if none); two candidates for one table are an error."""
-    found = [root / name for name in names if (root / name).is_file()]
+    """The one file of ``names`` in ``root``, matched whatever the case (None if none).
+
+    Two candidates for one table are an error naming both; a file named like a version or copy
+    of one (``samples_v2.csv``, ``Sites (old).gpkg``: a name of ``names`` with something between
+    its stem and suffix) counts as a candidate, since which of them is current cannot be guessed.
+    """
+    wanted = [name.lower() for name in names]
+    found = sorted(
+        (path for path in root.iterdir() if path.is_file() and _candidate(path.name.lower(), wanted)),
+        key=lambda path: (_rank(path.name.lower(), wanted), path.name),
+    )
     if len(found) > 1:
         raise DataDropError(
             found[1], f"a second {what} file beside {found[0].name}",
             f"keep one {what} file (merge them, or move the other out of the drop)",
         )  # fmt: skip
     return found[0] if found else None
+
+
+def _candidate(name: str, wanted: list[str]) -> bool:
+    """Whether a lower-case file name is one of ``wanted`` or a version or copy of one (``samples_v2.csv``).
+
+    >>> _candidate("samples_v2.csv", ["samples.csv"]), _candidate("samples.csv.bak", ["samples.csv"])
+    (True, False)
+    """
+    if name in wanted:
+        return True
+    stem, _, suffix = name.rpartition(".")
+    for want in wanted:
+        want_stem, _, want_suffix = want.rpartition(".")
+        if suffix == want_suffix and len(stem) > len(want_stem) and stem.startswith(want_stem):
+            if stem[len(want_stem)] in "_- (.":
+                return True
+    return False
+
+
+def _rank(name: str, wanted: list[str]) -> int:
+    """Exact names first, in the order of ``wanted``; versions and copies after them."""
+    return wanted.index(name) if name in wanted else len(wanted)
 
 
 def _read_dataset_json(root: Path) -> dict:

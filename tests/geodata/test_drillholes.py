@@ -236,7 +236,7 @@ def test_drillhole_tables_without_collars_stop(tmp_path):
 def test_the_file_listing_reads_the_triple_and_names_unused_survey_rows(tmp_path):
     root = demo_as_drillholes(tmp_path)
     (root / "surveys.csv").write_text("hole_id,depth,azimuth,dip\nNOT-A-HOLE,0,0,-90\n")
-    (root / "collars_2019.csv").write_text("hole_id\n")
+    (root / "collar_points.shp").write_bytes(b"")
     drop = open_data_drop(root)
     assert (drop.samples_path.name, drop.collars_path.name, drop.surveys_path.name) == (
         "assays.csv", "collars.csv", "surveys.csv")  # fmt: skip
@@ -244,8 +244,15 @@ def test_the_file_listing_reads_the_triple_and_names_unused_survey_rows(tmp_path
     assert files["assays.csv"] == "samples (drillhole assay intervals)"
     assert files["collars.csv"] == "samples (drillhole collars)"
     assert files["surveys.csv"].startswith("samples (downhole surveys; surveys.csv: 1 row(s) of holes without a collar")
-    assert set(not_read(files.reset_index())["file"]) >= {"collars_2019.csv"}
-    assert files["collars_2019.csv"].startswith("NOT READ: another drillhole table?")
+    assert set(not_read(files.reset_index())["file"]) >= {"collar_points.shp"}
+    assert files["collar_points.shp"].startswith("NOT READ: another drillhole table?")
+
+
+def test_a_dated_copy_of_the_collars_table_stops_naming_both(tmp_path):
+    root = demo_as_drillholes(tmp_path)
+    (root / "collars_2019.csv").write_text("hole_id\n")
+    with pytest.raises(DataDropError, match="collars_2019.csv: a second collars file beside collars.csv"):
+        open_data_drop(root)
 
 
 def test_residua_validate_reads_the_demo_as_drillhole_tables_like_its_samples_csv(tmp_path, capsys):

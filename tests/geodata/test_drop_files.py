@@ -43,7 +43,7 @@ def test_every_file_has_a_role_or_a_reason(tmp_path):
     }
 
 
-@pytest.mark.parametrize("second", ["sites.geojson", "samples.gpkg"])
+@pytest.mark.parametrize("second", ["sites.geojson", "samples.gpkg", "samples_v2.csv", "Sites (old).gpkg"])
 def test_two_files_for_one_table_stop_naming_both(tmp_path, second):
     root = write_prism_drop(tmp_path / "drop")
     (root / second).write_text("{}")
@@ -51,6 +51,14 @@ def test_two_files_for_one_table_stop_naming_both(tmp_path, second):
         open_data_drop(root)
     message = str(raised.value)
     assert second in message and ("sites.gpkg" in message or "samples.csv" in message) and "keep one" in message
+
+
+def test_table_names_match_whatever_the_case(tmp_path):
+    root = write_prism_drop(tmp_path / "drop")
+    (root / "samples.csv").rename(root / "Samples.CSV")
+    drop = open_data_drop(root)
+    assert drop.samples_path.name == "Samples.CSV"
+    assert describe_files(drop, []).set_index("file")["read_as"]["Samples.CSV"].startswith("samples")
 
 
 def test_assay_like_columns_for_other_elements_are_reported():
