@@ -64,6 +64,10 @@ UNIT_TO_GT: dict[str, float] = {
     "mg_kg": 1.0,
     "ug/kg": 1e-3,
     "ug_kg": 1e-3,
+    "ug/g": 1.0,
+    "ug_g": 1.0,
+    "ng/g": 1e-3,
+    "ng_g": 1e-3,
 }
 
 SITE_REQUIRED: tuple[str, ...] = ("site_id", "name", "residue_type")
@@ -111,16 +115,17 @@ COLLAR_REQUIRED: tuple[str, ...] = ("hole_id", "max_depth_m")
 SURVEY_REQUIRED: tuple[str, ...] = ("hole_id", "depth_m", "azimuth", "dip")
 ASSAY_INTERVAL_REQUIRED: tuple[str, ...] = ("hole_id", "from_m", "to_m")
 
-_UNIT = r"(ppm|ppb|gt|g/t|gpt|g_t|pct|%|mg/kg|mg_kg|ug/kg|ug_kg)"
+_UNIT = "(" + "|".join(re.escape(unit) for unit in sorted(UNIT_TO_GT, key=len, reverse=True)) + ")"
+#: Method or lab suffixes after the unit, each after a separator or in brackets: ``_FA``,
+#: `` (ICP-MS)``, `` FA/ICP``, ``[4A]``.
+_METHOD = r"(?:(?:[\s_.\-]+|[\s_.\-]*[(\[])[a-z0-9/+\-]+[)\]]?)*"
 #: Element, separator (``_``, space, ``-``, ``.``), unit (optionally in brackets), then optional
-#: method suffixes: ``Ga_ppm``, ``Te (ppm)``, ``Pt_ppb_FA``, ``Pd [ppb]``, ``Ga ppm ICP-MS``.
-_ASSAY_COLUMN = re.compile(
-    rf"^(ga|te|pt|pd|rh)[\s_.\-]*[(\[]?\s*{_UNIT}\s*[)\]]?(?:[\s_.\-]+[a-z0-9]+)*$", re.IGNORECASE
-)
+#: method suffixes: ``Ga_ppm``, ``Te (ppm)``, ``Pt_ppb_FA``, ``Pd [ppb]``, ``Te ppm (ICP-MS)``.
+_ASSAY_COLUMN = re.compile(rf"^(ga|te|pt|pd|rh)[\s_.\-]*[(\[]?\s*{_UNIT}\s*[)\]]?{_METHOD}$", re.IGNORECASE)
 #: Any chemical symbol with a grade unit: a column that looks like an assay, read or not.
-_ANY_ASSAY_COLUMN = re.compile(
-    rf"^([A-Z][a-z]?)[\s_.\-]*[(\[]?\s*{_UNIT}\s*[)\]]?(?:[\s_.\-]+[A-Za-z0-9]+)*$", re.IGNORECASE
-)
+_ANY_ASSAY_COLUMN = re.compile(rf"^([A-Z][a-z]?)[\s_.\-]*[(\[]?\s*{_UNIT}\s*[)\]]?{_METHOD}$", re.IGNORECASE)
+#: The micro sign and Greek mu, both written for "micro" in ``µg/kg``.
+_MICRO = str.maketrans({"\u00b5": "u", "\u03bc": "u"})
 
 
 def normalize_key(text: str) -> str:
@@ -159,8 +164,10 @@ def parse_assay_column(column: str) -> tuple[str, str] | None:
     True
     >>> parse_assay_column("Te (ppm)"), parse_assay_column("Pt_ppb_FA"), parse_assay_column("Ga mg/kg")
     (('te', 'ppm'), ('pt', 'ppb'), ('ga', 'mg/kg'))
+    >>> [parse_assay_column(name) for name in ("Pd (\u00b5g/kg)", "Te ppm (ICP-MS)", "Rh ppb FA/ICP")]
+    [('pd', 'ug/kg'), ('te', 'ppm'), ('rh', 'ppb')]
     """
-    match = _ASSAY_COLUMN.match(column.strip())
+    match = _ASSAY_COLUMN.match(column.strip().translate(_MICRO))
     if match is None:
         return None
     return match.group(1).lower(), match.group(2).lower()
@@ -172,5 +179,5 @@ def unread_assay_columns(columns: list[str]) -> list[str]:
     >>> unread_assay_columns(["Ga (ppm)", "Au g/t", "Ni_ppm", "depth_to_m", "Pt_ppb_FA"])
     ['Au g/t', 'Ni_ppm']
     """
-    return [column for column in columns
-            if _ANY_ASSAY_COLUMN.match(str(column).strip()) and parse_assay_column(str(column)) is None]  # fmt: skip
+    looks_like_assay = [column for column in columns if _ANY_ASSAY_COLUMN.match(str(column).strip().translate(_MICRO))]
+    return [column for column in looks_like_assay if parse_assay_column(str(column)) is None]

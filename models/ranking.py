@@ -137,12 +137,16 @@ def _attach_reviews(ranked: pd.DataFrame, reviews: pd.DataFrame | None) -> pd.Da
 def _hold_far_tonnages(ranked: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
     """Hold every site whose modelled / reported tonnes lies outside ``band`` and whose decision in force
     is neither ``exclude`` nor ``accept-tonnage``; say why in ``held_reason``."""
-    ratio = pd.to_numeric(ranked.get("tonnes_vs_reported", pd.Series(np.nan, index=ranked.index)), errors="coerce")
+    ratio = _numeric(ranked, "tonnes_vs_reported")
     low, high = band
     far = (ratio < low) | (ratio > high)  # NaN (no reported tonnes): never far
-    held = far & ~ranked["review_decision"].isin(["exclude", ACCEPT_TONNAGE])
+    too_thick = _numeric(ranked, "reported_thickness_m") > _numeric(ranked, "thickness_limit_m")
+    held = (far | too_thick) & ~ranked["review_decision"].isin(["exclude", ACCEPT_TONNAGE])
     ranked["held_reason"] = ""
-    ranked.loc[held, "held_reason"] = [_held_reason(site, band) for _, site in ranked[held].iterrows()]
+    ranked.loc[held, "held_reason"] = [
+        _held_reason(site, band) if is_far else _too_thick_reason(site)
+        for is_far, (_, site) in zip(far[held], ranked[held].iterrows(), strict=True)
+    ]
     ranked.loc[held, "review_status"] = HELD_STATUS
     return ranked
 
@@ -154,6 +158,25 @@ def _held_reason(site: pd.Series, band: tuple[float, float]) -> str:
         f"{site['tonnes_vs_reported']:.2f}x the reported {site['reported_tonnes']:,.0f} t, outside "
         f"{band[0]:g}-{band[1]:g}x; check the footprint, DEMs and density against the reported figure, then record "
         f"'{ACCEPT_TONNAGE}' (or 'exclude') for site {site['site_id']} in reviews.csv"
+    )
+    if site["review_decision"] == "accept":
+        reason += f" ('accept' does not release a tonnage hold: only '{ACCEPT_TONNAGE}' does)"
+    return reason
+
+
+def _numeric(ranked: pd.DataFrame, column: str) -> pd.Series:
+    """A column as floats, all NaN when the table lacks it."""
+    return pd.to_numeric(ranked.get(column, pd.Series(np.nan, index=ranked.index)), errors="coerce")
+
+
+def _too_thick_reason(site: pd.Series) -> str:
+    """The implied thickness, the limit and the fix, for a reported figure no DEM can check."""
+    reason = (
+        f"held for review: the {str(site['volume_method']).replace('_', ' ')} figure ({site['tonnes_p50']:,.0f} t at "
+        f"P50) over this footprint "
+        f"implies a mean thickness of {site['reported_thickness_m']:,.1f} m, above the plausible maximum "
+        f"{site['thickness_limit_m']:,.0f} m for its residue type; check the figure's units (t or kt), the footprint "
+        f"and the residue type, then record '{ACCEPT_TONNAGE}' (or 'exclude') for site {site['site_id']} in reviews.csv"
     )
     if site["review_decision"] == "accept":
         reason += f" ('accept' does not release a tonnage hold: only '{ACCEPT_TONNAGE}' does)"

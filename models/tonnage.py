@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from geodata.volumes import THICKNESS_MAX_FACTOR
+
 #: z-score of the 95th percentile: a (low, high) range is taken as P5..P95.
 Z95 = 1.6448536269514722
 #: Relative (1-sigma) uncertainty assumed for a reported figure: an assumption, stated in the README.
@@ -61,7 +63,10 @@ def estimate_tonnage(
     pandas.DataFrame
         One row per site: ``volume_method``, ``volume_m3``, ``volume_log_sd``,
         ``density_t_m3``, ``density_log_sd``, ``density_source``, ``tonnes_p50``,
-        ``tonnes_log_sd``, ``tonnes_p10``, ``tonnes_p90`` and ``tonnes_vs_reported``.
+        ``tonnes_log_sd``, ``tonnes_p10``, ``tonnes_p90``, ``tonnes_vs_reported`` and, for sites
+        whose volume is a reported figure over a footprint, ``reported_thickness_m`` (the mean
+        thickness that figure implies) beside ``thickness_limit_m`` (``THICKNESS_MAX_FACTOR`` x
+        the type's ``thickness_high_m``; NaN elsewhere).
     """
     density_by_type = density.set_index("residue_type")
     thickness_by_type = thickness_priors.set_index("residue_type")
@@ -92,7 +97,29 @@ def estimate_tonnage(
     table["tonnes_p90"] = table["tonnes_p50"] * np.exp(z80 * table["tonnes_log_sd"])
     reported = pd.to_numeric(sites["reported_tonnes"], errors="coerce").to_numpy()
     table["tonnes_vs_reported"] = table["tonnes_p50"].to_numpy() / reported
+    table["reported_thickness_m"], table["thickness_limit_m"] = _reported_thickness(sites, table, thickness_by_type)
     return table
+
+
+def _reported_thickness(
+    sites: pd.DataFrame, table: pd.DataFrame, thickness_by_type: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean thickness a reported tonnage or volume implies over the footprint, and the type's plausible maximum.
+
+    A reported figure has no DEM to check it against, so its implied thickness is the check: a
+    figure in kilotonnes entered as tonnes, or a neighbouring dam's total, shows up as a pond
+    hundreds of metres deep.
+    """
+    area_m2 = pd.to_numeric(sites["area_ha"], errors="coerce").to_numpy(dtype=float) * 1e4
+    volume = np.where(
+        table["volume_method"] == "reported_tonnes",
+        table["tonnes_p50"] / table["density_t_m3"],
+        table["volume_m3"],
+    )
+    reported = table["volume_method"].isin(["reported_tonnes", "reported_volume"]).to_numpy() & (area_m2 > 0)
+    high = sites["residue_type"].map(thickness_by_type["thickness_high_m"]).to_numpy(dtype=float)
+    thickness = np.where(reported, volume / np.where(reported, area_m2, 1.0), np.nan)
+    return thickness, np.where(reported, THICKNESS_MAX_FACTOR * high, np.nan)
 
 
 def _volume(site, volumes: pd.DataFrame, thickness_by_type: pd.DataFrame, dem_sd: float) -> tuple[str, float, float]:

@@ -100,6 +100,10 @@ def test_assay_columns_groups_by_element_with_factor_to_gt():
         ("ga_g/t", "4", 4.0),
         ("ga_gt", "4", 4.0),
         ("ga_gpt", "4", 4.0),
+        ("Ga (\u00b5g/kg)", "4000", 4.0),  # micro sign, as labs print it
+        ("Ga ppm (ICP-MS)", "4", 4.0),  # bracketed method after the unit
+        ("Ga ppb FA/ICP", "4000", 4.0),  # method with a slash
+        ("Ga ug/g", "4", 4.0),
     ],
 )
 def test_normalise_converts_each_unit_to_gt(column, cell, expected_gt):

@@ -142,6 +142,23 @@ def test_a_tonnage_far_from_reported_is_held_unranked_with_both_tonnages_and_the
     assert rank_sites(_tonnage_estimates())["site_id"].tolist() == ["a", "d", "b", "c"]  # held after ranked
 
 
+def test_a_reported_tonnage_implying_an_implausible_thickness_is_held_until_accepted():
+    estimates = _estimates().assign(
+        tonnes_p50=[1.0e6, 2.0e7, 1.0e6, 1.0e6],
+        tonnes_vs_reported=1.0,  # no DEM: the model can only repeat the reported figure
+        volume_method="reported_tonnes",
+        reported_thickness_m=[4.7, 94.0, float("nan"), 60.0],
+        thickness_limit_m=[90.0, 90.0, 90.0, 60.0],
+    )
+    ranked = rank_sites(estimates).set_index("site_id")
+    assert ranked.loc[list("abcd"), "rank"].isna().tolist() == [False, True, False, False]  # 60 m at 60 m: ranked
+    reason = ranked.loc["b", "held_reason"]
+    assert "implies a mean thickness of 94.0 m, above the plausible maximum 90 m" in reason
+    assert "units (t or kt)" in reason and "'accept-tonnage' (or 'exclude') for site b" in reason
+    accepted = rank_sites(estimates, _reviews(("b", "accept-tonnage", "", "2026-11-01T00:00:00+00:00")))
+    assert accepted.set_index("site_id").loc["b", "rank"] == 2
+
+
 def test_the_tonnage_band_is_a_parameter():
     ranked = rank_sites(_tonnage_estimates(), tonnage_band=(0.3, 2.5)).set_index("site_id")
     assert ranked["rank"].isna().tolist() == [False, False, False, True]  # a, c (0.4x), d ranked; b (3x) held

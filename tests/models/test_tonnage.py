@@ -51,3 +51,20 @@ def test_each_site_gets_the_best_available_volume_method():
     combined = math.hypot(log_sd_from_range(5.0, 20.0), log_sd_from_range(1.0, 1.5))
     npt.assert_allclose(table.loc["prior", "tonnes_log_sd"], combined)
     assert (table["tonnes_p10"] <= table["tonnes_p50"]).all() and (table["tonnes_p50"] <= table["tonnes_p90"]).all()
+
+
+def test_a_reported_figure_carries_the_thickness_it_implies_beside_the_type_limit():
+    sites = pd.DataFrame(
+        [
+            _site("tonnes", reported_tonnes=1.2e6),  # 1.2e6 t / 1.2 t/m3 / 10 ha = 10 m
+            _site("kilotonnes_as_t", reported_tonnes=1.2e8),  # x100: 1,000 m
+            _site("volume", reported_volume_m3=4e5),  # 4 m
+            _site("dem", reported_tonnes=2e6),  # measured: no implied thickness
+            _site("point", reported_tonnes=1e6, area_ha=float("nan")),  # no footprint area
+        ]
+    )
+    volumes = pd.DataFrame({"volume_m3": [1e6], "footprint_area_m2": [1e5]}, index=pd.Index(["dem"], name="site_id"))
+    table = estimate_tonnage(sites, volumes, DENSITY, THICKNESS).set_index("site_id")
+    npt.assert_allclose(table["reported_thickness_m"].loc[["tonnes", "kilotonnes_as_t", "volume"]], [10.0, 1000.0, 4.0])
+    npt.assert_allclose(table["thickness_limit_m"].loc[["tonnes", "volume"]], 3 * 20.0)
+    assert table.loc[["dem", "point"], ["reported_thickness_m", "thickness_limit_m"]].isna().all(axis=None)
