@@ -171,6 +171,7 @@ def validate_samples(
     assays: list[dict[str, float]] = []
     seen: dict[str, int] = {}
     site_ids = set(sites["site_id"])
+    by_folded_id = {str(site_id).strip().casefold(): site_id for site_id in site_ids}
     for position, row in enumerate(rows.to_dict("records")):  # plain dicts: iterrows costs 10x
         problems = reasons[position]
         sample_id = _text(row.get("sample_id"))
@@ -185,7 +186,9 @@ def validate_samples(
             problems.append("no assay values (expected columns such as ga_ppm, te_ppb, pt_g/t)")
         given_site = _text(row.get("site_id"))
         if given_site and given_site not in site_ids:
-            problems.append(f"site_id {given_site!r} is not among the accepted sites")
+            spelled = by_folded_id.get(given_site.strip().casefold())
+            hint = f"; did you mean {spelled!r}? site ids match exactly, case included" if spelled else ""
+            problems.append(f"site_id {given_site!r} is not among the accepted sites{hint}")
         assays.append({"depth_from_m": depth_from, "depth_to_m": depth_to, **values})
     assay_columns_out = ["depth_from_m", "depth_to_m", *[f"{e}_{kind}" for e in ELEMENTS for kind in ("gt", "bdl")]]
     samples = gpd.GeoDataFrame(pd.DataFrame(assays, columns=assay_columns_out), geometry=points, crs=STORAGE_CRS)

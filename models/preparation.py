@@ -286,12 +286,15 @@ def top_cut(grades: pd.Series, groups: pd.Series, fence: float = 3.0) -> tuple[p
 def declustering_weights(x: np.ndarray, y: np.ndarray, cell_m: float) -> np.ndarray:
     """Cell-declustering weights: each occupied cell shares a total weight of one.
 
-    Normalised to a mean of one, so clustered holes count less toward a site's mean.
+    Normalised to a mean of one, so clustered holes count less toward a site's mean. The grid
+    is anchored at the samples' own south-west corner, not at the CRS origin hundreds of km
+    away, so the same holes get the same weights whatever the projection's false easting and
+    however their coordinates were rounded (lon/lat converted to UTM moves them by under 1 mm).
 
     >>> declustering_weights(np.array([0.0, 1.0, 100.0]), np.array([0.0, 1.0, 0.0]), 10.0).round(2).tolist()
     [0.75, 0.75, 1.5]
     """
-    cells = np.column_stack([np.floor(x / cell_m), np.floor(y / cell_m)])
+    cells = np.column_stack([np.floor((x - x.min()) / cell_m), np.floor((y - y.min()) / cell_m)])
     _, inverse, counts = np.unique(cells, axis=0, return_inverse=True, return_counts=True)
     weights = 1.0 / counts[inverse.ravel()]
     return weights * len(weights) / weights.sum()

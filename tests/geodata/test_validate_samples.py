@@ -81,6 +81,7 @@ def test_depths_become_numbers(two_sites):
         ({"depth_from_m": "2", "depth_to_m": "2"}, "depth_to_m 2 is not below depth_from_m 2"),  # zero length
         ({"depth_from_m": "top"}, "depth_from_m 'top' is not a number"),
         ({"site_id": "Z"}, "site_id 'Z' is not among the accepted sites"),
+        ({"site_id": "a"}, "site_id 'a' is not among the accepted sites; did you mean 'A'? site ids match exactly"),
         ({"ga_ppm": ""}, "no assay values"),
         ({"ga_ppm": "0"}, "ga_ppm: assay '0' is zero"),
         ({"ga_ppm": "n.a."}, "ga_ppm: assay 'n.a.' is not a number"),

@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from models.grade import HierarchicalLogGrade, summarise_sites
-from models.preparation import impute_below_detection, log_grade_table, prepare_grades
+from models.preparation import declustering_weights, impute_below_detection, log_grade_table, prepare_grades
 from models.validation import leave_one_site_out
 
 
@@ -265,3 +265,13 @@ def test_each_detection_limit_keeps_its_own_ceiling():
     imputed = impute_below_detection(values, bdl, np.full(35, "s"), np.full(35, "t"))
     assert (imputed[30:32] < 0.3).all() and (imputed[32:] < 0.8).all()
     assert imputed[32:].max() > 0.3  # values under the higher limit are not squeezed under the lower one
+
+
+def test_declustering_weights_do_not_depend_on_where_the_crs_puts_its_origin():
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0, 600, 40), rng.uniform(0, 400, 40)
+    here = declustering_weights(x, y, 69.0)
+    assert len(np.unique(here.round(9))) > 1  # clustered: the weights differ
+    # the same holes 500 km east, 3,000 km north (a UTM zone), and with a 0.5 mm jitter of the cell size
+    npt.assert_allclose(declustering_weights(x + 500_000.0, y + 3_000_000.0, 69.0), here, rtol=1e-12)
+    npt.assert_allclose(declustering_weights(x + 500_000.0, y + 3_000_000.0, 69.0005), here, rtol=1e-12)
