@@ -59,6 +59,15 @@ THICKNESS_MAX_FACTOR = 3.0
 MAX_TOO_THICK_SHARE = 0.25
 
 
+def plausible_max_thickness_m(thickness_high_m: float | np.ndarray) -> float | np.ndarray:
+    """A residue type's plausible maximum thickness (m): ``THICKNESS_MAX_FACTOR`` x its ``thickness_high_m``.
+
+    >>> float(plausible_max_thickness_m(50.0))
+    150.0
+    """
+    return THICKNESS_MAX_FACTOR * np.asarray(thickness_high_m, dtype=float)
+
+
 @dataclass(frozen=True)
 class VolumeMeasurement:
     """Volume between two DEMs over a footprint.
@@ -440,14 +449,14 @@ def measure_site_volumes(
 
 
 def _thickness_limits(sites: list, data_root: Path, thickness_priors: pd.DataFrame | None) -> list[float | None]:
-    """Each site's plausible maximum thickness (m): ``THICKNESS_MAX_FACTOR`` x its type's ``thickness_high_m``."""
+    """Each site's plausible maximum thickness (m) (``plausible_max_thickness_m``), None for a type without a prior."""
     if not sites or not hasattr(sites[0], "residue_type"):
         return [None] * len(sites)
     if thickness_priors is None:
         thickness_priors, _ = load_reference_table("thickness_priors", data_root)
     high = thickness_priors.drop_duplicates("residue_type").set_index("residue_type")["thickness_high_m"]
     limits = [high.get(site.residue_type) for site in sites]
-    return [THICKNESS_MAX_FACTOR * float(high_m) if high_m is not None and np.isfinite(high_m) else None
+    return [float(plausible_max_thickness_m(high_m)) if high_m is not None and np.isfinite(high_m) else None
             for high_m in limits]  # fmt: skip
 
 

@@ -134,6 +134,10 @@ def _attach_reviews(ranked: pd.DataFrame, reviews: pd.DataFrame | None) -> pd.Da
     return ranked
 
 
+#: Added to a hold's reason when the decision in force is a plain 'accept'.
+ACCEPT_DOES_NOT_RELEASE = f" ('accept' does not release a tonnage hold: only '{ACCEPT_TONNAGE}' does)"
+
+
 def _hold_far_tonnages(ranked: pd.DataFrame, band: tuple[float, float]) -> pd.DataFrame:
     """Hold every site whose modelled / reported tonnes lies outside ``band`` and whose decision in force
     is neither ``exclude`` nor ``accept-tonnage``; say why in ``held_reason``."""
@@ -144,7 +148,8 @@ def _hold_far_tonnages(ranked: pd.DataFrame, band: tuple[float, float]) -> pd.Da
     held = (far | too_thick) & ~ranked["review_decision"].isin(["exclude", ACCEPT_TONNAGE])
     ranked["held_reason"] = ""
     ranked.loc[held, "held_reason"] = [
-        _held_reason(site, band) if is_far else _too_thick_reason(site)
+        (_held_reason(site, band) if is_far else _too_thick_reason(site))
+        + (ACCEPT_DOES_NOT_RELEASE if site["review_decision"] == "accept" else "")
         for is_far, (_, site) in zip(far[held], ranked[held].iterrows(), strict=True)
     ]
     ranked.loc[held, "review_status"] = HELD_STATUS
@@ -153,15 +158,12 @@ def _hold_far_tonnages(ranked: pd.DataFrame, band: tuple[float, float]) -> pd.Da
 
 def _held_reason(site: pd.Series, band: tuple[float, float]) -> str:
     """Both tonnages, the ratio, the band and the fix."""
-    reason = (
+    return (
         f"held for review: modelled {site['tonnes_p50']:,.0f} t (P50, {site['volume_method']}) is "
         f"{site['tonnes_vs_reported']:.2f}x the reported {site['reported_tonnes']:,.0f} t, outside "
         f"{band[0]:g}-{band[1]:g}x; check the footprint, DEMs and density against the reported figure, then record "
         f"'{ACCEPT_TONNAGE}' (or 'exclude') for site {site['site_id']} in reviews.csv"
     )
-    if site["review_decision"] == "accept":
-        reason += f" ('accept' does not release a tonnage hold: only '{ACCEPT_TONNAGE}' does)"
-    return reason
 
 
 def _numeric(ranked: pd.DataFrame, column: str) -> pd.Series:
@@ -171,16 +173,13 @@ def _numeric(ranked: pd.DataFrame, column: str) -> pd.Series:
 
 def _too_thick_reason(site: pd.Series) -> str:
     """The implied thickness, the limit and the fix, for a reported figure no DEM can check."""
-    reason = (
+    return (
         f"held for review: the {str(site['volume_method']).replace('_', ' ')} figure ({site['tonnes_p50']:,.0f} t at "
         f"P50) over this footprint "
         f"implies a mean thickness of {site['reported_thickness_m']:,.1f} m, above the plausible maximum "
         f"{site['thickness_limit_m']:,.0f} m for its residue type; check the figure's units (t or kt), the footprint "
         f"and the residue type, then record '{ACCEPT_TONNAGE}' (or 'exclude') for site {site['site_id']} in reviews.csv"
     )
-    if site["review_decision"] == "accept":
-        reason += f" ('accept' does not release a tonnage hold: only '{ACCEPT_TONNAGE}' does)"
-    return reason
 
 
 def review_history(reviews: pd.DataFrame, site_ids: pd.Series) -> pd.DataFrame:

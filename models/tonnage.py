@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from geodata.volumes import THICKNESS_MAX_FACTOR
+from geodata.volumes import plausible_max_thickness_m
 
 #: z-score of the 95th percentile: a (low, high) range is taken as P5..P95.
 Z95 = 1.6448536269514722
@@ -65,7 +65,7 @@ def estimate_tonnage(
         ``density_t_m3``, ``density_log_sd``, ``density_source``, ``tonnes_p50``,
         ``tonnes_log_sd``, ``tonnes_p10``, ``tonnes_p90``, ``tonnes_vs_reported`` and, for sites
         whose volume is a reported figure over a footprint, ``reported_thickness_m`` (the mean
-        thickness that figure implies) beside ``thickness_limit_m`` (``THICKNESS_MAX_FACTOR`` x
+        thickness that figure implies) beside ``thickness_limit_m`` (``plausible_max_thickness_m`` of
         the type's ``thickness_high_m``; NaN elsewhere).
     """
     density_by_type = density.set_index("residue_type")
@@ -119,7 +119,7 @@ def _reported_thickness(
     reported = table["volume_method"].isin(["reported_tonnes", "reported_volume"]).to_numpy() & (area_m2 > 0)
     high = sites["residue_type"].map(thickness_by_type["thickness_high_m"]).to_numpy(dtype=float)
     thickness = np.where(reported, volume / np.where(reported, area_m2, 1.0), np.nan)
-    return thickness, np.where(reported, THICKNESS_MAX_FACTOR * high, np.nan)
+    return thickness, np.where(reported, plausible_max_thickness_m(high), np.nan)
 
 
 def _volume(site, volumes: pd.DataFrame, thickness_by_type: pd.DataFrame, dem_sd: float) -> tuple[str, float, float]:

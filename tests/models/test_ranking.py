@@ -157,6 +157,9 @@ def test_a_reported_tonnage_implying_an_implausible_thickness_is_held_until_acce
     assert "units (t or kt)" in reason and "'accept-tonnage' (or 'exclude') for site b" in reason
     accepted = rank_sites(estimates, _reviews(("b", "accept-tonnage", "", "2026-11-01T00:00:00+00:00")))
     assert accepted.set_index("site_id").loc["b", "rank"] == 2
+    accepted_grades = rank_sites(estimates, _reviews(("b", "accept", "", "2026-11-01T00:00:00+00:00")))
+    reason = accepted_grades.set_index("site_id").loc["b", "held_reason"]
+    assert reason.endswith("('accept' does not release a tonnage hold: only 'accept-tonnage' does)")
 
 
 def test_the_tonnage_band_is_a_parameter():
