@@ -63,6 +63,10 @@ import rasterio.features
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# Needs the sys.path entry above (E402 on purpose): report_tables sits beside this script, which is run as a file.
+from report_tables import markdown_table_section  # noqa: E402
+
 #: The Residua code the drops are built from and run with (``--code`` snapshot, or ROOT with ``--live``): set by main.
 CODE = ROOT
 RESIDUA = Path(sys.executable).parent / "residua"
@@ -519,10 +523,19 @@ def v_plain(drop: Path) -> Spec:
                 "the same figures as the copy `base`", judge)  # fmt: skip
 
 
+def dem_voids(drop: Path, label: str, share: float, wanted: str, judge: Judge) -> Spec:
+    """RM-009's base DEM with SRTM-style voids (-32768, nodata tag removed) over ``share`` of its footprint: the
+    variant ``label`` of issue 16's item 1, judged by ``judge``."""
+    edit_dem(drop, "RM-009", "base", void_disc(share), nodata=None)
+    percent = f"{share * 100:.0f} %"
+    return Spec(f"{label}. SRTM voids in a base DEM ({percent} of footprint)",
+                f"RM-009_base.tif: -32768 over a disc covering {percent} of the footprint, nodata tag removed",
+                wanted, judge, "RM-009", ["RM-009", "-32768", "void", "nodata"])  # fmt: skip
+
+
 @variant("01a_dem_voids_small")
 def v01a_dem_voids_small(drop: Path) -> Spec:
     """SRTM-style voids (-32768, nodata undeclared) over 5 % of RM-009's footprint in its base DEM."""
-    edit_dem(drop, "RM-009", "base", void_disc(0.05), nodata=None)
 
     def judge(o: Outcome, base: Outcome) -> list[Check]:
         volume, base_volume = o.site_value("RM-009", "volume_m3"), base.site_value("RM-009", "volume_m3")
@@ -531,26 +544,21 @@ def v01a_dem_voids_small(drop: Path) -> Spec:
                 Check("RM-009 volume within 20 % of base", 0.8 <= ratio <= 1.2, f"volume {ratio:.3f}x base"),
                 mentions(o, "RM-009", "cells", name="warning names RM-009 and the void cells")]  # fmt: skip
 
-    return Spec("1a. SRTM voids in a base DEM (5 % of footprint)",
-                "RM-009_base.tif: -32768 over a disc covering 5 % of the footprint, nodata tag removed",
-                "voids read as nodata, warning naming the site and the cells; volume as before; not rank 1",
-                judge, "RM-009", ["RM-009", "-32768", "void", "nodata"])  # fmt: skip
+    return dem_voids(drop, "1a", 0.05, "voids read as nodata, warning naming the site and the cells; volume as "
+                     "before; not rank 1", judge)  # fmt: skip
 
 
 @variant("01b_dem_voids_large")
 def v01b_dem_voids_large(drop: Path) -> Spec:
     """SRTM-style voids over 40 % of RM-009's footprint: the DEMs no longer cover it."""
-    edit_dem(drop, "RM-009", "base", void_disc(0.40), nodata=None)
 
     def judge(o: Outcome, base: Outcome) -> list[Check]:
         return [published(o), unranked(o, "RM-009"),
                 quarantined(o, "sites.gpkg", [9], "-32768"),
                 mentions(o, "RM-009", "cells", name="a message names RM-009 and the void cells")]  # fmt: skip
 
-    return Spec("1b. SRTM voids in a base DEM (40 % of footprint)",
-                "RM-009_base.tif: -32768 over a disc covering 40 % of the footprint, nodata tag removed",
-                "site quarantined (DEMs cover < 90 %), the reason naming the voids; not ranked",
-                judge, "RM-009", ["RM-009", "-32768", "void", "nodata"])  # fmt: skip
+    return dem_voids(drop, "1b", 0.40, "site quarantined (DEMs cover < 90 %), the reason naming the voids; not ranked",
+                     judge)  # fmt: skip
 
 
 @variant("02a_ga_ppb_one_site")
@@ -1524,15 +1532,7 @@ def _summary_table(records: list[dict]) -> list[str]:
 
 def _rows_table(records: list[dict]) -> list[str]:
     """Rows written / read / accepted / quarantined per variant, and the inventory's layer counts."""
-    lines = [
-        "## Rows in = accepted + quarantined",
-        "",
-        "Sites and samples: rows written / read / accepted / quarantined (the run's log); then the inventory's "
-        "`samples` layer and `quarantine` layer (all sources).",
-        "",
-        "| variant | sites | samples | samples layer | quarantine layer |",
-        "|---|---|---|---|---|",
-    ]
+    rows = []
     for r in records:
         cells = [r["key"]]
         for kind in ("sites", "samples"):
@@ -1542,9 +1542,14 @@ def _rows_table(records: list[dict]) -> list[str]:
                 *(logged.get(k, "-") for k in ("read", "accepted", "quarantined")),
             ]
             cells.append(" / ".join(map(str, numbers)))
-        cells += [_or_dash(r["samples_in_inventory"]), _or_dash(r["quarantine_rows"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        rows.append([*cells, _or_dash(r["samples_in_inventory"]), _or_dash(r["quarantine_rows"])])
+    return markdown_table_section(
+        "Rows in = accepted + quarantined",
+        "Sites and samples: rows written / read / accepted / quarantined (the run's log); then the inventory's "
+        "`samples` layer and `quarantine` layer (all sources).",
+        ["variant", "sites", "samples", "samples layer", "quarantine layer"],
+        rows,
+    )
 
 
 def _or_dash(value: object) -> str:

@@ -62,7 +62,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
+# These imports need the sys.path entries above (E402 on purpose): report_tables sits beside this script, and the
+# project's packages must come from this checkout when the script is run as a file.
+from report_tables import markdown_table_section  # noqa: E402
 
 from assets.sampling import hole_collars  # noqa: E402
 from geodata.demo import make_demo as demo  # noqa: E402
@@ -678,46 +681,44 @@ def reused_note(report: Mapping) -> str:
 
 def prediction_table(seeds: Sequence[Mapping]) -> list[str]:
     """What the plan predicted (E now, E now minus the sum of its campaigns' gains) against what the re-run gave."""
-    lines = [
-        "## The plan's prediction against the re-run",
-        "",
-        "The plan's gains are each campaign's alone (models/sampling_plan.py), so E now minus their sum is only an "
-        "additive approximation of E after the whole plan.",
-        "",
-        "| seed | E now (plan) | E after, additive prediction | E after plan, re-run | error base -> plan (p) |",
-        "|---|---:|---:|---:|---|",
-    ]
+    rows = []
     for s in seeds:
         plan, results = s["plan"], s["results"]
-        lines.append(f"| {s['seed']} | {plan['expected_wrong_now']:.2f} | "
-                     f"{plan['expected_wrong_now'] - plan['sum_expected_gain']:.2f} | "
-                     f"{results['plan']['expected_wrong']:.2f} | {results['base']['error_p']} -> "
-                     f"{results['plan']['error_p']} |")  # fmt: skip
-    return lines
+        rows.append([s["seed"], f"{plan['expected_wrong_now']:.2f}",
+                     f"{plan['expected_wrong_now'] - plan['sum_expected_gain']:.2f}",
+                     f"{results['plan']['expected_wrong']:.2f}",
+                     f"{results['base']['error_p']} -> {results['plan']['error_p']}"])  # fmt: skip
+    return markdown_table_section(
+        "The plan's prediction against the re-run",
+        "The plan's gains are each campaign's alone (models/sampling_plan.py), so E now minus their sum is only an "
+        "additive approximation of E after the whole plan.",
+        ["seed", "E now (plan)", "E after, additive prediction", "E after plan, re-run", "error base -> plan (p)"],
+        rows,
+        align="lrrrl",
+    )
 
 
 def side_effect_table(seeds: Sequence[Mapping]) -> list[str]:
     """Per arm, summed over seeds: holes at unsampled sites, wrong chosen sites and how many of them (and how many
     big moves of membership probability) were at sites the arm put no hole at."""
-    lines = [
-        "## Holes at unsampled sites, and changes at sites without new holes (sums over seeds)",
-        "",
-        "The plan values each campaign with the other sites' draws fixed; in the re-run the grade models are "
-        "re-fitted, so holes at one site also move unsampled sites of its residue type (type mean, between-site "
-        f"spread, covariate slopes, model choice). 'Moved' = top-N membership probability changed by more than "
-        f"{MOVED_P}.",
-        "",
-        "| arm | holes | at unsampled sites | wrong chosen (p) | of which no new hole | undrilled sites moved |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for arm in ARMS:
         notes = [s["arms"][arm] for s in seeds]
         wrong = sum(s["results"][arm]["error_p"] for s in seeds)
         unsampled = sum(n["holes_at_unsampled_sites"] for n in notes)
         quiet_wrong = sum(len(n["wrong_not_drilled"]) for n in notes)
         moved = sum(len(n["moved_not_drilled"]) for n in notes)
-        lines.append(f"| {arm} | {sum(n['holes'] for n in notes)} | {unsampled} | {wrong} | {quiet_wrong} | {moved} |")
-    return lines
+        rows.append([arm, sum(n["holes"] for n in notes), unsampled, wrong, quiet_wrong, moved])
+    return markdown_table_section(
+        "Holes at unsampled sites, and changes at sites without new holes (sums over seeds)",
+        "The plan values each campaign with the other sites' draws fixed; in the re-run the grade models are "
+        "re-fitted, so holes at one site also move unsampled sites of its residue type (type mean, between-site "
+        f"spread, covariate slopes, model choice). 'Moved' = top-N membership probability changed by more than "
+        f"{MOVED_P}.",
+        ["arm", "holes", "at unsampled sites", "wrong chosen (p)", "of which no new hole", "undrilled sites moved"],
+        rows,
+        align="lrrrrr",
+    )
 
 
 NOTES = [
