@@ -318,9 +318,10 @@ def _read(path: Path, sheet: str, columns: Mapping[str, tuple[str, ...]], requir
     missing = [name for name in required if name not in frame.columns]
     if missing:
         spellings = "; ".join(f"{name}: {', '.join(columns[name])}" for name in missing)
+        written = [column for column in frame.columns if column not in (SOURCE_ROW, READ_PROBLEM)]
         raise MissingColumnError(
             path,
-            f"missing required column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})",
+            f"missing required column(s) {', '.join(missing)} (found: {', '.join(map(str, written))})",
             f"add or rename columns so the file has {', '.join(required)} (accepted spellings, any case: {spellings})",
         )
     return frame

@@ -366,7 +366,9 @@ def _read_xlsx(path: Path, sheet_name: str = "samples") -> pd.DataFrame:
     finally:
         workbook.close()
     header = rows[0] if rows else None
-    return _records_frame(path, header, list(enumerate(rows[1:], start=2)))
+    frame = _records_frame(path, header, list(enumerate(rows[1:], start=2)))
+    frame.attrs["sheet"] = sheet.title
+    return frame
 
 
 def _cell_text(value: object) -> str:
@@ -511,10 +513,19 @@ def _parse_wkt(text: str) -> shapely.Geometry | None:
 
 
 def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], path: Path) -> None:
+    """Stop naming the missing columns, the header as the file has it (the sheet read, for a workbook) and the fix."""
     missing = [column for column in required if column not in frame.columns]
-    if missing:
-        raise MissingColumnError(
-            path,
-            f"missing required column(s) {', '.join(missing)} (found: {', '.join(map(str, frame.columns))})",
-            f"add or rename columns so the file has {', '.join(required)}",
-        )
+    if not missing:
+        return
+    found = [str(column) for column in frame.columns if column not in (SOURCE_ROW, READ_PROBLEM)]
+    sheet = frame.attrs.get("sheet")
+    columns = ", ".join(required)
+    if sheet:
+        read = f"header read from sheet '{sheet}'"
+        fix = (f"name the sheet that holds the data 'samples' (it is read before any other; without one the first "
+               f"sheet is), or give sheet '{sheet}' the column(s) {columns} in its first row")  # fmt: skip
+    else:
+        read = "header read" if path.suffix.lower() == ".csv" else "columns read"
+        fix = f"add or rename columns so that the file has {columns}"
+        fix += ", the header on its first line (no lines above it)" if path.suffix.lower() == ".csv" else ""
+    raise MissingColumnError(path, f"missing required column(s) {', '.join(missing)} ({read}: {', '.join(found)})", fix)

@@ -370,3 +370,28 @@ def test_semicolon_sites_csv_keeps_its_wkt_and_reads_decimal_commas(tmp_path):
     sites = read_sites(path)
     assert sites["name"].tolist() == ["Pond, east"] and sites["reported_tonnes"].tolist() == ["1500.5"]
     npt.assert_allclose(sites.geometry.iloc[0].area, 200 * 200)
+
+
+def test_a_workbook_whose_data_sit_on_another_sheet_is_refused_naming_the_sheet_read(tmp_path):
+    import openpyxl
+
+    workbook = openpyxl.Workbook()
+    workbook.active.title = "Certificate"
+    workbook.active.append(["Certificate of analysis XY-2024-0613"])
+    workbook.create_sheet("Assays").append(["sample_id", "site_id", "lon", "lat"])
+    path = tmp_path / "samples.xlsx"
+    workbook.save(path)
+    with pytest.raises(MissingColumnError) as caught:
+        read_samples(path)
+    message = str(caught.value)
+    assert "header read from sheet 'Certificate': certificate of analysis xy-2024-0613)" in message
+    assert "name the sheet that holds the data 'samples'" in message
+    assert "source_row" not in message and "read_problem" not in message  # Residua's own columns are not the file's
+
+
+def test_a_csv_with_lines_above_its_header_is_refused_saying_the_header_goes_first(tmp_path):
+    path = tmp_path / "samples.csv"
+    path.write_text("Certificate of analysis: XY-1\n\nsample_id,site_id,lon,lat\nA,S1,80.1,21.2\n")
+    with pytest.raises(MissingColumnError, match="the header on its first line") as caught:
+        read_samples(path)
+    assert "(header read: certificate of analysis: xy-1)" in str(caught.value)
