@@ -43,7 +43,7 @@ from numpy.typing import ArrayLike
 from geodata.datadrop import find_drillhole_files
 from geodata.errors import CRSError, DataDropError, MissingColumnError
 from geodata.numbers import is_decimal_text, parse_decimal
-from geodata.readers import CSV_DIALECT, READ_PROBLEM, SOURCE_ROW, read_table
+from geodata.readers import CSV_DIALECT, READ_PROBLEM, SOURCE_ROW, read_table, written_columns
 from geodata.schema import (
     ASSAY_INTERVAL_COLUMNS,
     ASSAY_INTERVAL_REQUIRED,
@@ -318,10 +318,9 @@ def _read(path: Path, sheet: str, columns: Mapping[str, tuple[str, ...]], requir
     missing = [name for name in required if name not in frame.columns]
     if missing:
         spellings = "; ".join(f"{name}: {', '.join(columns[name])}" for name in missing)
-        written = [column for column in frame.columns if column not in (SOURCE_ROW, READ_PROBLEM)]
         raise MissingColumnError(
             path,
-            f"missing required column(s) {', '.join(missing)} (found: {', '.join(map(str, written))})",
+            f"missing required column(s) {', '.join(missing)} (found: {', '.join(written_columns(frame))})",
             f"add or rename columns so the file has {', '.join(required)} (accepted spellings, any case: {spellings})",
         )
     return frame

@@ -512,12 +512,17 @@ def _parse_wkt(text: str) -> shapely.Geometry | None:
         return None
 
 
+def written_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns a table read here has from its file: without ``source_row`` and ``read_problem``."""
+    return [str(column) for column in frame.columns if column not in (SOURCE_ROW, READ_PROBLEM)]
+
+
 def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], path: Path) -> None:
     """Stop naming the missing columns, the header as the file has it (the sheet read, for a workbook) and the fix."""
     missing = [column for column in required if column not in frame.columns]
     if not missing:
         return
-    found = [str(column) for column in frame.columns if column not in (SOURCE_ROW, READ_PROBLEM)]
+    found = written_columns(frame)
     sheet = frame.attrs.get("sheet")
     columns = ", ".join(required)
     if sheet:
@@ -525,7 +530,8 @@ def _require_columns(frame: pd.DataFrame, required: tuple[str, ...], path: Path)
         fix = (f"name the sheet that holds the data 'samples' (it is read before any other; without one the first "
                f"sheet is), or give sheet '{sheet}' the column(s) {columns} in its first row")  # fmt: skip
     else:
-        read = "header read" if path.suffix.lower() == ".csv" else "columns read"
+        is_csv = path.suffix.lower() == ".csv"
+        read = "header read" if is_csv else "columns read"
         fix = f"add or rename columns so that the file has {columns}"
-        fix += ", the header on its first line (no lines above it)" if path.suffix.lower() == ".csv" else ""
+        fix += ", the header on its first line (no lines above it)" if is_csv else ""
     raise MissingColumnError(path, f"missing required column(s) {', '.join(missing)} ({read}: {', '.join(found)})", fix)
