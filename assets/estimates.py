@@ -6,9 +6,10 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 
+from assets.configs import GradeTonnageConfig, HubPlanConfig, RankingConfig
 from assets.grade_models import GradeModels
-from assets.parallel import parallel_backend
-from assets.resources import ResiduaSettings
+from assets.resources import InventoryRules, MonteCarlo, Postgis, Workers
+from assets.settings import config_metadata
 from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
 from geodata.review_store import read_site_reviews
@@ -20,7 +21,7 @@ from models.element_correlation import element_correlation
 from models.estimates import estimate_resources
 from models.grade_tonnage import grade_tonnage_curves
 from models.grade_workflow import site_distributions
-from models.hub_plan import HubCosts, HubPlan
+from models.hub_plan import HubPlan
 from models.hubs import HUBS_FILE, plan_hubs, read_hubs, site_centroids
 from models.ranking import rank_sites, review_quarantine
 from models.sensitivity import rank_stability
@@ -46,7 +47,8 @@ def grade_estimates(site_features: pd.DataFrame, grade_models: GradeModels) -> p
 @dg.asset(group_name="estimates")
 def simulation_inputs(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    monte_carlo: MonteCarlo,
+    rules: InventoryRules,
     site_features: pd.DataFrame,
     grade_estimates: pd.DataFrame,
     reference_tables: ReferenceTables,
@@ -56,7 +58,7 @@ def simulation_inputs(
     correlation = element_correlation(grade_estimates, residue_types, ELEMENTS)
     inputs = SimulationInputs.build(
         site_features, grade_estimates, reference_tables.recovery, reference_tables.prices,
-        settings.cutoffs(reference_tables.cutoff_grades), n_draws=settings.n_draws, seed=settings.seed,
+        rules.cutoffs(reference_tables.cutoff_grades), n_draws=monte_carlo.n_draws, seed=monte_carlo.seed,
         element_correlation=correlation,
     )  # fmt: skip
     context.log.info("Elements' site grades correlated as\n%s", correlation.round(2).to_string())
@@ -67,12 +69,12 @@ def simulation_inputs(
 @dg.asset(group_name="estimates")
 def resource_estimates(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    workers: Workers,
     site_features: pd.DataFrame,
     simulation_inputs: SimulationInputs,
 ) -> pd.DataFrame:
     """P10/P50/P90 contained and recoverable Ga, Te and PGM per site, with a confidence class."""
-    with parallel_backend(settings.dask_address, settings.n_jobs):
+    with workers.backend():
         estimates = estimate_resources(site_features, simulation_inputs)
     context.log.info("Simulated %d sites x %d draws (seed %d)", len(estimates), simulation_inputs.n_draws,
                      simulation_inputs.seed)  # fmt: skip
@@ -81,11 +83,11 @@ def resource_estimates(
 
 
 @dg.asset(group_name="review", deps=["reviews_file", "review_decisions"])
-def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> SiteReviews:
+def reviews(context: dg.AssetExecutionContext, postgis: Postgis, data_drop: dg.ResourceParam[DataDrop]) -> SiteReviews:
     """Geologists' decisions per site (accept / exclude / needs-data / accept-tonnage): review store and reviews.csv."""
     instance_dir = context.instance.root_directory
     history, rejects = read_site_reviews(
-        settings.data_path / REVIEWS_FILE, settings.postgis_url, settings.postgis_schema, instance_dir
+        data_drop.root / REVIEWS_FILE, postgis.postgis_url, postgis.postgis_schema, instance_dir
     )
     quarantine = gpd.GeoDataFrame(
         review_quarantine(rejects, REVIEWS_FILE), geometry=[None] * len(rejects), crs=STORAGE_CRS
@@ -101,7 +103,9 @@ def reviews(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> Sit
 @dg.asset(group_name="estimates")
 def site_rankings(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    config: RankingConfig,
+    monte_carlo: MonteCarlo,
+    rules: InventoryRules,
     resource_estimates: pd.DataFrame,
     reviews: SiteReviews,
     reference_tables: ReferenceTables,
@@ -110,7 +114,7 @@ def site_rankings(
 
     Sites whose modelled tonnage is outside the ``tonnage_ratio_low``-``tonnage_ratio_high`` band of their
     reported tonnes are held out of the ranking (listed, unranked) until a reviewer accepts the tonnage."""
-    ranked = rank_sites(resource_estimates, reviews.history, (settings.tonnage_ratio_low, settings.tonnage_ratio_high))
+    ranked = rank_sites(resource_estimates, reviews.history, rules.tonnage_band)
     held = ranked.loc[ranked["review_status"] == HELD_STATUS]
     if len(held):
         context.log.warning("Held %d site(s) out of the ranking until a reviewer records %s for them:\n  %s",
@@ -119,20 +123,20 @@ def site_rankings(
         ranked,
         reference_tables.recovery,
         reference_tables.prices,
-        n_perturbations=settings.sensitivity_draws,
-        seed=settings.seed,
-        price_distribution=settings.sensitivity_price_distribution,
+        n_perturbations=config.sensitivity_draws,
+        seed=monte_carlo.seed,
+        price_distribution=config.sensitivity_price_distribution,
     )
     ranked = ranked.merge(stability, on="site_id", how="left", validate="one_to_one")
     stable = int((ranked["rank_stability_top10"] >= 0.8).sum())
     context.log.info("Ranked %d of %d sites; %d stay in the top 10 in >= 80 %% of %d price/recovery perturbations",
-                     int(ranked["rank"].notna().sum()), len(ranked), stable, settings.sensitivity_draws)  # fmt: skip
+                     int(ranked["rank"].notna().sum()), len(ranked), stable, config.sensitivity_draws)  # fmt: skip
     context.add_output_metadata(
         {"ranked": int(ranked["rank"].notna().sum()),
          "held_for_review": dg.MetadataValue.json(held["site_id"].tolist()),
          "excluded_by_review": int((ranked["review_status"] == REVIEW_STATUS["exclude"]).sum()),
          "review_status": dg.MetadataValue.json(ranked["review_status"].value_counts().to_dict()),
-         "top10_in_80pct_of_perturbations": stable}
+         "top10_in_80pct_of_perturbations": stable, **config_metadata(config)}
     )  # fmt: skip
     return ranked
 
@@ -140,7 +144,8 @@ def site_rankings(
 @dg.asset(group_name="estimates", deps=["hubs_file"])
 def processing_hubs(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    config: HubPlanConfig,
+    monte_carlo: MonteCarlo,
     data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
     simulation_inputs: SimulationInputs,
@@ -155,15 +160,10 @@ def processing_hubs(
     locations = site_centroids(sites.accepted[sites.accepted["site_id"].isin(feeding.index)])
     weights = locations["site_id"].map(feeding["value_usd_p50"]).to_numpy(dtype=float)
     given = read_hubs(data_drop.root / HUBS_FILE)
-    costs = HubCosts(
-        haul_cost_usd_per_t_km=settings.haul_cost_usd_per_t_km, road_circuity=settings.road_circuity,
-        fixed_cost_usd=settings.hub_fixed_cost_usd, capacity_t_per_year=settings.hub_capacity_t_per_year,
-        plan_years=settings.hub_plan_years, min_feed_t=settings.hub_min_feed_t,
-    )  # fmt: skip
     # the estimates' own draws, regenerated from the same seeds (read twice: means for the solver, then totals)
-    plan = plan_hubs(locations, weights, lambda: iter_draws(simulation_inputs), given=given, k=settings.hubs_k,
-                     haul_km=settings.haul_km, seed=settings.seed, costs=costs,
-                     n_site_candidates=settings.hub_site_candidates, cvar_level=settings.hub_cvar_level)  # fmt: skip
+    plan = plan_hubs(locations, weights, lambda: iter_draws(simulation_inputs), given=given, k=config.hubs_k,
+                     haul_km=config.haul_km, seed=monte_carlo.seed, costs=config.costs(),
+                     n_site_candidates=config.hub_site_candidates, cvar_level=config.hub_cvar_level)  # fmt: skip
     hubs = plan.hubs
     opened = hubs.loc[hubs["opened"]]
     fed = dict(zip(opened["hub_id"], opened["n_assigned"].tolist()))
@@ -176,22 +176,25 @@ def processing_hubs(
         {"hubs": len(hubs), "opened": len(opened), "method": plan.method,
          "candidates": "given" if given is not None else "proposed", "solver_status": plan.status,
          "solver_seconds": round(plan.seconds, 3), "sites_fed": dg.MetadataValue.json(fed), "objective": plan.objective,
-         "expected_net_value_usd": plan.net_value_usd["mean"]}
+         "expected_net_value_usd": plan.net_value_usd["mean"], **config_metadata(config)}
     )  # fmt: skip
     return plan
 
 
 @dg.asset(group_name="estimates")
 def grade_tonnage(
-    settings: ResiduaSettings,
+    context: dg.AssetExecutionContext,
+    config: GradeTonnageConfig,
+    rules: InventoryRules,
     site_features: pd.DataFrame,
     grade_estimates: pd.DataFrame,
     reference_tables: ReferenceTables,
 ) -> pd.DataFrame:
     """Grade-tonnage curves of sampled sites: tonnes, mean grade and metal above a ladder of cut-offs, at P50."""
+    context.add_output_metadata(config_metadata(config))
     return grade_tonnage_curves(
         grade_estimates,
         site_features,
-        settings.cutoffs(reference_tables.cutoff_grades),
-        multiples=tuple(settings.grade_tonnage_multiples),
+        rules.cutoffs(reference_tables.cutoff_grades),
+        multiples=tuple(config.grade_tonnage_multiples),
     )

@@ -7,8 +7,9 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 
-from assets.parallel import parallel_backend
-from assets.resources import ResiduaSettings
+from assets.configs import TonnageConfig, VolumeConfig
+from assets.resources import InventoryRules, Workers
+from assets.settings import config_metadata
 from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
 from geodata.result_cache import ResultCache
@@ -34,15 +35,16 @@ def result_cache(context: dg.AssetExecutionContext, namespace: str) -> ResultCac
 @dg.asset(group_name="features", deps=["dem_rasters"])
 def site_volumes(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    config: VolumeConfig,
+    workers: Workers,
     data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
 ) -> SiteVolumes:
     """Volumes between surface and base DEMs, with exact pixel coverage of each footprint."""
     cache = result_cache(context, "volumes")
-    with parallel_backend(settings.dask_address, settings.n_jobs):
+    with workers.backend():
         measurements, quarantine = measure_site_volumes(
-            sites.accepted, data_drop.root, data_drop.sites_path.name, settings.min_dem_coverage, cache=cache
+            sites.accepted, data_drop.root, data_drop.sites_path.name, config.min_dem_coverage, cache=cache
         )
     cache.keep_only_used()
     context.log.info("Measured DEM volumes at %d sites (%d quarantined; %d reused unchanged from earlier runs)",
@@ -63,6 +65,7 @@ def site_volumes(
             "base_resampled_sites": int(measurements["base_resampled"].sum()),
             "surface_warped_from_lonlat_sites": int(measurements["surface_warped"].sum()),
             "sites_with_implausible_dem_cells": len(voids),
+            **config_metadata(config),
         }
     )
     return SiteVolumes(measurements, quarantine)
@@ -71,7 +74,7 @@ def site_volumes(
 @dg.asset(group_name="features")
 def site_tonnage(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    config: TonnageConfig,
     sites: ValidationResult,
     site_volumes: SiteVolumes,
     reference_tables: ReferenceTables,
@@ -83,24 +86,27 @@ def site_tonnage(
         site_volumes.measurements,
         reference_tables.density,
         reference_tables.thickness_priors,
-        dem_vertical_sd_m=settings.dem_vertical_sd_m,
+        dem_vertical_sd_m=config.dem_vertical_sd_m,
     )
     methods = tonnage["volume_method"].value_counts().to_dict()
     context.log.info("Tonnage for %d sites by method %s", len(tonnage), methods)
-    context.add_output_metadata({"sites": len(tonnage), "volume_methods": dg.MetadataValue.json(methods)})
+    context.add_output_metadata(
+        {"sites": len(tonnage), "volume_methods": dg.MetadataValue.json(methods), **config_metadata(config)}
+    )
     return tonnage
 
 
 @dg.asset_check(asset=site_tonnage, description="estimated / reported tonnes inside the configured band")
-def tonnage_agrees_with_reported(settings: ResiduaSettings, site_tonnage: pd.DataFrame) -> dg.AssetCheckResult:
+def tonnage_agrees_with_reported(rules: InventoryRules, site_tonnage: pd.DataFrame) -> dg.AssetCheckResult:
     """Warn, naming the sites, where the estimate and the reported tonnage disagree."""
     ratio = site_tonnage.set_index("site_id")["tonnes_vs_reported"].dropna()
-    outside = ratio[(ratio < settings.tonnage_ratio_low) | (ratio > settings.tonnage_ratio_high)]
+    low, high = rules.tonnage_band
+    outside = ratio[(ratio < low) | (ratio > high)]
     return dg.AssetCheckResult(
         passed=outside.empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "band": f"{settings.tonnage_ratio_low:g}-{settings.tonnage_ratio_high:g}",
+            "band": f"{low:g}-{high:g}",
             "sites_compared": len(ratio),
             "sites_outside": dg.MetadataValue.json(outside.round(2).to_dict()),
         },
@@ -110,7 +116,7 @@ def tonnage_agrees_with_reported(settings: ResiduaSettings, site_tonnage: pd.Dat
 @dg.asset(group_name="features", deps=["covariate_rasters"])
 def site_features(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    workers: Workers,
     data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
     samples: ValidationResult,
@@ -123,7 +129,7 @@ def site_features(
     features = features.merge(counts, left_on="site_id", right_index=True, how="left")
     features[["n_samples", "n_holes"]] = features[["n_samples", "n_holes"]].fillna(0).astype(int)
     cache = result_cache(context, "covariates")
-    with parallel_backend(settings.dask_address, settings.n_jobs):
+    with workers.backend():
         covariates, found = site_covariates(sites.accepted, data_drop.root, cache=cache)
     cache.keep_only_used()
     features = features.merge(covariates, left_on="site_id", right_index=True, how="left", validate="one_to_one")

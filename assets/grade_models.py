@@ -1,13 +1,13 @@
 """Grade models: per element, a hierarchical site model and blocked-CV-chosen block models."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from assets.parallel import parallel_backend
-from assets.resources import ResiduaSettings
+from assets.configs import GradeModelConfig
+from assets.resources import ModelStoreResource, MonteCarlo, RunFolders, Workers
+from assets.settings import config_metadata
 from geodata.datadrop import DataDrop
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import ELEMENTS
@@ -35,15 +35,14 @@ class GradeModels:
     reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def model_store_root(settings: ResiduaSettings, instance: dg.DagsterInstance) -> Path:
-    """``settings.model_store_dir``, else ``models`` in the Dagster instance folder."""
-    return Path(settings.model_store_dir or Path(instance.root_directory) / "models").resolve()
-
-
 @dg.asset(group_name="models", deps=["covariate_rasters"], io_manager_key="grade_models_io")
 def grade_models(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    config: GradeModelConfig,
+    monte_carlo: MonteCarlo,
+    workers: Workers,
+    folders: RunFolders,
+    model_store: ModelStoreResource,
     data_drop: dg.ResourceParam[DataDrop],
     samples: ValidationResult,
     sites: ValidationResult,
@@ -51,21 +50,21 @@ def grade_models(
     reference_tables: ReferenceTables,
 ) -> GradeModels:
     """Per-element grade models: residue-type priors from the cited table, site means, validated block models."""
-    store = ModelStore(model_store_root(settings, context.instance), forbidden=(settings.data_path, settings.out_path))
+    store = model_store.open(context.instance, folders)
     features = site_features.set_index("site_id")
     thickness = (features["tonnes_p50"] / features["density_t_m3"] / (features["area_ha"] * 1e4)).where(
         features["volume_method"] != "reported_tonnes"
     )
     options = {
         "site_covariates": features[site_covariate_columns(features)],
-        "composite_length_m": settings.composite_length_m,
-        "top_cut_fence": settings.top_cut_fence,
-        "n_draws": settings.block_draws,
-        "seed": settings.seed,
+        "composite_length_m": config.composite_length_m,
+        "top_cut_fence": config.top_cut_fence,
+        "n_draws": config.block_draws,
+        "seed": monte_carlo.seed,
         "covariate_rasters": find_covariates(data_drop.root),
-        "block_size_m": settings.block_size_m,
+        "block_size_m": config.block_size_m,
     }
-    with parallel_backend(settings.dask_address, settings.n_jobs) as backend:
+    with workers.backend() as backend:
         context.log.info("Block models run on %s", backend)
         fits = {
             element: fit_element(
@@ -85,9 +84,10 @@ def grade_models(
         name: value for name, value in options.items() if name not in ("site_covariates", "covariate_rasters")
     }
     fit_options["covariate_rasters"] = sorted(options["covariate_rasters"])
-    stored = _save_models(context, store, fits, fit_options, settings.models_kept, (site_level, within_site))
+    stored = _save_models(context, store, fits, fit_options, model_store.models_kept, (site_level, within_site))
     context.add_output_metadata(
         {
+            **config_metadata(config),
             "site_level_validation": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
             "within_site_validation": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
             "model_store": dg.MetadataValue.path(str(store.root)),

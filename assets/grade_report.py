@@ -7,9 +7,8 @@ import pandas as pd
 from joblib import delayed
 
 from assets.grade_models import GradeModels
-from assets.parallel import parallel_backend
 from assets.publish import output_release, staging
-from assets.resources import ResiduaSettings
+from assets.resources import Publishing, Workers
 from geodata.crs import local_utm_crs
 from geodata.datadrop import DataDrop
 from geodata.html_report import grade_model_html
@@ -37,7 +36,7 @@ REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.
 @dg.asset(group_name="publish", deps=["drop_description"])
 def grade_model_report(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    publishing: Publishing,
     data_drop: dg.ResourceParam[DataDrop],
     grade_models: GradeModels,
 ) -> dg.MaterializeResult:
@@ -49,19 +48,20 @@ def grade_model_report(
         title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES, grade_models.reproduction
     )
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
-    with staging(context, output_release(context, settings), stale=REPORT_FILES) as folder:
+    with staging(context, output_release(context, publishing), stale=REPORT_FILES) as folder:
         (folder / "grade_model_report.html").write_text(page, encoding="utf-8")
         table.to_csv(folder / "grade_model_report.csv", index=False)
         (folder / "model_cards").mkdir(exist_ok=True)
         for element, card in grade_models.cards.items():
             text = json.dumps(card, indent=2, allow_nan=False, default=str)
             (folder / "model_cards" / f"{element}.json").write_text(text + "\n", encoding="utf-8")
-    context.log.info("Wrote grade model report for %s", settings.out_path / "grade_model_report.html")
+    report = publishing.folders.out_path / "grade_model_report.html"
+    context.log.info("Wrote grade model report for %s", report)
     return dg.MaterializeResult(
         metadata={
             "within_site": dg.MetadataValue.md(within_site.round(3).to_markdown(index=False)),
             "site_level": dg.MetadataValue.md(site_level.round(3).to_markdown(index=False)),
-            "report": dg.MetadataValue.path(str(settings.out_path / "grade_model_report.html")),
+            "report": dg.MetadataValue.path(str(report)),
             "model_ids": dg.MetadataValue.json(
                 {element: card.get("model_id") for element, card in grade_models.cards.items()}
             ),
@@ -76,7 +76,8 @@ def grade_model_report(
 @dg.asset(group_name="publish", deps=["drop_description"])
 def grade_rasters(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    publishing: Publishing,
+    workers: Workers,
     data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
     grade_models: GradeModels,
@@ -96,15 +97,14 @@ def grade_rasters(
                      "p10_sample_gt": block.p10_sample, "p90_sample_gt": block.p90_sample}  # fmt: skip
             names.append(f"rasters/{safe_file_stem(site_id)}_{element}_grade.tif")
             jobs.append(delayed(cog_bytes)(bands, block.transform, local_utm_crs(footprints.loc[site_id]), tags))
-    with parallel_backend(settings.dask_address, settings.n_jobs):
+    with workers.backend():
         # encoded by the workers, written here into the run's staging folder
         rasters = run_jobs(jobs, "grade rasters", unit="raster")
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
-    with staging(context, output_release(context, settings), stale=["rasters/*"]) as folder:
+    with staging(context, output_release(context, publishing), stale=["rasters/*"]) as folder:
         (folder / "rasters").mkdir(exist_ok=True)
         for name, content in zip(names, rasters):
             (folder / name).write_bytes(content)
-    context.log.info("Wrote %d block-grade rasters for %s", len(names), settings.out_path / "rasters")
-    return dg.MaterializeResult(
-        metadata={"rasters": len(names), "folder": dg.MetadataValue.path(str(settings.out_path / "rasters"))}
-    )
+    published = publishing.folders.out_path / "rasters"
+    context.log.info("Wrote %d block-grade rasters for %s", len(names), published)
+    return dg.MaterializeResult(metadata={"rasters": len(names), "folder": dg.MetadataValue.path(str(published))})

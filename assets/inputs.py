@@ -10,7 +10,7 @@ import warnings
 
 import dagster as dg
 
-from assets.resources import ResiduaSettings
+from assets.resources import Postgis, RunFolders
 from geodata.datadrop import hash_inputs
 from geodata.input_groups import INPUT_GROUPS, group_versions, input_group
 from geodata.review_store import decisions_version
@@ -34,24 +34,24 @@ def observations(hashes: dict[str, str]) -> dict[str, tuple[str, list[str]]]:
     return {name: (versions[name], files[name]) for name in INPUT_GROUPS}
 
 
-def review_store_version(settings: ResiduaSettings, instance: dg.DagsterInstance) -> str:
+def review_store_version(postgis: Postgis, instance: dg.DagsterInstance) -> str:
     """The data version of ``review_decisions``: the SHA-256 of the stored decisions' ids."""
-    return decisions_version(settings.postgis_url, settings.postgis_schema, instance.root_directory)
+    return decisions_version(postgis.postgis_url, postgis.postgis_schema, instance.root_directory)
 
 
 def _observe_inputs(context: dg.AssetExecutionContext):
     """Hash every input file of the drop and the review store; record each source's content version."""
-    settings: ResiduaSettings = context.resources.settings
-    for name, (version, files) in observations(hash_inputs(settings.data_path)).items():
+    folders: RunFolders = context.resources.folders
+    for name, (version, files) in observations(hash_inputs(folders.data_path)).items():
         yield dg.ObserveResult(
             asset_key=name, data_version=dg.DataVersion(version), metadata={"files": dg.MetadataValue.json(files)}
         )
-    version = review_store_version(settings, context.instance)
+    version = review_store_version(context.resources.postgis, context.instance)
     yield dg.ObserveResult(asset_key=REVIEW_DECISIONS, data_version=dg.DataVersion(version))
 
 
 with warnings.catch_warnings():  # the decorator is marked beta; users of `residua run` need not hear it
     warnings.simplefilter("ignore", dg.BetaWarning)
     data_drop_files = dg.multi_observable_source_asset(
-        specs=INPUT_SPECS, name="data_drop_files", required_resource_keys={"settings"}
+        specs=INPUT_SPECS, name="data_drop_files", required_resource_keys={"folders", "postgis"}
     )(_observe_inputs)

@@ -16,8 +16,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assets.grade_models import GradeModels, model_store_root
-from assets.resources import ResiduaSettings
+from assets.grade_models import GradeModels
+from assets.resources import ModelStoreResource, RunFolders
 from models.model_store import ModelStore
 
 MANIFEST = "models.json"
@@ -27,7 +27,8 @@ TABLES = ("predictions", "site_level", "within_site", "reproduction")
 class GradeModelsIOManager(dg.ConfigurableIOManager):
     """Keeps ``grade_models`` as model ids into the model store plus Parquet validation tables."""
 
-    settings: ResiduaSettings
+    model_store: dg.ResourceDependency[ModelStoreResource]
+    folders: dg.ResourceDependency[RunFolders]
 
     def handle_output(self, context: dg.OutputContext, obj: GradeModels) -> None:
         """Write the model ids and tables to ``<instance storage>/grade_models`` (all or nothing)."""
@@ -59,8 +60,7 @@ class GradeModelsIOManager(dg.ConfigurableIOManager):
         )
 
     def _store(self, instance: dg.DagsterInstance) -> ModelStore:
-        root = model_store_root(self.settings, instance)
-        return ModelStore(root, forbidden=(self.settings.data_path, self.settings.out_path))
+        return self.model_store.open(instance, self.folders)
 
     @staticmethod
     def _folder(instance: dg.DagsterInstance) -> Path:

@@ -22,10 +22,9 @@ import pandas as pd
 
 from assets.estimates import SiteReviews
 from assets.features import SiteVolumes
-from assets.parallel import parallel_backend
-from assets.resources import ResiduaSettings
+from assets.resources import Publishing, Workers
+from assets.settings import release_settings
 from geodata.datadrop import DataDrop
-from geodata.postgis import PostgisTarget
 from geodata.provenance import code_version
 from geodata.publish import INVENTORY_FILES, publish_staged_inventory, stage_inventory
 from geodata.reference_tables import ReferenceTables
@@ -53,35 +52,14 @@ from models.ranking import review_history
 #: Assets that stage files for the output folder: the ``release`` asset depends on each, so it
 #: publishes after every one of them a run selected (an asset that stages files must be listed).
 PUBLISHERS: tuple[str, ...] = ("grade_model_report", "grade_rasters", "inventory", "review_report")
-#: Settings that change how or where a run works, not what it publishes: left out of release manifests.
-EXECUTION_SETTINGS: frozenset[str] = frozenset(
-    {"n_jobs", "dask_address", "model_store_dir", "models_kept", "releases_dir", "releases_kept", "diff_threshold",
-     "postgis_url", "postgis_schema"}
-)  # fmt: skip
 
 
-def releases_root(settings: ResiduaSettings, instance: dg.DagsterInstance) -> Path:
-    """``settings.releases_dir``, else ``releases`` in the Dagster instance folder."""
-    return Path(settings.releases_dir or Path(instance.root_directory) / "releases").resolve()
-
-
-def release_store(settings: ResiduaSettings, instance: dg.DagsterInstance) -> ReleaseStore:
-    """The project's release store, which may lie neither in the data drop nor in the output folder."""
-    return ReleaseStore(releases_root(settings, instance), keep=settings.releases_kept,
-                        forbidden=(settings.data_path, settings.out_path))  # fmt: skip
-
-
-def release_settings(settings: ResiduaSettings) -> dict[str, object]:
-    """The settings a release manifest records: every field but :data:`EXECUTION_SETTINGS`."""
-    return {name: getattr(settings, name) for name in sorted(type(settings).model_fields) if name not in
-            EXECUTION_SETTINGS}  # fmt: skip
-
-
-def output_release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> Release:
+def output_release(context: dg.AssetExecutionContext, publishing: Publishing) -> Release:
     """The run's release of output files (outside a run: this process's, shared by directly invoked assets)."""
-    release = Release.open(settings.out_path, key=_run_id(context) or _direct_key())
+    out_path = publishing.folders.out_path
+    release = Release.open(out_path, key=_run_id(context) or _direct_key())
     for line in release.recovered:
-        context.log.warning("Recovered a staging folder an interrupted run left in %s: %s", settings.out_path, line)
+        context.log.warning("Recovered a staging folder an interrupted run left in %s: %s", out_path, line)
     return release
 
 
@@ -109,13 +87,13 @@ def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable
         context.log.info("Staged %s; the release asset publishes it with the run's other files", name)
         return
     context.log.warning("This run does not include the release asset: publishing %s's files now", name)
-    _publish(context, context.resources.settings, release)
+    _publish(context, context.resources.publishing, release)
 
 
 @dg.asset(group_name="publish", deps=list(PUBLISHERS))
-def release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.MaterializeResult:
+def release(context: dg.AssetExecutionContext, publishing: Publishing) -> dg.MaterializeResult:
     """Publish every file this run staged in one transaction (PostGIS tables with them) and record the release."""
-    staged = output_release(context, settings)
+    staged = output_release(context, publishing)
     if not staged.done():
         staged.discard()
         parent = _parent_run_id(context)
@@ -123,27 +101,29 @@ def release(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.
             raise dg.Failure(f"Nothing to publish: the files run {parent} staged are gone with it. Re-execute from "
                              "the publishing assets (grade_model_report, grade_rasters, inventory, review_report) "
                              "or run the whole job.")  # fmt: skip
-        context.log.warning("Nothing staged in this run: the output folder %s is unchanged", settings.out_path)
+        context.log.warning(
+            "Nothing staged in this run: the output folder %s is unchanged", publishing.folders.out_path
+        )
         return dg.MaterializeResult(metadata={"published": dg.MetadataValue.json([])})
-    return dg.MaterializeResult(metadata=_publish(context, settings, staged))
+    return dg.MaterializeResult(metadata=_publish(context, publishing, staged))
 
 
-def _publish(context: dg.AssetExecutionContext, settings: ResiduaSettings, staged: Release) -> dict[str, object]:
+def _publish(context: dg.AssetExecutionContext, publishing: Publishing, staged: Release) -> dict[str, object]:
     """Publish the staged parts in one transaction (PostGIS tables with them), record the release; its metadata."""
     parts = sorted(staged.done())
-    postgis = _postgis_target(settings)
-    store = release_store(settings, context.instance)
+    postgis = publishing.postgis.target()
+    store = publishing.store(context.instance)
     prepared: list[PreparedRelease] = []
 
     def before_publishing(folder: Path) -> None:
-        prepared.append(_prepare_release(context, settings, store, staged))  # hashed and stored, not yet recorded
+        prepared.append(_prepare_release(context, publishing, store, staged))  # hashed and stored, not yet recorded
         if postgis is not None and "inventory" in parts:
             publish_staged_inventory(postgis, folder)
             context.log.info("Published the layers to PostGIS schema %s at %s", postgis.schema, postgis.redacted_url)
 
     staged.commit(before=before_publishing)
     context.log.info("Published this run's files (%s) to %s", ", ".join(parts), staged.out_dir)
-    return {"published": dg.MetadataValue.json(parts), **_record_release(context, settings, store, prepared[0])}
+    return {"published": dg.MetadataValue.json(parts), **_record_release(context, publishing, store, prepared[0])}
 
 
 def _release_in_run(context: dg.AssetExecutionContext) -> bool:
@@ -171,48 +151,48 @@ NO_EARLIER_RELEASE = "none"
 
 def _changes_since_last_release(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    publishing: Publishing,
     data_drop: DataDrop,
     reference_tables: ReferenceTables,
     ranked: pd.DataFrame,
     lineage: pd.DataFrame,
 ) -> pd.DataFrame:
     """The ``changes`` table: each site's changes since the last release of this output folder, with causes."""
-    store = release_store(settings, context.instance)
+    store = publishing.store(context.instance)
     empty = pd.DataFrame(columns=[*CHANGE_COLUMNS, "since_release"]).astype({"direct": bool})
-    latest = store.latest(settings.out_path)
+    latest = store.latest(publishing.folders.out_path)
     if latest is None:
         return empty
-    current = {"settings": release_settings(settings), "inputs": data_drop.input_hashes, "code_version": code_version(),
-               "reference_tables": reference_tables.origins}  # fmt: skip
+    current = {"settings": release_settings(context, publishing), "inputs": data_drop.input_hashes,
+               "code_version": code_version(), "reference_tables": reference_tables.origins}  # fmt: skip
     try:
         previous = load_view(store, latest["release_id"])
     except (OSError, ReleaseStoreError) as error:
         context.log.warning("No changes table: release %s cannot be read (%s)", latest["release_id"], error)
         return empty
     sites = pd.DataFrame(ranked.drop(columns="geometry"))
-    changes = diff_releases(previous, ReleaseView(current, sites, lineage), settings.diff_threshold)
+    changes = diff_releases(previous, ReleaseView(current, sites, lineage), publishing.release_history.diff_threshold)
     changes = changes.assign(since_release=latest["release_id"])
     changes.attrs["since_release"] = latest["release_id"]
     return changes
 
 
 def _prepare_release(
-    context: dg.AssetExecutionContext, settings: ResiduaSettings, store: ReleaseStore, release: Release
+    context: dg.AssetExecutionContext, publishing: Publishing, store: ReleaseStore, release: Release
 ) -> PreparedRelease:
     """Hash every file the release leaves in the output folder and store the GeoPackage, rasters and cards."""
     files = published_files(release)
-    origin = release_inputs(files, settings.data_path)
+    origin = release_inputs(files, publishing.folders.data_path)
     gpkg = files.get("inventory.gpkg")
     return store.prepare(
-        files, run_id=_run_id(context), out_dir=settings.out_path, inputs=origin["inputs"],
-        settings=release_settings(settings), models=model_ids(files), code=origin["code"],
+        files, run_id=_run_id(context), out_dir=publishing.folders.out_path, inputs=origin["inputs"],
+        settings=release_settings(context, publishing), models=model_ids(files), code=origin["code"],
         content={"layers": gpkg_content_digest(gpkg)} if gpkg is not None else None, extra=origin["extra"],
     )  # fmt: skip
 
 
 def _record_release(
-    context: dg.AssetExecutionContext, settings: ResiduaSettings, store: ReleaseStore, prepared: PreparedRelease
+    context: dg.AssetExecutionContext, publishing: Publishing, store: ReleaseStore, prepared: PreparedRelease
 ) -> dict[str, object]:
     """Record the published release (none when it equals the last one); its id and diff summary as metadata."""
     try:
@@ -231,7 +211,7 @@ def _record_release(
     if earlier:  # compared with the last release of the same output folder
         try:
             changes = diff_releases(load_view(store, earlier[-1]), load_view(store, recorded.release_id),
-                                    settings.diff_threshold)  # fmt: skip
+                                    publishing.release_history.diff_threshold)  # fmt: skip
             summary = diff_summary(changes)
             metadata["diff_summary"] = dg.MetadataValue.json({"against": earlier[-1], **summary})
             context.log.info("Recorded release %s in %s; against %s: %d sites changed %s", recorded.release_id,
@@ -240,7 +220,7 @@ def _record_release(
             context.log.warning("Recorded release %s; not compared with %s: %s", recorded.release_id,
                                 earlier[-1], error)  # fmt: skip
     else:
-        context.log.info("Recorded release %s, the first of %s in %s", recorded.release_id, settings.out_path,
+        context.log.info("Recorded release %s, the first of %s in %s", recorded.release_id, publishing.folders.out_path,
                          store.root)  # fmt: skip
     return metadata
 
@@ -254,10 +234,6 @@ def _grade_model_ids(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {str(element): str(model_id) for element, model_id in (value.value if value is not None else {}).items()}
 
 
-def _postgis_target(settings: ResiduaSettings) -> PostgisTarget | None:
-    return PostgisTarget(settings.postgis_url, settings.postgis_schema) if settings.postgis_url else None
-
-
 def _run_id(context: dg.AssetExecutionContext) -> str | None:
     try:
         return context.run.run_id
@@ -268,7 +244,8 @@ def _run_id(context: dg.AssetExecutionContext) -> str | None:
 @dg.asset(group_name="publish", deps=["drop_description"])
 def inventory(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    publishing: Publishing,
+    workers: Workers,
     data_drop: dg.ResourceParam[DataDrop],
     reference_tables: ReferenceTables,
     sites: ValidationResult,
@@ -298,32 +275,33 @@ def inventory(
         "code_version": code_version(),
         "run_id": context.run.run_id,
         "run_time_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "n_draws": settings.n_draws,
-        "seed": settings.seed,
-        "plan_top_n": settings.plan_top_n,
+        "n_draws": publishing.monte_carlo.n_draws,
+        "seed": publishing.monte_carlo.seed,
+        "plan_top_n": publishing.rules.plan_top_n,
         **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }
     lineage = site_lineage(sites.accepted, samples.accepted, data_drop.input_hashes, reference_tables,
                            sites_file=data_drop.sites_path.name, models=_grade_model_ids(context))  # fmt: skip
-    changes = _changes_since_last_release(context, settings, data_drop, reference_tables, ranked, lineage)
+    changes = _changes_since_last_release(context, publishing, data_drop, reference_tables, ranked, lineage)
     metadata["since_release"] = changes.attrs.get("since_release") or NO_EARLIER_RELEASE
-    postgis = _postgis_target(settings)
+    postgis = publishing.postgis.target()
+    folders = publishing.folders
     with (
-        staging(context, output_release(context, settings), stale=INVENTORY_FILES) as folder,
-        parallel_backend(None, settings.n_jobs),  # STAC items of the staged rasters: local processes see them
+        staging(context, output_release(context, publishing), stale=INVENTORY_FILES) as folder,
+        workers.local(),  # STAC items of the staged rasters: local processes see them
     ):
         staged = stage_inventory(
-            folder, ranked, published_samples, quarantine, metadata, formats=settings.formats,
+            folder, ranked, published_samples, quarantine, metadata, formats=folders.formats,
             hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=postgis,
             hub_assignments=processing_hubs.assignments.assign(data_origin=origin),
             sampling_plan=sampling_plan.assign(data_origin=origin),
             tables={"reviews": review_history(reviews.history, site_rankings["site_id"]),
                     "grade_tonnage": grade_tonnage, "lineage": lineage, "changes": changes},
         )  # fmt: skip
-    paths = {name: settings.out_path / path.relative_to(folder) for name, path in staged.items()}
-    formats = ", ".join(settings.formats)
-    context.log.info("Wrote %d ranked sites as %s for %s", len(ranked), formats, settings.out_path)
+    paths = {name: folders.out_path / path.relative_to(folder) for name, path in staged.items()}
+    formats = ", ".join(folders.formats)
+    context.log.info("Wrote %d ranked sites as %s for %s", len(ranked), formats, folders.out_path)
     if postgis is not None:
         context.log.info("Staged the layers in PostGIS (%s); they replace schema %s's tables with the files",
                          postgis.redacted_url, postgis.schema)  # fmt: skip

@@ -3,7 +3,8 @@
 import dagster as dg
 
 from assets.publish import output_release, staging
-from assets.resources import ResiduaSettings
+from assets.resources import Publishing
+from geodata.datadrop import DataDrop
 from geodata.review_page import build_review_page
 from geodata.reviews import REVIEWS_FILE
 
@@ -11,22 +12,23 @@ REPORT_FILE = "report.html"
 
 
 @dg.asset(group_name="publish", deps=["inventory", "grade_model_report", "reviews_file"])
-def review_report(context: dg.AssetExecutionContext, settings: ResiduaSettings) -> dg.MaterializeResult:
+def review_report(
+    context: dg.AssetExecutionContext, publishing: Publishing, data_drop: dg.ResourceParam[DataDrop]
+) -> dg.MaterializeResult:
     """Self-contained review map (report.html): sites, ranked table and per-site evidence, usable offline."""
-    release = output_release(context, settings)  # this run's inventory and grade report, staged or published
+    release = output_release(context, publishing)  # this run's inventory and grade report, staged or published
     gpkg = release.current("inventory.gpkg")
     if gpkg is None:
         with staging(context, release, stale=[REPORT_FILE]):
             pass  # removes a report of an earlier run, which would no longer match the published files
         context.log.warning(
-            "No inventory.gpkg (gpkg is not among the formats %s): report.html not written", settings.formats
+            "No inventory.gpkg (gpkg is not among the formats %s): report.html not written", publishing.folders.formats
         )
         return dg.MaterializeResult(metadata={"skipped": "inventory.gpkg was not published"})
     page = build_review_page(gpkg, grade_report=release.current("grade_model_report.csv"),
-                             reviews=settings.data_path / REVIEWS_FILE)  # fmt: skip
+                             reviews=data_drop.root / REVIEWS_FILE)  # fmt: skip
     with staging(context, release, stale=[REPORT_FILE]) as folder:
         (folder / REPORT_FILE).write_text(page, encoding="utf-8")
-    context.log.info("Wrote the review map to %s", settings.out_path / REPORT_FILE)
-    return dg.MaterializeResult(
-        metadata={"report": dg.MetadataValue.path(str(settings.out_path / REPORT_FILE)), "bytes": len(page.encode())}
-    )
+    report = publishing.folders.out_path / REPORT_FILE
+    context.log.info("Wrote the review map to %s", report)
+    return dg.MaterializeResult(metadata={"report": dg.MetadataValue.path(str(report)), "bytes": len(page.encode())})

@@ -5,22 +5,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from assets.configs import SamplingPlanConfig
 from assets.grade_models import GradeModels
-from assets.resources import ResiduaSettings
+from assets.resources import InventoryRules
+from assets.settings import config_metadata
 from geodata.reference_tables import ReferenceTables
 from geodata.validate import ValidationResult
-from models.sampling_plan import PlanOptions, hole_log_sd, plan_campaigns, plan_holes, planned_depth
+from models.sampling_plan import hole_log_sd, plan_campaigns, plan_holes, planned_depth
 from models.simulation import SimulationInputs
-
-
-def plan_options(settings: ResiduaSettings) -> PlanOptions:
-    """The sampling plan's decision, budget and costs from the settings."""
-    return PlanOptions(
-        top_n=settings.plan_top_n, holes=settings.plan_holes, campaign_sizes=tuple(settings.plan_campaign_sizes),
-        budget_usd=settings.plan_budget_usd, cost_per_hole_usd=settings.cost_per_hole,
-        mobilisation_usd=settings.mobilisation_cost, exclude=tuple(settings.plan_exclude_sites),
-        min_gain=settings.plan_min_gain,
-    )  # fmt: skip
 
 
 def decision_sites(site_rankings: pd.DataFrame, site_features: pd.DataFrame) -> pd.DataFrame:
@@ -45,7 +37,8 @@ def hole_collars(samples: gpd.GeoDataFrame) -> pd.DataFrame:
 @dg.asset(group_name="estimates")
 def sampling_plan(
     context: dg.AssetExecutionContext,
-    settings: ResiduaSettings,
+    config: SamplingPlanConfig,
+    rules: InventoryRules,
     sites: ValidationResult,
     samples: ValidationResult,
     site_features: pd.DataFrame,
@@ -59,7 +52,7 @@ def sampling_plan(
     Value of information by pre-posterior simulation on the estimates' own draws, campaigns of
     ``plan_campaign_sizes`` holes chosen greedily within ``plan_holes`` (and ``plan_budget_usd``);
     holes placed inside the footprint away from existing holes (models/sampling_plan.py)."""
-    options = plan_options(settings)
+    options = config.options(rules.plan_top_n)
     decision = decision_sites(site_rankings, site_features)
     types = site_features[["site_id", "residue_type"]]
     hole_sd = hole_log_sd({element: fit.model for element, fit in grade_models.fits.items()}, types)
@@ -80,6 +73,7 @@ def sampling_plan(
         {"holes": len(holes), "sites": len(campaigns), "cost_usd": cost,
          "campaigns": dg.MetadataValue.json(dict(zip(campaigns["site_id"], campaigns["holes_in_campaign"].tolist()))),
          "expected_gain": dg.MetadataValue.json(dict(zip(campaigns["site_id"],
-                                                         campaigns["expected_gain"].round(4).tolist())))}
+                                                         campaigns["expected_gain"].round(4).tolist()))),
+         **config_metadata(config)}
     )  # fmt: skip
     return holes

@@ -12,7 +12,7 @@ Each case reads the stored ``simulation_inputs``, ``site_rankings`` and ``sites`
 pickles Dagster's filesystem IO manager wrote under ``<RESIDUA_DAGSTER_DIR>/storage``) and the
 drop's ``hubs.csv`` if any, builds the feeding sites exactly as the ``processing_hubs`` asset does
 (ranked sites only), draws every site once (kept in memory, so both plans see the same draws),
-then plans twice with the run's default settings (:class:`assets.resources.ResiduaSettings`):
+then plans twice with the run's default settings (:class:`assets.configs.HubPlanConfig`):
 
 * ``milp``: :func:`models.hub_plan.plan_network`, candidates = k-means proposals + top sites;
 * ``kmeans``: the same k-means (or given) hubs, every hub with a site in reach opened, each site
@@ -43,10 +43,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from assets.resources import ResiduaSettings  # noqa: E402
-from models.hub_plan import HubCosts, HubPlan, conditional_value_at_risk, plan_network  # noqa: E402
+from assets.configs import HubPlanConfig  # noqa: E402
+from models.hub_plan import HubPlan, conditional_value_at_risk, plan_network  # noqa: E402
 from models.hubs import HUB_METALS, HUBS_FILE, read_hubs, site_centroids  # noqa: E402
-from models.simulation import ResourceDraws, iter_draws  # noqa: E402
+from models.simulation import SEED, ResourceDraws, iter_draws  # noqa: E402
 
 SCALE_HOME = Path("/tmp/residua_scale_benchmark")
 DEFAULT_CASES = (
@@ -65,14 +65,6 @@ def _slim(chunk: ResourceDraws) -> ResourceDraws:
     """The fields the hub plan reads (tonnes, value, recoverable Ga, Te, PGM): a fifth of the memory."""
     return ResourceDraws(site_ids=chunk.site_ids, tonnes=chunk.tonnes, mean_grade={}, above={}, contained={},
                          recoverable={m: chunk.recoverable[m] for m in HUB_METALS}, value=chunk.value)  # fmt: skip
-
-
-def _costs(settings: ResiduaSettings) -> HubCosts:
-    return HubCosts(
-        haul_cost_usd_per_t_km=settings.haul_cost_usd_per_t_km, road_circuity=settings.road_circuity,
-        fixed_cost_usd=settings.hub_fixed_cost_usd, capacity_t_per_year=settings.hub_capacity_t_per_year,
-        plan_years=settings.hub_plan_years, min_feed_t=settings.hub_min_feed_t,
-    )  # fmt: skip
 
 
 def net_per_draw(plan: HubPlan, draws: list[ResourceDraws], haul_usd_per_t_km: float) -> np.ndarray:
@@ -99,7 +91,7 @@ def _summary(plan: HubPlan, wall_s: float, net: np.ndarray, level: float) -> dic
 
 
 def run_case(
-    label: str, storage: Path, drop: Path, settings: ResiduaSettings, more: tuple[int, ...] = (),
+    label: str, storage: Path, drop: Path, settings: HubPlanConfig, more: tuple[int, ...] = (),
     cvar: float | None = None,
 ) -> dict:  # fmt: skip
     """The plans of one stored run, on the same draws; ``more``: MILP runs with other numbers of site candidates;
@@ -112,8 +104,8 @@ def run_case(
     started = time.perf_counter()
     draws = [_slim(chunk) for chunk in iter_draws(inputs)]
     draw_s = time.perf_counter() - started
-    common = dict(given=given, k=settings.hubs_k, haul_km=settings.haul_km, seed=settings.seed,
-                  costs=_costs(settings), n_site_candidates=settings.hub_site_candidates)  # fmt: skip
+    common = dict(given=given, k=settings.hubs_k, haul_km=settings.haul_km, seed=SEED,
+                  costs=settings.costs(), n_site_candidates=settings.hub_site_candidates)  # fmt: skip
     results = {}
     runs = [("milp", True, settings.hub_site_candidates, None), ("kmeans", False, 0, None)]
     runs += [(f"milp, {n} site candidates", True, n, None) for n in more]
@@ -131,7 +123,7 @@ def run_case(
             "plans": list(results), "cvar_level": level}  # fmt: skip
 
 
-def _markdown(cases: list[dict], settings: ResiduaSettings, command: str) -> str:
+def _markdown(cases: list[dict], settings: HubPlanConfig, command: str) -> str:
     lines = [
         "# Hub plan benchmark: MILP against k-means with 150 km catchments",
         "",
@@ -183,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hub_plan_benchmark.md")
     args = parser.parse_args(argv)
     cases = [(label, Path(s), Path(d)) for label, s, d in args.case] if args.case else DEFAULT_CASES
-    settings = ResiduaSettings()
+    settings = HubPlanConfig()
     results = []
     for label, storage, drop in cases:
         if not (storage / "simulation_inputs").is_file():

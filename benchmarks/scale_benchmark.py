@@ -216,8 +216,8 @@ def child_main(args: argparse.Namespace) -> int:
         "process_wall_s": round(process_end - process_start, 2),
         "run_wall_s": round(run_span[1] - run_span[0], 2) if run_span else None,
         "peak_rss_main_mb": round(_vm_hwm_mb(), 1),  # exact: the kernel's high-water mark
-        "n_jobs": settings.n_jobs,
-        "draws": settings.n_draws,
+        "n_jobs": settings.value("n_jobs"),
+        "draws": settings.value("n_draws"),
         "steps": phases + steps,
     }
     Path(args.json).write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

@@ -15,7 +15,7 @@ import json
 import dagster as dg
 
 from assets.inputs import REVIEW_DECISIONS, observations, review_store_version
-from assets.resources import ResiduaSettings
+from assets.resources import Postgis, RunFolders
 from geodata.datadrop import hash_inputs
 
 DATA_VERSION_TAG = "dagster/data_version"
@@ -34,10 +34,10 @@ def build_inbox_sensor(job: dg.UnresolvedAssetJobDefinition, assets: list[dg.Ass
     """A sensor that observes the input files and requests runs of ``job``'s assets a change makes stale."""
 
     @dg.sensor(job=job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED)
-    def inbox_sensor(context: dg.SensorEvaluationContext, settings: ResiduaSettings) -> dg.SensorResult:
+    def inbox_sensor(context: dg.SensorEvaluationContext, folders: RunFolders, postgis: Postgis) -> dg.SensorResult:
         """Refresh what a new or changed input file affects (content hashes, not timestamps)."""
-        observed = observations(hash_inputs(settings.data_path))
-        observed[REVIEW_DECISIONS] = (review_store_version(settings, context.instance), [])
+        observed = observations(hash_inputs(folders.data_path))
+        observed[REVIEW_DECISIONS] = (review_store_version(postgis, context.instance), [])
         current = {name: version for name, (version, _) in observed.items()}
         previous = json.loads(context.cursor) if context.cursor else None
         changed = changed_groups(previous or {}, current)

@@ -41,14 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="estimate and rank every site of a data drop, and publish the inventory")
     run.add_argument("--data", type=Path, default=Path("geodata/demo"), help="data drop folder (default: the demo)")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
-    run.add_argument("--draws", type=int, default=N_DRAWS, help=f"Monte Carlo draws per site (default {N_DRAWS})")
-    run.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
-    run.add_argument("--min-dem-coverage", type=float, default=MIN_DEM_COVERAGE,
+    run.add_argument("--draws", type=int, help=f"Monte Carlo draws per site (default {N_DRAWS})")
+    run.add_argument("--seed", type=int, help=f"random seed (default {SEED})")
+    run.add_argument("--min-dem-coverage", type=float,
                      help=f"share of a footprint DEMs must cover (default {MIN_DEM_COVERAGE})")  # fmt: skip
     run.add_argument(
         "--block-size",
         type=float,
-        default=None,
         metavar="M",
         help="block edge (m) of grade models and rasters; default: half the median distance between nearest holes",
     )
@@ -110,13 +109,12 @@ def run_command(args: argparse.Namespace) -> int:
     except DataDropError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    given = {"n_draws": args.draws, "seed": args.seed, "min_dem_coverage": args.min_dem_coverage,
+             "block_size_m": args.block_size}  # fmt: skip
     settings = default_settings(
         data_dir=str(drop.root),
         out_dir=str(args.out.resolve()),
-        n_draws=args.draws,
-        seed=args.seed,
-        min_dem_coverage=args.min_dem_coverage,
-        block_size_m=args.block_size,
+        **{name: value for name, value in given.items() if value is not None},
     )
     banner = " [SYNTHETIC DATA]" if drop.synthetic else ""
     print(f"Residua: estimating {drop.title}{banner}\n  data: {drop.root}\n  out:  {settings.out_path}", flush=True)
@@ -204,10 +202,9 @@ def models_command(store_dir: Path | None, element: str | None = None) -> int:
             return 1
         import dagster as dg
 
-        from assets.grade_models import model_store_root
-        from pipelines.definitions import default_settings
+        from assets.resources import ModelStoreResource
 
-        store_dir = model_store_root(default_settings(), dg.DagsterInstance.get())
+        store_dir = ModelStoreResource().root(dg.DagsterInstance.get())
     store = ModelStore(store_dir)
     cards = store.cards(element.lower() if element else None)
     if not cards:

@@ -91,10 +91,9 @@ def open_store(path: Path | None) -> ReleaseStore | None:
             return None
         import dagster as dg
 
-        from assets.publish import releases_root
-        from pipelines.definitions import default_settings
+        from assets.resources import ReleaseHistory
 
-        path = releases_root(default_settings(), dg.DagsterInstance.get())
+        path = ReleaseHistory().root(dg.DagsterInstance.get())
     return ReleaseStore(path)
 
 

@@ -17,6 +17,8 @@ import rasterio
 import shapely
 from rasterio.transform import from_origin
 
+from geodata.datadrop import DataDrop
+
 #: site_id -> (UTM EPSG, centre easting, centre northing, half side in m, thickness in m, residue type as written)
 PRISM_SITES: dict[str, tuple[int, float, float, float, float, str]] = {
     "P1": (32644, 500_000.0, 2_300_000.0, 150.0, 10.0, "Red Mud"),
@@ -24,6 +26,11 @@ PRISM_SITES: dict[str, tuple[int, float, float, float, float, str]] = {
     "P3": (32643, 700_000.0, 2_500_000.0, 200.0, 6.0, "Copper flotation tailings"),
 }
 PIXEL_M = 10.0
+
+
+def bare_drop(root: Path) -> DataDrop:
+    """A DataDrop for ``root`` without opening it (for assets invoked directly that only need its folder)."""
+    return DataDrop(root=root, sites_path=root / "sites.gpkg", samples_path=None, title="t", synthetic=True)
 
 
 def prism_footprint(site_id: str) -> shapely.Polygon:

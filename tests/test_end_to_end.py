@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from geodata.publish import metal_columns
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
@@ -20,7 +20,7 @@ CONTRACT_COLUMNS = ["site_id", "name", "residue_type", "rank", "score", "confide
 
 
 def _run(data_dir: Path, out_dir: Path) -> dg.ExecuteInProcessResult:
-    settings = ResiduaSettings(data_dir=str(data_dir), out_dir=str(out_dir), n_draws=400)
+    settings = run_settings(data_dir=str(data_dir), out_dir=str(out_dir), n_draws=400)
     job = build_definitions(settings).resolve_job_def("refresh_job")
     return job.execute_in_process(instance=dg.DagsterInstance.ephemeral())
 

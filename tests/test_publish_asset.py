@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from assets.publish import PUBLISHERS
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from geodata.postgis import PostgisTarget
 from geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
 from geodata.review_page import page_payload
@@ -32,7 +32,7 @@ README_FILES = {*OUR_EXPORTS, "grade_model_report.html", "grade_model_report.csv
 def _materialize(tmp_path: Path, **settings: object) -> tuple[dg.ExecuteInProcessResult, Path]:
     drop = write_prism_drop(tmp_path / "drop")
     out = tmp_path / "out"
-    resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200, **settings)
+    resource = run_settings(data_dir=str(drop), out_dir=str(out), n_draws=200, **settings)
     result = (
         build_definitions(resource)
         .resolve_job_def("refresh_job")
@@ -83,12 +83,12 @@ def test_a_run_publishes_every_output_together_and_clears_what_is_stale(tmp_path
     card = json.loads((out / "model_cards" / "ga.json").read_text(encoding="utf-8"))
     assert card["element"] == "ga" and len(card["training_data"]["sha256"]) == 64
     assert [path.name for path in out.iterdir() if path.name.startswith(".")] == []
-    assert page_payload(out / "inventory.gpkg")["sampling_plan"]["top_n"] == ResiduaSettings().plan_top_n
+    assert page_payload(out / "inventory.gpkg")["sampling_plan"]["top_n"] == run_settings().value("plan_top_n")
 
 
 def test_a_run_without_the_release_asset_publishes_what_it_stages(tmp_path):
     drop, out = write_prism_drop(tmp_path / "drop"), tmp_path / "out"
-    resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200)
+    resource = run_settings(data_dir=str(drop), out_dir=str(out), n_draws=200)
     job = build_definitions(resource).resolve_job_def("refresh_job")
     instance = dg.DagsterInstance.ephemeral()
     assert job.execute_in_process(instance=instance).success
@@ -107,7 +107,7 @@ def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_
 
     monkeypatch.setattr("assets.publish.stage_inventory", failing)
     drop = tmp_path / "drop"
-    resource = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200)
+    resource = run_settings(data_dir=str(drop), out_dir=str(out), n_draws=200)
     job = build_definitions(resource).resolve_job_def("refresh_job")
     result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
     assert not result.success and not result.asset_materializations_for_node("release")
@@ -133,7 +133,7 @@ def test_a_run_failing_after_its_inventory_is_staged_leaves_postgis_and_files_at
             raise OSError("disk full")
 
         monkeypatch.setattr("assets.review_report.build_review_page", failing)  # after inventory staged its layers
-        resource = ResiduaSettings(data_dir=str(tmp_path / "drop"), out_dir=str(out), n_draws=200, **postgis)
+        resource = run_settings(data_dir=str(tmp_path / "drop"), out_dir=str(out), n_draws=200, **postgis)
         job = build_definitions(resource).resolve_job_def("refresh_job")
         failed = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
         assert not failed.success
@@ -158,8 +158,8 @@ def test_a_run_failing_after_its_inventory_is_staged_leaves_postgis_and_files_at
 
 
 def test_default_settings_write_every_format():
-    assert ResiduaSettings().formats == list(ALL_FORMATS)
-    assert ResiduaSettings().postgis_url is None
+    assert run_settings().value("formats") == list(ALL_FORMATS)
+    assert run_settings().value("postgis_url") is None
 
 
 def test_inventory_writes_only_the_selected_formats(tmp_path):
@@ -182,7 +182,7 @@ def test_inventory_writes_only_the_selected_formats(tmp_path):
 )
 def test_invalid_publishing_settings_are_refused_with_the_allowed_values(field, value, message):
     with pytest.raises(pydantic.ValidationError, match=message):
-        ResiduaSettings(**{field: value})
+        run_settings(**{field: value})
 
 
 def test_inventory_publishes_to_postgis_from_an_env_var(tmp_path):

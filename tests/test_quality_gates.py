@@ -3,13 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 
 
 def _run(drop, out):
-    job = build_definitions(ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=100, formats=["gpkg", "csv"])
+    job = build_definitions(run_settings(data_dir=str(drop), out_dir=str(out), n_draws=100, formats=["gpkg", "csv"])
                             ).resolve_job_def("refresh_job")  # fmt: skip
     return job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
 

@@ -19,12 +19,13 @@ import pyogrio
 import pytest
 
 from assets.publish import release
-from assets.resources import ResiduaSettings
 from assets.review_report import review_report
+from assets.settings import run_settings
 from geodata.review_page import EMPTY_SAMPLING_PLAN, NO_SAMPLING_PLAN, build_review_page
 from geodata.reviews import append_review, read_reviews
 from geodata.styles import PLANNED_HOLE_ORANGE
 from pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
+from tests.drops import bare_drop
 from tests.geodata.test_review_page import (
     CAMPAIGNS,
     GA_MODEL,
@@ -111,9 +112,9 @@ def _ids(page: object, selector: str) -> list[str]:
 
 def publish_review_report(drop: Path, out: Path) -> None:
     """Build report.html from ``out``'s inventory and publish it, as a run's review_report and release assets do."""
-    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out))
-    review_report(context=dg.build_asset_context(), settings=settings)
-    release(context=dg.build_asset_context(), settings=settings)
+    publishing = run_settings(data_dir=str(drop), out_dir=str(out)).publishing
+    review_report(context=dg.build_asset_context(), publishing=publishing, data_drop=bare_drop(drop))
+    release(context=dg.build_asset_context(), publishing=publishing)
 
 
 def test_file_page_shows_every_site_and_links_map_and_table(browser, tmp_path):

@@ -18,8 +18,8 @@ import pytest
 import shapely
 
 from assets.publish import release
-from assets.resources import ResiduaSettings
 from assets.review_report import review_report
+from assets.settings import run_settings
 from geodata.publish import metal_columns, publish_inventory
 from geodata.review_page import (
     SCREENING_NOTE,
@@ -33,6 +33,7 @@ from geodata.review_page import (
     page_payload,
 )
 from geodata.reviews import append_review
+from tests.drops import bare_drop
 
 #: A name that would end the inline script if the page did not escape its data.
 HOSTILE_NAME = 'Pond </script><script>window.pwned = 1</script> & "quoted" <b>'
@@ -269,10 +270,10 @@ def test_review_report_asset_writes_report_html(tmp_path):
     out, drop = tmp_path / "out", tmp_path / "drop"
     write_inventory(out, data_dir=drop)
     append_review(drop / "reviews.csv", "FA-002", "exclude", "dup of FA-001", "A. Rao")
-    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out))
-    result = review_report(context=dg.build_asset_context(), settings=settings)
+    publishing = run_settings(data_dir=str(drop), out_dir=str(out)).publishing
+    result = review_report(context=dg.build_asset_context(), publishing=publishing, data_drop=bare_drop(drop))
     assert not (out / "report.html").exists()  # staged: the release asset publishes it
-    release(context=dg.build_asset_context(), settings=settings)
+    release(context=dg.build_asset_context(), publishing=publishing)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert _embedded(page)["reviews"]["latest"]["FA-002"]["decision"] == "exclude"
     assert result.metadata["report"].value == str(out / "report.html")
@@ -283,9 +284,9 @@ def test_review_report_asset_without_gpkg_removes_a_stale_report(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("from an earlier run")
-    settings = ResiduaSettings(data_dir=str(tmp_path), out_dir=str(out), formats=["csv"])
-    result = review_report(context=dg.build_asset_context(), settings=settings)
-    release(context=dg.build_asset_context(), settings=settings)
+    publishing = run_settings(data_dir=str(tmp_path), out_dir=str(out), formats=["csv"]).publishing
+    result = review_report(context=dg.build_asset_context(), publishing=publishing, data_drop=bare_drop(tmp_path))
+    release(context=dg.build_asset_context(), publishing=publishing)
     assert not (out / "report.html").exists() and "skipped" in result.metadata
 
 

@@ -7,7 +7,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from geodata.reviews import REVIEWS_FILE, append_review, read_reviews
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
@@ -17,7 +17,7 @@ REVIEW_ASSETS = ("reviews", "site_rankings", "processing_hubs", "inventory", "re
 
 
 def _job(drop: Path, out: Path) -> dg.JobDefinition:
-    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200, sensitivity_draws=50,
+    settings = run_settings(data_dir=str(drop), out_dir=str(out), n_draws=200, sensitivity_draws=50,
                                formats=["gpkg", "csv"])  # fmt: skip
     return build_definitions(settings).resolve_job_def("refresh_job")
 

@@ -8,7 +8,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from geodata.reviews import REVIEWS_FILE, append_review
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
@@ -25,7 +25,7 @@ def held_run(tmp_path_factory):
     sites["dry_density_t_m3"] = 1.0  # P2: 200 m x 200 m x 4 m = 160,000 t
     sites["reported_tonnes"] = sites["site_id"].map({"P1": 900_000.0, "P2": 16_000.0})  # P1: 300 x 300 x 10
     sites.to_file(drop / "sites.gpkg", layer="sites", engine="pyogrio")
-    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(root / "out"), n_draws=200, sensitivity_draws=50,
+    settings = run_settings(data_dir=str(drop), out_dir=str(root / "out"), n_draws=200, sensitivity_draws=50,
                                formats=["gpkg", "csv"])  # fmt: skip
     job = build_definitions(settings).resolve_job_def("refresh_job")
     instance = dg.DagsterInstance.ephemeral(tempdir=str(root / "dagster_home"))

@@ -10,7 +10,8 @@ import geopandas as gpd
 import pandas as pd
 
 from assets.inputs import observations
-from assets.resources import ResiduaSettings
+from assets.resources import Postgis, RunFolders
+from assets.settings import run_settings
 from geodata.review_store import ReviewStore
 from geodata.reviews import REVIEWS_FILE, append_review
 from pipelines.definitions import build_definitions
@@ -21,7 +22,7 @@ NEW_SAMPLE = "NEW-1,P1-0,P1,0,1.5,55,300,<2,,,,,\n"
 
 def _evaluate(defs, drop, cursor, instance=None):
     sensor = defs.resolve_sensor_def("inbox_sensor")
-    resources = {"settings": ResiduaSettings(data_dir=str(drop))}
+    resources = {"folders": RunFolders(data_dir=str(drop)), "postgis": Postgis()}
     instance = instance or dg.DagsterInstance.ephemeral()
     context = dg.build_sensor_context(cursor=cursor, resources=resources, definitions=defs, instance=instance)
     return sensor(context)
@@ -77,7 +78,7 @@ def test_inbox_sensor_reacts_to_content_not_timestamps(tmp_path):
 def test_sensor_runs_honour_a_new_review_and_leave_volumes_alone(tmp_path):
     drop = write_prism_drop(tmp_path / "drop")
     out = tmp_path / "out"
-    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(out), n_draws=200, sensitivity_draws=50,
+    settings = run_settings(data_dir=str(drop), out_dir=str(out), n_draws=200, sensitivity_draws=50,
                                block_draws=60, formats=["gpkg"])  # fmt: skip
     defs = build_definitions(settings)
     job = defs.resolve_job_def("refresh_job")

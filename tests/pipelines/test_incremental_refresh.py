@@ -4,15 +4,17 @@ import dagster as dg
 import numpy as np
 import rasterio
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from pipelines.definitions import all_assets, pipeline_resources
 from tests.drops import write_prism_drop
 
 
 def _features(drop, out, instance) -> dict:
-    resources = pipeline_resources(ResiduaSettings(data_dir=str(drop), out_dir=str(out)))
+    settings = run_settings(data_dir=str(drop), out_dir=str(out))
     selection = dg.AssetSelection.assets("site_features").upstream() - dg.AssetSelection.groups("inputs")
-    result = dg.materialize(all_assets, selection=selection, resources=resources, instance=instance)
+    config = settings.run_config(key.to_user_string() for key in selection.resolve(all_assets))
+    result = dg.materialize(all_assets, selection=selection, resources=pipeline_resources(settings),
+                            instance=instance, run_config=config)  # fmt: skip
     metadata = {}
     for asset in ("site_volumes", "site_features"):
         materialization = result.asset_materializations_for_node(asset)[0]

@@ -7,7 +7,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from geodata.schema import ELEMENTS
 from models.grade_workflow import ElementFit
 from models.model_store import ModelStore, training_data_sha256
@@ -17,10 +17,11 @@ from tests.drops import write_prism_drop
 
 
 def _materialize(drop: Path, out: Path, instance: dg.DagsterInstance, **settings) -> dg.ExecuteInProcessResult:
-    resources = pipeline_resources(ResiduaSettings(data_dir=str(drop), out_dir=str(out), block_draws=60, **settings))
+    chosen = run_settings(data_dir=str(drop), out_dir=str(out), block_draws=60, **settings)
     selection = dg.AssetSelection.assets("grade_models").upstream() - dg.AssetSelection.groups("inputs")
-    return dg.materialize(all_assets, selection=selection, resources=resources, instance=instance,
-                          raise_on_error=False)  # fmt: skip
+    config = chosen.run_config(key.to_user_string() for key in selection.resolve(all_assets))
+    return dg.materialize(all_assets, selection=selection, resources=pipeline_resources(chosen), instance=instance,
+                          run_config=config, raise_on_error=False)  # fmt: skip
 
 
 def _metadata(result: dg.ExecuteInProcessResult) -> dict:
@@ -136,7 +137,7 @@ def test_downstream_assets_get_the_models_through_the_store_checks(tmp_path):
     drop = write_prism_drop(tmp_path / "drop")
     instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "home"))
     first = _materialize(drop, tmp_path / "out", instance)
-    resources = pipeline_resources(ResiduaSettings(data_dir=str(drop), out_dir=str(tmp_path / "out"), block_draws=60))
+    resources = pipeline_resources(run_settings(data_dir=str(drop), out_dir=str(tmp_path / "out"), block_draws=60))
 
     def estimate_grades() -> dg.ExecuteInProcessResult:
         return dg.materialize(all_assets, selection=["grade_estimates"], resources=resources, instance=instance,

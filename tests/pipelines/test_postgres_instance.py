@@ -6,7 +6,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from assets.resources import ResiduaSettings
+from assets.settings import run_settings
 from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 
@@ -35,7 +35,7 @@ def test_run_is_recorded_in_postgres_storage(tmp_path):
     os.environ["RESIDUA_DAGSTER_PG_URL"] = url.replace("postgresql://", "postgresql+psycopg2://")
     try:
         drop = write_prism_drop(tmp_path / "drop")
-        settings = ResiduaSettings(data_dir=str(drop), out_dir=str(tmp_path / "out"), n_draws=100, formats=["gpkg"])
+        settings = run_settings(data_dir=str(drop), out_dir=str(tmp_path / "out"), n_draws=100, formats=["gpkg"])
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
             result = build_definitions(settings).resolve_job_def("refresh_job").execute_in_process(instance=instance)

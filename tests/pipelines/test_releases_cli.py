@@ -11,6 +11,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from assets.resources import EXECUTION_RESOURCES
+from assets.settings import FIELD_OWNERS
 from geodata.releases import ReleaseStore
 from geodata.reviews import append_review
 from geodata.writers import write_geopackage
@@ -46,6 +48,8 @@ def test_releases_are_recorded_compared_and_verified_across_runs(tmp_path, capsy
     assert [m["release_id"] for m in store.manifests()] == ["r0001"]
     first = store.get("r0001")
     assert first["inputs"]["samples.csv"] and first["settings"]["n_draws"] == 100 and set(first["models"]) >= {"ga"}
+    # every setting that shapes the results, from the resources and each asset's config, none of the execution ones
+    assert set(first["settings"]) == {name for name, owner in FIELD_OWNERS.items() if owner not in EXECUTION_RESOURCES}
     assert first["files"]["inventory.gpkg"]["stored"] and not first["files"]["report.html"]["stored"]
     assert any(name.startswith("rasters/") and entry["stored"] for name, entry in first["files"].items())
     lineage = pyogrio.read_dataframe(out / "inventory.gpkg", layer="lineage", read_geometry=False)

@@ -22,7 +22,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from assets.estimates import reviews as reviews_asset
-from assets.resources import ResiduaSettings
+from assets.resources import Postgis
 from geodata.accounts import hash_password
 from geodata.review_store import ReviewStore
 from geodata.reviews import REVIEWS_FILE, append_review
@@ -30,6 +30,7 @@ from models.ranking import rank_sites
 from pipelines.cli import main
 from pipelines.cli_serve import exposure_warnings
 from pipelines.review_service import ServiceSettings, create_app
+from tests.drops import bare_drop
 from tests.geodata.test_postgis import require_postgis_url
 from tests.geodata.test_review_store import postgres_store
 from tests.test_review_browser import TIMEOUT_MS, browser, save_screenshot  # noqa: F401 (browser: a fixture)
@@ -378,8 +379,9 @@ def test_a_decision_in_the_store_reaches_the_reviews_asset_and_the_ranking(tmp_p
     instance = dg.DagsterInstance.ephemeral(tempdir=str(tmp_path / "home"))
     store = ReviewStore.sqlite(Path(instance.root_directory) / "reviews.sqlite").create()
     store.record_decision("A", "exclude", "pond capped in 2019", "b.singh", "r-1")  # later, in the service
-    settings = ResiduaSettings(data_dir=str(drop), out_dir=str(tmp_path / "out"))
-    result = reviews_asset(context=dg.build_asset_context(instance=instance), settings=settings)
+    result = reviews_asset(
+        context=dg.build_asset_context(instance=instance), postgis=Postgis(), data_drop=bare_drop(drop)
+    )
     assert result.history[["decision", "source"]].values.tolist() == [["accept", "reviews.csv"],
                                                                        ["exclude", "review store"]]  # fmt: skip
     estimates = pd.DataFrame({"site_id": ["A", "B"], "value_usd_p50": [10.0, 5.0], "confidence": ["G1", "G1"]})

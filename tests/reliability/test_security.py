@@ -31,7 +31,8 @@ from hypothesis import strategies as st
 from assets.grade_models import GradeModels
 from assets.grade_report import grade_rasters
 from assets.publish import release
-from assets.resources import ResiduaSettings
+from assets.resources import Workers
+from assets.settings import run_settings
 from geodata.datadrop import DataDrop, resolve_inside
 from geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, PostgisTarget, check_identifier, publish_layers
 from geodata.readers import read_sites
@@ -203,12 +204,13 @@ def _invoke_grade_rasters(root: Path, site_ids: list[str]) -> Path:
     with dg.build_asset_context() as context:
         grade_rasters(
             context=context,
-            settings=ResiduaSettings(out_dir=str(out)),
+            publishing=run_settings(out_dir=str(out)).publishing,
+            workers=Workers(),
             data_drop=drop,
             sites=ValidationResult(accepted, accepted.iloc[0:0], len(site_ids)),
             grade_models=GradeModels({"ga": SimpleNamespace(blocks=blocks)}),
         )
-        release(context=context, settings=ResiduaSettings(out_dir=str(out)))
+        release(context=context, publishing=run_settings(out_dir=str(out)).publishing)
     return out
 
 
