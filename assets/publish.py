@@ -1,7 +1,7 @@
 """Publish: the ranked inventory in every selected GIS format (and PostGIS when configured), with provenance.
 
 Every asset that writes into the output folder stages its files in the run's
-:class:`~geodata.writers.Release` (:func:`staging`); the terminal ``release`` asset, which
+:class:`~geodata.transaction.Release` (:func:`staging`); the terminal ``release`` asset, which
 depends on all of them (:data:`PUBLISHERS`), publishes what the run staged in one
 transaction and records it in the release store (:mod:`geodata.releases`). A run that fails
 or is killed before it publishes nothing: Dagster does not run ``release`` after a failed
@@ -44,8 +44,8 @@ from geodata.releases import (
     site_lineage,
 )
 from geodata.schema import STORAGE_CRS
+from geodata.transaction import Release
 from geodata.validate import ValidationResult
-from geodata.writers import Release
 from models.hub_plan import HubPlan
 from models.ranking import review_history
 
@@ -74,7 +74,7 @@ def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable
     """Stage this asset's files in ``release``, for the ``release`` asset to publish.
 
     ``stale``: patterns of the output files this asset owns (removed at publishing when not
-    written again), see :meth:`geodata.writers.Release.part`. In a run that does not include
+    written again), see :meth:`geodata.transaction.Release.part`. In a run that does not include
     the ``release`` asset (e.g. one asset materialized from the UI) the files are published at
     once, so that they are not lost when the run ends.
     """

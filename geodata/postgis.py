@@ -124,45 +124,6 @@ def check_identifier(name: str, pattern: re.Pattern[str], kind: str, length: int
     return name
 
 
-def publish_layers(
-    target: PostgisTarget, layers: Mapping[str, pd.DataFrame], geometry_types: Mapping[str, str] | None = None
-) -> list[str]:
-    """Replace ``layers`` in ``target.schema`` in one transaction; return the tables written.
-
-    Parameters
-    ----------
-    target : PostgisTarget
-    layers : mapping of str to DataFrame
-        Table name -> rows. GeoDataFrames (with a CRS known to EPSG) get a typed geometry
-        column with their SRID and a GiST index; every table gets a ``fid`` primary key
-        (1..n in the frame's order).
-    geometry_types : mapping of str to str, optional
-        PostGIS geometry type per table (e.g. ``{"quarantine": "GEOMETRY"}``) for layers
-        whose content varies between runs; a stable column type lets a re-publish replace
-        rows in place. By default the type of the data (GEOMETRY when mixed).
-
-    Returns
-    -------
-    list of str
-        Qualified names (``schema.table``) of the tables published.
-
-    Raises
-    ------
-    PostgisError
-        If a name is invalid, the database cannot be reached or lacks PostGIS, or the
-        publish fails; the previous tables are then untouched.
-    """
-    _check_table_names(layers)
-    staging = f"{target.schema}__staging"
-    with _publishing(target) as connection:
-        connection.execute(sa.text(f"DROP SCHEMA IF EXISTS {_quote(connection, staging)}"))
-        connection.execute(sa.text(f"CREATE SCHEMA {_quote(connection, staging)}"))
-        for name, frame in layers.items():
-            _write_table(connection, frame, staging, name, (geometry_types or {}).get(name))
-        _swap_in(connection, staging, target.schema, list(layers))
-    return [f"{target.schema}.{name}" for name in layers]
-
-
 def stage_layers(
     target: PostgisTarget, layers: Mapping[str, pd.DataFrame], key: str, geometry_types: Mapping[str, str] | None = None
 ) -> str:
@@ -170,7 +131,7 @@ def stage_layers(
 
     Nothing in ``target.schema`` changes until :func:`publish_staged` with the same ``key``;
     staging again under a key replaces what it held. Parameters and errors as for
-    :func:`publish_layers`; ``key`` is 1-12 lower-case letters or digits.
+    :func:`publish_staged`; ``key`` is 1-12 lower-case letters or digits.
     """
     _check_table_names(layers)
     staging = _staging_schema(target, key)
@@ -188,14 +149,15 @@ def stage_layers(
 def publish_staged(target: PostgisTarget, key: str) -> list[str]:
     """Put the layers staged under ``key`` (:func:`stage_layers`) in place in one transaction; return them.
 
-    Managed tables the staged set lacks are dropped, as by :func:`publish_layers`, and so are
+    Managed tables the staged set lacks are dropped, and so are
     staging schemas of ``target`` that no publish claimed for :data:`STALE_STAGING`.
 
     Raises
     ------
     PostgisError
         If nothing is staged under ``key`` (e.g. another publish dropped it as stale), or
-        as :func:`publish_layers`; the previous tables are then untouched.
+        if the database cannot be reached or lacks PostGIS, or the publish fails; the previous tables are then
+        untouched.
     """
     staging = _staging_schema(target, key)
     with _publishing(target) as connection:

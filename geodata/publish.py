@@ -2,9 +2,8 @@
 
 ``inventory.gpkg`` holds every layer, QGIS styles and provenance; the ranked sites are also
 written as GeoJSON, a zipped Shapefile, FlatGeobuf, GeoParquet and CSV.
-:func:`stage_inventory` writes them into a staging folder (a run's :class:`~geodata.writers.Release`
-publishes them with the run's other files); :func:`publish_inventory` writes and publishes
-them alone. With a PostGIS target, the layers are staged in the database after the files
+:func:`stage_inventory` writes them into a staging folder (a run's :class:`~geodata.transaction.Release`
+publishes them with the run's other files). With a PostGIS target, the layers are staged in the database after the files
 are written and replace the live tables in one transaction just before the files move into
 place: a failure before then publishes neither, and PostGIS and the files change together.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,14 +20,7 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geodata.postgis import PostgisTarget, publish_staged, stage_layers
-from geodata.qgis_project import COUNTRIES_FILE, PROJECT_FILE, write_qgis_project
-from geodata.schema import REPORTED_METALS
-from geodata.stac import STAC_FILES, write_stac_catalog
-from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
-from geodata.vocabulary import DECISIONS
-from geodata.writers import (
-    staged_outputs,
+from geodata.formats import (
     write_csv,
     write_flatgeobuf,
     write_geojson,
@@ -37,6 +28,12 @@ from geodata.writers import (
     write_geoparquet,
     write_shapefile_zip,
 )
+from geodata.postgis import PostgisTarget, publish_staged, stage_layers
+from geodata.qgis_project import COUNTRIES_FILE, PROJECT_FILE, write_qgis_project
+from geodata.schema import REPORTED_METALS
+from geodata.stac import STAC_FILES, write_stac_catalog
+from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
+from geodata.vocabulary import DECISIONS
 
 DISCLAIMER = (
     "Screening estimates for prioritising sites, not a compliant mineral resource statement "
@@ -185,42 +182,6 @@ def check_formats(formats: Iterable[str]) -> list[str]:
     return canonical
 
 
-def publish_inventory(
-    out_dir: Path,
-    sites_ranked: gpd.GeoDataFrame,
-    samples: gpd.GeoDataFrame,
-    quarantine: gpd.GeoDataFrame,
-    metadata: Mapping[str, object],
-    formats: Iterable[str] = ALL_FORMATS,
-    hubs: gpd.GeoDataFrame | None = None,
-    postgis: PostgisTarget | None = None,
-    tables: Mapping[str, pd.DataFrame] | None = None,
-    catalogue: bool = False,
-    hub_assignments: gpd.GeoDataFrame | None = None,
-    sampling_plan: gpd.GeoDataFrame | None = None,
-) -> dict[str, Path]:
-    """Write the inventory in each selected format (and to PostGIS) and publish it; return the files.
-
-    The files are staged, then published in one transaction (:func:`~geodata.writers.staged_outputs`):
-    exports of formats not selected this time (:data:`INVENTORY_FILES`) are removed from
-    ``out_dir``, and a failure anywhere leaves ``out_dir`` as it was. Parameters as for
-    :func:`stage_inventory`, with ``out_dir`` the output folder; the inventory alone is published
-    unless ``catalogue`` is set (the QGIS project and the STAC catalog describe a run's whole
-    output, see :func:`stage_catalogue`).
-
-    Returns
-    -------
-    dict of str to Path
-        Output name -> final path, e.g. ``inventory``, ``sites_ranked_csv``.
-    """
-    before = None if postgis is None else partial(publish_staged_inventory, postgis)
-    with staged_outputs(out_dir, stale=INVENTORY_FILES, before=before) as staging:
-        written = stage_inventory(staging, sites_ranked, samples, quarantine, metadata, formats=formats, hubs=hubs,
-                                  postgis=postgis, tables=tables, catalogue=catalogue,
-                                  hub_assignments=hub_assignments, sampling_plan=sampling_plan)  # fmt: skip
-    return {key: out_dir / path.relative_to(staging) for key, path in written.items()}
-
-
 def stage_inventory(
     staging: Path,
     sites_ranked: gpd.GeoDataFrame,
@@ -240,7 +201,7 @@ def stage_inventory(
     Parameters
     ----------
     staging : Path
-        A staging folder (:meth:`geodata.writers.Release.part`); nothing is published here.
+        A staging folder (:meth:`geodata.transaction.Release.part`); nothing is published here.
     sites_ranked, samples, quarantine : GeoDataFrame
         The published layers, in EPSG:4326.
     metadata : mapping

@@ -20,7 +20,7 @@ verification starts from it. A publish whose content equals the newest release o
 output folder (same inputs, settings, code, models and published tables) records nothing.
 
 A release is recorded only after its files are published (:meth:`ReleaseStore.record` runs
-after :meth:`geodata.writers.Release.commit`); manifests and blobs are written to temporary
+after :meth:`geodata.transaction.Release.commit`); manifests and blobs are written to temporary
 files and renamed into place, so a run killed at any moment leaves no partial release.
 
 :func:`site_lineage` builds the per-site ``lineage`` table published in ``inventory.gpkg``;
@@ -48,10 +48,11 @@ import pyogrio
 import shapely
 
 from geodata.datadrop import hash_inputs, sha256_file
+from geodata.formats import no_gdal_sidecars
 from geodata.provenance import code_version
 from geodata.reference_tables import ReferenceTables
 from geodata.schema import REPORTED_METALS
-from geodata.writers import STAGING_PREFIX, Release, fsync_path, no_gdal_sidecars
+from geodata.transaction import STAGING_PREFIX, Release, fsync_path
 
 try:
     import fcntl

@@ -31,10 +31,10 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from geodata.formats import no_gdal_sidecars
 from geodata.releases import diff_summary, model_ids
 from geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
 from geodata.vocabulary import page_vocabulary
-from geodata.writers import no_gdal_sidecars
 
 STATIC_DIR = Path(__file__).with_name("static")
 LEAFLET_JS = "leaflet-1.9.4.min.js"

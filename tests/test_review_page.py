@@ -20,7 +20,7 @@ import shapely
 from assets.publish import release
 from assets.review_report import review_report
 from assets.settings import run_settings
-from geodata.publish import metal_columns, publish_inventory
+from geodata.publish import metal_columns
 from geodata.review_page import (
     SCREENING_NOTE,
     SERVED_SLOT,
@@ -34,6 +34,7 @@ from geodata.review_page import (
 )
 from geodata.reviews import append_review
 from tests.drops import bare_drop
+from tests.publishing import publish_inventory
 
 #: A name that would end the inline script if the page did not escape its data.
 HOSTILE_NAME = 'Pond </script><script>window.pwned = 1</script> & "quoted" <b>'

@@ -26,6 +26,7 @@ import pytest
 import shapely
 
 from geodata import publish as publish_module
+from geodata.formats import DBF_FIELD_NAMES, dbf_field_names
 from geodata.publish import (
     ALL_FORMATS,
     DISCLAIMER,
@@ -33,10 +34,9 @@ from geodata.publish import (
     ExportFormatError,
     check_formats,
     metal_columns,
-    publish_inventory,
 )
 from geodata.styles import LAYER_STYLES_COLUMNS
-from geodata.writers import DBF_FIELD_NAMES, dbf_field_names
+from tests.publishing import publish_inventory
 
 VALIDATE_GPKG = Path("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py")
 LONG_TEXT = "x" * 300  # longer than a DBF text field (254)

@@ -31,9 +31,10 @@ import shapely.geometry
 import yaml
 
 from geodata.features_api import FeaturesApiError, write_pygeoapi_config
-from geodata.publish import DISCLAIMER, publish_inventory
+from geodata.publish import DISCLAIMER
 from tests.geodata.test_exports import METADATA, quarantine, ranked_sites, samples
 from tests.geodata.test_qgis_project import QGIS_MISSING, SYSTEM_PYTHON
+from tests.publishing import publish_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 #: Sites S1 (78.0, 21.0) and S2 (80.5, 22.5) are inside, S3 (85.0, 24.0) is not.

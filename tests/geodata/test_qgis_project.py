@@ -30,7 +30,7 @@ from affine import Affine
 
 from geodata.crs import local_utm_crs
 from geodata.gpkg_metadata import QGIS_METADATA_URI
-from geodata.publish import CATALOGUE_FILES, publish_inventory
+from geodata.publish import CATALOGUE_FILES
 from geodata.qgis_project import (
     PROJECT_FILE,
     PROJECT_NAME,
@@ -45,8 +45,9 @@ from geodata.qgis_project import (
 )
 from geodata.rasters import cog_bytes
 from geodata.styles import RANK_CLASSES
-from geodata.writers import Release
+from geodata.transaction import Release
 from tests.geodata.test_exports import DISCLAIMER, METADATA, quarantine, ranked_sites
+from tests.publishing import publish_inventory
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 RANK_1_COLOUR = RANK_CLASSES[0][3]  # sites ranked 1-10: their fill and their centroid symbol

@@ -20,7 +20,7 @@ from geodata.releases import (
     published_files,
     site_lineage,
 )
-from geodata.writers import Release
+from geodata.transaction import Release
 
 
 def _publish(out: Path, files: dict[str, bytes]) -> dict[str, Path]:
@@ -119,7 +119,7 @@ def test_a_publish_that_fails_while_moving_its_files_records_no_release(tmp_path
     def failing(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("geodata.writers._apply", failing)
+    monkeypatch.setattr("geodata.transaction._apply", failing)
     with pytest.raises(OSError, match="disk full"):
         release.commit(before=lambda _: prepared.append(store.prepare(published_files(release), run_id="r",
                                                                       out_dir=out)))  # fmt: skip

@@ -11,8 +11,10 @@ import pyogrio
 import pytest
 import shapely
 
-from geodata.publish import DISCLAIMER, LEADING_COLUMNS, metal_columns, publish_inventory
-from geodata.writers import STAGING_PREFIX, Release, recover_outputs, staged_outputs, write_geopackage
+from geodata.formats import write_geopackage
+from geodata.publish import DISCLAIMER, LEADING_COLUMNS, metal_columns
+from geodata.transaction import STAGING_PREFIX, Release, recover_outputs
+from tests.publishing import publish_inventory, staged_outputs
 
 OGRINFO = Path("/usr/bin/ogrinfo")
 
@@ -60,18 +62,18 @@ def _files(folder: Path) -> dict[str, str]:
     }
 
 
-def test_a_release_publishes_nothing_until_every_expected_part_is_done(tmp_path):
+def test_a_release_publishes_nothing_until_it_is_committed(tmp_path):
     out = tmp_path / "out"
     release = Release.open(out, key="run-1")
     with release.part("report") as staging:
         (staging / "report.csv").write_text("new")
-    assert release.commit_if_complete({"report", "rasters"}) is False
+    assert release.done() == {"report"}
     assert [path.name for path in out.iterdir()] == [f"{STAGING_PREFIX}run-1"]  # staged, hidden, nothing published
     assert Release.open(out, key="run-1") is release  # every producer of a run joins the same release
     with release.part("rasters") as staging:
         (staging / "rasters").mkdir()
         (staging / "rasters" / "P1_ga_grade.tif").write_text("P1")
-    assert release.commit_if_complete({"report", "rasters"}) is True
+    release.commit()
     assert _files(out) == {"report.csv": "new", "rasters/P1_ga_grade.tif": "P1"}
     with pytest.raises(RuntimeError, match="already published"):
         release.commit()
@@ -84,7 +86,6 @@ def test_a_failed_part_is_never_published(tmp_path):
         (staging / "half.tif").write_text("half")
         raise RuntimeError("boom")
     assert release.done() == set()
-    assert release.commit_if_complete({"rasters"}) is False
     release.discard()
     assert list(out.iterdir()) == []
 

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geodata.publish import metal_columns, publish_inventory
+from geodata.publish import metal_columns
+from tests.publishing import publish_inventory
 
 
 def layers(marker: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:

@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 
 from geodata.publish import FORMAT_FILES
-from geodata.writers import recover_outputs, staged_outputs
+from geodata.transaction import recover_outputs
+from tests.publishing import staged_outputs
 from tests.reliability.helpers import read_inventory, staging_dirs, subprocess_env
 
 LOOP = Path(__file__).with_name("_publish_loop.py")
@@ -203,7 +204,7 @@ def test_a_failed_move_publishes_nothing(tmp_path, monkeypatch):
     with staged_outputs(out) as staging:
         for name in ("a.csv", "b.csv", "c.csv"):
             (staging / name).write_text("old\n")
-    from geodata import writers
+    from geodata import transaction
 
     real_replace, calls = os.replace, []
 
@@ -213,7 +214,7 @@ def test_a_failed_move_publishes_nothing(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(target))
         return real_replace(source, target)
 
-    monkeypatch.setattr(writers.os, "replace", flaky_replace)
+    monkeypatch.setattr(transaction.os, "replace", flaky_replace)
     with pytest.raises(PermissionError), staged_outputs(out) as staging:
         for name in ("a.csv", "b.csv", "c.csv"):
             (staging / name).write_text("new\n")
@@ -228,7 +229,7 @@ def test_a_failed_move_of_a_stale_file_publishes_nothing(tmp_path, monkeypatch):
     with staged_outputs(out) as staging:
         (staging / "a.csv").write_text("old\n")
         (staging / "gone.csv").write_text("old\n")
-    from geodata import writers
+    from geodata import transaction
 
     real_replace = os.replace
 
@@ -237,7 +238,7 @@ def test_a_failed_move_of_a_stale_file_publishes_nothing(tmp_path, monkeypatch):
             raise PermissionError(13, "Permission denied", str(source))
         return real_replace(source, target)
 
-    monkeypatch.setattr(writers.os, "replace", failing_replace)
+    monkeypatch.setattr(transaction.os, "replace", failing_replace)
     with pytest.raises(PermissionError), staged_outputs(out, stale=["gone.csv"]) as staging:
         (staging / "a.csv").write_text("new\n")
         (staging / "b.csv").write_text("new\n")
@@ -262,6 +263,6 @@ def test_staging_folders_are_hidden_and_not_read_back(tmp_path):
     ]
     # a ".staging" name written in a string (a glob or a path), not an attribute such as release.staging
     mentions = [
-        path for path in readers if re.search(r"[\"'/*]\.staging", path.read_text()) and path.name != "writers.py"
+        path for path in readers if re.search(r"[\"'/*]\.staging", path.read_text()) and path.name != "transaction.py"
     ]
     assert mentions == [], mentions

@@ -34,11 +34,12 @@ from assets.publish import release
 from assets.resources import Workers
 from assets.settings import run_settings
 from geodata.datadrop import DataDrop, resolve_inside
-from geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, PostgisTarget, check_identifier, publish_layers
+from geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, PostgisTarget, check_identifier
 from geodata.readers import read_sites
 from geodata.validate import ValidationResult, validate_sites
 from geodata.volumes import measure_site_volumes
 from tests.drops import write_prism_drop
+from tests.publishing import publish_layers
 from tests.reliability.helpers import REPO, assert_clean_validate, files_under, plant_pickles
 
 OUTSIDE = "points outside the data directory"
