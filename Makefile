@@ -45,7 +45,7 @@ postgres-stop:
 	bash scripts/stop-postgres.sh
 
 dev: install $(RESIDUA_DAGSTER_DIR)
-	$(BIN)/dagster dev -m pipelines.definitions -h 127.0.0.1 -p 3000
+	$(BIN)/dagster dev -m residua.pipelines.definitions -h 127.0.0.1 -p 3000
 
 # The team review service on $(OUT) (run `make run` first), decisions in .dagster/reviews.sqlite
 # (or PostgreSQL when RESIDUA_POSTGIS_URL is set). There is no default password: the first admin is

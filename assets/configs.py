@@ -1,17 +1,16 @@
 """Per-asset tunables as Dagster run config: each asset that has knobs takes one of these as ``config``.
 
-Defaults are defined here once; the CLI, the launchpad and :func:`assets.settings.run_settings`
+Defaults are defined here once; the CLI, the launchpad and :func:`residua.assets.settings.run_settings`
 read them from these classes. Field names are unique across the classes and the shared
-resources (:mod:`assets.resources`), so one flat set of overrides maps onto them.
+resources (:mod:`residua.assets.resources`), so one flat set of overrides maps onto them.
 """
 
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field, field_validator
-
-from geodata.volumes import MIN_DEM_COVERAGE
-from models.hub_plan import (
+from residua.geodata.volumes import MIN_DEM_COVERAGE
+from residua.models.hub_plan import (
     CAPACITY_T_PER_YEAR,
     FIXED_COST_USD,
     HAUL_COST_USD_PER_T_KM,
@@ -21,7 +20,14 @@ from models.hub_plan import (
     SITE_CANDIDATES,
     HubCosts,
 )
-from models.sampling_plan import CAMPAIGN_SIZES, COST_PER_HOLE_USD, MIN_GAIN, MOBILISATION_USD, PLAN_HOLES, PlanOptions
+from residua.models.sampling_plan import (
+    CAMPAIGN_SIZES,
+    COST_PER_HOLE_USD,
+    MIN_GAIN,
+    MOBILISATION_USD,
+    PLAN_HOLES,
+    PlanOptions,
+)
 
 
 class VolumeConfig(dg.Config):

@@ -5,27 +5,26 @@ from dataclasses import dataclass
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
-
-from assets.configs import GradeTonnageConfig, HubPlanConfig, RankingConfig
-from assets.grade_models import GradeModels
-from assets.resources import InventoryRules, MonteCarlo, Postgis, Workers
-from assets.settings import config_metadata
-from geodata.datadrop import DataDrop
-from geodata.reference_tables import ReferenceTables
-from geodata.review_store import read_site_reviews
-from geodata.reviews import REVIEWS_FILE
-from geodata.schema import ELEMENTS, STORAGE_CRS
-from geodata.validate import ValidationResult
-from geodata.vocabulary import ACCEPT_TONNAGE, HELD_STATUS, REVIEW_STATUS
-from models.element_correlation import element_correlation
-from models.estimates import estimate_resources
-from models.grade_tonnage import grade_tonnage_curves
-from models.grade_workflow import site_distributions
-from models.hub_plan import HubPlan
-from models.hubs import HUBS_FILE, plan_hubs, read_hubs, site_centroids
-from models.ranking import rank_sites, review_quarantine
-from models.sensitivity import rank_stability
-from models.simulation import SimulationInputs, iter_draws
+from residua.assets.configs import GradeTonnageConfig, HubPlanConfig, RankingConfig
+from residua.assets.grade_models import GradeModels
+from residua.assets.resources import InventoryRules, MonteCarlo, Postgis, Workers
+from residua.assets.settings import config_metadata
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.reference_tables import ReferenceTables
+from residua.geodata.review_store import read_site_reviews
+from residua.geodata.reviews import REVIEWS_FILE
+from residua.geodata.schema import ELEMENTS, STORAGE_CRS
+from residua.geodata.validate import ValidationResult
+from residua.geodata.vocabulary import ACCEPT_TONNAGE, HELD_STATUS, REVIEW_STATUS
+from residua.models.element_correlation import element_correlation
+from residua.models.estimates import estimate_resources
+from residua.models.grade_tonnage import grade_tonnage_curves
+from residua.models.grade_workflow import site_distributions
+from residua.models.hub_plan import HubPlan
+from residua.models.hubs import HUBS_FILE, plan_hubs, read_hubs, site_centroids
+from residua.models.ranking import rank_sites, review_quarantine
+from residua.models.sensitivity import rank_stability
+from residua.models.simulation import SimulationInputs, iter_draws
 
 
 @dataclass(frozen=True)

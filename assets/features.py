@@ -6,17 +6,16 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
-
-from assets.configs import TonnageConfig, VolumeConfig
-from assets.resources import InventoryRules, Workers
-from assets.settings import config_metadata
-from geodata.datadrop import DataDrop
-from geodata.reference_tables import ReferenceTables
-from geodata.result_cache import ResultCache
-from geodata.validate import ValidationResult
-from geodata.volumes import measure_site_volumes
-from geodata.zonal import site_covariates
-from models.tonnage import estimate_tonnage
+from residua.assets.configs import TonnageConfig, VolumeConfig
+from residua.assets.resources import InventoryRules, Workers
+from residua.assets.settings import config_metadata
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.reference_tables import ReferenceTables
+from residua.geodata.result_cache import ResultCache
+from residua.geodata.validate import ValidationResult
+from residua.geodata.volumes import measure_site_volumes
+from residua.geodata.zonal import site_covariates
+from residua.models.tonnage import estimate_tonnage
 
 
 @dataclass(frozen=True)

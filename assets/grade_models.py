@@ -4,19 +4,18 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import pandas as pd
-
-from assets.configs import GradeModelConfig
-from assets.resources import ModelStoreResource, MonteCarlo, RunFolders, Workers
-from assets.settings import config_metadata
-from geodata.datadrop import DataDrop
-from geodata.reference_tables import ReferenceTables
-from geodata.schema import ELEMENTS
-from geodata.validate import ValidationResult
-from geodata.zonal import find_covariates
-from models.grade_workflow import ElementFit, fit_element, site_covariate_columns
-from models.model_store import ModelStore, StoredModel, element_card
-from models.report import BASELINES, validation_tables, within_site_predictions
-from models.reproduction import reproduction_summary, reproduction_table
+from residua.assets.configs import GradeModelConfig
+from residua.assets.resources import ModelStoreResource, MonteCarlo, RunFolders, Workers
+from residua.assets.settings import config_metadata
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.reference_tables import ReferenceTables
+from residua.geodata.schema import ELEMENTS
+from residua.geodata.validate import ValidationResult
+from residua.geodata.zonal import find_covariates
+from residua.models.grade_workflow import ElementFit, fit_element, site_covariate_columns
+from residua.models.model_store import ModelStore, StoredModel, element_card
+from residua.models.report import BASELINES, validation_tables, within_site_predictions
+from residua.models.reproduction import reproduction_summary, reproduction_table
 
 
 @dataclass(frozen=True)
@@ -24,7 +23,7 @@ class GradeModels:
     """Fitted models by element, each one's model card and id (as saved in the model store) and
     their validation: held-out predictions and the site-level and within-site score tables
     (``models.report``), computed once for the report, the checks and the cards. Stored and
-    loaded by :class:`assets.model_io.GradeModelsIOManager`."""
+    loaded by :class:`residua.assets.model_io.GradeModelsIOManager`."""
 
     fits: dict[str, ElementFit]
     cards: dict[str, dict] = field(default_factory=dict)

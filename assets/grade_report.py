@@ -5,18 +5,17 @@ import json
 import dagster as dg
 import pandas as pd
 from joblib import delayed
-
-from assets.grade_models import GradeModels
-from assets.publish import output_release, staging
-from assets.resources import Publishing, Workers
-from geodata.crs import local_utm_crs
-from geodata.datadrop import DataDrop
-from geodata.html_report import grade_model_html
-from geodata.progress import run_jobs
-from geodata.provenance import code_version
-from geodata.rasters import cog_bytes, safe_file_stem
-from geodata.validate import ValidationResult
-from models.report import diagnostic_figures
+from residua.assets.grade_models import GradeModels
+from residua.assets.publish import output_release, staging
+from residua.assets.resources import Publishing, Workers
+from residua.geodata.crs import local_utm_crs
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.html_report import grade_model_html
+from residua.geodata.progress import run_jobs
+from residua.geodata.provenance import code_version
+from residua.geodata.rasters import cog_bytes, safe_file_stem
+from residua.geodata.validate import ValidationResult
+from residua.models.report import diagnostic_figures
 
 REPORT_NOTES = (
     "Within-site rows pool held-out composites of every modelled site: 'residua' is the model each site chose by "

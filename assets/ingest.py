@@ -2,11 +2,10 @@
 
 import dagster as dg
 import pandas as pd
-
-from geodata.datadrop import DataDrop
-from geodata.readers import read_samples, read_sites
-from geodata.reference_tables import ReferenceTables, load_reference_tables
-from geodata.validate import ValidationResult, no_samples, validate_samples, validate_sites
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.readers import read_samples, read_sites
+from residua.geodata.reference_tables import ReferenceTables, load_reference_tables
+from residua.geodata.validate import ValidationResult, no_samples, validate_samples, validate_sites
 
 
 @dg.asset(group_name="ingest", deps=["reference_files"])

@@ -1,6 +1,6 @@
 """The pipeline's inputs as observable source assets, versioned by content (SHA-256).
 
-One source asset per group of the data drop's files (:data:`geodata.input_groups.INPUT_GROUPS`)
+One source asset per group of the data drop's files (:data:`residua.geodata.input_groups.INPUT_GROUPS`)
 and one for the decisions recorded through ``residua serve`` (``review_decisions``). The asset
 that reads an input depends on it, so a changed input makes stale, and reruns, exactly the
 assets downstream of it in the asset graph (see ``pipelines/automation.py``).
@@ -9,11 +9,10 @@ assets downstream of it in the asset graph (see ``pipelines/automation.py``).
 import warnings
 
 import dagster as dg
-
-from assets.resources import Postgis, RunFolders
-from geodata.datadrop import hash_inputs
-from geodata.input_groups import INPUT_GROUPS, group_versions, input_group
-from geodata.review_store import decisions_version
+from residua.assets.resources import Postgis, RunFolders
+from residua.geodata.datadrop import hash_inputs
+from residua.geodata.input_groups import INPUT_GROUPS, group_versions, input_group
+from residua.geodata.review_store import decisions_version
 
 #: The source asset of the review store's decisions (PostgreSQL, else SQLite in the instance folder).
 REVIEW_DECISIONS = "review_decisions"

@@ -1,7 +1,7 @@
 """The ``grade_models`` IO manager: downstream assets get the fitted models from the model store, checked.
 
 ``grade_models`` saves every element's fit with its model card in the project's model store
-(:class:`models.model_store.ModelStore`). This IO manager records which models a
+(:class:`residua.models.model_store.ModelStore`). This IO manager records which models a
 materialization made (their ids) and its validation tables (Parquet), and loads the fits back
 through :meth:`ModelStore.load`, which refuses an artifact whose hash or card does not match.
 Nothing downstream unpickles an unchecked file.
@@ -15,10 +15,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-
-from assets.grade_models import GradeModels
-from assets.resources import ModelStoreResource, RunFolders
-from models.model_store import ModelStore
+from residua.assets.grade_models import GradeModels
+from residua.assets.resources import ModelStoreResource, RunFolders
+from residua.models.model_store import ModelStore
 
 MANIFEST = "models.json"
 TABLES = ("predictions", "site_level", "within_site", "reproduction")

@@ -1,9 +1,9 @@
 """Publish: the ranked inventory in every selected GIS format (and PostGIS when configured), with provenance.
 
 Every asset that writes into the output folder stages its files in the run's
-:class:`~geodata.transaction.Release` (:func:`staging`); the terminal ``release`` asset, which
+:class:`~residua.geodata.transaction.Release` (:func:`staging`); the terminal ``release`` asset, which
 depends on all of them (:data:`PUBLISHERS`), publishes what the run staged in one
-transaction and records it in the release store (:mod:`geodata.releases`). A run that fails
+transaction and records it in the release store (:mod:`residua.geodata.releases`). A run that fails
 or is killed before it publishes nothing: Dagster does not run ``release`` after a failed
 upstream step.
 """
@@ -19,16 +19,15 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
-
-from assets.estimates import SiteReviews
-from assets.features import SiteVolumes
-from assets.resources import Publishing, Workers
-from assets.settings import release_settings
-from geodata.datadrop import DataDrop
-from geodata.provenance import code_version
-from geodata.publish import INVENTORY_FILES, publish_staged_inventory, stage_inventory
-from geodata.reference_tables import ReferenceTables
-from geodata.releases import (
+from residua.assets.estimates import SiteReviews
+from residua.assets.features import SiteVolumes
+from residua.assets.resources import Publishing, Workers
+from residua.assets.settings import release_settings
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.provenance import code_version
+from residua.geodata.publish import INVENTORY_FILES, publish_staged_inventory, stage_inventory
+from residua.geodata.reference_tables import ReferenceTables
+from residua.geodata.releases import (
     CHANGE_COLUMNS,
     PreparedRelease,
     ReleaseStore,
@@ -43,11 +42,11 @@ from geodata.releases import (
     release_inputs,
     site_lineage,
 )
-from geodata.schema import STORAGE_CRS
-from geodata.transaction import Release
-from geodata.validate import ValidationResult
-from models.hub_plan import HubPlan
-from models.ranking import review_history
+from residua.geodata.schema import STORAGE_CRS
+from residua.geodata.transaction import Release
+from residua.geodata.validate import ValidationResult
+from residua.models.hub_plan import HubPlan
+from residua.models.ranking import review_history
 
 #: Assets that stage files for the output folder: the ``release`` asset depends on each, so it
 #: publishes after every one of them a run selected (an asset that stages files must be listed).
@@ -74,7 +73,7 @@ def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable
     """Stage this asset's files in ``release``, for the ``release`` asset to publish.
 
     ``stale``: patterns of the output files this asset owns (removed at publishing when not
-    written again), see :meth:`geodata.transaction.Release.part`. In a run that does not include
+    written again), see :meth:`residua.geodata.transaction.Release.part`. In a run that does not include
     the ``release`` asset (e.g. one asset materialized from the UI) the files are published at
     once, so that they are not lost when the run ends.
     """

@@ -1,7 +1,7 @@
 """Resources for what several assets share: folders, Monte Carlo, inventory rules, workers, PostGIS and stores.
 
 Each is a :class:`dagster.ConfigurableResource` with its defaults defined here once; per-asset
-tunables are run config (:mod:`assets.configs`). :func:`assets.settings.run_settings` builds
+tunables are run config (:mod:`residua.assets.configs`). :func:`residua.assets.settings.run_settings` builds
 both from one flat set of overrides.
 """
 
@@ -11,16 +11,15 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from pydantic import Field, field_validator
-
-from assets.parallel import parallel_backend
-from geodata.datadrop import DataDrop, open_data_drop
-from geodata.postgis import SCHEMA_NAME, PostgisTarget, check_identifier
-from geodata.publish import ALL_FORMATS, check_formats
-from geodata.releases import ReleaseStore
-from models.model_store import ModelStore
-from models.ranking import TONNAGE_BAND
-from models.sampling_plan import TOP_N
-from models.simulation import N_DRAWS, SEED
+from residua.assets.parallel import parallel_backend
+from residua.geodata.datadrop import DataDrop, open_data_drop
+from residua.geodata.postgis import SCHEMA_NAME, PostgisTarget, check_identifier
+from residua.geodata.publish import ALL_FORMATS, check_formats
+from residua.geodata.releases import ReleaseStore
+from residua.models.model_store import ModelStore
+from residua.models.ranking import TONNAGE_BAND
+from residua.models.sampling_plan import TOP_N
+from residua.models.simulation import N_DRAWS, SEED
 
 
 class RunFolders(dg.ConfigurableResource):

@@ -1,12 +1,11 @@
 """The review map, report.html, built from the published inventory."""
 
 import dagster as dg
-
-from assets.publish import output_release, staging
-from assets.resources import Publishing
-from geodata.datadrop import DataDrop
-from geodata.review_page import build_review_page
-from geodata.reviews import REVIEWS_FILE
+from residua.assets.publish import output_release, staging
+from residua.assets.resources import Publishing
+from residua.geodata.datadrop import DataDrop
+from residua.geodata.review_page import build_review_page
+from residua.geodata.reviews import REVIEWS_FILE
 
 REPORT_FILE = "report.html"
 

@@ -4,15 +4,14 @@ import dagster as dg
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-
-from assets.configs import SamplingPlanConfig
-from assets.grade_models import GradeModels
-from assets.resources import InventoryRules
-from assets.settings import config_metadata
-from geodata.reference_tables import ReferenceTables
-from geodata.validate import ValidationResult
-from models.sampling_plan import hole_log_sd, plan_campaigns, plan_holes, planned_depth
-from models.simulation import SimulationInputs
+from residua.assets.configs import SamplingPlanConfig
+from residua.assets.grade_models import GradeModels
+from residua.assets.resources import InventoryRules
+from residua.assets.settings import config_metadata
+from residua.geodata.reference_tables import ReferenceTables
+from residua.geodata.validate import ValidationResult
+from residua.models.sampling_plan import hole_log_sd, plan_campaigns, plan_holes, planned_depth
+from residua.models.simulation import SimulationInputs
 
 
 def decision_sites(site_rankings: pd.DataFrame, site_features: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 The CLI, the tests and the benchmarks name a setting by its field (``n_draws=200``,
 ``block_size_m=25``); :func:`run_settings` hands each to the resource or asset config that
-declares it, so defaults live only in :mod:`assets.resources` and :mod:`assets.configs`.
+declares it, so defaults live only in :mod:`residua.assets.resources` and :mod:`residua.assets.configs`.
 """
 
 from collections.abc import Iterable
@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-
-from assets.configs import ASSET_CONFIGS
-from assets.resources import EXECUTION_RESOURCES, SHARED_RESOURCES, Publishing, RunFolders
+from residua.assets.configs import ASSET_CONFIGS
+from residua.assets.resources import EXECUTION_RESOURCES, SHARED_RESOURCES, Publishing, RunFolders
 
 
 def _field_owners() -> dict[str, str]:
@@ -69,7 +68,7 @@ def run_settings(**overrides: object) -> RunSettings:
 
     >>> settings = run_settings(n_draws=200, block_size_m=25.0)
     >>> settings.value("n_draws"), settings.configs["grade_models"].block_size_m, settings.value("seed")
-    (200, 25.0, 42)
+    (200, 25.0, 20261125)
     >>> run_settings(draws=1)
     Traceback (most recent call last):
     ...
@@ -105,7 +104,7 @@ def materialized_config(instance: dg.DagsterInstance, asset: str) -> dg.Config:
 
 def release_settings(context: dg.AssetExecutionContext, publishing: Publishing) -> dict[str, object]:
     """The settings a release manifest records: those of the shared resources that change what is
-    published (not :data:`~assets.resources.EXECUTION_RESOURCES`) and the config of every asset's latest
+    published (not :data:`~residua.assets.resources.EXECUTION_RESOURCES`) and the config of every asset's latest
     materialization (this run's where it ran them, an earlier run's for the values it reused)."""
     values: dict[str, object] = {}
     for key in Publishing.model_fields:

@@ -12,9 +12,9 @@ Each case reads the stored ``simulation_inputs``, ``site_rankings`` and ``sites`
 pickles Dagster's filesystem IO manager wrote under ``<RESIDUA_DAGSTER_DIR>/storage``) and the
 drop's ``hubs.csv`` if any, builds the feeding sites exactly as the ``processing_hubs`` asset does
 (ranked sites only), draws every site once (kept in memory, so both plans see the same draws),
-then plans twice with the run's default settings (:class:`assets.configs.HubPlanConfig`):
+then plans twice with the run's default settings (:class:`residua.assets.configs.HubPlanConfig`):
 
-* ``milp``: :func:`models.hub_plan.plan_network`, candidates = k-means proposals + top sites;
+* ``milp``: :func:`residua.models.hub_plan.plan_network`, candidates = k-means proposals + top sites;
 * ``kmeans``: the same k-means (or given) hubs, every hub with a site in reach opened, each site
   feeding the nearest hub within ``haul_km`` (capacity and minimum feed not enforced).
 
@@ -42,11 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from assets.configs import HubPlanConfig  # noqa: E402
-from models.hub_plan import HubPlan, conditional_value_at_risk, plan_network  # noqa: E402
-from models.hubs import HUB_METALS, HUBS_FILE, read_hubs, site_centroids  # noqa: E402
-from models.simulation import SEED, ResourceDraws, iter_draws  # noqa: E402
+from residua.assets.configs import HubPlanConfig  # noqa: E402
+from residua.models.hub_plan import HubPlan, conditional_value_at_risk, plan_network  # noqa: E402
+from residua.models.hubs import HUB_METALS, HUBS_FILE, read_hubs, site_centroids  # noqa: E402
+from residua.models.simulation import SEED, ResourceDraws, iter_draws  # noqa: E402
 
 SCALE_HOME = Path("/tmp/residua_scale_benchmark")
 DEFAULT_CASES = (

@@ -13,11 +13,11 @@ Issue 17. On SYNTHETIC demo drops whose truth is known (``geodata/demo/make_demo
    * ``top``: the plan's campaign sizes, in its priority order, at the sites ranked highest by P50 value.
 
    ``even`` and ``top`` holes are placed by the plan's own maximin placement
-   (:func:`models.sampling_plan.plan_holes`) and drilled to the plan's depth rule (:func:`planned_depth`).
+   (:func:`residua.models.sampling_plan.plan_holes`) and drilled to the plan's depth rule (:func:`planned_depth`).
 3. ``residua run`` on each drilled drop; the decision error of each run is the number of sites in its chosen top
    N that are not in the TRUE top N.
 
-True value: the formula Residua ranks by (:func:`models.simulation.SimulationInputs.chunk`), applied to the
+True value: the formula Residua ranks by (:func:`residua.models.simulation.SimulationInputs.chunk`), applied to the
 generator's true tonnes and true mean grades: sum over elements of tonnes x grade x share of metal above the
 run's cut-off x recovery x mid price, with the reference recovery's mode and the generator's within-site
 log-sd sqrt(GRADE_SILL + GRADE_NUGGET) in the lognormal cut-off share. The generator draws no grade field for
@@ -66,11 +66,10 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 # These imports need the sys.path entries above (E402 on purpose): report_tables sits beside this script, and the
 # project's packages must come from this checkout when the script is run as a file.
 from report_tables import markdown_table_section  # noqa: E402
-
-from assets.sampling import hole_collars  # noqa: E402
-from geodata.demo import make_demo as demo  # noqa: E402
-from geodata.schema import ELEMENTS  # noqa: E402
-from models.sampling_plan import (  # noqa: E402
+from residua.assets.sampling import hole_collars  # noqa: E402
+from residua.geodata.demo import make_demo as demo  # noqa: E402
+from residua.geodata.schema import ELEMENTS  # noqa: E402
+from residua.models.sampling_plan import (  # noqa: E402
     CAMPAIGN_COLUMNS,
     CERTAIN,
     TOP_N,
@@ -81,7 +80,7 @@ from models.sampling_plan import (  # noqa: E402
     planned_depth,
     top_members,
 )
-from models.simulation import GRAMS_PER_TONNE, KG_PER_TONNE, metal_share_above  # noqa: E402
+from residua.models.simulation import GRAMS_PER_TONNE, KG_PER_TONNE, metal_share_above  # noqa: E402
 
 DEFAULT_SEEDS = (20240611, 1, 2, 3, 4, 5, 6)
 ARMS = ("plan", "even", "top")
@@ -224,7 +223,7 @@ def value_regret(chosen: Sequence[str], true_top: Sequence[str], value: pd.Serie
 def membership(inputs: object, site_ids: Sequence[str], n: int) -> tuple[pd.Series, float, list[str]]:
     """Top-N membership probability p per site over a run's draws, E = N - sum of the chosen p, and the choice.
 
-    The decision :mod:`models.sampling_plan` optimises: the N sites with the largest p.
+    The decision :mod:`residua.models.sampling_plan` optimises: the N sites with the largest p.
     """
     draws = collect_draws(inputs, list(site_ids), set())
     top = top_members(draws.value, n)
@@ -263,7 +262,7 @@ def at_top_ranked(ranked_by_value: Sequence[str], sizes: Sequence[int]) -> dict[
 
 
 def campaign_frame(counts: Mapping[str, int]) -> pd.DataFrame:
-    """Campaign rows :func:`models.sampling_plan.plan_holes` places holes for (costs and gains left empty)."""
+    """Campaign rows :func:`residua.models.sampling_plan.plan_holes` places holes for (costs and gains left empty)."""
     frame = pd.DataFrame({column: np.nan for column in CAMPAIGN_COLUMNS}, index=range(len(counts)))
     frame["priority"] = np.arange(1, len(counts) + 1)
     frame["site_id"] = list(counts)

@@ -165,11 +165,10 @@ def child_main(args: argparse.Namespace) -> int:
     phases: list[dict] = []
 
     import dagster as dg
-
-    from geodata.datadrop import open_data_drop
-    from geodata.readers import read_samples, read_sites
-    from geodata.reference_tables import load_reference_tables
-    from pipelines.definitions import build_definitions, default_settings
+    from residua.geodata.datadrop import open_data_drop
+    from residua.geodata.readers import read_samples, read_sites
+    from residua.geodata.reference_tables import load_reference_tables
+    from residua.pipelines.definitions import build_definitions, default_settings
 
     phases.append({"step": "(python imports)", "kind": "process", "start": process_start, "end": time.time()})
     start = time.time()
@@ -622,7 +621,7 @@ def _sharing(runs: dict[int, dict], machine: dict) -> str:
 def check_step_names() -> dict[str, str]:
     """Step keys of asset checks (``<asset>_<check>``) mapped to ``asset.check``."""
     try:
-        from pipelines.definitions import all_checks
+        from residua.pipelines.definitions import all_checks
     except Exception:  # noqa: BLE001 - the report must render even if the library does not import
         return {}
     names = {}

@@ -61,8 +61,8 @@ sys.path.insert(0, str(ROOT))
 
 # These imports need the sys.path entry above (E402 on purpose): the script is run as a file, and geodata must
 # come from this checkout (the scale benchmark runs a copy of the code), not from whatever is installed.
-from geodata.demo import make_demo as demo  # noqa: E402
-from geodata.schema import ELEMENTS, PGM_ELEMENTS, STORAGE_CRS  # noqa: E402
+from residua.geodata.demo import make_demo as demo  # noqa: E402
+from residua.geodata.schema import ELEMENTS, PGM_ELEMENTS, STORAGE_CRS  # noqa: E402
 
 SEED = 8  # issue 8
 GENERATOR_VERSION = 1  # bump when the output changes, so cached drops are regenerated

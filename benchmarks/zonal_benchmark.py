@@ -183,13 +183,13 @@ def job(kind: str, raster: Path, polygons: Path, limit: int | None, base: Path |
     cpu_start = _cpu_s()
     start = time.perf_counter()
     if kind == "residua-sum":
-        from geodata.zonal import zonal_statistics
+        from residua.geodata.zonal import zonal_statistics
 
         check = float(zonal_statistics(frame, raster, "b", statistics=("sum",))["cov_b_sum"].sum())
     elif kind == "residua-sum-parallel":
         return _parallel_job(frame, raster)
     elif kind == "residua-default":
-        from geodata.zonal import zonal_statistics
+        from residua.geodata.zonal import zonal_statistics
 
         check = float(zonal_statistics(frame, raster, "b")["cov_b_mean"].mean())
     elif kind == "rasterstats-sum":
@@ -199,8 +199,7 @@ def job(kind: str, raster: Path, polygons: Path, limit: int | None, base: Path |
     elif kind == "volume":
         import rasterio
         import shapely
-
-        from geodata.volumes import measure_volume
+        from residua.geodata.volumes import measure_volume
 
         with rasterio.open(raster) as dataset:
             left, bottom, right, top = dataset.bounds
@@ -224,8 +223,7 @@ def _parallel_job(frame, raster: Path) -> dict:
     import joblib
     import psutil
     from joblib.externals.loky import get_reusable_executor
-
-    from geodata.zonal import zonal_statistics
+    from residua.geodata.zonal import zonal_statistics
 
     me, peak, done = psutil.Process(), [0.0], threading.Event()
 

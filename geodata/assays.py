@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from geodata.numbers import parse_decimal
-from geodata.schema import ELEMENTS, UNIT_TO_GT, parse_assay_column
+from residua.geodata.numbers import parse_decimal
+from residua.geodata.schema import ELEMENTS, UNIT_TO_GT, parse_assay_column
 
 _BELOW_DETECTION = re.compile(r"^<\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
 _MISSING_STRINGS = {"", "nan", "na", "n/a", "-", "not assayed", "none", "null"}

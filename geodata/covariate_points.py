@@ -18,9 +18,8 @@ import pandas as pd
 import pyproj
 import rasterio
 import rasterio.windows
-
-from geodata.errors import CRSError
-from geodata.zonal import DEFAULT_MAX_CELLS_IN_MEMORY, _open_raster
+from residua.geodata.errors import CRSError
+from residua.geodata.zonal import DEFAULT_MAX_CELLS_IN_MEMORY, _open_raster
 
 
 def sample_covariates(

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geodata.errors import DataDropError
+from residua.geodata.errors import DataDropError
 
 SITES_NAMES: tuple[str, ...] = ("sites.gpkg", "sites.geojson", "sites.json", "sites.shp", "sites.csv")
 #: Processing-hub locations a drop may hold (read by ``models.hubs``).

@@ -4,7 +4,7 @@ acQuire, Datashed and MX Deposit export a drillhole database as three tables: ``
 (one row per hole: where it starts and how deep it goes), downhole ``surveys`` (azimuth and
 dip at depths along the hole) and ``assays`` (intervals from-to along the hole, with assay
 columns as ``samples.csv`` has them). :func:`read_drillholes` desurveys every interval by
-minimum curvature and returns the rows :func:`geodata.readers.read_samples` returns for a
+minimum curvature and returns the rows :func:`residua.geodata.readers.read_samples` returns for a
 samples file, so validation, quarantine, compositing and the grade models take them unchanged.
 
 Conventions
@@ -39,12 +39,11 @@ import numpy as np
 import pandas as pd
 import pyproj
 from numpy.typing import ArrayLike
-
-from geodata.datadrop import find_drillhole_files
-from geodata.errors import CRSError, DataDropError, MissingColumnError
-from geodata.numbers import is_decimal_text, parse_decimal
-from geodata.readers import CSV_DIALECT, READ_PROBLEM, SOURCE_ROW, read_table, written_columns
-from geodata.schema import (
+from residua.geodata.datadrop import find_drillhole_files
+from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
+from residua.geodata.numbers import is_decimal_text, parse_decimal
+from residua.geodata.readers import CSV_DIALECT, READ_PROBLEM, SOURCE_ROW, read_table, written_columns
+from residua.geodata.schema import (
     ASSAY_INTERVAL_COLUMNS,
     ASSAY_INTERVAL_REQUIRED,
     COLLAR_COLUMNS,
@@ -90,7 +89,7 @@ def read_drillholes(
     Returns
     -------
     pandas.DataFrame
-        One row per assay record, as :func:`geodata.readers.read_samples` returns a samples
+        One row per assay record, as :func:`residua.geodata.readers.read_samples` returns a samples
         file: text cells, ``source_row`` (the assays line or worksheet row), ``sample_id`` (as
         written, else ``<hole_id>:<from>-<to>``), ``hole_id``, ``site_id`` (the assay's, else the
         collar's), ``lon``/``lat`` or ``x``/``y``/``crs`` of the interval's midpoint, vertical
@@ -577,7 +576,8 @@ def _sample_table(
     assays: pd.DataFrame, hole_ids: list[str], holes: dict[str, _Hole], offsets: dict[str, np.ndarray],
     problems: list[list[str]],
 ) -> pd.DataFrame:  # fmt: skip
-    """The rows :func:`geodata.readers.read_samples` would read: locations, depths, ids, then the assays as written."""
+    """The rows :func:`~residua.geodata.readers.read_samples` would read: locations, depths, ids, then the assays
+    as written."""
     count = len(assays)
     columns: dict[str, list[str]] = {name: [""] * count for name in OUTPUT_COLUMNS}
     mid, top, bottom = offsets["mid"], offsets["from"], offsets["to"]

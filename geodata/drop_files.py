@@ -13,14 +13,13 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import rasterio
 import rasterio.errors
-
-from geodata.datadrop import HUBS_FILE, DataDrop
-from geodata.drillholes import unused_survey_rows
-from geodata.errors import CRSError, DataDropError
-from geodata.readers import CsvDialect
-from geodata.reference_tables import TABLES
-from geodata.reviews import REVIEWS_FILE
-from geodata.zonal import find_covariates
+from residua.geodata.datadrop import HUBS_FILE, DataDrop
+from residua.geodata.drillholes import unused_survey_rows
+from residua.geodata.errors import CRSError, DataDropError
+from residua.geodata.readers import CsvDialect
+from residua.geodata.reference_tables import TABLES
+from residua.geodata.reviews import REVIEWS_FILE
+from residua.geodata.zonal import find_covariates
 
 #: Files of a shapefile besides the ``.shp`` itself.
 SHAPEFILE_PARTS = (".dbf", ".shx", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
@@ -38,7 +37,7 @@ def describe_files(
 
     ``dem_paths`` are the sites' ``surface_dem`` / ``base_dem`` values (relative to the
     drop); a VRT's source files count as part of it. ``dialects`` (file -> the
-    :class:`~geodata.readers.CsvDialect` its reader found, ``frame.attrs["csv_dialect"]``)
+    :class:`~residua.geodata.readers.CsvDialect` its reader found, ``frame.attrs["csv_dialect"]``)
     add the separator and decimal mark of CSV tables already read.
     """
     dialects = dialects or {}

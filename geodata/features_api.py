@@ -2,9 +2,9 @@
 
 :func:`write_pygeoapi_config` writes a pygeoapi configuration with three collections,
 ``sites`` (the ``sites_ranked`` layer), ``samples`` and ``hubs``, read from
-``inventory.gpkg`` or, given a PostGIS URL, from the tables :mod:`geodata.postgis`
+``inventory.gpkg`` or, given a PostGIS URL, from the tables :mod:`residua.geodata.postgis`
 publishes. Titles, descriptions and extents come from the GeoPackage itself
-(:func:`geodata.gpkg_metadata.inventory_metadata`), so every description carries the
+(:func:`residua.geodata.gpkg_metadata.inventory_metadata`), so every description carries the
 SYNTHETIC note when the run's data are synthetic and the screening disclaimer.
 :func:`serve_features_api` generates the OpenAPI document with ``pygeoapi openapi generate``
 and runs pygeoapi's Starlette app under uvicorn.
@@ -27,9 +27,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from residua.geodata.gpkg_metadata import inventory_metadata, is_synthetic_run, read_run_metadata
 from sqlalchemy.engine import make_url
-
-from geodata.gpkg_metadata import inventory_metadata, is_synthetic_run, read_run_metadata
 
 #: Collection id -> (GeoPackage layer / PostGIS table, readable title).
 COLLECTIONS: dict[str, tuple[str, str]] = {
@@ -39,7 +38,7 @@ COLLECTIONS: dict[str, tuple[str, str]] = {
 }
 #: The published inventory, in the output folder.
 INVENTORY = "inventory.gpkg"
-#: Key column of every published layer (GeoPackage ``fid``; :data:`geodata.postgis.FID` in PostGIS).
+#: Key column of every published layer (GeoPackage ``fid``; :data:`residua.geodata.postgis.FID` in PostGIS).
 ID_FIELD = "fid"
 #: Geometry column of the GeoPackage layers and of the PostGIS tables.
 GPKG_GEOMETRY, POSTGIS_GEOMETRY = "geom", "geometry"
@@ -96,7 +95,7 @@ def write_pygeoapi_config(
     >>> write_pygeoapi_config(Path("nowhere"), Path("c.yml"), "127.0.0.1", 5000)
     Traceback (most recent call last):
     ...
-    geodata.features_api.FeaturesApiError: nowhere/inventory.gpkg does not exist; publish an inventory first
+    residua.geodata.features_api.FeaturesApiError: nowhere/inventory.gpkg does not exist; publish an inventory first
     with `residua run --out nowhere`
     """
     gpkg = Path(out_dir) / INVENTORY

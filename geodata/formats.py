@@ -1,7 +1,7 @@
 """Writers of the GIS formats Residua publishes: GeoPackage, GeoJSON, zipped Shapefile, FlatGeobuf, GeoParquet, CSV.
 
-They know formats, not the inventory (:mod:`geodata.publish` decides what goes where) and
-write into a staging folder (:mod:`geodata.transaction` publishes it).
+They know formats, not the inventory (:mod:`residua.geodata.publish` decides what goes where) and
+write into a staging folder (:mod:`residua.geodata.transaction` publishes it).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def write_geopackage(
     descriptions : mapping of str to str, optional
         Per-layer text for ``gpkg_contents.description``.
     styles : DataFrame, optional
-        Rows for QGIS's ``layer_styles`` table (see :func:`geodata.styles.layer_styles_table`).
+        Rows for QGIS's ``layer_styles`` table (see :func:`residua.geodata.styles.layer_styles_table`).
     """
     if path.exists():
         path.unlink()

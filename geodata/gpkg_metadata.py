@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyproj
-
-from geodata.styles import QGIS_VERSION
+from residua.geodata.styles import QGIS_VERSION
 
 #: The metadata standard QGIS writes and reads in a GeoPackage.
 QGIS_METADATA_URI = "http://mrcc.com/qgis.dtd"

@@ -12,8 +12,8 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 
-from geodata.datadrop import DRILLHOLE_NAMES, HUBS_FILE, SAMPLES_NAMES, SITES_NAMES
-from geodata.reviews import REVIEWS_FILE
+from residua.geodata.datadrop import DRILLHOLE_NAMES, HUBS_FILE, SAMPLES_NAMES, SITES_NAMES
+from residua.geodata.reviews import REVIEWS_FILE
 
 #: Source asset name -> what it holds (shown as the asset's description).
 INPUT_GROUPS: dict[str, str] = {

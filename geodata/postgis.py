@@ -79,8 +79,8 @@ class PostgisTarget:
     >>> PostgisTarget("postgresql://127.0.0.1/gis", schema="Residua")
     Traceback (most recent call last):
     ...
-    geodata.postgis.PostgisError: schema name 'Residua' is not allowed: use 1-48 lower-case letters, digits or _,
-    not starting with a digit or pg_ (e.g. 'residua')
+    residua.geodata.postgis.PostgisError: schema name 'Residua' is not allowed: use 1-48 lower-case letters, digits
+    or _, not starting with a digit or pg_ (e.g. 'residua')
     """
 
     url: str

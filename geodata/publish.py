@@ -2,7 +2,7 @@
 
 ``inventory.gpkg`` holds every layer, QGIS styles and provenance; the ranked sites are also
 written as GeoJSON, a zipped Shapefile, FlatGeobuf, GeoParquet and CSV.
-:func:`stage_inventory` writes them into a staging folder (a run's :class:`~geodata.transaction.Release`
+:func:`stage_inventory` writes them into a staging folder (a run's :class:`~residua.geodata.transaction.Release`
 publishes them with the run's other files). With a PostGIS target, the layers are staged in the database after the files
 are written and replace the live tables in one transaction just before the files move into
 place: a failure before then publishes neither, and PostGIS and the files change together.
@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-
-from geodata.formats import (
+from residua.geodata.formats import (
     write_csv,
     write_flatgeobuf,
     write_geojson,
@@ -28,12 +27,12 @@ from geodata.formats import (
     write_geoparquet,
     write_shapefile_zip,
 )
-from geodata.postgis import PostgisTarget, publish_staged, stage_layers
-from geodata.qgis_project import COUNTRIES_FILE, PROJECT_FILE, write_qgis_project
-from geodata.schema import REPORTED_METALS
-from geodata.stac import STAC_FILES, write_stac_catalog
-from geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
-from geodata.vocabulary import DECISIONS
+from residua.geodata.postgis import PostgisTarget, publish_staged, stage_layers
+from residua.geodata.qgis_project import COUNTRIES_FILE, PROJECT_FILE, write_qgis_project
+from residua.geodata.schema import REPORTED_METALS
+from residua.geodata.stac import STAC_FILES, write_stac_catalog
+from residua.geodata.styles import inventory_styles, layer_styles_table, sites_rules, to_qml, to_sld
+from residua.geodata.vocabulary import DECISIONS
 
 DISCLAIMER = (
     "Screening estimates for prioritising sites, not a compliant mineral resource statement "
@@ -163,7 +162,7 @@ def check_formats(formats: Iterable[str]) -> list[str]:
     >>> check_formats(["kml"])
     Traceback (most recent call last):
     ...
-    geodata.publish.ExportFormatError: unknown export format 'kml'; choose from gpkg, geojson, shapefile,
+    residua.geodata.publish.ExportFormatError: unknown export format 'kml'; choose from gpkg, geojson, shapefile,
     flatgeobuf, geoparquet, csv (aliases: geopackage, json, shp, fgb, parquet)
     """
     canonical: list[str] = []
@@ -201,7 +200,7 @@ def stage_inventory(
     Parameters
     ----------
     staging : Path
-        A staging folder (:meth:`geodata.transaction.Release.part`); nothing is published here.
+        A staging folder (:meth:`residua.geodata.transaction.Release.part`); nothing is published here.
     sites_ranked, samples, quarantine : GeoDataFrame
         The published layers, in EPSG:4326.
     metadata : mapping

@@ -21,7 +21,7 @@ rasters, styled, grouped and ready to print:
   small and quick to write and open at any number of sites: a raster layer holds its source,
   CRS, style and a short metadata record (the full lineage is in the GeoPackage's layer
   metadata). **Every** published grade raster is listed in the STAC catalog
-  (``stac/grade-rasters``, see :mod:`geodata.stac`), from which any of them can be added.
+  (``stac/grade-rasters``, see :mod:`residua.geodata.stac`), from which any of them can be added.
 - One map theme per element and a print layout (A4 landscape) with title, map, legend,
   scale bar, north arrow, the SYNTHETIC banner when the data are synthetic and the
   screening disclaimer.
@@ -52,8 +52,7 @@ import pyproj
 import rasterio
 import rasterio.errors
 from rasterio.warp import transform_bounds
-
-from geodata.gpkg_metadata import (
+from residua.geodata.gpkg_metadata import (
     LayerMetadata,
     inventory_metadata,
     is_synthetic_run,
@@ -62,7 +61,7 @@ from geodata.gpkg_metadata import (
     spatialrefsys,
     write_layer_metadata,
 )
-from geodata.styles import (
+from residua.geodata.styles import (
     GRADE_COLOURS,
     QGIS_VERSION,
     Rule,
@@ -147,7 +146,7 @@ def write_qgis_project(root: Path, rasters_root: Path | None = None,
                        rasters_per_element: int = RASTERS_PER_ELEMENT) -> dict[str, Path]:  # fmt: skip
     """Write ``residua.qgz`` into ``root`` from ``inventory.gpkg`` and the grade rasters; store it in the GeoPackage.
 
-    The layers' QGIS metadata (:func:`geodata.gpkg_metadata.inventory_metadata`) is written
+    The layers' QGIS metadata (:func:`residua.geodata.gpkg_metadata.inventory_metadata`) is written
     into the GeoPackage's metadata tables first, then embedded in the project's vector layers
     too. Every vector layer is in the project; of the grade rasters, those of the
     ``rasters_per_element`` best-ranked sites per element (:func:`select_grade_rasters`). The

@@ -22,10 +22,9 @@ import pandas as pd
 import pyogrio
 import pyproj
 import shapely
-
-from geodata.datadrop import ASSAY_NAMES
-from geodata.errors import CRSError, DataDropError, MissingColumnError
-from geodata.schema import (
+from residua.geodata.datadrop import ASSAY_NAMES
+from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
+from residua.geodata.schema import (
     LAT_ALIASES,
     LON_ALIASES,
     SAMPLE_NUMERIC,
@@ -89,10 +88,10 @@ def read_samples(path: Path) -> pd.DataFrame:
     with a ``crs`` column; a GeoPackage or GeoJSON gives point geometries with their CRS,
     which become ``lon``/``lat`` columns here (blank, with a ``read_problem``, for other shapes).
     A drillhole assays table (``assays.csv`` or ``.xlsx``) is read with the collars and surveys
-    beside it and desurveyed into the same columns (see :func:`geodata.drillholes.read_drillholes`).
+    beside it and desurveyed into the same columns (see :func:`residua.geodata.drillholes.read_drillholes`).
     """
     if path.name.lower() in ASSAY_NAMES:
-        from geodata.drillholes import read_drillholes  # late: drillholes reads its tables with this module
+        from residua.geodata.drillholes import read_drillholes  # late: drillholes reads its tables with this module
 
         return read_drillholes(path)
     if path.suffix.lower() == ".csv":
@@ -125,7 +124,7 @@ class CsvDialect:
 
     ``decimal`` is ``"."``, ``","``, ``"mixed"`` or ``""`` (no decimal number seen); ``converted``
     counts decimal-comma cells read as decimals, ``thousands`` cells like ``1,234`` in a
-    comma-separated file read with ',' as thousands separator (as :func:`geodata.numbers.parse_decimal`
+    comma-separated file read with ',' as thousands separator (as :func:`residua.geodata.numbers.parse_decimal`
     does), ``ambiguous`` cells not read because either reading is possible (their rows carry a
     ``read_problem``); each ``*_example`` is the first such cell with its line and column.
     """
@@ -273,7 +272,7 @@ def _comma_to_point(cell: str) -> str:
 def _read_decimals(
     frame: pd.DataFrame, delimiter: str, is_numeric: Callable[[str], bool] | None = None
 ) -> tuple[pd.DataFrame, CsvDialect]:
-    """Numeric cells as :func:`geodata.numbers.parse_decimal` reads them, and the :class:`CsvDialect`.
+    """Numeric cells as :func:`residua.geodata.numbers.parse_decimal` reads them, and the :class:`CsvDialect`.
 
     Only numeric columns (``is_numeric``; by default ``NUMERIC_COLUMNS`` and assay columns) are
     judged. A comma-separated file is read as before: nothing is converted, and a cell like

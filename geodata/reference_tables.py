@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
-from geodata.datadrop import sha256_file
-from geodata.errors import ReferenceTableError
-from geodata.schema import ELEMENTS, RESIDUE_TYPES, canonical_residue_type
+from residua.geodata.datadrop import sha256_file
+from residua.geodata.errors import ReferenceTableError
+from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES, canonical_residue_type
 
 BUNDLED_DIR = Path(__file__).parent / "reference"
 

@@ -20,7 +20,7 @@ verification starts from it. A publish whose content equals the newest release o
 output folder (same inputs, settings, code, models and published tables) records nothing.
 
 A release is recorded only after its files are published (:meth:`ReleaseStore.record` runs
-after :meth:`geodata.transaction.Release.commit`); manifests and blobs are written to temporary
+after :meth:`residua.geodata.transaction.Release.commit`); manifests and blobs are written to temporary
 files and renamed into place, so a run killed at any moment leaves no partial release.
 
 :func:`site_lineage` builds the per-site ``lineage`` table published in ``inventory.gpkg``;
@@ -46,13 +46,12 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-
-from geodata.datadrop import hash_inputs, sha256_file
-from geodata.formats import no_gdal_sidecars
-from geodata.provenance import code_version
-from geodata.reference_tables import ReferenceTables
-from geodata.schema import REPORTED_METALS
-from geodata.transaction import STAGING_PREFIX, Release, fsync_path
+from residua.geodata.datadrop import hash_inputs, sha256_file
+from residua.geodata.formats import no_gdal_sidecars
+from residua.geodata.provenance import code_version
+from residua.geodata.reference_tables import ReferenceTables
+from residua.geodata.schema import REPORTED_METALS
+from residua.geodata.transaction import STAGING_PREFIX, Release, fsync_path
 
 try:
     import fcntl
@@ -163,7 +162,7 @@ def site_lineage(
         Accepted samples with ``site_id``, ``sample_id`` and optionally ``hole_id``.
     input_hashes : mapping of str to str
         SHA-256 of each input file by its path relative to the data drop
-        (:func:`geodata.datadrop.hash_inputs`).
+        (:func:`residua.geodata.datadrop.hash_inputs`).
     reference_tables : ReferenceTables, optional
         The tables used; each site gets the SHA-256 of the rows its numbers use.
     sites_file : str

@@ -30,11 +30,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
-
-from geodata.formats import no_gdal_sidecars
-from geodata.releases import diff_summary, model_ids
-from geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
-from geodata.vocabulary import page_vocabulary
+from residua.geodata.formats import no_gdal_sidecars
+from residua.geodata.releases import diff_summary, model_ids
+from residua.geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews
+from residua.geodata.vocabulary import page_vocabulary
 
 STATIC_DIR = Path(__file__).with_name("static")
 LEAFLET_JS = "leaflet-1.9.4.min.js"
@@ -52,7 +51,7 @@ CONTENT_SECURITY_POLICY = (
 SERVED_SLOT = "<!--residua:served-->"
 SCREENING_NOTE = "Screening estimates, not a compliant mineral resource statement."
 ELEMENTS: tuple[str, ...] = ("ga", "te", "pt", "pd", "rh")
-#: Curve keys the page's script reads -> the grade_tonnage columns (as :mod:`models.grade_tonnage` writes
+#: Curve keys the page's script reads -> the grade_tonnage columns (as :mod:`residua.models.grade_tonnage` writes
 #: them; the P10/P90 tonnage band is optional).
 GRADE_TONNAGE_COLUMNS: dict[str, str] = {
     "site_id": "site_id", "element": "element", "cutoff_gt": "cutoff_gt", "tonnes": "tonnes_above",
@@ -319,7 +318,7 @@ def grade_tonnage_payload(table: pd.DataFrame | None) -> dict[str, object]:
     Parameters
     ----------
     table : DataFrame or None
-        The ``grade_tonnage`` table (see :mod:`models.grade_tonnage`): one row per site,
+        The ``grade_tonnage`` table (see :mod:`residua.models.grade_tonnage`): one row per site,
         element and cut-off with the columns of :data:`GRADE_TONNAGE_COLUMNS` (``site_id``,
         ``cutoff_gt`` and ``tonnes_above`` required).
 
@@ -433,7 +432,7 @@ def changes_payload(table: pd.DataFrame | None, metadata: dict[str, str] | None 
     Parameters
     ----------
     table : DataFrame or None
-        The ``changes`` table (:func:`geodata.releases.diff_releases` plus ``since_release``).
+        The ``changes`` table (:func:`residua.geodata.releases.diff_releases` plus ``since_release``).
     metadata : dict, optional
         Run metadata; its ``since_release`` names the release when the table has no row to say it.
 
@@ -441,7 +440,7 @@ def changes_payload(table: pd.DataFrame | None, metadata: dict[str, str] | None 
     -------
     dict
         ``status`` (``listed``, ``none``, ``absent`` or ``unrecognised``), ``since_release``,
-        ``message`` (what to say instead of a list), ``summary`` (:func:`~geodata.releases.diff_summary`)
+        ``message`` (what to say instead of a list), ``summary`` (:func:`~residua.geodata.releases.diff_summary`)
         and ``sites``: per site in table order ``site_id``, ``direct``, ``changes`` (``change``,
         ``old``, ``new``, ``detail``) and ``causes`` (list of text).
 
@@ -489,7 +488,7 @@ def lineage_payload(table: pd.DataFrame | None, models: dict[str, str] | None = 
     Parameters
     ----------
     table : DataFrame or None
-        The ``lineage`` table (:func:`geodata.releases.site_lineage`).
+        The ``lineage`` table (:func:`residua.geodata.releases.site_lineage`).
     models : dict, optional
         Grade model id per element of the whole release (:func:`model_card_ids`), used for a
         site whose ``grade_models`` is empty.
@@ -525,7 +524,7 @@ def hubs_payload(hubs: gpd.GeoDataFrame | None, assignments: gpd.GeoDataFrame | 
     Parameters
     ----------
     hubs, assignments : GeoDataFrame or None
-        The ``hubs`` and ``hub_assignments`` layers (:mod:`models.hub_plan`); None when absent.
+        The ``hubs`` and ``hub_assignments`` layers (:mod:`residua.models.hub_plan`); None when absent.
 
     Returns
     -------
@@ -585,7 +584,7 @@ def sampling_plan_payload(plan: gpd.GeoDataFrame | None) -> dict[str, object]:
     Parameters
     ----------
     plan : GeoDataFrame or None
-        The ``sampling_plan`` layer (:mod:`models.sampling_plan`, one point per planned hole, the
+        The ``sampling_plan`` layer (:mod:`residua.models.sampling_plan`, one point per planned hole, the
         campaign's numbers repeated on each); None when absent.
 
     Returns
@@ -662,7 +661,7 @@ def model_card_ids(folder: Path) -> dict[str, str]:
 
 
 def reviews_payload(gpkg: Path, reviews: Path | None) -> dict[str, object]:
-    """Review history and the decision in force per site, read with :mod:`geodata.reviews`.
+    """Review history and the decision in force per site, read with :mod:`residua.geodata.reviews`.
 
     ``reviews`` (a CSV) is used when it exists; else the GeoPackage's ``reviews`` table.
 

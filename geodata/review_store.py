@@ -32,13 +32,12 @@ from typing import Self
 
 import pandas as pd
 import sqlalchemy as sa
+from residua.geodata.accounts import check_role, check_user_name
+from residua.geodata.postgis import PostgisError, PostgisTarget
+from residua.geodata.reviews import REVIEW_COLUMNS, read_reviews
+from residua.geodata.vocabulary import DECISIONS
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
-
-from geodata.accounts import check_role, check_user_name
-from geodata.postgis import PostgisError, PostgisTarget
-from geodata.reviews import REVIEW_COLUMNS, read_reviews
-from geodata.vocabulary import DECISIONS
 
 SQLITE_FILE = "reviews.sqlite"
 #: Columns of the history :func:`read_site_reviews` returns: the reviews contract, then where each row came from.
@@ -207,7 +206,7 @@ class ReviewStore:
         Raises
         ------
         ReviewStoreError
-            If the decision is not one of :data:`~geodata.vocabulary.DECISIONS`, the site is
+            If the decision is not one of :data:`~residua.geodata.vocabulary.DECISIONS`, the site is
             empty, the reviewer is not a valid user name, or the store cannot be written.
         """
         decision = decision.strip().lower() if isinstance(decision, str) else ""
@@ -529,7 +528,7 @@ def read_site_reviews(
     -------
     (DataFrame, DataFrame)
         The history (:data:`HISTORY_COLUMNS`, oldest first) and the quarantined CSV rows, as
-        :func:`geodata.reviews.read_reviews` returns them.
+        :func:`residua.geodata.reviews.read_reviews` returns them.
 
     Raises
     ------

@@ -16,8 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-
-from geodata.vocabulary import DECISIONS
+from residua.geodata.vocabulary import DECISIONS
 
 REVIEWS_FILE = "reviews.csv"
 REVIEW_COLUMNS: tuple[str, ...] = ("site_id", "decision", "note", "reviewer", "timestamp")

@@ -7,7 +7,7 @@ rules rendered twice: as a QGIS rule-based renderer (QML) and as OGC Symbology E
 rules (SLD), with the same filters, so both draw the same map.
 
 Sites are filled by rank class (a graduated ramp, top ranks darkest) and outlined by
-confidence class G1..G4 (colour, width and dash pattern from :mod:`geodata.vocabulary`, as on
+confidence class G1..G4 (colour, width and dash pattern from :mod:`residua.geodata.vocabulary`, as on
 the review page, so the classes survive greyscale printing and colour-blindness); both rule
 groups match each site, so every site is drawn with a fill and an outline. Samples are small
 dark points, quarantined rows red. Hub candidates are faint grey dots, the hubs the hub plan
@@ -25,8 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pandas as pd
-
-from geodata.vocabulary import CONFIDENCE_CLASSES, PX_PER_MM
+from residua.geodata.vocabulary import CONFIDENCE_CLASSES, PX_PER_MM
 
 #: QGIS version the QML declares; its symbol-layer format is read by QGIS 3.10 and later.
 QGIS_VERSION = "3.22.16-Białowieża"

@@ -23,7 +23,7 @@ kernel when its process dies). Commits into one folder are serialised by a lock 
 folder itself, so two runs at once publish one after the other. The output folder stays a
 plain folder of plain files that QGIS, GDAL and a file browser open directly.
 
-The files themselves are written by :mod:`geodata.formats`; :mod:`geodata.publish` decides
+The files themselves are written by :mod:`residua.geodata.formats`; :mod:`residua.geodata.publish` decides
 what goes where.
 """
 

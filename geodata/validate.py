@@ -16,15 +16,13 @@ import pandas as pd
 import pyproj
 import shapely
 from pyproj.exceptions import CRSError as ProjCRSError
-from sklearn.neighbors import BallTree
-
-from geodata.assays import WHOLE_SAMPLE_GT, AssayParseError, assay_columns, normalise_row_assays, parse_assay
-from geodata.crs import geodesic_area_m2
-from geodata.datadrop import resolve_inside
-from geodata.numbers import is_decimal_text, parse_decimal
-from geodata.readers import READ_PROBLEM, SOURCE_ROW
-from geodata.reference_tables import load_reference_table
-from geodata.schema import (
+from residua.geodata.assays import WHOLE_SAMPLE_GT, AssayParseError, assay_columns, normalise_row_assays, parse_assay
+from residua.geodata.crs import geodesic_area_m2
+from residua.geodata.datadrop import resolve_inside
+from residua.geodata.numbers import is_decimal_text, parse_decimal
+from residua.geodata.readers import READ_PROBLEM, SOURCE_ROW
+from residua.geodata.reference_tables import load_reference_table
+from residua.geodata.schema import (
     ELEMENTS,
     RESIDUE_TYPES,
     SITE_NUMERIC,
@@ -34,6 +32,7 @@ from geodata.schema import (
     canonical_residue_type,
     parse_assay_column,
 )
+from sklearn.neighbors import BallTree
 
 #: How far (m) outside the footprint of the site it names a sample may lie (embankments, access
 #: tracks); beyond, it is taken as misplaced (swapped coordinates, a wrong UTM zone).

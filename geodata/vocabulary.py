@@ -1,11 +1,11 @@
 """Confidence classes and review decisions: their codes, words, colours and line styles, defined once.
 
-The ranking (:mod:`models.ranking`) writes the codes and words into ``sites_ranked``; the
-QGIS styles (:mod:`geodata.styles`) and the review page (:mod:`geodata.review_page`, which
+The ranking (:mod:`residua.models.ranking`) writes the codes and words into ``sites_ranked``; the
+QGIS styles (:mod:`residua.geodata.styles`) and the review page (:mod:`residua.geodata.review_page`, which
 passes :func:`page_vocabulary` to its script) draw and label them from the same entries, so
 the map in QGIS and the map in ``report.html`` use one legend.
 
-Confidence follows :func:`models.ranking.classify_confidence`: G1..G3 need samples (G1 and
+Confidence follows :func:`residua.models.ranking.classify_confidence`: G1..G3 need samples (G1 and
 G2 also a narrow interval and a DEM volume), G4 is every site without samples.
 """
 

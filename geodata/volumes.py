@@ -21,6 +21,7 @@ import pandas as pd
 import rasterio
 import rasterio.errors
 import rasterio.windows
+import residua.geodata.crs
 import shapely
 from affine import Affine
 from exactextract import exact_extract
@@ -28,15 +29,13 @@ from exactextract.raster import NumPyRasterSource
 from joblib import delayed
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
-
-import geodata.crs
-from geodata.crs import geodesic_area_m2, local_utm_crs
-from geodata.errors import CRSError, DataDropError
-from geodata.progress import run_jobs
-from geodata.reference_tables import load_reference_table
-from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
-from geodata.schema import STORAGE_CRS
-from geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
+from residua.geodata.crs import geodesic_area_m2, local_utm_crs
+from residua.geodata.errors import CRSError, DataDropError
+from residua.geodata.progress import run_jobs
+from residua.geodata.reference_tables import load_reference_table
+from residua.geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
+from residua.geodata.schema import STORAGE_CRS
+from residua.geodata.zonal import DEFAULT_GDAL_CACHE_MB, gdal_cache_limit, raster_files_outside
 
 _NODATA = -9999.0
 #: Share of a footprint the DEM pair must cover for a DEM volume (setting ``min_dem_coverage``).
@@ -382,7 +381,7 @@ def measure_site_volumes(
     """
     with_dems = list(sites[(sites["surface_dem"] != "") & (sites["base_dem"] != "")].itertuples(index=False))
     limits = _thickness_limits(with_dems, data_root, thickness_priors)
-    version = code_version(sys.modules[__name__], geodata.crs) if cache is not None else ""
+    version = code_version(sys.modules[__name__], residua.geodata.crs) if cache is not None else ""
     outcomes: list[VolumeMeasurement | str | None] = [None] * len(with_dems)
     todo: list[tuple[int, str | None, tuple[Path, Path]]] = []
     with rasterio.Env(**NO_FOLDER_LISTING):

@@ -33,9 +33,8 @@ from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import RasterioRasterSource
 from joblib import Parallel, delayed, effective_n_jobs
 from rasterio.enums import MaskFlags
-
-from geodata.errors import CRSError, DataDropError
-from geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
+from residua.geodata.errors import CRSError, DataDropError
+from residua.geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 
 #: Where a data drop keeps its covariate rasters, relative to the drop's root.
 COVARIATE_DIR = Path("rasters") / "covariates"

@@ -31,17 +31,16 @@ import pandas as pd
 import shapely
 from affine import Affine
 from joblib import delayed
+from residua.geodata.blocks import BlockGrid, block_grid
+from residua.geodata.covariate_points import sample_covariates
+from residua.geodata.progress import run_jobs
+from residua.models.grade import Z80
+from residua.models.pooled_kernel import MAX_POOLED_SITES, MIN_POOLED_SITES, PooledKernel, fit_pooled_kernel
+from residua.models.reproduction import variogram_ratio, weighted_quantile
+from residua.models.selection import blocked_folds, cross_validate, interval_scale_from
+from residua.models.spatial import InverseDistance, OrdinaryKriging
+from residua.models.within_site import SiteField, block_field_draws, field_covariance
 from scipy.spatial import cKDTree
-
-from geodata.blocks import BlockGrid, block_grid
-from geodata.covariate_points import sample_covariates
-from geodata.progress import run_jobs
-from models.grade import Z80
-from models.pooled_kernel import MAX_POOLED_SITES, MIN_POOLED_SITES, PooledKernel, fit_pooled_kernel
-from models.reproduction import variogram_ratio, weighted_quantile
-from models.selection import blocked_folds, cross_validate, interval_scale_from
-from models.spatial import InverseDistance, OrdinaryKriging
-from models.within_site import SiteField, block_field_draws, field_covariance
 
 MIN_COMPOSITES = 12
 MIN_HOLES = 4

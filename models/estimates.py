@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from models.ranking import classify_confidence
-from models.simulation import SimulationInputs, summarise
+from residua.models.ranking import classify_confidence
+from residua.models.simulation import SimulationInputs, summarise
 
 #: Smallest P50 recoverable value (USD) a relative interval width is measured against.
 MIN_CENTRE_USD = 1.0
 
 
 def estimate_resources(features: pd.DataFrame, inputs: SimulationInputs) -> pd.DataFrame:
-    """Simulate every site's metal and value (:func:`models.simulation.summarise`), then attach its confidence class.
+    """Simulate every site's metal and value (:func:`~residua.models.simulation.summarise`), then attach its
+    confidence class.
 
     ``features`` needs ``site_id``, ``n_holes`` and ``volume_method`` besides the tonnage
     columns ``inputs`` was built from. ``value_relative_width`` is (P90 - P10) / P50 of the

@@ -2,7 +2,7 @@
 
 Closed form, not the block grid: within a site, grades are lognormal with mean log-grade
 m and log-sd sigma (the same model the simulation applies its cut-off with, see
-:func:`models.simulation.metal_share_above`). For a cut-off c,
+:func:`residua.models.simulation.metal_share_above`). For a cut-off c,
 
 * share of tonnes above c: Phi((m - ln c) / sigma)
 * share of metal above c: Phi((m + sigma^2 - ln c) / sigma)
@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from residua.models.simulation import GRAMS_PER_TONNE
 from scipy.stats import norm
-
-from models.simulation import GRAMS_PER_TONNE
 
 #: Cut-offs as multiples of each element's default cut-off grade.
 DEFAULT_CUTOFF_MULTIPLES: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)

@@ -10,14 +10,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from joblib import delayed
-
-from geodata.covariate_points import sample_covariates
-from geodata.crs import to_local_utm, utm_epsg_codes
-from geodata.progress import run_jobs
-from models.block_model import SiteBlockEstimate, estimate_site_blocks, pooled_site_kernels
-from models.grade import Z80, HierarchicalLogGrade
-from models.preparation import prepare_grades
-from models.validation import leave_one_site_out
+from residua.geodata.covariate_points import sample_covariates
+from residua.geodata.crs import to_local_utm, utm_epsg_codes
+from residua.geodata.progress import run_jobs
+from residua.models.block_model import SiteBlockEstimate, estimate_site_blocks, pooled_site_kernels
+from residua.models.grade import Z80, HierarchicalLogGrade
+from residua.models.preparation import prepare_grades
+from residua.models.validation import leave_one_site_out
 
 #: Sites per element at which the within-site baselines are scored (a seeded sample beyond this).
 BASELINE_SITES = 300

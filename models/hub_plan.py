@@ -1,7 +1,7 @@
 """Hub plan: which candidate hubs to open and which sites feed which hub, as a facility-location MILP.
 
 Candidates are the hubs of ``hubs.csv`` when given, else the value-weighted k-means
-proposals (:func:`models.hubs.propose_hubs`) plus the centroids of the top-valued sites.
+proposals (:func:`residua.models.hubs.propose_hubs`) plus the centroids of the top-valued sites.
 The plan maximises the expected net value over the Monte Carlo draws,
 
     sum_s,h x_sh * (E[value_s] - E[tonnes_s] * road_km_sh * haul_cost) - sum_h y_h * fixed_cost_h,
@@ -48,7 +48,7 @@ convex stand-in, and the layer reports the plan's P10/P50/P90 either way.
 The problem is solved by HiGHS through :func:`scipy.optimize.milp`. When the solver returns
 no solution (e.g. a time limit before any feasible point), the plan falls back to the
 k-means / given hubs, all opened, each site feeding the nearest one within reach (the
-150 km catchments of :mod:`models.hubs`, made a partition); ``method`` says which was used.
+150 km catchments of :mod:`residua.models.hubs`, made a partition); ``method`` says which was used.
 """
 
 from __future__ import annotations
@@ -62,12 +62,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from residua.geodata.schema import STORAGE_CRS
+from residua.models.hubs import HUB_METALS, geodesic_km, propose_hubs
+from residua.models.simulation import PERCENTILES, ResourceDraws
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
-
-from geodata.schema import STORAGE_CRS
-from models.hubs import HUB_METALS, geodesic_km, propose_hubs
-from models.simulation import PERCENTILES, ResourceDraws
 
 LOG = logging.getLogger(__name__)
 #: Relative optimality gap at which the pipeline's plan stops: 0.5 % of the net value, far inside the
@@ -415,9 +414,9 @@ def plan_network(
     weights : array
         P50 recoverable value per site: it weights the k-means proposals and picks the site candidates.
     draws : ResourceDraws, sequence of them, or a function returning the chunks afresh
-        The sites' Monte Carlo draws (:func:`models.simulation.iter_draws`); read twice.
+        The sites' Monte Carlo draws (:func:`residua.models.simulation.iter_draws`); read twice.
     given : DataFrame, optional
-        Checked hubs.csv rows (:func:`models.hubs.check_hubs`): then the only candidates.
+        Checked hubs.csv rows (:func:`residua.models.hubs.check_hubs`): then the only candidates.
     k, seed : int
         k-means proposals and their seed.
     haul_km : float

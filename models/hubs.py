@@ -9,7 +9,7 @@ site not excluded by review whose centroid lies within the haul distance (geodes
 ellipsoid); a site in reach of two hubs counts for both, so each hub's total is what it
 could draw on, not a share of a partition. Totals are summed per Monte Carlo draw before
 P10/P50/P90 are taken. Which hubs to open and which site feeds which is the hub plan
-(:mod:`models.hub_plan`, through :func:`plan_hubs`).
+(:mod:`residua.models.hub_plan`, through :func:`plan_hubs`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+from residua.geodata.datadrop import HUBS_FILE
+from residua.geodata.schema import STORAGE_CRS
+from residua.models.simulation import PERCENTILES, ResourceDraws
 from sklearn.cluster import KMeans
 
-from geodata.datadrop import HUBS_FILE
-from geodata.schema import STORAGE_CRS
-from models.simulation import PERCENTILES, ResourceDraws
-
 if TYPE_CHECKING:
-    from models.hub_plan import HubPlan
+    from residua.models.hub_plan import HubPlan
 
 HUB_INPUT_COLUMNS: tuple[str, ...] = ("hub_id", "name", "lon", "lat")
 #: Optional hubs.csv columns (an empty cell takes the run's default): numbers >= 0.
@@ -68,7 +67,8 @@ def check_hubs(table: pd.DataFrame, source: str = HUBS_FILE) -> pd.DataFrame:
     >>> check_hubs(pd.DataFrame({"hub_id": ["A"], "name": [""], "lon": ["80"], "lat": ["95"]}))
     Traceback (most recent call last):
     ...
-    models.hubs.HubsError: hubs.csv line 2: lat 95 is outside -90..90; give WGS 84 degrees (lon -180..180, lat -90..90)
+    residua.models.hubs.HubsError: hubs.csv line 2: lat 95 is outside -90..90; give WGS 84 degrees (lon -180..180,
+    lat -90..90)
     """
     table = table.rename(columns=lambda column: str(column).strip().lower())
     missing = [column for column in HUB_INPUT_COLUMNS if column not in table.columns]
@@ -228,8 +228,8 @@ def aggregate_hubs(
         ``site_id``, ``lon``, ``lat`` of the sites that may feed a hub (excluded sites
         left out by the caller).
     draws : ResourceDraws or iterable of ResourceDraws
-        The sites' Monte Carlo draws, in chunks (:func:`models.simulation.iter_draws`) or
-        one :class:`~models.simulation.ResourceDraws`; every site of ``sites`` must be
+        The sites' Monte Carlo draws, in chunks (:func:`residua.models.simulation.iter_draws`) or
+        one :class:`~residua.models.simulation.ResourceDraws`; every site of ``sites`` must be
         among them.
     haul_km : float
         Largest geodesic distance from a hub to a site centroid.
@@ -302,8 +302,8 @@ def plan_hubs(
 
     ``sites`` (``site_id``, ``lon``, ``lat``) and ``weights`` (P50 recoverable value) are
     the sites that may feed a hub, i.e. those not excluded by review; ``plan`` goes to
-    :func:`models.hub_plan.plan_network` (``costs``, ``n_site_candidates``, ``optimise``, ...).
+    :func:`residua.models.hub_plan.plan_network` (``costs``, ``n_site_candidates``, ``optimise``, ...).
     """
-    from models.hub_plan import plan_network  # hub_plan builds on this module
+    from residua.models.hub_plan import plan_network  # hub_plan builds on this module
 
     return plan_network(sites, weights, draws, given=given, k=k, haul_km=haul_km, seed=seed, **plan)

@@ -43,10 +43,9 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
-
-from geodata.provenance import code_version
-from models.grade_workflow import ElementFit
-from models.report import validation_tables
+from residua.geodata.provenance import code_version
+from residua.models.grade_workflow import ElementFit
+from residua.models.report import validation_tables
 
 MODEL_FILE = "model.joblib"
 CARD_FILE = "card.json"

@@ -3,7 +3,7 @@
 Confidence follows data density and the width of the simulated interval, not kriging
 variance alone. Classes map to the UNFC geological axis used by India's Minerals (Evidence
 of Mineral Contents) Rules 2015 (G1..G4, codes 331..334) and to Measured / Indicated /
-Inferred-like words (codes, words and weights in :data:`geodata.vocabulary.CONFIDENCE_CLASSES`).
+Inferred-like words (codes, words and weights in :data:`residua.geodata.vocabulary.CONFIDENCE_CLASSES`).
 These are screening estimates, not a compliant resource statement.
 """
 
@@ -13,8 +13,14 @@ import json
 
 import numpy as np
 import pandas as pd
-
-from geodata.vocabulary import ACCEPT_TONNAGE, CONFIDENCE, HELD_STATUS, REVIEW_STATUS, UNREVIEWED, UNSAMPLED_CLASS
+from residua.geodata.vocabulary import (
+    ACCEPT_TONNAGE,
+    CONFIDENCE,
+    HELD_STATUS,
+    REVIEW_STATUS,
+    UNREVIEWED,
+    UNSAMPLED_CLASS,
+)
 
 #: Rules, strongest first: (class, min holes, max relative P10-P90 width, needs DEM volume).
 CONFIDENCE_RULES: tuple[tuple[str, int, float, bool], ...] = (
@@ -70,7 +76,7 @@ def rank_sites(
         optionally ``tonnes_vs_reported`` with ``tonnes_p50``, ``reported_tonnes`` and
         ``volume_method`` (without it no site is held).
     reviews : DataFrame, optional
-        Reviewers' decisions, as :func:`geodata.reviews.read_reviews` returns them
+        Reviewers' decisions, as :func:`residua.geodata.reviews.read_reviews` returns them
         (``site_id``, ``decision``, ``note``, ``reviewer``, ``timestamp``; oldest first).
         The latest decision per site is in force: ``exclude`` keeps the site in the table
         with an empty ``rank`` and its ``excluded_reason``; ``needs-data``, ``accept`` and
@@ -187,7 +193,7 @@ def review_history(reviews: pd.DataFrame, site_ids: pd.Series) -> pd.DataFrame:
 
     The columns of the reviews contract come first (``site_id``, ``decision``, ``note``,
     ``reviewer``, ``timestamp``), so the published table can be read back with
-    :func:`geodata.reviews.read_reviews`; ``timestamp`` is ISO 8601 (UTC) text, so the
+    :func:`residua.geodata.reviews.read_reviews`; ``timestamp`` is ISO 8601 (UTC) text, so the
     table reads the same in every format.
 
     >>> reviews = pd.DataFrame({"site_id": ["a", "a", "z"], "decision": ["exclude", "accept", "accept"],
@@ -216,7 +222,7 @@ def review_history(reviews: pd.DataFrame, site_ids: pd.Series) -> pd.DataFrame:
 def review_quarantine(rejects: pd.DataFrame, source: str) -> pd.DataFrame:
     """Review rows that could not be used, in the quarantine layer's columns (no geometry).
 
-    ``rejects`` is the second table :func:`geodata.reviews.read_reviews` returns
+    ``rejects`` is the second table :func:`residua.geodata.reviews.read_reviews` returns
     (``source_row``, ``reason`` and the raw columns).
     """
     raw_columns = [column for column in rejects.columns if column not in ("source_row", "reason")]

@@ -11,12 +11,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-
-from models.block_model import grade_scores  # noqa: E402
-from models.grade import Z80  # noqa: E402
-from models.grade_workflow import ElementFit  # noqa: E402
-from models.selection import score  # noqa: E402
-from models.validation import MAX_FOLDS, site_folds  # noqa: E402
+from residua.models.block_model import grade_scores  # noqa: E402
+from residua.models.grade import Z80  # noqa: E402
+from residua.models.grade_workflow import ElementFit  # noqa: E402
+from residua.models.selection import score  # noqa: E402
+from residua.models.validation import MAX_FOLDS, site_folds  # noqa: E402
 
 BASELINES: tuple[str, ...] = ("type_mean", "idw", "ordinary_kriging")
 #: Residua scored at every modelled site, where the baselines were scored at a sample of them.

@@ -1,7 +1,7 @@
 """Sampling plan: where the next holes change the top-N decision most (value of information).
 
 **Decision.** Which N sites (``top_n``) make the top N by in-situ recoverable value. Over the
-Monte Carlo draws d of every ranked site (:func:`models.simulation.iter_draws`), T_d is the set of
+Monte Carlo draws d of every ranked site (:func:`residua.models.simulation.iter_draws`), T_d is the set of
 the N highest-valued sites and p_s = P(s in T) a site's top-N membership probability. The choice
 that minimises the expected number of wrong members is the N sites with the largest p_s (A), and
 
@@ -11,7 +11,7 @@ is the expected number of chosen sites that are not in the true top N; a site's 
 probability is 1 - p_s when chosen, p_s when not.
 
 **Campaign.** k new holes at site j, k from ``campaign_sizes``. Per element, the grade model's
-site update (:class:`models.grade.HierarchicalLogGrade`: posterior precision = 1 / prior_var +
+site update (:class:`residua.models.grade.HierarchicalLogGrade`: posterior precision = 1 / prior_var +
 n_holes / sigma_w^2, a hole weighing as one sample of the within-site log-sd sigma_w) is applied
 with the site's current distribution of its mean log-grade as the prior:
 
@@ -64,13 +64,12 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-
-from geodata.crs import local_utm_crs
-from geodata.schema import ELEMENTS, STORAGE_CRS
-from models.estimates import MIN_CENTRE_USD
-from models.grade import HierarchicalLogGrade
-from models.ranking import classify_confidence
-from models.simulation import GRAMS_PER_TONNE, KG_PER_TONNE, SimulationInputs, iter_draws, metal_share_above
+from residua.geodata.crs import local_utm_crs
+from residua.geodata.schema import ELEMENTS, STORAGE_CRS
+from residua.models.estimates import MIN_CENTRE_USD
+from residua.models.grade import HierarchicalLogGrade
+from residua.models.ranking import classify_confidence
+from residua.models.simulation import GRAMS_PER_TONNE, KG_PER_TONNE, SimulationInputs, iter_draws, metal_share_above
 
 #: Sites in the decision: which make the top N by value.
 TOP_N = 10
@@ -152,7 +151,7 @@ class CampaignEffect:
 def posterior_log_sd(prior_sd: np.ndarray, hole_sd: np.ndarray, holes: int | np.ndarray) -> np.ndarray:
     """The grade model's site update: sd of a site mean log-grade after ``holes`` holes.
 
-    1 / s1^2 = 1 / s0^2 + n / sigma_w^2, as :class:`models.grade.HierarchicalLogGrade` combines
+    1 / s1^2 = 1 / s0^2 + n / sigma_w^2, as :class:`residua.models.grade.HierarchicalLogGrade` combines
     a site's prior with its holes (a zero prior sd stays zero).
 
     >>> float(posterior_log_sd(np.array(1.0), np.array(1.0), 3))
@@ -210,7 +209,7 @@ def site_value(
 ) -> np.ndarray:
     """A site's recoverable value (USD) for mean log-grades ``log_grade`` (element -> array, ... x D).
 
-    The simulation's formula (:meth:`models.simulation.SimulationInputs.chunk`) with the draws'
+    The simulation's formula (:meth:`residua.models.simulation.SimulationInputs.chunk`) with the draws'
     tonnes and the site's residue-type recovery draws: value = sum_e tonnes x exp(m_e + sigma_w^2 / 2)
     x share above cut-off x recovery x price.
     """

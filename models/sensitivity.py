@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from geodata.schema import ELEMENTS
+from residua.geodata.schema import ELEMENTS
 
 PRICE_DISTRIBUTIONS: tuple[str, ...] = ("triangular", "uniform")
 KG_PER_TONNE = 1e3
@@ -45,7 +44,7 @@ def rank_stability(
     Parameters
     ----------
     ranked : DataFrame
-        The ranking (:func:`models.ranking.rank_sites`): ``site_id``, ``residue_type``,
+        The ranking (:func:`residua.models.ranking.rank_sites`): ``site_id``, ``residue_type``,
         ``rank`` (missing for excluded sites, which stay out of every re-ranking),
         ``score`` and ``<e>_recoverable_t_p50`` for every element.
     recovery : DataFrame

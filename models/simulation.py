@@ -2,7 +2,7 @@
 
 Per site and draw: tonnes ~ lognormal(tonnes_p50, tonnes_log_sd); for each element the
 site mean log-grade m ~ N(log_mean, log_sd), correlated between the elements of a site
-(by the sampled sites' correlation, see :mod:`models.element_correlation`), and the
+(by the sampled sites' correlation, see :mod:`residua.models.element_correlation`), and the
 deposit's mean grade is exp(m + sigma_w^2 / 2); recovery ~ triangular(low, mode, high). One tonnage draw is
 shared by every element of a site, so PGM (Pt + Pd + Rh) and value totals are summed per
 draw before percentiles are taken: a total's P90 is not the sum of P90s. Recovery is
@@ -30,10 +30,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import delayed
+from residua.geodata.progress import run_jobs
+from residua.geodata.schema import ELEMENTS, PGM_ELEMENTS
 from scipy.special import ndtr
-
-from geodata.progress import run_jobs
-from geodata.schema import ELEMENTS, PGM_ELEMENTS
 
 PERCENTILES: dict[str, float] = {"p10": 10.0, "p50": 50.0, "p90": 90.0}
 GRAMS_PER_TONNE = 1e6
@@ -116,7 +115,7 @@ class SimulationInputs:
             Number of Monte Carlo draws and the seed that makes them reproducible.
         element_correlation
             Correlation between elements of a site's mean log-grade draws (a matrix labelled
-            by element, :func:`models.element_correlation.element_correlation`); default
+            by element, :func:`residua.models.element_correlation.element_correlation`); default
             independent.
         """
         sites = tonnage[["site_id", "residue_type", "tonnes_p50", "tonnes_log_sd"]].reset_index(drop=True)

@@ -12,8 +12,7 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from geodata.volumes import plausible_max_thickness_m
+from residua.geodata.volumes import plausible_max_thickness_m
 
 #: z-score of the 95th percentile: a (low, high) range is taken as P5..P95.
 Z95 = 1.6448536269514722

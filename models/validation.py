@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from models.grade import Z80, HierarchicalLogGrade, summarise_sites
+from residua.models.grade import Z80, HierarchicalLogGrade, summarise_sites
 
 #: Most folds of the site-level validation (leave-one-site-out up to this many sites).
 MAX_FOLDS = 50

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 
 import dagster as dg
-
-from assets.inputs import REVIEW_DECISIONS, observations, review_store_version
-from assets.resources import Postgis, RunFolders
-from geodata.datadrop import hash_inputs
+from residua.assets.inputs import REVIEW_DECISIONS, observations, review_store_version
+from residua.assets.resources import Postgis, RunFolders
+from residua.geodata.datadrop import hash_inputs
 
 DATA_VERSION_TAG = "dagster/data_version"
 

@@ -9,19 +9,18 @@ from pathlib import Path
 
 import pandas as pd
 import rasterio
-
-from geodata.datadrop import DataDrop, open_data_drop
-from geodata.drillholes import unused_survey_rows
-from geodata.drop_files import describe_files, not_read
-from geodata.errors import DataDropError
-from geodata.readers import CSV_DIALECT, read_samples, read_sites
-from geodata.reference_tables import load_reference_tables
-from geodata.schema import ELEMENTS, unread_assay_columns
-from geodata.validate import ValidationResult
-from geodata.volumes import MIN_DEM_COVERAGE
-from geodata.zonal import find_covariates
-from models.simulation import N_DRAWS, SEED
-from pipelines import cli_features, cli_releases, cli_serve
+from residua.geodata.datadrop import DataDrop, open_data_drop
+from residua.geodata.drillholes import unused_survey_rows
+from residua.geodata.drop_files import describe_files, not_read
+from residua.geodata.errors import DataDropError
+from residua.geodata.readers import CSV_DIALECT, read_samples, read_sites
+from residua.geodata.reference_tables import load_reference_tables
+from residua.geodata.schema import ELEMENTS, unread_assay_columns
+from residua.geodata.validate import ValidationResult
+from residua.geodata.volumes import MIN_DEM_COVERAGE
+from residua.geodata.zonal import find_covariates
+from residua.models.simulation import N_DRAWS, SEED
+from residua.pipelines import cli_features, cli_releases, cli_serve
 
 SUMMARY_COLUMNS: dict[str, str] = {
     "rank": "rank",
@@ -89,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "validate":
         return validate_command(args.data)
     if args.command == "review":
-        from pipelines.review_server import serve
+        from residua.pipelines.review_server import serve
 
         return serve(args.out, args.port, args.reviews)
     return run_command(args)
@@ -98,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Materialize every asset in-process and print the ten top-ranked sites."""
     import dagster as dg
-
-    from pipelines.definitions import build_definitions, default_settings
+    from residua.pipelines.definitions import build_definitions, default_settings
 
     try:  # whole-file problems stop here with one clear message, before any Dagster output
         drop = open_data_drop(args.data)
@@ -174,7 +172,7 @@ def status_command(out_dir: Path) -> int:
         print("Checks: set DAGSTER_HOME (the Makefile does) to read them from the Dagster instance.")
         return 0
     instance = dg.DagsterInstance.get()
-    from pipelines.definitions import defs
+    from residua.pipelines.definitions import defs
 
     print("Latest data-quality checks:")
     for key in sorted(
@@ -193,7 +191,7 @@ def status_command(out_dir: Path) -> int:
 
 def models_command(store_dir: Path | None, element: str | None = None) -> int:
     """Print every stored model's card summary and whether its artifact still matches the card."""
-    from models.model_store import ModelStore, ModelStoreError
+    from residua.models.model_store import ModelStore, ModelStoreError
 
     if store_dir is None:
         if not os.environ.get("DAGSTER_HOME"):
@@ -201,8 +199,7 @@ def models_command(store_dir: Path | None, element: str | None = None) -> int:
                   "Set DAGSTER_HOME (the Makefile does) or pass --store.")  # fmt: skip
             return 1
         import dagster as dg
-
-        from assets.resources import ModelStoreResource
+        from residua.assets.resources import ModelStoreResource
 
         store_dir = ModelStoreResource().root(dg.DagsterInstance.get())
     store = ModelStore(store_dir)
@@ -229,7 +226,7 @@ def models_command(store_dir: Path | None, element: str | None = None) -> int:
 
 def _rmse_against_baselines(card: dict) -> str:
     """Residua's within-site RMSE and the best baseline's, from a card's metrics."""
-    from models.report import BASELINES
+    from residua.models.report import BASELINES
 
     rmse = {row.get("method"): row.get("rmse") for row in card.get("metrics", {}).get("within_site", [])}
     own = rmse.pop("residua", None)
@@ -317,7 +314,7 @@ def dg_severity_error() -> object:
 
 def _skipped(outputs: dict[str, object], failures: dict[str, str], drop: DataDrop) -> list[str]:
     """The inputs ``validate_job`` did not get to check (their asset neither succeeded nor failed)."""
-    from pipelines.definitions import VALIDATION_ASSETS
+    from residua.pipelines.definitions import VALIDATION_ASSETS
 
     names = {"reference_tables": "reference tables", "sites": drop.sites_path.name, "site_volumes": "DEM pairs",
              "samples": drop.samples_path.name if drop.samples_path is not None else "samples"}  # fmt: skip
@@ -331,8 +328,7 @@ def _run_validation(drop: DataDrop) -> tuple[dict[str, object], dict[str, str], 
     import tempfile
 
     import dagster as dg
-
-    from pipelines.definitions import VALIDATION_ASSETS, build_definitions, default_settings
+    from residua.pipelines.definitions import VALIDATION_ASSETS, build_definitions, default_settings
 
     job = build_definitions(default_settings(data_dir=str(drop.root))).resolve_job_def("validate_job")
     with tempfile.TemporaryDirectory(prefix="residua-validate-") as home:

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from geodata.features_api import FeaturesApiError, serve_features_api, write_pygeoapi_config
+from residua.geodata.features_api import FeaturesApiError, serve_features_api, write_pygeoapi_config
 
 COMMAND = "features-api"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

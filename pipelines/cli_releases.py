@@ -1,6 +1,6 @@
 """``residua releases list / show / restore / verify`` and ``residua diff``: the release history on the command line.
 
-The logic lives in :mod:`geodata.releases`; this module parses arguments and prints.
+The logic lives in :mod:`residua.geodata.releases`; this module parses arguments and prints.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from geodata.releases import (
+from residua.geodata.releases import (
     DEFAULT_THRESHOLD,
     ReleaseStore,
     ReleaseStoreError,
@@ -90,8 +90,7 @@ def open_store(path: Path | None) -> ReleaseStore | None:
                   "instance. Set DAGSTER_HOME (the Makefile does) or pass --store.", file=sys.stderr)  # fmt: skip
             return None
         import dagster as dg
-
-        from assets.resources import ReleaseHistory
+        from residua.assets.resources import ReleaseHistory
 
         path = ReleaseHistory().root(dg.DagsterInstance.get())
     return ReleaseStore(path)

@@ -15,10 +15,10 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from geodata.accounts import ROLES, AccountError, check_user_name, hash_password
-from geodata.review_page import ReviewPageError, default_reviews_path, read_run_metadata
-from geodata.review_store import ReviewStore, ReviewStoreError, default_review_store
-from pipelines.review_server import ReviewServerError
+from residua.geodata.accounts import ROLES, AccountError, check_user_name, hash_password
+from residua.geodata.review_page import ReviewPageError, default_reviews_path, read_run_metadata
+from residua.geodata.review_store import ReviewStore, ReviewStoreError, default_review_store
+from residua.pipelines.review_server import ReviewServerError
 
 COMMANDS: tuple[str, ...] = ("serve", "users")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -98,8 +98,7 @@ def review_store(args: argparse.Namespace) -> ReviewStore:
 def serve_command(args: argparse.Namespace) -> int:
     """Check the setup, warn about plain HTTP beyond localhost, and run the service until interrupted."""
     import uvicorn
-
-    from pipelines.review_service import ServiceSettings, create_app
+    from residua.pipelines.review_service import ServiceSettings, create_app
 
     if args.proxy_user_header and not args.trusted_proxy:
         raise ServeError("--proxy-user-header needs --trusted-proxy ADDR: the header is believed only from the proxy")

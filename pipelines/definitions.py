@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 
 import dagster as dg
-
-from assets import estimates, features, grade_models, grade_report, ingest, inputs, publish, review_report, sampling
-from assets.model_io import GradeModelsIOManager
-from assets.resources import data_drop_resource
-from assets.settings import RunSettings, run_settings
-from pipelines.automation import build_inbox_sensor, build_refresh_schedule
+from residua.assets import (
+    estimates,
+    features,
+    grade_models,
+    grade_report,
+    ingest,
+    inputs,
+    publish,
+    review_report,
+    sampling,
+)
+from residua.assets.model_io import GradeModelsIOManager
+from residua.assets.resources import data_drop_resource
+from residua.assets.settings import RunSettings, run_settings
+from residua.pipelines.automation import build_inbox_sensor, build_refresh_schedule
 
 ASSET_MODULES = (inputs, ingest, features, grade_models, estimates, sampling, grade_report, publish, review_report)
 

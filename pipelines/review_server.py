@@ -3,7 +3,7 @@
 Only 127.0.0.1 is bound. ``GET /`` returns the page with its decision form enabled,
 ``GET /api/reviews`` the review history, and ``POST /api/reviews`` (JSON: ``site_id``,
 ``decision``, ``note``, ``reviewer``) appends one decision through
-:func:`geodata.reviews.append_review`, which locks the file, so reviewers deciding at once
+:func:`residua.geodata.reviews.append_review`, which locks the file, so reviewers deciding at once
 lose nothing. The reviews file defaults to ``reviews.csv`` in the data directory recorded in
 the inventory's ``run_metadata``.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from geodata.review_page import (
+from residua.geodata.review_page import (
     SERVED_SLOT,
     ReviewPageError,
     build_review_page,
@@ -31,8 +31,8 @@ from geodata.review_page import (
     read_run_metadata,
     review_history,
 )
-from geodata.reviews import ReviewError, append_review
-from geodata.vocabulary import DECISIONS
+from residua.geodata.reviews import ReviewError, append_review
+from residua.geodata.vocabulary import DECISIONS
 
 T = TypeVar("T")
 HOST = "127.0.0.1"
@@ -151,7 +151,7 @@ def validate_decision(body: object, site_ids: frozenset[str]) -> dict[str, str]:
     >>> validate_decision({"site_id": "A", "decision": "maybe", "reviewer": "R"}, frozenset({"A"}))
     Traceback (most recent call last):
     ...
-    geodata.reviews.ReviewError: decision 'maybe' is not one of accept, exclude, needs-data
+    residua.geodata.reviews.ReviewError: decision 'maybe' is not one of accept, exclude, needs-data, accept-tonnage
     """
     if not isinstance(body, dict):
         raise ReviewError("the body must be a JSON object with site_id, decision, note and reviewer")

@@ -1,6 +1,6 @@
 """Publishing helpers for tests: a one-part release, the inventory published alone, PostGIS layers at once.
 
-The pipeline stages each producer's files in its run's :class:`geodata.transaction.Release`
+The pipeline stages each producer's files in its run's :class:`residua.geodata.transaction.Release`
 and the ``release`` asset commits them together; these publish straight away, so a test can
 build an output folder from literal layers without a pipeline run.
 """
@@ -15,10 +15,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
-
-from geodata.postgis import PostgisTarget, publish_staged, stage_layers
-from geodata.publish import ALL_FORMATS, INVENTORY_FILES, publish_staged_inventory, stage_inventory
-from geodata.transaction import Release
+from residua.geodata.postgis import PostgisTarget, publish_staged, stage_layers
+from residua.geodata.publish import ALL_FORMATS, INVENTORY_FILES, publish_staged_inventory, stage_inventory
+from residua.geodata.transaction import Release
 
 
 @contextmanager

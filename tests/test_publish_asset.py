@@ -11,14 +11,14 @@ import geopandas as gpd
 import pydantic
 import pytest
 import sqlalchemy as sa
+from residua.assets.publish import PUBLISHERS
+from residua.assets.settings import run_settings
+from residua.geodata.postgis import PostgisTarget
+from residua.geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
+from residua.geodata.review_page import page_payload
+from residua.geodata.schema import ELEMENTS
+from residua.pipelines.definitions import build_definitions
 
-from assets.publish import PUBLISHERS
-from assets.settings import run_settings
-from geodata.postgis import PostgisTarget
-from geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
-from geodata.review_page import page_payload
-from geodata.schema import ELEMENTS
-from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 from tests.geodata.test_postgis import require_postgis_url
 
@@ -105,7 +105,7 @@ def test_a_run_failing_after_the_grade_outputs_are_staged_publishes_nothing(tmp_
     def failing(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("assets.publish.stage_inventory", failing)
+    monkeypatch.setattr("residua.assets.publish.stage_inventory", failing)
     drop = tmp_path / "drop"
     resource = run_settings(data_dir=str(drop), out_dir=str(out), n_draws=200)
     job = build_definitions(resource).resolve_job_def("refresh_job")
@@ -132,7 +132,8 @@ def test_a_run_failing_after_its_inventory_is_staged_leaves_postgis_and_files_at
         def failing(*args, **kwargs):
             raise OSError("disk full")
 
-        monkeypatch.setattr("assets.review_report.build_review_page", failing)  # after inventory staged its layers
+        # after inventory staged its layers
+        monkeypatch.setattr("residua.assets.review_report.build_review_page", failing)
         resource = run_settings(data_dir=str(tmp_path / "drop"), out_dir=str(out), n_draws=200, **postgis)
         job = build_definitions(resource).resolve_job_def("refresh_job")
         failed = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)

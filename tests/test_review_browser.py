@@ -17,14 +17,14 @@ from pathlib import Path
 import dagster as dg
 import pyogrio
 import pytest
+from residua.assets.publish import release
+from residua.assets.review_report import review_report
+from residua.assets.settings import run_settings
+from residua.geodata.review_page import EMPTY_SAMPLING_PLAN, NO_SAMPLING_PLAN, build_review_page
+from residua.geodata.reviews import append_review, read_reviews
+from residua.geodata.styles import PLANNED_HOLE_ORANGE
+from residua.pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
 
-from assets.publish import release
-from assets.review_report import review_report
-from assets.settings import run_settings
-from geodata.review_page import EMPTY_SAMPLING_PLAN, NO_SAMPLING_PLAN, build_review_page
-from geodata.reviews import append_review, read_reviews
-from geodata.styles import PLANNED_HOLE_ORANGE
-from pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
 from tests.drops import bare_drop
 from tests.geodata.test_review_page import (
     CAMPAIGNS,

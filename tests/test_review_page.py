@@ -16,12 +16,11 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-
-from assets.publish import release
-from assets.review_report import review_report
-from assets.settings import run_settings
-from geodata.publish import metal_columns
-from geodata.review_page import (
+from residua.assets.publish import release
+from residua.assets.review_report import review_report
+from residua.assets.settings import run_settings
+from residua.geodata.publish import metal_columns
+from residua.geodata.review_page import (
     SCREENING_NOTE,
     SERVED_SLOT,
     ReviewPageError,
@@ -32,7 +31,8 @@ from geodata.review_page import (
     mark_served,
     page_payload,
 )
-from geodata.reviews import append_review
+from residua.geodata.reviews import append_review
+
 from tests.drops import bare_drop
 from tests.publishing import publish_inventory
 

@@ -9,12 +9,11 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
-
-from geodata.datadrop import open_data_drop
-from geodata.readers import read_samples, read_sites
-from geodata.validate import validate_samples, validate_sites
-from geodata.volumes import measure_site_volumes
-from pipelines.cli import main
+from residua.geodata.datadrop import open_data_drop
+from residua.geodata.readers import read_samples, read_sites
+from residua.geodata.validate import validate_samples, validate_sites
+from residua.geodata.volumes import measure_site_volumes
+from residua.pipelines.cli import main
 
 N_SITES = 8
 SEED = 3

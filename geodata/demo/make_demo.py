@@ -50,7 +50,7 @@ from shapely.geometry import Point, Polygon, box
 
 sys.dont_write_bytecode = True  # write nothing outside the output folder
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from geodata.schema import (  # noqa: E402
+from residua.geodata.schema import (  # noqa: E402
     ELEMENTS,
     PGM_ELEMENTS,
     RESIDUE_TYPES,

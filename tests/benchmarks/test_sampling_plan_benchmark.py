@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from geodata.schema import ELEMENTS
-from models.simulation import metal_share_above
+from residua.geodata.schema import ELEMENTS
+from residua.models.simulation import metal_share_above
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 

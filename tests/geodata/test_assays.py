@@ -7,8 +7,7 @@ import math
 import numpy.testing as npt
 import pandas as pd
 import pytest
-
-from geodata.assays import AssayParseError, AssayValue, assay_columns, normalise_row_assays, parse_assay
+from residua.geodata.assays import AssayParseError, AssayValue, assay_columns, normalise_row_assays, parse_assay
 
 
 @pytest.mark.parametrize(

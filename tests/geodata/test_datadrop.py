@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from residua.geodata.datadrop import open_data_drop, resolve_inside, sha256_file
+from residua.geodata.errors import DataDropError
 
-from geodata.datadrop import open_data_drop, resolve_inside, sha256_file
-from geodata.errors import DataDropError
 from tests.drops import write_prism_drop
 
 
@@ -81,8 +81,9 @@ def test_resolve_inside_refuses_symlink_out_of_the_drop(tmp_path):
 
 
 def test_geodata_does_not_import_dagster():
-    code = ("import sys, geodata.readers, geodata.validate, geodata.volumes, geodata.publish, "
-            "geodata.reference_tables, geodata.datadrop; assert 'dagster' not in sys.modules")  # fmt: skip
+    code = ("import sys, residua.geodata.readers, residua.geodata.validate, residua.geodata.volumes, "
+            "residua.geodata.publish, residua.geodata.reference_tables, residua.geodata.datadrop; "
+            "assert 'dagster' not in sys.modules")  # fmt: skip
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parents[2])  # fmt: skip
     assert run.returncode == 0, run.stderr

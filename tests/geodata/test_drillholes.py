@@ -11,14 +11,14 @@ import numpy.testing as npt
 import pandas as pd
 import pyproj
 import pytest
+from residua.geodata.datadrop import open_data_drop
+from residua.geodata.drillholes import DRILLHOLE_NOTES, desurvey, read_drillholes
+from residua.geodata.drop_files import describe_files, not_read
+from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
+from residua.geodata.readers import read_samples, read_sites
+from residua.geodata.reference_tables import load_reference_tables
+from residua.geodata.validate import validate_samples, validate_sites
 
-from geodata.datadrop import open_data_drop
-from geodata.drillholes import DRILLHOLE_NOTES, desurvey, read_drillholes
-from geodata.drop_files import describe_files, not_read
-from geodata.errors import CRSError, DataDropError, MissingColumnError
-from geodata.readers import read_samples, read_sites
-from geodata.reference_tables import load_reference_tables
-from geodata.validate import validate_samples, validate_sites
 from tests.geodata.helpers import E0, N0, UTM44
 
 DEMO = Path(__file__).resolve().parents[2] / "geodata" / "demo"
@@ -256,7 +256,7 @@ def test_a_dated_copy_of_the_collars_table_stops_naming_both(tmp_path):
 
 
 def test_residua_validate_reads_the_demo_as_drillhole_tables_like_its_samples_csv(tmp_path, capsys):
-    from pipelines.cli import main
+    from residua.pipelines.cli import main
 
     original, priors = DEMO / "samples.csv", load_reference_tables(DEMO).grade_priors
     accepted_sites = validate_sites(read_sites(DEMO / "sites.gpkg"), DEMO / "sites.gpkg", DEMO).accepted
@@ -302,7 +302,7 @@ def demo_as_drillholes(tmp_path: Path) -> Path:
 
 
 def test_residua_run_names_survey_rows_it_does_not_use_before_the_run(tmp_path, capsys):
-    from pipelines.cli import print_drop_notes
+    from residua.pipelines.cli import print_drop_notes
 
     root = demo_as_drillholes(tmp_path)
     (root / "surveys.csv").write_text("hole_id,depth,azimuth,dip\nNOT-A-HOLE,0,0,-90\n")

@@ -24,10 +24,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
-
-from geodata import publish as publish_module
-from geodata.formats import DBF_FIELD_NAMES, dbf_field_names
-from geodata.publish import (
+from residua.geodata import publish as publish_module
+from residua.geodata.formats import DBF_FIELD_NAMES, dbf_field_names
+from residua.geodata.publish import (
     ALL_FORMATS,
     DISCLAIMER,
     FORMAT_FILES,
@@ -35,7 +34,8 @@ from geodata.publish import (
     check_formats,
     metal_columns,
 )
-from geodata.styles import LAYER_STYLES_COLUMNS
+from residua.geodata.styles import LAYER_STYLES_COLUMNS
+
 from tests.publishing import publish_inventory
 
 VALIDATE_GPKG = Path("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py")

@@ -29,9 +29,9 @@ import pytest
 import shapely
 import shapely.geometry
 import yaml
+from residua.geodata.features_api import FeaturesApiError, write_pygeoapi_config
+from residua.geodata.publish import DISCLAIMER
 
-from geodata.features_api import FeaturesApiError, write_pygeoapi_config
-from geodata.publish import DISCLAIMER
 from tests.geodata.test_exports import METADATA, quarantine, ranked_sites, samples
 from tests.geodata.test_qgis_project import QGIS_MISSING, SYSTEM_PYTHON
 from tests.publishing import publish_inventory
@@ -86,7 +86,7 @@ def _serve(out: Path, config_dir: Path, *options: str) -> Iterator[str]:
     log_path = config_dir / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines.cli", "features-api", "--out", str(out), "--port", str(port),
+            [sys.executable, "-m", "residua.pipelines.cli", "features-api", "--out", str(out), "--port", str(port),
              "--config-dir", str(config_dir), *options],
             cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -165,7 +165,7 @@ def test_config_refuses_what_cannot_be_served(out, tmp_path, out_dir, port, mess
 
 
 def test_cli_without_an_inventory_fails_with_the_fix(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pipelines.cli", "features-api", "--out", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "residua.pipelines.cli", "features-api", "--out", str(tmp_path)],
                             cwd=REPO, capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert result.returncode == 1
     assert "publish an inventory first with `residua run" in result.stderr
@@ -246,8 +246,8 @@ def test_qgis_oapif_provider_reads_the_sites_collection(server):
 def postgis_schema(tmp_path):
     """The inventory published to a folder and a fresh PostGIS schema (dropped afterwards); folder, URL, schema."""
     import sqlalchemy as sa
+    from residua.geodata.postgis import PostgisTarget
 
-    from geodata.postgis import PostgisTarget
     from tests.geodata.test_postgis import require_postgis_url
 
     url = require_postgis_url()

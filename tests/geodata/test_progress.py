@@ -2,8 +2,7 @@
 
 import pytest
 from joblib import delayed, parallel_config
-
-from geodata.progress import progress_wanted, run_jobs
+from residua.geodata.progress import progress_wanted, run_jobs
 
 
 def _jobs():

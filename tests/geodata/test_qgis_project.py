@@ -2,7 +2,7 @@
 
 The published folder is made as the ``exports`` fixture of ``test_exports.py`` makes it
 (``publish_inventory`` on literal layers, no pipeline run), plus three grade rasters (two
-sites, two elements, written by :func:`geodata.rasters.cog_bytes` as the pipeline writes them),
+sites, two elements, written by :func:`residua.geodata.rasters.cog_bytes` as the pipeline writes them),
 assays for two elements, two hub candidates (one opened) and a site -> hub line. A script run
 with the system ``/usr/bin/python3`` (where Debian installs QGIS's bindings) opens it with
 ``QgsProject`` under ``QT_QPA_PLATFORM=offscreen`` and reports as JSON what the assertions
@@ -27,11 +27,10 @@ import numpy as np
 import pytest
 import shapely
 from affine import Affine
-
-from geodata.crs import local_utm_crs
-from geodata.gpkg_metadata import QGIS_METADATA_URI
-from geodata.publish import CATALOGUE_FILES
-from geodata.qgis_project import (
+from residua.geodata.crs import local_utm_crs
+from residua.geodata.gpkg_metadata import QGIS_METADATA_URI
+from residua.geodata.publish import CATALOGUE_FILES
+from residua.geodata.qgis_project import (
     PROJECT_FILE,
     PROJECT_NAME,
     RASTER_GROUP,
@@ -43,9 +42,10 @@ from geodata.qgis_project import (
     read_project_from_geopackage,
     write_qgis_project,
 )
-from geodata.rasters import cog_bytes
-from geodata.styles import RANK_CLASSES
-from geodata.transaction import Release
+from residua.geodata.rasters import cog_bytes
+from residua.geodata.styles import RANK_CLASSES
+from residua.geodata.transaction import Release
+
 from tests.geodata.test_exports import DISCLAIMER, METADATA, quarantine, ranked_sites
 from tests.publishing import publish_inventory
 
@@ -384,7 +384,7 @@ def test_project_lists_the_rasters_staged_by_the_run_not_the_published_ones(tmp_
         shutil.copy(out / "rasters" / "S2_ga_grade.tif", staging / "rasters" / "S2_ga_grade.tif")
     with release.part("inventory", stale=CATALOGUE_FILES) as staging:
         sites = ranked_sites()
-        from geodata.publish import stage_inventory
+        from residua.geodata.publish import stage_inventory
 
         stage_inventory(staging, sites, _samples(sites), quarantine(), METADATA, formats=["gpkg"])
     release.commit()

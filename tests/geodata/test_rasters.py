@@ -6,8 +6,7 @@ import pytest
 import rasterio
 from affine import Affine
 from rasterio.io import MemoryFile
-
-from geodata.rasters import NODATA, cog_bytes
+from residua.geodata.rasters import NODATA, cog_bytes
 
 
 @pytest.mark.parametrize(("height", "width", "tile"), [(12, 14, 16), (40, 17, 48), (700, 30, 512)])

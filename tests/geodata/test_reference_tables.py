@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from geodata.errors import ReferenceTableError
-from geodata.reference_tables import TABLES, load_reference_tables
-from geodata.schema import ELEMENTS, RESIDUE_TYPES
+from residua.geodata.errors import ReferenceTableError
+from residua.geodata.reference_tables import TABLES, load_reference_tables
+from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES
 
 HEADER = "residue_type,density_low_t_m3,density_mode_t_m3,density_high_t_m3,source\n"
 #: One valid density row per residue type; line n of the file is GOOD[n - 2].

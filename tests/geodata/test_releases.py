@@ -10,9 +10,8 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-
-from geodata.reference_tables import load_reference_tables
-from geodata.releases import (
+from residua.geodata.reference_tables import load_reference_tables
+from residua.geodata.releases import (
     ReleaseStore,
     ReleaseStoreError,
     ReleaseView,
@@ -20,7 +19,7 @@ from geodata.releases import (
     published_files,
     site_lineage,
 )
-from geodata.transaction import Release
+from residua.geodata.transaction import Release
 
 
 def _publish(out: Path, files: dict[str, bytes]) -> dict[str, Path]:
@@ -119,7 +118,7 @@ def test_a_publish_that_fails_while_moving_its_files_records_no_release(tmp_path
     def failing(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("geodata.transaction._apply", failing)
+    monkeypatch.setattr("residua.geodata.transaction._apply", failing)
     with pytest.raises(OSError, match="disk full"):
         release.commit(before=lambda _: prepared.append(store.prepare(published_files(release), run_id="r",
                                                                       out_dir=out)))  # fmt: skip

@@ -2,10 +2,10 @@
 plan and the sampling plan.
 
 The inventories are the four-site ones of :mod:`tests.test_review_page`, with ``changes`` and
-``lineage`` tables as the inventory asset writes them (:func:`geodata.releases.diff_releases`,
-:func:`geodata.releases.site_lineage`), ``hubs`` / ``hub_assignments`` layers from
-:func:`models.hub_plan.plan_network` and a ``sampling_plan`` layer from
-:func:`models.sampling_plan.plan_holes`. The browser test of these sections is in
+``lineage`` tables as the inventory asset writes them (:func:`residua.geodata.releases.diff_releases`,
+:func:`residua.geodata.releases.site_lineage`), ``hubs`` / ``hub_assignments`` layers from
+:func:`residua.models.hub_plan.plan_network` and a ``sampling_plan`` layer from
+:func:`residua.models.sampling_plan.plan_holes`. The browser test of these sections is in
 :mod:`tests.test_review_browser`.
 """
 
@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
-
-from geodata.releases import CHANGE_COLUMNS, site_lineage
-from geodata.review_page import (
+from residua.geodata.releases import CHANGE_COLUMNS, site_lineage
+from residua.geodata.review_page import (
     EMPTY_SAMPLING_PLAN,
     NO_CHANGE_OR_RELEASE,
     NO_RELEASE,
@@ -33,9 +32,10 @@ from geodata.review_page import (
     page_payload,
     sampling_plan_payload,
 )
-from models.hub_plan import HubCosts, HubPlan, plan_network
-from models.sampling_plan import CAMPAIGN_COLUMNS, plan_holes
-from models.simulation import ResourceDraws
+from residua.models.hub_plan import HubCosts, HubPlan, plan_network
+from residua.models.sampling_plan import CAMPAIGN_COLUMNS, plan_holes
+from residua.models.simulation import ResourceDraws
+
 from tests.test_review_page import SITES, _embedded, write_inventory
 
 SURFACE_DEM = "rasters/RM-001_surface.tif"

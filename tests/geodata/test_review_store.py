@@ -15,10 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
-
-from geodata.postgis import PostgisTarget
-from geodata.review_store import (
+from residua.geodata.postgis import PostgisTarget
+from residua.geodata.review_store import (
     HISTORY_COLUMNS,
     ReviewStore,
     ReviewStoreError,
@@ -26,7 +24,9 @@ from geodata.review_store import (
     merge_reviews,
     read_site_reviews,
 )
-from geodata.reviews import append_review, latest_decisions, read_reviews
+from residua.geodata.reviews import append_review, latest_decisions, read_reviews
+from sqlalchemy.pool import NullPool
+
 from tests.geodata.test_postgis import require_postgis_url
 
 
@@ -100,7 +100,7 @@ def test_a_clock_behind_the_last_decision_still_orders_the_new_one_last(tmp_path
     store = ReviewStore.sqlite(tmp_path / "reviews.sqlite").create()
     store.record_decision("RM-001", "accept", "", "a.rao", "run-1")
     past = datetime(2020, 1, 1, tzinfo=UTC)
-    monkeypatch.setattr("geodata.review_store._now", lambda: past)
+    monkeypatch.setattr("residua.geodata.review_store._now", lambda: past)
     store.record_decision("RM-001", "exclude", "", "b.singh", "run-1")
     decisions = store.decisions()
     assert decisions["decision"].tolist() == ["accept", "exclude"]

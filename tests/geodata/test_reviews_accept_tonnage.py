@@ -1,7 +1,7 @@
 """The accept-tonnage decision: recorded, read back and offered on the review page like the others."""
 
-from geodata.reviews import append_review, read_reviews
-from geodata.vocabulary import page_vocabulary
+from residua.geodata.reviews import append_review, read_reviews
+from residua.geodata.vocabulary import page_vocabulary
 
 
 def test_accept_tonnage_is_recorded_and_read_back(tmp_path):

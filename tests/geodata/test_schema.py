@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from geodata.schema import RESIDUE_TYPES, canonical_residue_type, normalize_key, parse_assay_column
+from residua.geodata.schema import RESIDUE_TYPES, canonical_residue_type, normalize_key, parse_assay_column
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ import numpy.testing as npt
 import pandas as pd
 import pyproj
 import pytest
+from residua.geodata.validate import no_samples, validate_samples
 
-from geodata.validate import no_samples, validate_samples
 from tests.geodata.helpers import E0, N0
 
 CSV = Path("samples.csv")
@@ -181,7 +181,7 @@ def test_overlapping_intervals_in_one_hole_quarantine_both_rows(two_sites):
 
 
 def test_site_whose_median_is_a_thousand_times_its_type_is_a_unit_error(two_sites):
-    from geodata.reference_tables import load_reference_tables
+    from residua.geodata.reference_tables import load_reference_tables
 
     priors = load_reference_tables().grade_priors
     sites = two_sites.assign(residue_type="bauxite_residue")
@@ -260,7 +260,7 @@ def test_the_drops_own_ceilings_replace_the_bundled_ones(two_sites, tmp_path):
 
 
 def test_a_semicolon_lab_export_with_decimal_commas_validates_like_points(two_sites, tmp_path):
-    from geodata.readers import read_samples
+    from residua.geodata.readers import read_samples
 
     lon, lat = f"{A_LON:.6f}".replace(".", ","), f"{A_LAT:.6f}".replace(".", ",")
     path = tmp_path / "samples.csv"

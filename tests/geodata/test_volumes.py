@@ -11,11 +11,11 @@ import pyproj
 import pytest
 import shapely
 from rasterio.transform import from_origin
+from residua.geodata.errors import CRSError
+from residua.geodata.readers import read_sites
+from residua.geodata.validate import validate_sites
+from residua.geodata.volumes import measure_site_volumes, measure_volume
 
-from geodata.errors import CRSError
-from geodata.readers import read_sites
-from geodata.validate import validate_sites
-from geodata.volumes import measure_site_volumes, measure_volume
 from tests.drops import PRISM_SITES, write_prism_drop
 from tests.geodata.helpers import E0, N0, UTM44, pixel_centres, square, to_lonlat, write_dem
 
@@ -316,7 +316,7 @@ def test_thickness_above_the_types_plausible_maximum_quarantines_the_site(tmp_pa
 
 
 def test_thickness_limit_follows_the_thickness_priors_given(tmp_path):
-    from geodata.reference_tables import load_reference_tables
+    from residua.geodata.reference_tables import load_reference_tables
 
     flat_pair(tmp_path, thickness=100.0)
     sites = _sites_with_dems([("FEET", FOOTPRINT, "surface.tif", "base.tif")])

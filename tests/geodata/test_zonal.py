@@ -16,9 +16,8 @@ import rasterio
 import rasterio.shutil
 import shapely
 from rasterio.transform import from_origin
-
-from geodata.errors import CRSError, DataDropError
-from geodata.zonal import covariate_name, find_covariates, site_covariates, zonal_statistics
+from residua.geodata.errors import CRSError, DataDropError
+from residua.geodata.zonal import covariate_name, find_covariates, site_covariates, zonal_statistics
 
 UTM44 = "EPSG:32644"
 E0, N0 = 500_000.0, 2_300_000.0  # a point on UTM 44N's central meridian (central India)

@@ -2,14 +2,13 @@
 
 import numpy as np
 import pandas as pd
-
-from geodata.schema import ELEMENTS
-from models.estimates import estimate_resources
-from models.simulation import ResourceDraws, SimulationInputs, iter_draws, summarise
+from residua.geodata.schema import ELEMENTS
+from residua.models.estimates import estimate_resources
+from residua.models.simulation import ResourceDraws, SimulationInputs, iter_draws, summarise
 
 
 def simulate_resources(*tables, **options) -> pd.DataFrame:
-    """:func:`models.simulation.summarise` of inputs built from ``SimulationInputs.build(*tables, **options)``."""
+    """:func:`~residua.models.simulation.summarise` of inputs from ``SimulationInputs.build(*tables, **options)``."""
     return summarise(SimulationInputs.build(*tables, **options))
 
 
@@ -29,7 +28,7 @@ def simulate_draws(*tables, **options) -> ResourceDraws:
 
 
 def estimates_of(features: pd.DataFrame, *tables, **options) -> pd.DataFrame:
-    """:func:`models.estimates.estimate_resources` with the simulation built from ``features`` and the tables."""
+    """:func:`~residua.models.estimates.estimate_resources`, the simulation built from ``features`` and the tables."""
     return estimate_resources(features, SimulationInputs.build(features, *tables, **options))
 
 

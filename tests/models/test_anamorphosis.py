@@ -3,8 +3,7 @@
 import numpy as np
 import numpy.testing as npt
 import pytest
-
-from models.anamorphosis import LogTransform, NormalScore, expected_block_mean
+from residua.models.anamorphosis import LogTransform, NormalScore, expected_block_mean
 
 
 def test_normal_scores_of_declustered_data_are_standard_normal():

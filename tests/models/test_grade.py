@@ -6,10 +6,9 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 import shapely
-
-from models.grade import HierarchicalLogGrade, summarise_sites
-from models.preparation import declustering_weights, impute_below_detection, log_grade_table, prepare_grades
-from models.validation import leave_one_site_out
+from residua.models.grade import HierarchicalLogGrade, summarise_sites
+from residua.models.preparation import declustering_weights, impute_below_detection, log_grade_table, prepare_grades
+from residua.models.validation import leave_one_site_out
 
 
 def _samples(site_means: dict[str, float], holes: int, rng, residue_type="bauxite_residue", sd=0.3):
@@ -120,7 +119,7 @@ def test_many_sites_are_held_out_in_groups_each_exactly_once():
 
 
 def test_a_national_drop_is_validated_in_fewer_larger_folds_every_site_still_once(monkeypatch):
-    import models.validation as validation
+    import residua.models.validation as validation
 
     monkeypatch.setattr(validation, "MANY_SITES", 40)  # stands for 1,000: the rule, on a small table
     rng = np.random.default_rng(5)

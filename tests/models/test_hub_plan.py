@@ -10,8 +10,7 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
-
-from models.hub_plan import (
+from residua.models.hub_plan import (
     KMEANS,
     MILP,
     HubCosts,
@@ -22,8 +21,8 @@ from models.hub_plan import (
     plan_network,
     solve_plan,
 )
-from models.hubs import HubsError, check_hubs, plan_hubs
-from models.simulation import ResourceDraws
+from residua.models.hubs import HubsError, check_hubs, plan_hubs
+from residua.models.simulation import ResourceDraws
 
 FREE = HubCosts(haul_cost_usd_per_t_km=0.05, road_circuity=1.0, fixed_cost_usd=5e6, capacity_t_per_year=None,
                 plan_years=1.0, min_feed_t=0.0)  # fmt: skip
@@ -249,7 +248,7 @@ def test_milp_plan_is_worth_at_least_the_kmeans_catchment_plan_on_the_same_draws
 
 def test_no_solver_result_falls_back_to_kmeans_catchments(monkeypatch, caplog):
     sites, tonnes, value = _clusters_with_a_loser()
-    monkeypatch.setattr("models.hub_plan.milp", lambda *a, **k: SimpleNamespace(x=None, message="time limit"))
+    monkeypatch.setattr("residua.models.hub_plan.milp", lambda *a, **k: SimpleNamespace(x=None, message="time limit"))
     plan = plan_hubs(sites, value.mean(axis=1), _draws(list(sites["site_id"]), tonnes, value), k=3, seed=7,
                      costs=FREE)  # fmt: skip
     assert plan.method == KMEANS and (plan.hubs["method"] == KMEANS).all()

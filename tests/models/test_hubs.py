@@ -6,8 +6,7 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 import shapely
-
-from models.hubs import (
+from residua.models.hubs import (
     HubsError,
     aggregate_hubs,
     check_hubs,
@@ -17,7 +16,7 @@ from models.hubs import (
     read_hubs,
     site_centroids,
 )
-from models.simulation import ResourceDraws
+from residua.models.simulation import ResourceDraws
 
 
 def _draws(site_ids: list[str], ga: np.ndarray, value: np.ndarray | None = None) -> ResourceDraws:

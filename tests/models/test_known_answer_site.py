@@ -4,17 +4,17 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
+from residua.geodata.readers import read_sites
+from residua.geodata.reference_tables import load_reference_tables
+from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES
+from residua.geodata.validate import validate_sites
+from residua.geodata.volumes import measure_site_volumes
+from residua.models.estimates import MIN_CENTRE_USD
+from residua.models.grade import HierarchicalLogGrade
+from residua.models.grade_tonnage import grade_tonnage_curves, lognormal_grade_tonnage
+from residua.models.tonnage import estimate_tonnage
 from scipy.stats import norm
 
-from geodata.readers import read_sites
-from geodata.reference_tables import load_reference_tables
-from geodata.schema import ELEMENTS, RESIDUE_TYPES
-from geodata.validate import validate_sites
-from geodata.volumes import measure_site_volumes
-from models.estimates import MIN_CENTRE_USD
-from models.grade import HierarchicalLogGrade
-from models.grade_tonnage import grade_tonnage_curves, lognormal_grade_tonnage
-from models.tonnage import estimate_tonnage
 from tests.drops import write_prism_drop
 from tests.models.simulation_helpers import draws_of, estimates_of
 

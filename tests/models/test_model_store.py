@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from geodata.readers import read_samples, read_sites
-from geodata.reference_tables import load_reference_tables
-from geodata.validate import validate_samples, validate_sites
-from models.grade import HierarchicalLogGrade
-from models.grade_workflow import fit_element, site_distributions
-from models.model_store import (
+from residua.geodata.readers import read_samples, read_sites
+from residua.geodata.reference_tables import load_reference_tables
+from residua.geodata.validate import validate_samples, validate_sites
+from residua.models.grade import HierarchicalLogGrade
+from residua.models.grade_workflow import fit_element, site_distributions
+from residua.models.model_store import (
     CARD_FILE,
     MODEL_FILE,
     ModelStore,
@@ -22,6 +21,7 @@ from models.model_store import (
     element_card,
     training_data_sha256,
 )
+
 from tests.drops import write_prism_drop
 
 CARD_KEYS = {"model_id", "created_utc", "schema", "element", "model_form", "training_data", "features", "parameters",

@@ -1,9 +1,8 @@
 """Confidence classes and a deterministic ranking."""
 
 import pandas as pd
-
-from geodata.reviews import read_reviews
-from models.ranking import classify_confidence, rank_sites, review_history, review_quarantine
+from residua.geodata.reviews import read_reviews
+from residua.models.ranking import classify_confidence, rank_sites, review_history, review_quarantine
 
 
 def test_confidence_rules():

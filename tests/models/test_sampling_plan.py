@@ -9,11 +9,10 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
-
-from geodata.publish import write_gpx_waypoints
-from geodata.schema import ELEMENTS
-from models.grade import HierarchicalLogGrade
-from models.sampling_plan import (
+from residua.geodata.publish import write_gpx_waypoints
+from residua.geodata.schema import ELEMENTS
+from residua.models.grade import HierarchicalLogGrade
+from residua.models.sampling_plan import (
     PlanOptions,
     campaign_effect,
     choose_campaigns,
@@ -26,7 +25,7 @@ from models.sampling_plan import (
     site_value,
     top_members,
 )
-from models.simulation import SimulationInputs
+from residua.models.simulation import SimulationInputs
 
 #: site -> (tonnes, Ga mean log-grade, its log-sd, holes so far). Top 2: BIG is certainly in, SMALL certainly out;
 #: the second place is contested by A (well sampled), U (unsampled, wide) and C (thinly sampled).

@@ -4,10 +4,9 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
-
-from models.grade import Z80
-from models.selection import block_groups, blocked_folds, cross_validate, interval_scale_from, score
-from models.spatial import InverseDistance
+from residua.models.grade import Z80
+from residua.models.selection import block_groups, blocked_folds, cross_validate, interval_scale_from, score
+from residua.models.spatial import InverseDistance
 
 
 def test_block_groups_number_cells_column_by_column():

@@ -4,9 +4,8 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
-
-from geodata.schema import ELEMENTS
-from models.sensitivity import rank_stability, value_factors
+from residua.geodata.schema import ELEMENTS
+from residua.models.sensitivity import rank_stability, value_factors
 
 MID = {"ga": 500.0, "te": 80.0, "pt": 30000.0, "pd": 30000.0, "rh": 150000.0}
 

@@ -3,9 +3,8 @@
 import numpy as np
 import numpy.testing as npt
 import pytest
+from residua.models.spatial import InverseDistance, OrdinaryKriging
 from sklearn.utils.estimator_checks import parametrize_with_checks
-
-from models.spatial import InverseDistance, OrdinaryKriging
 
 # The checks' regression target is a linear function of 10 features. Models that read only the
 # first two columns (as coordinates) cannot fit it, and a constant baseline fits nothing.
@@ -75,7 +74,7 @@ def test_ordinary_kriging_needs_three_samples():
 
 @pytest.mark.parametrize("n_coords", [2, 3])
 def test_kriging_held_out_equals_pykrige_refitted_per_fold(n_coords):
-    from models.selection import blocked_folds, cross_validate
+    from residua.models.selection import blocked_folds, cross_validate
 
     rng = np.random.default_rng(5)
     X = np.column_stack([rng.uniform(0, 300, 60), rng.uniform(0, 300, 60), rng.uniform(0.5, 6, 60)])[:, :n_coords]

@@ -4,8 +4,7 @@ import math
 
 import numpy.testing as npt
 import pandas as pd
-
-from models.tonnage import REPORTED_TONNES_REL_SD, estimate_tonnage, log_sd_from_range
+from residua.models.tonnage import REPORTED_TONNES_REL_SD, estimate_tonnage, log_sd_from_range
 
 DENSITY = pd.DataFrame(
     {"residue_type": ["bauxite_residue"], "density_low_t_m3": [1.0], "density_mode_t_m3": [1.2],

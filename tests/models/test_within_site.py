@@ -5,12 +5,11 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 import shapely
+from residua.models.block_model import data_block_size, estimate_site_blocks
+from residua.models.selection import blocked_folds
+from residua.models.within_site import SiteField, block_grade_draws
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import Matern, WhiteKernel
-
-from models.block_model import data_block_size, estimate_site_blocks
-from models.selection import blocked_folds
-from models.within_site import SiteField, block_grade_draws
 
 #: The log-grade of a flat field in ``_holes``.
 BASE_LOG_GRADE = np.log(50.0)
@@ -169,10 +168,9 @@ def test_thin_data_give_no_block_model():
 
 @pytest.mark.parametrize(("fixed_constant", "n_covariates"), [(0.0, 0), (0.7, 0), (0.7, 2)])
 def test_closed_form_likelihood_equals_scikit_learns(fixed_constant, n_covariates):
+    from residua.models.kernels import CovariateDrift, HorizontalMatern, coordinate_differences, field_log_likelihood
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
-
-    from models.kernels import CovariateDrift, HorizontalMatern, coordinate_differences, field_log_likelihood
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3 + n_covariates)), rng.normal(size=40)
@@ -194,7 +192,7 @@ def test_closed_form_likelihood_equals_scikit_learns(fixed_constant, n_covariate
 
 
 def test_horizontal_range_is_the_same_in_every_direction():
-    from models.kernels import HorizontalMatern
+    from residua.models.kernels import HorizontalMatern
 
     kernel = HorizontalMatern((100.0, 2.0), nu=0.5)
     origin = np.zeros((1, 3))
@@ -256,7 +254,7 @@ def _held_out(errors_by_fold: list[np.ndarray], scale: float = 1.0) -> pd.DataFr
 
 
 def test_choice_keeps_the_default_field_unless_another_is_clearly_better():
-    from models.block_model import choose
+    from residua.models.block_model import choose
 
     rng = np.random.default_rng(0)
     errors = [rng.normal(0, 0.4, 40) for _ in range(5)]

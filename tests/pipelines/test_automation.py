@@ -8,13 +8,13 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
+from residua.assets.inputs import observations
+from residua.assets.resources import Postgis, RunFolders
+from residua.assets.settings import run_settings
+from residua.geodata.review_store import ReviewStore
+from residua.geodata.reviews import REVIEWS_FILE, append_review
+from residua.pipelines.definitions import build_definitions
 
-from assets.inputs import observations
-from assets.resources import Postgis, RunFolders
-from assets.settings import run_settings
-from geodata.review_store import ReviewStore
-from geodata.reviews import REVIEWS_FILE, append_review
-from pipelines.definitions import build_definitions
 from tests.drops import write_prism_drop
 
 NEW_SAMPLE = "NEW-1,P1-0,P1,0,1.5,55,300,<2,,,,,\n"
@@ -126,8 +126,8 @@ def test_weekly_schedule_cron_is_configurable():
 
 
 def test_every_input_file_is_a_parent_of_the_assets_that_read_it():
-    from geodata.input_groups import input_group
-    from models.hubs import HUBS_FILE
+    from residua.geodata.input_groups import input_group
+    from residua.models.hubs import HUBS_FILE
 
     graph = build_definitions().resolve_asset_graph()
     readers = {

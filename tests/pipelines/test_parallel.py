@@ -3,12 +3,12 @@
 import numpy.testing as npt
 import pandas as pd
 from distributed import LocalCluster
+from residua.assets.parallel import parallel_backend
+from residua.geodata.readers import read_samples, read_sites
+from residua.geodata.reference_tables import load_reference_tables
+from residua.geodata.validate import validate_samples, validate_sites
+from residua.models.grade_workflow import fit_element, site_distributions
 
-from assets.parallel import parallel_backend
-from geodata.readers import read_samples, read_sites
-from geodata.reference_tables import load_reference_tables
-from geodata.validate import validate_samples, validate_sites
-from models.grade_workflow import fit_element, site_distributions
 from tests.drops import write_prism_drop
 
 
@@ -36,9 +36,9 @@ def test_dask_local_cluster_matches_local_processes(tmp_path, monkeypatch):
 
 
 def test_volumes_and_covariates_match_on_processes_and_dask(tmp_path):
-    from geodata import zonal
-    from geodata.volumes import measure_site_volumes
-    from geodata.zonal import zonal_statistics
+    from residua.geodata import zonal
+    from residua.geodata.volumes import measure_site_volumes
+    from residua.geodata.zonal import zonal_statistics
 
     drop = write_prism_drop(tmp_path / "drop")
     sites = validate_sites(read_sites(drop / "sites.gpkg"), drop / "sites.gpkg", drop).accepted

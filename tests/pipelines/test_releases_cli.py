@@ -10,13 +10,13 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+from residua.assets.resources import EXECUTION_RESOURCES
+from residua.assets.settings import FIELD_OWNERS
+from residua.geodata.formats import write_geopackage
+from residua.geodata.releases import ReleaseStore
+from residua.geodata.reviews import append_review
+from residua.pipelines.cli import main
 
-from assets.resources import EXECUTION_RESOURCES
-from assets.settings import FIELD_OWNERS
-from geodata.formats import write_geopackage
-from geodata.releases import ReleaseStore
-from geodata.reviews import append_review
-from pipelines.cli import main
 from tests.drops import write_prism_drop
 
 
@@ -65,7 +65,7 @@ def test_releases_are_recorded_compared_and_verified_across_runs(tmp_path, capsy
     def killed(*args, **kwargs):
         raise OSError("killed while moving the files")
 
-    monkeypatch.setattr("geodata.transaction._apply", killed)
+    monkeypatch.setattr("residua.geodata.transaction._apply", killed)
     assert _run(drop, out) == 1  # fails mid-publish: nothing published, no release
     assert len(store.manifests()) == 1 and (out / "inventory.gpkg").read_bytes() == published
     monkeypatch.undo()

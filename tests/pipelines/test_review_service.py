@@ -19,17 +19,17 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from residua.assets.estimates import reviews as reviews_asset
+from residua.assets.resources import Postgis
+from residua.geodata.accounts import hash_password
+from residua.geodata.review_store import ReviewStore
+from residua.geodata.reviews import REVIEWS_FILE, append_review
+from residua.models.ranking import rank_sites
+from residua.pipelines.cli import main
+from residua.pipelines.cli_serve import exposure_warnings
+from residua.pipelines.review_service import ServiceSettings, create_app
 from starlette.testclient import TestClient
 
-from assets.estimates import reviews as reviews_asset
-from assets.resources import Postgis
-from geodata.accounts import hash_password
-from geodata.review_store import ReviewStore
-from geodata.reviews import REVIEWS_FILE, append_review
-from models.ranking import rank_sites
-from pipelines.cli import main
-from pipelines.cli_serve import exposure_warnings
-from pipelines.review_service import ServiceSettings, create_app
 from tests.drops import bare_drop
 from tests.geodata.test_postgis import require_postgis_url
 from tests.geodata.test_review_store import postgres_store

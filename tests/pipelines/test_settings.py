@@ -3,11 +3,10 @@
 import dagster as dg
 import pydantic
 import pytest
-
-from assets.configs import ASSET_CONFIGS, TonnageConfig
-from assets.resources import SHARED_RESOURCES
-from assets.settings import FIELD_OWNERS, config_metadata, materialized_config, run_settings
-from pipelines.definitions import VALIDATION_ASSETS, build_definitions
+from residua.assets.configs import ASSET_CONFIGS, TonnageConfig
+from residua.assets.resources import SHARED_RESOURCES
+from residua.assets.settings import FIELD_OWNERS, config_metadata, materialized_config, run_settings
+from residua.pipelines.definitions import VALIDATION_ASSETS, build_definitions
 
 
 def test_every_setting_has_one_owner_and_an_override_reaches_only_it():

@@ -22,7 +22,7 @@ def main() -> int:
                 os.write(log, f"open {path}\n".encode())
 
     sys.addaudithook(hook)
-    from pipelines.cli import main as residua
+    from residua.pipelines.cli import main as residua
 
     return residua(sys.argv[2:])
 

@@ -201,7 +201,7 @@ def test_a_drop_with_only_bad_rows_exits_1_with_every_reason(tmp_path):
 
 
 def test_run_on_a_drop_with_a_whole_file_error_prints_the_fix_without_a_stack_trace(tmp_path, capfd):
-    from pipelines.cli import main
+    from residua.pipelines.cli import main
 
     drop = write_prism_drop(tmp_path / "drop")
     (drop / "reference").mkdir()

@@ -22,9 +22,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from residua.geodata.publish import FORMAT_FILES
+from residua.geodata.transaction import recover_outputs
 
-from geodata.publish import FORMAT_FILES
-from geodata.transaction import recover_outputs
 from tests.publishing import staged_outputs
 from tests.reliability.helpers import read_inventory, staging_dirs, subprocess_env
 
@@ -204,7 +204,7 @@ def test_a_failed_move_publishes_nothing(tmp_path, monkeypatch):
     with staged_outputs(out) as staging:
         for name in ("a.csv", "b.csv", "c.csv"):
             (staging / name).write_text("old\n")
-    from geodata import transaction
+    from residua.geodata import transaction
 
     real_replace, calls = os.replace, []
 
@@ -229,7 +229,7 @@ def test_a_failed_move_of_a_stale_file_publishes_nothing(tmp_path, monkeypatch):
     with staged_outputs(out) as staging:
         (staging / "a.csv").write_text("old\n")
         (staging / "gone.csv").write_text("old\n")
-    from geodata import transaction
+    from residua.geodata import transaction
 
     real_replace = os.replace
 

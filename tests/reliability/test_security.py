@@ -27,17 +27,17 @@ import shapely
 from affine import Affine
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from residua.assets.grade_models import GradeModels
+from residua.assets.grade_report import grade_rasters
+from residua.assets.publish import release
+from residua.assets.resources import Workers
+from residua.assets.settings import run_settings
+from residua.geodata.datadrop import DataDrop, resolve_inside
+from residua.geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, PostgisTarget, check_identifier
+from residua.geodata.readers import read_sites
+from residua.geodata.validate import ValidationResult, validate_sites
+from residua.geodata.volumes import measure_site_volumes
 
-from assets.grade_models import GradeModels
-from assets.grade_report import grade_rasters
-from assets.publish import release
-from assets.resources import Workers
-from assets.settings import run_settings
-from geodata.datadrop import DataDrop, resolve_inside
-from geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, PostgisTarget, check_identifier
-from geodata.readers import read_sites
-from geodata.validate import ValidationResult, validate_sites
-from geodata.volumes import measure_site_volumes
 from tests.drops import write_prism_drop
 from tests.publishing import publish_layers
 from tests.reliability.helpers import REPO, assert_clean_validate, files_under, plant_pickles
@@ -148,8 +148,8 @@ def test_a_vrt_whose_sources_lie_outside_the_drop_is_quarantined(tmp_path):
 
 @pytest.mark.parametrize("kind", ["symlink", "vrt"])
 def test_a_covariate_raster_outside_the_drop_is_refused(tmp_path, kind):
-    from geodata.errors import DataDropError
-    from geodata.zonal import find_covariates
+    from residua.geodata.errors import DataDropError
+    from residua.geodata.zonal import find_covariates
 
     drop = write_prism_drop(tmp_path / "drop")
     outside = tmp_path / "elsewhere" / "secret.tif"
