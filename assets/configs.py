@@ -9,6 +9,7 @@ from typing import Literal
 
 import dagster as dg
 from pydantic import Field, field_validator
+
 from residua.geodata.volumes import MIN_DEM_COVERAGE
 from residua.models.hub_plan import (
     CAPACITY_T_PER_YEAR,

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
+
 from residua.assets.configs import GradeTonnageConfig, HubPlanConfig, RankingConfig
 from residua.assets.grade_models import GradeModels
 from residua.assets.resources import InventoryRules, MonteCarlo, Postgis, Workers

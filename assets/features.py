@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
+
 from residua.assets.configs import TonnageConfig, VolumeConfig
 from residua.assets.resources import InventoryRules, Workers
 from residua.assets.settings import config_metadata

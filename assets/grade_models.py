@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import pandas as pd
+
 from residua.assets.configs import GradeModelConfig
 from residua.assets.resources import ModelStoreResource, MonteCarlo, RunFolders, Workers
 from residua.assets.settings import config_metadata

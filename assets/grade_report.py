@@ -5,6 +5,7 @@ import json
 import dagster as dg
 import pandas as pd
 from joblib import delayed
+
 from residua.assets.grade_models import GradeModels
 from residua.assets.publish import output_release, staging
 from residua.assets.resources import Publishing, Workers

@@ -2,6 +2,7 @@
 
 import dagster as dg
 import pandas as pd
+
 from residua.geodata.datadrop import DataDrop
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.reference_tables import ReferenceTables, load_reference_tables

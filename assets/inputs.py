@@ -9,6 +9,7 @@ assets downstream of it in the asset graph (see ``pipelines/automation.py``).
 import warnings
 
 import dagster as dg
+
 from residua.assets.resources import Postgis, RunFolders
 from residua.geodata.datadrop import hash_inputs
 from residua.geodata.input_groups import INPUT_GROUPS, group_versions, input_group

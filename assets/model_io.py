@@ -15,6 +15,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+
 from residua.assets.grade_models import GradeModels
 from residua.assets.resources import ModelStoreResource, RunFolders
 from residua.models.model_store import ModelStore

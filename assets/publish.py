@@ -19,6 +19,7 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
+
 from residua.assets.estimates import SiteReviews
 from residua.assets.features import SiteVolumes
 from residua.assets.resources import Publishing, Workers

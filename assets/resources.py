@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 from pydantic import Field, field_validator
+
 from residua.assets.parallel import parallel_backend
 from residua.geodata.datadrop import DataDrop, open_data_drop
 from residua.geodata.postgis import SCHEMA_NAME, PostgisTarget, check_identifier

@@ -1,6 +1,7 @@
 """The review map, report.html, built from the published inventory."""
 
 import dagster as dg
+
 from residua.assets.publish import output_release, staging
 from residua.assets.resources import Publishing
 from residua.geodata.datadrop import DataDrop

@@ -4,6 +4,7 @@ import dagster as dg
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+
 from residua.assets.configs import SamplingPlanConfig
 from residua.assets.grade_models import GradeModels
 from residua.assets.resources import InventoryRules

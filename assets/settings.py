@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+
 from residua.assets.configs import ASSET_CONFIGS
 from residua.assets.resources import EXECUTION_RESOURCES, SHARED_RESOURCES, Publishing, RunFolders
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+
 from residua.geodata.schema import PGM_ELEMENTS, REPORTED_METALS
 
 DEMO = Path(__file__).resolve().parents[1] / "geodata" / "demo"

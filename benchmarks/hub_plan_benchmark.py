@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
 from residua.assets.configs import HubPlanConfig  # noqa: E402
 from residua.models.hub_plan import HubPlan, conditional_value_at_risk, plan_network  # noqa: E402
 from residua.models.hubs import HUB_METALS, HUBS_FILE, read_hubs, site_centroids  # noqa: E402

@@ -66,6 +66,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 # These imports need the sys.path entries above (E402 on purpose), as in realdata_run.py.
 from realdata_drops import JURA_CRS, JURA_METALS, REALDATA, spatial_block_holdout  # noqa: E402
 from realdata_run import CONTROL, Z80, git_state, machine, point_methods  # noqa: E402
+
 from residua.models.spatial import OrdinaryKriging  # noqa: E402
 
 DEFAULT_SEEDS = tuple(range(10))

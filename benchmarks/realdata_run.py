@@ -63,6 +63,7 @@ from realdata_drops import (  # noqa: E402
     coalash_folder,
     jura_folder,
 )
+
 from residua.models.spatial import InverseDistance, OrdinaryKriging  # noqa: E402
 
 Z80 = 1.2815515655446004  # standard normal quantile at 0.90: P10-P90 = +-Z80 sd

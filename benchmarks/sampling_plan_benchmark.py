@@ -66,6 +66,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 # These imports need the sys.path entries above (E402 on purpose): report_tables sits beside this script, and the
 # project's packages must come from this checkout when the script is run as a file.
 from report_tables import markdown_table_section  # noqa: E402
+
 from residua.assets.sampling import hole_collars  # noqa: E402
 from residua.geodata.demo import make_demo as demo  # noqa: E402
 from residua.geodata.schema import ELEMENTS  # noqa: E402

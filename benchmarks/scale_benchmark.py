@@ -165,6 +165,7 @@ def child_main(args: argparse.Namespace) -> int:
     phases: list[dict] = []
 
     import dagster as dg
+
     from residua.geodata.datadrop import open_data_drop
     from residua.geodata.readers import read_samples, read_sites
     from residua.geodata.reference_tables import load_reference_tables

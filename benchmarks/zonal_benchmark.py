@@ -199,6 +199,7 @@ def job(kind: str, raster: Path, polygons: Path, limit: int | None, base: Path |
     elif kind == "volume":
         import rasterio
         import shapely
+
         from residua.geodata.volumes import measure_volume
 
         with rasterio.open(raster) as dataset:
@@ -223,6 +224,7 @@ def _parallel_job(frame, raster: Path) -> dict:
     import joblib
     import psutil
     from joblib.externals.loky import get_reusable_executor
+
     from residua.geodata.zonal import zonal_statistics
 
     me, peak, done = psutil.Process(), [0.0], threading.Event()

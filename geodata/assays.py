@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from residua.geodata.numbers import parse_decimal
 from residua.geodata.schema import ELEMENTS, UNIT_TO_GT, parse_assay_column
 

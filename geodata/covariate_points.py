@@ -18,6 +18,7 @@ import pandas as pd
 import pyproj
 import rasterio
 import rasterio.windows
+
 from residua.geodata.errors import CRSError
 from residua.geodata.zonal import DEFAULT_MAX_CELLS_IN_MEMORY, _open_raster
 

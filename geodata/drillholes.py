@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 from numpy.typing import ArrayLike
+
 from residua.geodata.datadrop import find_drillhole_files
 from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
 from residua.geodata.numbers import is_decimal_text, parse_decimal

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 import rasterio
 import rasterio.errors
+
 from residua.geodata.datadrop import HUBS_FILE, DataDrop
 from residua.geodata.drillholes import unused_survey_rows
 from residua.geodata.errors import CRSError, DataDropError

@@ -27,8 +27,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from residua.geodata.gpkg_metadata import inventory_metadata, is_synthetic_run, read_run_metadata
 from sqlalchemy.engine import make_url
+
+from residua.geodata.gpkg_metadata import inventory_metadata, is_synthetic_run, read_run_metadata
 
 #: Collection id -> (GeoPackage layer / PostGIS table, readable title).
 COLLECTIONS: dict[str, tuple[str, str]] = {

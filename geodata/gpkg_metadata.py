@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyproj
+
 from residua.geodata.styles import QGIS_VERSION
 
 #: The metadata standard QGIS writes and reads in a GeoPackage.

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+
 from residua.geodata.formats import (
     write_csv,
     write_flatgeobuf,

@@ -52,6 +52,7 @@ import pyproj
 import rasterio
 import rasterio.errors
 from rasterio.warp import transform_bounds
+
 from residua.geodata.gpkg_metadata import (
     LayerMetadata,
     inventory_metadata,

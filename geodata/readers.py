@@ -22,6 +22,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 import shapely
+
 from residua.geodata.datadrop import ASSAY_NAMES
 from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
 from residua.geodata.schema import (

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from residua.geodata.datadrop import sha256_file
 from residua.geodata.errors import ReferenceTableError
 from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES, canonical_residue_type

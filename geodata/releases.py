@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+
 from residua.geodata.datadrop import hash_inputs, sha256_file
 from residua.geodata.formats import no_gdal_sidecars
 from residua.geodata.provenance import code_version

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import shapely
+
 from residua.geodata.formats import no_gdal_sidecars
 from residua.geodata.releases import diff_summary, model_ids
 from residua.geodata.reviews import REVIEWS_FILE, latest_decisions, read_reviews

@@ -32,12 +32,13 @@ from typing import Self
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
 from residua.geodata.accounts import check_role, check_user_name
 from residua.geodata.postgis import PostgisError, PostgisTarget
 from residua.geodata.reviews import REVIEW_COLUMNS, read_reviews
 from residua.geodata.vocabulary import DECISIONS
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import NullPool
 
 SQLITE_FILE = "reviews.sqlite"
 #: Columns of the history :func:`read_site_reviews` returns: the reviews contract, then where each row came from.

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
 from residua.geodata.vocabulary import DECISIONS
 
 REVIEWS_FILE = "reviews.csv"

@@ -40,10 +40,11 @@ import rasterio.errors
 from joblib import delayed
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import RasterExtension
+from rio_stac import create_stac_item
+
 from residua.geodata.gpkg_metadata import is_synthetic_run, read_run_metadata
 from residua.geodata.progress import run_jobs
 from residua.geodata.qgis_project import RASTER_GLOB
-from rio_stac import create_stac_item
 
 STAC_DIR = "stac"
 CATALOG_ID = "residua"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import pandas as pd
+
 from residua.geodata.vocabulary import CONFIDENCE_CLASSES, PX_PER_MM
 
 #: QGIS version the QML declares; its symbol-layer format is read by QGIS 3.10 and later.

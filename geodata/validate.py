@@ -16,6 +16,8 @@ import pandas as pd
 import pyproj
 import shapely
 from pyproj.exceptions import CRSError as ProjCRSError
+from sklearn.neighbors import BallTree
+
 from residua.geodata.assays import WHOLE_SAMPLE_GT, AssayParseError, assay_columns, normalise_row_assays, parse_assay
 from residua.geodata.crs import geodesic_area_m2
 from residua.geodata.datadrop import resolve_inside
@@ -32,7 +34,6 @@ from residua.geodata.schema import (
     canonical_residue_type,
     parse_assay_column,
 )
-from sklearn.neighbors import BallTree
 
 #: How far (m) outside the footprint of the site it names a sample may lie (embankments, access
 #: tracks); beyond, it is taken as misplaced (swapped coordinates, a wrong UTM zone).

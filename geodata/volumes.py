@@ -21,7 +21,6 @@ import pandas as pd
 import rasterio
 import rasterio.errors
 import rasterio.windows
-import residua.geodata.crs
 import shapely
 from affine import Affine
 from exactextract import exact_extract
@@ -29,6 +28,8 @@ from exactextract.raster import NumPyRasterSource
 from joblib import delayed
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
+
+import residua.geodata.crs
 from residua.geodata.crs import geodesic_area_m2, local_utm_crs
 from residua.geodata.errors import CRSError, DataDropError
 from residua.geodata.progress import run_jobs

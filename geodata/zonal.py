@@ -33,6 +33,7 @@ from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import RasterioRasterSource
 from joblib import Parallel, delayed, effective_n_jobs
 from rasterio.enums import MaskFlags
+
 from residua.geodata.errors import CRSError, DataDropError
 from residua.geodata.result_cache import ResultCache, cache_key, code_version, raster_digest
 

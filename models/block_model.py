@@ -31,6 +31,8 @@ import pandas as pd
 import shapely
 from affine import Affine
 from joblib import delayed
+from scipy.spatial import cKDTree
+
 from residua.geodata.blocks import BlockGrid, block_grid
 from residua.geodata.covariate_points import sample_covariates
 from residua.geodata.progress import run_jobs
@@ -40,7 +42,6 @@ from residua.models.reproduction import variogram_ratio, weighted_quantile
 from residua.models.selection import blocked_folds, cross_validate, interval_scale_from
 from residua.models.spatial import InverseDistance, OrdinaryKriging
 from residua.models.within_site import SiteField, block_field_draws, field_covariance
-from scipy.spatial import cKDTree
 
 MIN_COMPOSITES = 12
 MIN_HOLES = 4

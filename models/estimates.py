@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from residua.models.ranking import classify_confidence
 from residua.models.simulation import SimulationInputs, summarise
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from residua.models.simulation import GRAMS_PER_TONNE
 from scipy.stats import norm
+
+from residua.models.simulation import GRAMS_PER_TONNE
 
 #: Cut-offs as multiples of each element's default cut-off grade.
 DEFAULT_CUTOFF_MULTIPLES: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)

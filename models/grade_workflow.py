@@ -10,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 from joblib import delayed
+
 from residua.geodata.covariate_points import sample_covariates
 from residua.geodata.crs import to_local_utm, utm_epsg_codes
 from residua.geodata.progress import run_jobs

@@ -62,11 +62,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy import sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
 from residua.geodata.schema import STORAGE_CRS
 from residua.models.hubs import HUB_METALS, geodesic_km, propose_hubs
 from residua.models.simulation import PERCENTILES, ResourceDraws
-from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 LOG = logging.getLogger(__name__)
 #: Relative optimality gap at which the pipeline's plan stops: 0.5 % of the net value, far inside the

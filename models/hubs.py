@@ -22,10 +22,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+from sklearn.cluster import KMeans
+
 from residua.geodata.datadrop import HUBS_FILE
 from residua.geodata.schema import STORAGE_CRS
 from residua.models.simulation import PERCENTILES, ResourceDraws
-from sklearn.cluster import KMeans
 
 if TYPE_CHECKING:
     from residua.models.hub_plan import HubPlan

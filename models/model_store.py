@@ -43,6 +43,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 import pandas as pd
+
 from residua.geodata.provenance import code_version
 from residua.models.grade_workflow import ElementFit
 from residua.models.report import validation_tables

@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from residua.models.kernels import NU_CLOSED_FORM, coordinate_differences, matern_unit_and_slope
 from scipy.optimize import minimize, minimize_scalar
+
+from residua.models.kernels import NU_CLOSED_FORM, coordinate_differences, matern_unit_and_slope
 
 #: Fewest thin sites of a residue type for a pooled shape (else the element's thin sites pool across types).
 MIN_POOLED_SITES = 5

@@ -5,10 +5,11 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from residua.geodata.crs import to_local_metres
 from scipy.optimize import minimize
 from scipy.spatial import cKDTree
 from scipy.special import log_ndtr, ndtr, ndtri
+
+from residua.geodata.crs import to_local_metres
 
 #: Fewest detected assays a censored lognormal fit needs (a site's own, else its residue type's).
 MIN_DETECTED_FOR_FIT = 5

@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 import pandas as pd
+
 from residua.geodata.vocabulary import (
     ACCEPT_TONNAGE,
     CONFIDENCE,

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
 from residua.models.block_model import grade_scores  # noqa: E402
 from residua.models.grade import Z80  # noqa: E402
 from residua.models.grade_workflow import ElementFit  # noqa: E402

@@ -64,6 +64,7 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+
 from residua.geodata.crs import local_utm_crs
 from residua.geodata.schema import ELEMENTS, STORAGE_CRS
 from residua.models.estimates import MIN_CENTRE_USD

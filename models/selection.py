@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from residua.models.grade import Z80
 from sklearn.base import BaseEstimator, clone
 from sklearn.model_selection import GroupKFold
+
+from residua.models.grade import Z80
 
 
 def block_groups(coords: np.ndarray, n_blocks_per_side: int = 4) -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from residua.geodata.schema import ELEMENTS
 
 PRICE_DISTRIBUTIONS: tuple[str, ...] = ("triangular", "uniform")

@@ -30,9 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from joblib import delayed
+from scipy.special import ndtr
+
 from residua.geodata.progress import run_jobs
 from residua.geodata.schema import ELEMENTS, PGM_ELEMENTS
-from scipy.special import ndtr
 
 PERCENTILES: dict[str, float] = {"p10": 10.0, "p50": 50.0, "p90": 90.0}
 GRAMS_PER_TONNE = 1e6

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from residua.geodata.volumes import plausible_max_thickness_m
 
 #: z-score of the 95th percentile: a (low, high) range is taken as P5..P95.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from residua.models.grade import Z80, HierarchicalLogGrade, summarise_sites
 
 #: Most folds of the site-level validation (leave-one-site-out up to this many sites).

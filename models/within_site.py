@@ -35,10 +35,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from residua.models.anamorphosis import expected_block_mean, make_transform
-from residua.models.grade import Z80
-from residua.models.kernels import NU_CLOSED_FORM, CovariateDrift, HorizontalMatern, field_optimizer
-from residua.models.pooled_kernel import PooledKernel, SiteResiduals, fit_site_scale
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import RandomForestRegressor
@@ -46,6 +42,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
 from sklearn.utils.validation import check_is_fitted
+
+from residua.models.anamorphosis import expected_block_mean, make_transform
+from residua.models.grade import Z80
+from residua.models.kernels import NU_CLOSED_FORM, CovariateDrift, HorizontalMatern, field_optimizer
+from residua.models.pooled_kernel import PooledKernel, SiteResiduals, fit_site_scale
 
 #: Below this spread (m) of the composites along a coordinate, the field is taken as constant along it.
 MIN_COORDINATE_SPREAD_M = 1e-3

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 
 import dagster as dg
+
 from residua.assets.inputs import REVIEW_DECISIONS, observations, review_store_version
 from residua.assets.resources import Postgis, RunFolders
 from residua.geodata.datadrop import hash_inputs

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import rasterio
+
 from residua.geodata.datadrop import DataDrop, open_data_drop
 from residua.geodata.drillholes import unused_survey_rows
 from residua.geodata.drop_files import describe_files, not_read
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """Materialize every asset in-process and print the ten top-ranked sites."""
     import dagster as dg
+
     from residua.pipelines.definitions import build_definitions, default_settings
 
     try:  # whole-file problems stop here with one clear message, before any Dagster output
@@ -199,6 +201,7 @@ def models_command(store_dir: Path | None, element: str | None = None) -> int:
                   "Set DAGSTER_HOME (the Makefile does) or pass --store.")  # fmt: skip
             return 1
         import dagster as dg
+
         from residua.assets.resources import ModelStoreResource
 
         store_dir = ModelStoreResource().root(dg.DagsterInstance.get())
@@ -328,6 +331,7 @@ def _run_validation(drop: DataDrop) -> tuple[dict[str, object], dict[str, str], 
     import tempfile
 
     import dagster as dg
+
     from residua.pipelines.definitions import VALIDATION_ASSETS, build_definitions, default_settings
 
     job = build_definitions(default_settings(data_dir=str(drop.root))).resolve_job_def("validate_job")

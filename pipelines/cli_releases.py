@@ -90,6 +90,7 @@ def open_store(path: Path | None) -> ReleaseStore | None:
                   "instance. Set DAGSTER_HOME (the Makefile does) or pass --store.", file=sys.stderr)  # fmt: skip
             return None
         import dagster as dg
+
         from residua.assets.resources import ReleaseHistory
 
         path = ReleaseHistory().root(dg.DagsterInstance.get())

@@ -98,6 +98,7 @@ def review_store(args: argparse.Namespace) -> ReviewStore:
 def serve_command(args: argparse.Namespace) -> int:
     """Check the setup, warn about plain HTTP beyond localhost, and run the service until interrupted."""
     import uvicorn
+
     from residua.pipelines.review_service import ServiceSettings, create_app
 
     if args.proxy_user_header and not args.trusted_proxy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import dagster as dg
+
 from residua.assets import (
     estimates,
     features,

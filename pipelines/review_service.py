@@ -39,11 +39,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
-from residua.geodata.accounts import AccountError, check_user_name, hash_password, may, needs_rehash, verify_password
-from residua.geodata.review_page import CONTENT_SECURITY_POLICY, SERVED_SLOT, mark_served, read_run_metadata
-from residua.geodata.review_store import ReviewStore, ReviewStoreError, merge_reviews
-from residua.geodata.reviews import ReviewError, latest_decisions, read_reviews
-from residua.pipelines.review_server import MAX_BODY_BYTES, ReviewServerError, ReviewSite, validate_decision
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
@@ -51,6 +46,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from residua.geodata.accounts import AccountError, check_user_name, hash_password, may, needs_rehash, verify_password
+from residua.geodata.review_page import CONTENT_SECURITY_POLICY, SERVED_SLOT, mark_served, read_run_metadata
+from residua.geodata.review_store import ReviewStore, ReviewStoreError, merge_reviews
+from residua.geodata.reviews import ReviewError, latest_decisions, read_reviews
+from residua.pipelines.review_server import MAX_BODY_BYTES, ReviewServerError, ReviewSite, validate_decision
 
 API = "/api/reviews"
 SESSION_COOKIE = "residua_session"

@@ -16,6 +16,7 @@ import pandas as pd
 import rasterio
 import shapely
 from rasterio.transform import from_origin
+
 from residua.geodata.datadrop import DataDrop
 
 #: site_id -> (UTM EPSG, centre easting, centre northing, half side in m, thickness in m, residue type as written)

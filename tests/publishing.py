@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+
 from residua.geodata.postgis import PostgisTarget, publish_staged, stage_layers
 from residua.geodata.publish import ALL_FORMATS, INVENTORY_FILES, publish_staged_inventory, stage_inventory
 from residua.geodata.transaction import Release

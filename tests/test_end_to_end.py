@@ -8,10 +8,10 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 import pytest
+
 from residua.assets.settings import run_settings
 from residua.geodata.publish import metal_columns
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 
 DEMO = Path(__file__).resolve().parents[1] / "geodata" / "demo"

@@ -11,6 +11,7 @@ import geopandas as gpd
 import pydantic
 import pytest
 import sqlalchemy as sa
+
 from residua.assets.publish import PUBLISHERS
 from residua.assets.settings import run_settings
 from residua.geodata.postgis import PostgisTarget
@@ -18,7 +19,6 @@ from residua.geodata.publish import ALL_FORMATS, FORMAT_FILES, SIDECAR_STYLE
 from residua.geodata.review_page import page_payload
 from residua.geodata.schema import ELEMENTS
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 from tests.geodata.test_postgis import require_postgis_url
 

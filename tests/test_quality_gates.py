@@ -2,9 +2,9 @@
 
 import dagster as dg
 import pandas as pd
+
 from residua.assets.settings import run_settings
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import pyogrio
 import pytest
+
 from residua.assets.publish import release
 from residua.assets.review_report import review_report
 from residua.assets.settings import run_settings
@@ -24,7 +25,6 @@ from residua.geodata.review_page import EMPTY_SAMPLING_PLAN, NO_SAMPLING_PLAN, b
 from residua.geodata.reviews import append_review, read_reviews
 from residua.geodata.styles import PLANNED_HOLE_ORANGE
 from residua.pipelines.review_server import ReviewSite, make_server, resolve_reviews_path
-
 from tests.drops import bare_drop
 from tests.geodata.test_review_page import (
     CAMPAIGNS,

@@ -16,6 +16,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+
 from residua.assets.publish import release
 from residua.assets.review_report import review_report
 from residua.assets.settings import run_settings
@@ -32,7 +33,6 @@ from residua.geodata.review_page import (
     page_payload,
 )
 from residua.geodata.reviews import append_review
-
 from tests.drops import bare_drop
 from tests.publishing import publish_inventory
 

@@ -6,10 +6,10 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 import pytest
+
 from residua.assets.settings import run_settings
 from residua.geodata.reviews import REVIEWS_FILE, append_review, read_reviews
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 
 MODEL_ASSETS = ("grade_models", "grade_estimates", "resource_estimates")

@@ -9,6 +9,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+
 from residua.geodata.datadrop import open_data_drop
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.validate import validate_samples, validate_sites

@@ -7,10 +7,10 @@ import dagster as dg
 import geopandas as gpd
 import pandas as pd
 import pytest
+
 from residua.assets.settings import run_settings
 from residua.geodata.reviews import REVIEWS_FILE, append_review
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 
 REVIEW_ASSETS = ("reviews", "site_rankings", "processing_hubs", "inventory", "review_report", "release")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from residua.geodata.schema import ELEMENTS
 from residua.models.simulation import metal_share_above
 

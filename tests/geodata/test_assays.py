@@ -7,6 +7,7 @@ import math
 import numpy.testing as npt
 import pandas as pd
 import pytest
+
 from residua.geodata.assays import AssayParseError, AssayValue, assay_columns, normalise_row_assays, parse_assay
 
 

@@ -12,9 +12,9 @@ import pytest
 import rasterio
 import rasterio.shutil
 from rasterio.transform import from_origin
+
 from residua.geodata.covariate_points import sample_covariates
 from residua.geodata.errors import CRSError, DataDropError
-
 from tests.geodata.helpers import E0, N0, UTM44, pixel_centres, write_dem
 
 

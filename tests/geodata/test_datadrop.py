@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from residua.geodata.datadrop import open_data_drop, resolve_inside, sha256_file
 from residua.geodata.errors import DataDropError
-
 from tests.drops import write_prism_drop
 
 

@@ -11,6 +11,7 @@ import numpy.testing as npt
 import pandas as pd
 import pyproj
 import pytest
+
 from residua.geodata.datadrop import open_data_drop
 from residua.geodata.drillholes import DRILLHOLE_NOTES, desurvey, read_drillholes
 from residua.geodata.drop_files import describe_files, not_read
@@ -18,7 +19,6 @@ from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.validate import validate_samples, validate_sites
-
 from tests.geodata.helpers import E0, N0, UTM44
 
 DEMO = Path(__file__).resolve().parents[2] / "geodata" / "demo"

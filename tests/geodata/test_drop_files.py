@@ -6,11 +6,11 @@ import shutil
 
 import geopandas as gpd
 import pytest
+
 from residua.geodata.datadrop import open_data_drop
 from residua.geodata.drop_files import describe_files, not_read
 from residua.geodata.errors import DataDropError
 from residua.geodata.schema import unread_assay_columns
-
 from tests.drops import write_prism_drop
 
 
@@ -69,6 +69,7 @@ def test_assay_like_columns_for_other_elements_are_reported():
 def test_samples_as_an_excel_workbook_read_like_the_csv(tmp_path):
     import openpyxl
     import pandas as pd
+
     from residua.geodata.readers import read_samples
 
     root = write_prism_drop(tmp_path / "drop")

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import shapely
+
 from residua.geodata import publish as publish_module
 from residua.geodata.formats import DBF_FIELD_NAMES, dbf_field_names
 from residua.geodata.publish import (
@@ -35,7 +36,6 @@ from residua.geodata.publish import (
     metal_columns,
 )
 from residua.geodata.styles import LAYER_STYLES_COLUMNS
-
 from tests.publishing import publish_inventory
 
 VALIDATE_GPKG = Path("/usr/lib/python3/dist-packages/osgeo_utils/samples/validate_gpkg.py")

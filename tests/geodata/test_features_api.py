@@ -29,9 +29,9 @@ import pytest
 import shapely
 import shapely.geometry
 import yaml
+
 from residua.geodata.features_api import FeaturesApiError, write_pygeoapi_config
 from residua.geodata.publish import DISCLAIMER
-
 from tests.geodata.test_exports import METADATA, quarantine, ranked_sites, samples
 from tests.geodata.test_qgis_project import QGIS_MISSING, SYSTEM_PYTHON
 from tests.publishing import publish_inventory
@@ -246,8 +246,8 @@ def test_qgis_oapif_provider_reads_the_sites_collection(server):
 def postgis_schema(tmp_path):
     """The inventory published to a folder and a fresh PostGIS schema (dropped afterwards); folder, URL, schema."""
     import sqlalchemy as sa
-    from residua.geodata.postgis import PostgisTarget
 
+    from residua.geodata.postgis import PostgisTarget
     from tests.geodata.test_postgis import require_postgis_url
 
     url = require_postgis_url()

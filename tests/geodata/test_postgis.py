@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 import shapely
 import sqlalchemy as sa
+
 from residua.geodata import postgis
 from residua.geodata.postgis import PostgisError, PostgisTarget, publish_staged, stage_layers
 from residua.geodata.publish import DISCLAIMER
-
 from tests.publishing import publish_inventory, publish_layers
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 from joblib import delayed, parallel_config
+
 from residua.geodata.progress import progress_wanted, run_jobs
 
 

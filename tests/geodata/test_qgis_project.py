@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import shapely
 from affine import Affine
+
 from residua.geodata.crs import local_utm_crs
 from residua.geodata.gpkg_metadata import QGIS_METADATA_URI
 from residua.geodata.publish import CATALOGUE_FILES
@@ -45,7 +46,6 @@ from residua.geodata.qgis_project import (
 from residua.geodata.rasters import cog_bytes
 from residua.geodata.styles import RANK_CLASSES
 from residua.geodata.transaction import Release
-
 from tests.geodata.test_exports import DISCLAIMER, METADATA, quarantine, ranked_sites
 from tests.publishing import publish_inventory
 

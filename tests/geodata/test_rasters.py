@@ -6,6 +6,7 @@ import pytest
 import rasterio
 from affine import Affine
 from rasterio.io import MemoryFile
+
 from residua.geodata.rasters import NODATA, cog_bytes
 
 

@@ -7,9 +7,9 @@ import numpy.testing as npt
 import pyproj
 import pytest
 import shapely
+
 from residua.geodata.errors import CRSError, DataDropError, MissingColumnError
 from residua.geodata.readers import read_samples, read_sites
-
 from tests.geodata.helpers import E0, N0, UTM44, square, to_lonlat
 
 SQUARE_WKT = "POLYGON ((499900 2299900, 500100 2299900, 500100 2300100, 499900 2300100, 499900 2299900))"

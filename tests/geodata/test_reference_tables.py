@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from residua.geodata.errors import ReferenceTableError
 from residua.geodata.reference_tables import TABLES, load_reference_tables
 from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES

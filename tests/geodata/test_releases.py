@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.releases import (
     ReleaseStore,

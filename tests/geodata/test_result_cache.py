@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+
 from residua.geodata.readers import read_sites
 from residua.geodata.result_cache import ResultCache, cache_key
 from residua.geodata.validate import validate_sites
 from residua.geodata.volumes import measure_site_volumes
 from residua.geodata.zonal import site_covariates
-
 from tests.drops import write_prism_drop
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+
 from residua.geodata.releases import CHANGE_COLUMNS, site_lineage
 from residua.geodata.review_page import (
     EMPTY_SAMPLING_PLAN,
@@ -35,7 +36,6 @@ from residua.geodata.review_page import (
 from residua.models.hub_plan import HubCosts, HubPlan, plan_network
 from residua.models.sampling_plan import CAMPAIGN_COLUMNS, plan_holes
 from residua.models.simulation import ResourceDraws
-
 from tests.test_review_page import SITES, _embedded, write_inventory
 
 SURFACE_DEM = "rasters/RM-001_surface.tif"

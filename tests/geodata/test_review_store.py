@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
 from residua.geodata.postgis import PostgisTarget
 from residua.geodata.review_store import (
     HISTORY_COLUMNS,
@@ -25,8 +27,6 @@ from residua.geodata.review_store import (
     read_site_reviews,
 )
 from residua.geodata.reviews import append_review, latest_decisions, read_reviews
-from sqlalchemy.pool import NullPool
-
 from tests.geodata.test_postgis import require_postgis_url
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from residua.geodata.schema import RESIDUE_TYPES, canonical_residue_type, normalize_key, parse_assay_column
 
 

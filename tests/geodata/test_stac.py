@@ -10,10 +10,10 @@ import numpy as np
 import pystac
 import pytest
 from affine import Affine
+
 from residua.geodata.qgis_project import PROJECT_FILE, read_project_from_geopackage, write_qgis_project
 from residua.geodata.rasters import cog_bytes
 from residua.geodata.stac import INVENTORY_COLLECTION, RASTERS_COLLECTION, validate_catalog, write_stac_catalog
-
 from tests.geodata.test_qgis_project import publish_folder
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+
 from residua.geodata import validate
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.validate import validate_samples
-
 from tests.geodata.helpers import E0, N0, UTM44, square, to_lonlat
 
 CSV = Path("samples.csv")

@@ -10,8 +10,8 @@ import numpy.testing as npt
 import pandas as pd
 import pyproj
 import pytest
-from residua.geodata.validate import no_samples, validate_samples
 
+from residua.geodata.validate import no_samples, validate_samples
 from tests.geodata.helpers import E0, N0
 
 CSV = Path("samples.csv")

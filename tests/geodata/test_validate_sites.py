@@ -9,8 +9,8 @@ import geopandas as gpd
 import numpy.testing as npt
 import pytest
 import shapely
-from residua.geodata.validate import validate_sites
 
+from residua.geodata.validate import validate_sites
 from tests.geodata.helpers import E0, N0, UTM44, raw_sites, square
 
 GPKG = Path("sites.gpkg")

@@ -11,11 +11,11 @@ import pyproj
 import pytest
 import shapely
 from rasterio.transform import from_origin
+
 from residua.geodata.errors import CRSError
 from residua.geodata.readers import read_sites
 from residua.geodata.validate import validate_sites
 from residua.geodata.volumes import measure_site_volumes, measure_volume
-
 from tests.drops import PRISM_SITES, write_prism_drop
 from tests.geodata.helpers import E0, N0, UTM44, pixel_centres, square, to_lonlat, write_dem
 

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 import rasterio.shutil
-import residua.geodata.volumes as volumes
 import shapely
 from rasterio.transform import from_origin
-from residua.geodata.volumes import measure_volume
 
+import residua.geodata.volumes as volumes
+from residua.geodata.volumes import measure_volume
 from tests.geodata.test_zonal import VRT_METHODS, build_vrt
 
 UTM44 = "EPSG:32644"

@@ -10,10 +10,10 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+
 from residua.geodata.formats import write_geopackage
 from residua.geodata.publish import DISCLAIMER, LEADING_COLUMNS, metal_columns
 from residua.geodata.transaction import STAGING_PREFIX, Release, recover_outputs
-
 from tests.publishing import publish_inventory, staged_outputs
 
 OGRINFO = Path("/usr/bin/ogrinfo")

@@ -16,6 +16,7 @@ import rasterio
 import rasterio.shutil
 import shapely
 from rasterio.transform import from_origin
+
 from residua.geodata.errors import CRSError, DataDropError
 from residua.geodata.zonal import covariate_name, find_covariates, site_covariates, zonal_statistics
 

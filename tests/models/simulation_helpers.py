@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+
 from residua.geodata.schema import ELEMENTS
 from residua.models.estimates import estimate_resources
 from residua.models.simulation import ResourceDraws, SimulationInputs, iter_draws, summarise

@@ -3,6 +3,7 @@
 import numpy as np
 import numpy.testing as npt
 import pytest
+
 from residua.models.anamorphosis import LogTransform, NormalScore, expected_block_mean
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from residua.models.preparation import composite_intervals
 
 COLUMNS = ["site_id", "residue_type", "hole_id", "depth_from_m", "depth_to_m", "grade_gt", "bdl", "x_m", "y_m"]

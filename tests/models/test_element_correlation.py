@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+
 from residua.models.element_correlation import MIN_SITES, element_correlation
 
 ELEMENTS = ("ga", "pt", "pd")

@@ -6,6 +6,7 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 import shapely
+
 from residua.models.grade import HierarchicalLogGrade, summarise_sites
 from residua.models.preparation import declustering_weights, impute_below_detection, log_grade_table, prepare_grades
 from residua.models.validation import leave_one_site_out

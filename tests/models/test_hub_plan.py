@@ -10,6 +10,7 @@ import pandas as pd
 import pyproj
 import pytest
 import shapely
+
 from residua.models.hub_plan import (
     KMEANS,
     MILP,

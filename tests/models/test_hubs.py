@@ -6,6 +6,7 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 import shapely
+
 from residua.models.hubs import (
     HubsError,
     aggregate_hubs,

@@ -4,6 +4,8 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
+from scipy.stats import norm
+
 from residua.geodata.readers import read_sites
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES
@@ -13,8 +15,6 @@ from residua.models.estimates import MIN_CENTRE_USD
 from residua.models.grade import HierarchicalLogGrade
 from residua.models.grade_tonnage import grade_tonnage_curves, lognormal_grade_tonnage
 from residua.models.tonnage import estimate_tonnage
-from scipy.stats import norm
-
 from tests.drops import write_prism_drop
 from tests.models.simulation_helpers import draws_of, estimates_of
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.validate import validate_samples, validate_sites
@@ -21,7 +22,6 @@ from residua.models.model_store import (
     element_card,
     training_data_sha256,
 )
-
 from tests.drops import write_prism_drop
 
 CARD_KEYS = {"model_id", "created_utc", "schema", "element", "model_form", "training_data", "features", "parameters",

@@ -4,11 +4,12 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
+from sklearn.gaussian_process.kernels import Matern
+
 from residua.models.block_model import MIN_HOLES_OWN_KERNEL, pooled_site_kernels
 from residua.models.kernels import coordinate_differences, field_log_likelihood
 from residua.models.pooled_kernel import PooledKernel, SiteResiduals, _Batch, fit_pooled_kernel, fit_site_scale
 from residua.models.within_site import SiteField
-from sklearn.gaussian_process.kernels import Matern
 
 
 def _site(rng, n_holes=10, range_m=60.0, sill=1.0, noise=0.25, size=300.0, depths=(0.75, 2.25)):

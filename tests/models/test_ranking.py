@@ -1,6 +1,7 @@
 """Confidence classes and a deterministic ranking."""
 
 import pandas as pd
+
 from residua.geodata.reviews import read_reviews
 from residua.models.ranking import classify_confidence, rank_sites, review_history, review_quarantine
 

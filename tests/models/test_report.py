@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 import residua.models.grade_workflow as grade_workflow
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.validate import validate_samples, validate_sites
 from residua.models.report import ALL_SITES, BASELINES, validation_tables, within_site_predictions
-
 from tests.drops import write_prism_drop
 
 

@@ -9,6 +9,7 @@ import pyogrio
 import pyproj
 import pytest
 import shapely
+
 from residua.geodata.publish import write_gpx_waypoints
 from residua.geodata.schema import ELEMENTS
 from residua.models.grade import HierarchicalLogGrade

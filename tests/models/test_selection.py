@@ -4,6 +4,7 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
+
 from residua.models.grade import Z80
 from residua.models.selection import block_groups, blocked_folds, cross_validate, interval_scale_from, score
 from residua.models.spatial import InverseDistance

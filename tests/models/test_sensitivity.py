@@ -4,6 +4,7 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
+
 from residua.geodata.schema import ELEMENTS
 from residua.models.sensitivity import rank_stability, value_factors
 

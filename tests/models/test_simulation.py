@@ -4,8 +4,8 @@ import numpy as np
 import numpy.testing as npt
 import pandas as pd
 import pytest
-from residua.geodata.schema import ELEMENTS
 
+from residua.geodata.schema import ELEMENTS
 from tests.models.simulation_helpers import simulate_draws, simulate_resources
 
 PRICES = pd.DataFrame({"element": list(ELEMENTS), "price_mid_usd_per_kg": [500.0, 80.0, 30000.0, 40000.0, 150000.0]})
@@ -90,6 +90,7 @@ def _many_sites(n: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
 
 def test_results_do_not_depend_on_the_number_of_workers(monkeypatch):
     import joblib
+
     from residua.models import simulation
 
     monkeypatch.setattr(simulation, "SITES_PER_CHUNK", 3)  # 10 sites -> 4 chunks

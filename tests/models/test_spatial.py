@@ -3,8 +3,9 @@
 import numpy as np
 import numpy.testing as npt
 import pytest
-from residua.models.spatial import InverseDistance, OrdinaryKriging
 from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from residua.models.spatial import InverseDistance, OrdinaryKriging
 
 # The checks' regression target is a linear function of 10 features. Models that read only the
 # first two columns (as coordinates) cannot fit it, and a constant baseline fits nothing.

@@ -4,6 +4,7 @@ import math
 
 import numpy.testing as npt
 import pandas as pd
+
 from residua.models.tonnage import REPORTED_TONNES_REL_SD, estimate_tonnage, log_sd_from_range
 
 DENSITY = pd.DataFrame(

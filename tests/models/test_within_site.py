@@ -5,11 +5,12 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 import shapely
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import Matern, WhiteKernel
+
 from residua.models.block_model import data_block_size, estimate_site_blocks
 from residua.models.selection import blocked_folds
 from residua.models.within_site import SiteField, block_grade_draws
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import Matern, WhiteKernel
 
 #: The log-grade of a flat field in ``_holes``.
 BASE_LOG_GRADE = np.log(50.0)
@@ -168,9 +169,10 @@ def test_thin_data_give_no_block_model():
 
 @pytest.mark.parametrize(("fixed_constant", "n_covariates"), [(0.0, 0), (0.7, 0), (0.7, 2)])
 def test_closed_form_likelihood_equals_scikit_learns(fixed_constant, n_covariates):
-    from residua.models.kernels import CovariateDrift, HorizontalMatern, coordinate_differences, field_log_likelihood
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
+
+    from residua.models.kernels import CovariateDrift, HorizontalMatern, coordinate_differences, field_log_likelihood
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3 + n_covariates)), rng.normal(size=40)

@@ -8,13 +8,13 @@ from pathlib import Path
 import dagster as dg
 import geopandas as gpd
 import pandas as pd
+
 from residua.assets.inputs import observations
 from residua.assets.resources import Postgis, RunFolders
 from residua.assets.settings import run_settings
 from residua.geodata.review_store import ReviewStore
 from residua.geodata.reviews import REVIEWS_FILE, append_review
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 
 NEW_SAMPLE = "NEW-1,P1-0,P1,0,1.5,55,300,<2,,,,,\n"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import geopandas as gpd
 import shapely
-from residua.pipelines.cli import main
 
+from residua.pipelines.cli import main
 from tests.drops import write_prism_drop
 
 

@@ -1,6 +1,7 @@
 """The Definitions object loads, and the asset graph has the shape the README describes."""
 
 import dagster as dg
+
 from residua.pipelines.definitions import defs
 
 SOURCES = ("sites_file", "samples_file", "reviews_file", "hubs_file", "reference_files", "dem_rasters",

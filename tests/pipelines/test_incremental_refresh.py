@@ -3,9 +3,9 @@
 import dagster as dg
 import numpy as np
 import rasterio
+
 from residua.assets.settings import run_settings
 from residua.pipelines.definitions import all_assets, pipeline_resources
-
 from tests.drops import write_prism_drop
 
 

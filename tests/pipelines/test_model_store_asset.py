@@ -6,13 +6,13 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+
 from residua.assets.settings import run_settings
 from residua.geodata.schema import ELEMENTS
 from residua.models.grade_workflow import ElementFit
 from residua.models.model_store import ModelStore, training_data_sha256
 from residua.pipelines.cli import main
 from residua.pipelines.definitions import all_assets, pipeline_resources
-
 from tests.drops import write_prism_drop
 
 

@@ -3,12 +3,12 @@
 import numpy.testing as npt
 import pandas as pd
 from distributed import LocalCluster
+
 from residua.assets.parallel import parallel_backend
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.validate import validate_samples, validate_sites
 from residua.models.grade_workflow import fit_element, site_distributions
-
 from tests.drops import write_prism_drop
 
 

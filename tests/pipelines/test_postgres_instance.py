@@ -5,9 +5,9 @@ import os
 import dagster as dg
 import psycopg
 import pytest
+
 from residua.assets.settings import run_settings
 from residua.pipelines.definitions import build_definitions
-
 from tests.drops import write_prism_drop
 
 

@@ -10,13 +10,13 @@ import geopandas as gpd
 import pandas as pd
 import pyogrio
 import shapely
+
 from residua.assets.resources import EXECUTION_RESOURCES
 from residua.assets.settings import FIELD_OWNERS
 from residua.geodata.formats import write_geopackage
 from residua.geodata.releases import ReleaseStore
 from residua.geodata.reviews import append_review
 from residua.pipelines.cli import main
-
 from tests.drops import write_prism_drop
 
 

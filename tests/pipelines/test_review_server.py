@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pyogrio
 import pytest
+
 from residua.geodata.reviews import read_reviews
 from residua.pipelines.cli import _print_summary, main
 from residua.pipelines.review_server import ReviewServerError, ReviewSite, make_server, resolve_reviews_path
-
 from tests.test_review_page import SITES, write_inventory
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+from starlette.testclient import TestClient
+
 from residua.assets.estimates import reviews as reviews_asset
 from residua.assets.resources import Postgis
 from residua.geodata.accounts import hash_password
@@ -28,8 +30,6 @@ from residua.models.ranking import rank_sites
 from residua.pipelines.cli import main
 from residua.pipelines.cli_serve import exposure_warnings
 from residua.pipelines.review_service import ServiceSettings, create_app
-from starlette.testclient import TestClient
-
 from tests.drops import bare_drop
 from tests.geodata.test_postgis import require_postgis_url
 from tests.geodata.test_review_store import postgres_store

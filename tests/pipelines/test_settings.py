@@ -3,6 +3,7 @@
 import dagster as dg
 import pydantic
 import pytest
+
 from residua.assets.configs import ASSET_CONFIGS, TonnageConfig
 from residua.assets.resources import SHARED_RESOURCES
 from residua.assets.settings import FIELD_OWNERS, config_metadata, materialized_config, run_settings

@@ -21,8 +21,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from residua.geodata.publish import metal_columns
 
+from residua.geodata.publish import metal_columns
 from tests.publishing import publish_inventory
 
 

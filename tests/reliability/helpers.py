@@ -21,6 +21,7 @@ import pandas as pd
 import pyogrio
 import shapely
 from hypothesis import strategies as st
+
 from residua.pipelines.cli import main
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,6 +21,7 @@ import pytest
 import shapely
 from hypothesis import given
 from hypothesis import strategies as st
+
 from residua.geodata.assays import AssayParseError, parse_assay
 from residua.geodata.datadrop import resolve_inside
 from residua.geodata.errors import DataDropError
@@ -30,7 +31,6 @@ from residua.geodata.reference_tables import load_reference_tables
 from residua.geodata.reviews import ReviewError, read_reviews
 from residua.geodata.schema import ELEMENTS, RESIDUE_TYPES, canonical_residue_type
 from residua.geodata.validate import ValidationResult, validate_samples, validate_sites
-
 from tests.reliability.helpers import (
     GOOD_BOX,
     WKT_TEXTS,

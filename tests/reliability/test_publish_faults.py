@@ -22,9 +22,9 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+
 from residua.geodata.publish import FORMAT_FILES
 from residua.geodata.transaction import recover_outputs
-
 from tests.publishing import staged_outputs
 from tests.reliability.helpers import read_inventory, staging_dirs, subprocess_env
 

@@ -27,6 +27,7 @@ import shapely
 from affine import Affine
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+
 from residua.assets.grade_models import GradeModels
 from residua.assets.grade_report import grade_rasters
 from residua.assets.publish import release
@@ -37,7 +38,6 @@ from residua.geodata.postgis import SCHEMA_NAME, TABLE_NAME, PostgisError, Postg
 from residua.geodata.readers import read_sites
 from residua.geodata.validate import ValidationResult, validate_sites
 from residua.geodata.volumes import measure_site_volumes
-
 from tests.drops import write_prism_drop
 from tests.publishing import publish_layers
 from tests.reliability.helpers import REPO, assert_clean_validate, files_under, plant_pickles
