@@ -331,6 +331,9 @@ def snapshot_code(workdir: Path) -> tuple[Path, str]:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
         for package in CODE_PACKAGES:
             shutil.copytree(ROOT / package, staging / package, ignore=ignore)
+        from code_snapshot import link_namespace  # beside this script (run as a file; the child copy needs it not)
+
+        link_namespace(staging)  # the copy imports as residua.*, ahead of the editable install
         (staging / "benchmarks").mkdir()
         shutil.copy(Path(__file__).resolve(), staging / "benchmarks" / "scale_benchmark.py")
         shutil.copy(ROOT / "dagster.yaml", staging / "dagster.yaml")
