@@ -157,6 +157,12 @@ class SamplingPlanConfig(dg.Config):
     plan_exclude_sites: list[str] = Field(
         default_factory=list, description="Sampling plan: site ids that get no holes (they stay in the decision)."
     )
+    plan_max_depth_m: float | None = Field(
+        default=None,
+        gt=0,
+        description="Sampling plan: deepest hole the rig drills, m; a deeper planned hole stops there and its "
+        "depth_source says so (it samples only the top of the residue); none: every hole to the base.",
+    )
     plan_min_gain: float = Field(
         default=MIN_GAIN,
         ge=0,

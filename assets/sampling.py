@@ -58,7 +58,7 @@ def sampling_plan(
     hole_sd = hole_log_sd({element: fit.model for element, fit in grade_models.fits.items()}, types)
     campaigns = plan_campaigns(simulation_inputs, decision, hole_sd, options)
     footprints = sites.accepted.set_index("site_id").geometry
-    depth = planned_depth(site_features, reference_tables.thickness_priors)
+    depth = planned_depth(site_features, reference_tables.thickness_priors, config.plan_max_depth_m)
     area = site_features.set_index("site_id")["area_ha"] * 1e4
     holes = plan_holes(campaigns, footprints, hole_collars(samples.accepted), depth, area)
     cost = float(campaigns["campaign_cost_usd"].sum())

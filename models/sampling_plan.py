@@ -435,22 +435,34 @@ def _dtype(column: str) -> str:
     return "int64" if column in ("priority", "holes_in_campaign") else "float64"
 
 
-def planned_depth(features: pd.DataFrame, thickness_priors: pd.DataFrame) -> pd.DataFrame:
+def planned_depth(
+    features: pd.DataFrame, thickness_priors: pd.DataFrame, max_depth_m: float | None = None
+) -> pd.DataFrame:
     """Per site: ``planned_depth_m`` and ``depth_source``.
 
     The site's mean thickness, P50 tonnes / density / area (as the grade models take it), unless its
     tonnage is a reported figure or the thickness is not positive; else its residue type's thickness
-    prior (mode).
+    prior (mode). With ``max_depth_m`` (the rig's reach) a deeper hole stops there, and its
+    ``depth_source`` says so with the full thickness: it samples only the top of the residue.
+
+    >>> features = pd.DataFrame({"site_id": ["A", "B"], "tonnes_p50": [2e6, 2e5], "density_t_m3": [1.0, 1.0],
+    ...                          "area_ha": [10.0, 10.0], "volume_method": ["dem_difference"] * 2,
+    ...                          "residue_type": ["r", "r"]})
+    >>> depth = planned_depth(features, pd.DataFrame({"residue_type": ["r"], "thickness_mode_m": [5.0]}), 12.0)
+    >>> depth["planned_depth_m"].tolist(), depth["depth_source"].iloc[0]
+    ([12.0, 2.0], "site thickness (P50 tonnes / density / area) of 20.0 m, capped at the rig's reach (12 m)")
     """
     thickness = features["tonnes_p50"] / features["density_t_m3"] / (features["area_ha"] * 1e4)
     measured = (features["volume_method"] != "reported_tonnes") & np.isfinite(thickness) & (thickness > 0)
     prior = features["residue_type"].map(thickness_priors.set_index("residue_type")["thickness_mode_m"])
-    return pd.DataFrame({
-        "site_id": features["site_id"].to_numpy(),
-        "planned_depth_m": np.where(measured, thickness, prior).astype(float),
-        "depth_source": np.where(measured, "site thickness (P50 tonnes / density / area)",
-                                 "residue type thickness prior (mode)"),
-    })  # fmt: skip
+    depth = np.where(measured, thickness, prior).astype(float)
+    source = np.where(measured, "site thickness (P50 tonnes / density / area)", "residue type thickness prior (mode)")
+    if max_depth_m is not None:
+        deeper = depth > max_depth_m
+        source = np.where(deeper, [f"{text} of {full:.1f} m, capped at the rig's reach ({max_depth_m:g} m)"
+                                   for text, full in zip(source, depth)], source)  # fmt: skip
+        depth = np.minimum(depth, max_depth_m)
+    return pd.DataFrame({"site_id": features["site_id"].to_numpy(), "planned_depth_m": depth, "depth_source": source})
 
 
 def place_holes(
