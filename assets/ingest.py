@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from residua.geodata.assays import negative_limit_cells, negative_limit_note
 from residua.geodata.datadrop import DataDrop
 from residua.geodata.readers import read_samples, read_sites
 from residua.geodata.reference_tables import ReferenceTables, load_reference_tables
@@ -36,16 +37,22 @@ def samples(
     reference_tables: ReferenceTables,
 ) -> ValidationResult:
     """Assay intervals in g/t with below-detection flags, each tied to a site (unit errors quarantined)."""
+    negative: dict[str, int] = {}
     if data_drop.samples_path is None:
         context.log.info("No samples file: every site is estimated from its residue type")
         result = no_samples(sites.accepted)
     else:
-        result = validate_samples(read_samples(data_drop.samples_path), data_drop.samples_path, sites.accepted,
-                                  reference_tables.grade_priors)  # fmt: skip
+        raw = read_samples(data_drop.samples_path)
+        if note := negative_limit_note(raw, data_drop.samples_path.name):
+            context.log.warning(note)
+            negative = negative_limit_cells(raw)
+        result = validate_samples(raw, data_drop.samples_path, sites.accepted, reference_tables.grade_priors)
     context.log.info(
         "Samples: %d read, %d accepted, %d quarantined", result.rows_in, len(result.accepted), len(result.quarantine)
     )
-    context.add_output_metadata(_counts(result))
+    context.add_output_metadata(
+        {**_counts(result), "negative_assays_read_as_below_detection": dg.MetadataValue.json(negative)}
+    )
     return result
 
 

@@ -102,7 +102,7 @@ SAMPLE_COLUMNS = (
     *demo.ASSAY_COLUMNS,
 )  # fmt: skip
 DEFECTS = (
-    "negative assay",
+    "zero assay",
     'non-numeric assay "n.a."',
     "depth_to_m < depth_from_m",
     "outside every site footprint, blank site_id",
@@ -493,8 +493,8 @@ def plant_bad_rows(table: pd.DataFrame, plan: pd.DataFrame, seed: int) -> list[d
         row = hosts.iloc[int(rng.integers(len(hosts)))].to_dict()
         row.update(sample_id=f"S-{next_sample:07d}", hole_id=f"AH-X{k + 1:05d}", depth_from_m="0.0", depth_to_m="1.5")
         next_sample += 1
-        if defect == "negative assay":
-            row["ga_ppm"] = "-" + (row["ga_ppm"] if row["ga_ppm"] and row["ga_ppm"][0] != "<" else "3.2")
+        if defect == "zero assay":  # a negative one is read as below detection (geodata/assays.py)
+            row["ga_ppm"] = "0"
         elif defect.startswith("non-numeric"):
             row["ga_ppm"] = "n.a."
         elif defect.startswith("depth_to_m"):

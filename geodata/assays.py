@@ -36,11 +36,16 @@ class AssayParseError(ValueError):
 def parse_assay(cell: object) -> AssayValue | None:
     """Parse one assay cell; return None for a blank (not assayed) cell.
 
-    Raises AssayParseError for text that is not a number, for negative values and for
-    infinities: such a row is quarantined by the caller.
+    A negative number is below detection at its absolute value (``-0.05`` is ``<0.05``), the
+    convention of survey databases such as the USGS National Geochemical Database (Smith 2006,
+    USGS Open-File Report 97-492: "a value of -2 was recorded" for below 2 ppm); see
+    :func:`negative_limit_cells` to say so to the user. Raises AssayParseError for text that
+    is not a number, for zero and for infinities: such a row is quarantined by the caller.
 
     >>> parse_assay("<0.5")
     AssayValue(value=0.5, below_detection=True)
+    >>> parse_assay("-0.05")
+    AssayValue(value=0.05, below_detection=True)
     >>> parse_assay(12.0)
     AssayValue(value=12.0, below_detection=False)
     >>> parse_assay("") is None
@@ -77,14 +82,46 @@ WHOLE_SAMPLE_GT = 1_000_000.0
 def _checked(number: float, cell: object, below_detection: bool) -> AssayValue:
     if not math.isfinite(number):
         raise AssayParseError(f"assay {cell!r} is not finite")
-    if number < 0:
-        raise AssayParseError(f"assay {cell!r} is negative (grades cannot be below zero)")
+    if number < 0:  # the survey databases' way of writing '<DL' (see parse_assay)
+        return AssayValue(-number, below_detection=True)
     if number == 0:
         raise AssayParseError(
             f"assay {cell!r} is zero; report a value below detection as '<DL' (e.g. '<0.5'), "
             "so it is not taken as absent"
         )
     return AssayValue(number, below_detection)
+
+
+def negative_limit_cells(table: pd.DataFrame) -> dict[str, int]:
+    """Assay cells written as negative numbers, per column: each is read as below detection at its absolute value.
+
+    >>> negative_limit_cells(pd.DataFrame({"te_ppm": ["-0.05", "3.1", "<0.05"], "ga_ppm": [12.0, -2.0, None]}))
+    {'te_ppm': 1, 'ga_ppm': 1}
+    """
+    counts: dict[str, int] = {}
+    for columns in assay_columns(list(table.columns)).values():
+        for column, _ in columns:
+            negative = int(table[column].map(_is_negative_number).sum())
+            if negative:
+                counts[column] = negative
+    return counts
+
+
+def _is_negative_number(cell: object) -> bool:
+    if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
+        return float(cell) < 0
+    number = parse_decimal(str(cell).strip()) if isinstance(cell, str) else None
+    return number is not None and number < 0
+
+
+def negative_limit_note(table: pd.DataFrame, file_name: str) -> str | None:
+    """The run's note on negative assays read as below detection (None when there are none)."""
+    counts = negative_limit_cells(table)
+    if not counts:
+        return None
+    columns = ", ".join(f"{column} ({count:,})" for column, count in counts.items())
+    return (f"{file_name}: negative assays read as below detection at their absolute value ('-0.05' as '<0.05'), "
+            f"in {columns}; write '<0.05' to say so, or fix the sign if a value was detected")  # fmt: skip
 
 
 def assay_columns(columns: list[str]) -> dict[str, list[tuple[str, float]]]:

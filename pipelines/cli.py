@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import rasterio
 
+from residua.geodata.assays import negative_limit_note
 from residua.geodata.datadrop import DataDrop, open_data_drop
 from residua.geodata.drillholes import unused_survey_rows
 from residua.geodata.drop_files import describe_files, not_read
@@ -143,6 +144,8 @@ def print_drop_notes(drop: DataDrop, sites: pd.DataFrame, samples: pd.DataFrame 
     unread_columns = unread_assay_columns(list(samples.columns)) if samples is not None else []
     if unread_columns:
         print(f"  not read: {drop.samples_path.name} {_unread_columns_message(unread_columns)}")
+    if samples is not None and (note := negative_limit_note(samples, drop.samples_path.name)):
+        print(f"  note: {note}")
 
 
 def status_command(out_dir: Path) -> int:
@@ -269,10 +272,12 @@ def validate_command(data: Path) -> int:
         quarantined.append(volumes.quarantine)
     dialects = {drop.sites_path: raw_sites.attrs.get(CSV_DIALECT)}
     unread_columns: list[str] = []
+    negative_note = None
     if drop.samples_path is not None and "samples" in outputs:
         raw_samples = read_samples(drop.samples_path)
         dialects[drop.samples_path] = raw_samples.attrs.get(CSV_DIALECT)
         unread_columns = unread_assay_columns(list(raw_samples.columns))
+        negative_note = negative_limit_note(raw_samples, drop.samples_path.name)
         rows.append(_validation_row(drop.samples_path.name, outputs["samples"]))
         quarantined.append(outputs["samples"].quarantine)
     try:
@@ -290,6 +295,8 @@ def validate_command(data: Path) -> int:
         print(f"  {row.file}: {row.read_as}")
     if unread_columns:
         print(f"  {drop.samples_path.name}: {_unread_columns_message(unread_columns)}")
+    if negative_note:
+        print(f"  {negative_note}")
     if covariates:
         print("\nCovariate rasters (each becomes cov_<name>_mean/_std/_p10/_p90/_coverage per site):")
         print(pd.DataFrame(covariates).to_string(index=False))

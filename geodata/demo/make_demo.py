@@ -1066,8 +1066,9 @@ def plant_bad_rows(seed: int, sites: list[Site], table: SampleTable) -> list[dic
         """A point of ``site`` where the residue is at least ``min_thickness`` thick."""
         return next((x, y) for x, y, t in hole_locations(rng, site, 30) if t >= min_thickness)
 
-    row = add(hosts[0], "negative assay", *inner_point(hosts[0], 1.5))
-    row["ga_ppm"] = "-" + (row["ga_ppm"] if row["ga_ppm"] and row["ga_ppm"][0] != "<" else "3.2")
+    # a zero assay (below detection is written '<DL'; a negative number is read as one, see geodata/assays.py)
+    row = add(hosts[0], "zero assay", *inner_point(hosts[0], 1.5))
+    row["ga_ppm"] = "0"
     row = add(hosts[1], 'non-numeric assay "n.a."', *inner_point(hosts[1], 1.5))
     column = "te_ppm" if "te" in hosts[1].assayed else "ga_ppm"
     row[column] = "n.a."

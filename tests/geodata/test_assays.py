@@ -8,7 +8,15 @@ import numpy.testing as npt
 import pandas as pd
 import pytest
 
-from residua.geodata.assays import AssayParseError, AssayValue, assay_columns, normalise_row_assays, parse_assay
+from residua.geodata.assays import (
+    AssayParseError,
+    AssayValue,
+    assay_columns,
+    negative_limit_cells,
+    negative_limit_note,
+    normalise_row_assays,
+    parse_assay,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,8 +57,6 @@ def test_parse_assay_blank_is_none(cell):
     "cell, fragment",
     [
         ("n.a.", "not a number"),  # text that is not a known blank
-        ("-3", "negative"),  # grades cannot be negative
-        (-3.0, "negative"),  # ... nor as a number cell
         ("0", "zero"),  # zero must be written '<DL'
         (0, "zero"),
         ("<0", "zero"),  # a zero detection limit is no limit
@@ -152,10 +158,27 @@ def test_normalise_flags_disagreeing_duplicates():
 
 
 def test_normalise_reports_bad_cell_with_its_column():
-    values, problems = _normalise({"ga_ppm": "n.a.", "te_ppm": "-1"})
+    values, problems = _normalise({"ga_ppm": "n.a.", "te_ppm": "0"})
     assert len(problems) == 2
     assert problems[0].startswith("ga_ppm:") and "not a number" in problems[0]
-    assert problems[1].startswith("te_ppm:") and "negative" in problems[1]
+    assert problems[1].startswith("te_ppm:") and "zero" in problems[1]
+
+
+@pytest.mark.parametrize("cell", ["-0.05", -0.05, " -0.05 "])
+def test_a_negative_assay_is_below_detection_at_its_absolute_value(cell):
+    assert parse_assay(cell) == AssayValue(0.05, below_detection=True)
+    values, problems = _normalise({"ga_ppm": "12", "rh_ppb": cell})
+    assert problems == [] and values["ga_gt"] == 12.0 and values["ga_bdl"] is False  # the row's Ga is kept
+    assert values["rh_gt"] == pytest.approx(0.05e-3) and values["rh_bdl"] is True
+
+
+def test_negative_assays_are_counted_per_column_for_the_note():
+    table = pd.DataFrame({"sample_id": ["a", "b", "c"], "te_ppm": ["-0.05", "1.2", "-0.05"], "rh_ppb": [-2.0, 3, None],
+                          "ga_ppm": ["<5", "12", "30"]})  # fmt: skip
+    assert negative_limit_cells(table) == {"te_ppm": 2, "rh_ppb": 1}
+    note = negative_limit_note(table, "samples.csv")
+    assert note.startswith("samples.csv: negative assays read as below detection") and "te_ppm (2), rh_ppb (1)" in note
+    assert negative_limit_note(table.drop(columns=["te_ppm", "rh_ppb"]), "samples.csv") is None
 
 
 @pytest.mark.parametrize("column, cell", [("ga_ppm", "2000000"), ("te_pct", "150"), ("pt_ppb", "2e12")])

@@ -121,7 +121,7 @@ def test_rows_are_conserved_in_a_mixed_file(two_sites):
     rows = [
         GOOD,
         {**GOOD, "sample_id": "S2", "site_id": "", "x": "700000", "y": "2500000", "crs": "EPSG:32643", "lon": ""},
-        {**GOOD, "sample_id": "S3", "ga_ppm": "-1"},
+        {**GOOD, "sample_id": "S3", "ga_ppm": "0"},  # zero: write "<DL"
         {**GOOD, "sample_id": "S1"},  # duplicate
         {**GOOD, "sample_id": "S5", "site_id": "", "lon": "0", "lat": "0"},  # outside every site
         {**GOOD, "sample_id": "S6", "ga_ppm": "<0.1"},

@@ -5,7 +5,9 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from residua.pipelines.cli import main
+from residua.geodata.datadrop import open_data_drop
+from residua.geodata.readers import read_samples, read_sites
+from residua.pipelines.cli import main, print_drop_notes
 from tests.drops import write_prism_drop
 
 
@@ -16,7 +18,10 @@ def test_validate_lists_quarantined_rows_and_passes_a_usable_drop(tmp_path, caps
     assert main(["validate", "--data", str(drop)]) == 0
     out = capsys.readouterr().out
     assert "sites.gpkg" in out and "samples.csv" in out
-    assert "BAD-1" in out and "negative" in out
+    assert "BAD-1" in out and "no location" in out  # quarantined: nowhere to put it
+    # its Ga '-5' is read as '<5' (the survey databases' convention), and the user is told so
+    assert "samples.csv: negative assays read as below detection at their absolute value" in out
+    assert "in ga_ppm (1)" in out
     dems = next(line for line in out.splitlines() if "rasters (DEM pairs)" in line)
     assert dems.split()[-3:] == ["3", "3", "0"]  # three sites with a DEM pair, all measured
 
@@ -123,3 +128,13 @@ def test_validate_names_every_file_and_assay_column_it_does_not_read(tmp_path, c
     assert "Files in the drop" in out and "sites (footprints)" in out
     assert "truth.csv: NOT READ: not part of the input contract" in out
     assert "assay-like columns 'au g/t' are NOT READ" in out
+
+
+def test_run_notes_negative_assays_read_as_below_detection_before_it_starts(tmp_path, capsys):
+    drop = open_data_drop(write_prism_drop(tmp_path / "drop"))
+    samples = read_samples(drop.samples_path)
+    samples.loc[samples.index[:3], "te_ppb"] = "-20"
+    print_drop_notes(drop, read_sites(drop.sites_path), samples)
+    assert "note: samples.csv: negative assays read as below detection" in capsys.readouterr().out
+    print_drop_notes(drop, read_sites(drop.sites_path), read_samples(drop.samples_path))
+    assert "negative" not in capsys.readouterr().out  # nothing to say about a drop without them
