@@ -62,7 +62,8 @@ def simulation_inputs(
         element_correlation=correlation,
     )  # fmt: skip
     context.log.info("Elements' site grades correlated as\n%s", correlation.round(2).to_string())
-    context.add_output_metadata({"element_correlation": dg.MetadataValue.md(correlation.round(2).to_markdown())})
+    context.add_output_metadata({"element_correlation": dg.MetadataValue.md(correlation.round(2).to_markdown()),
+                                 **config_metadata(monte_carlo, rules)})  # fmt: skip
     return inputs
 
 

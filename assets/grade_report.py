@@ -8,7 +8,7 @@ from joblib import delayed
 
 from residua.assets.grade_models import GradeModels
 from residua.assets.publish import output_release, staging
-from residua.assets.resources import Publishing, Workers
+from residua.assets.resources import Postgis, Publishing, ReleaseHistory, RunFolders, Workers
 from residua.geodata.crs import local_utm_crs
 from residua.geodata.datadrop import DataDrop
 from residua.geodata.html_report import grade_model_html
@@ -36,11 +36,14 @@ REPORT_FILES: tuple[str, ...] = ("grade_model_report.html", "grade_model_report.
 @dg.asset(group_name="publish", deps=["drop_description"])
 def grade_model_report(
     context: dg.AssetExecutionContext,
-    publishing: Publishing,
+    folders: RunFolders,
+    postgis: Postgis,
+    release_history: ReleaseHistory,
     data_drop: dg.ResourceParam[DataDrop],
     grade_models: GradeModels,
 ) -> dg.MaterializeResult:
     """Validation of every grade model against baselines: grade_model_report.html and .csv in the output folder."""
+    publishing = Publishing(folders, postgis, release_history)
     site_level, within_site = grade_models.site_level, grade_models.within_site
     figures = diagnostic_figures(grade_models.fits, grade_models.predictions)
     title = f"Residua grade models: {data_drop.title}"
@@ -48,7 +51,7 @@ def grade_model_report(
         title, data_drop.synthetic, site_level, within_site, figures, REPORT_NOTES, grade_models.reproduction
     )
     table = pd.concat([within_site.assign(level="within_site"), site_level.assign(level="site")], ignore_index=True)
-    with staging(context, output_release(context, publishing), stale=REPORT_FILES) as folder:
+    with staging(context, publishing, output_release(context, publishing), stale=REPORT_FILES) as folder:
         (folder / "grade_model_report.html").write_text(page, encoding="utf-8")
         table.to_csv(folder / "grade_model_report.csv", index=False)
         (folder / "model_cards").mkdir(exist_ok=True)
@@ -76,7 +79,9 @@ def grade_model_report(
 @dg.asset(group_name="publish", deps=["drop_description"])
 def grade_rasters(
     context: dg.AssetExecutionContext,
-    publishing: Publishing,
+    folders: RunFolders,
+    postgis: Postgis,
+    release_history: ReleaseHistory,
     workers: Workers,
     data_drop: dg.ResourceParam[DataDrop],
     sites: ValidationResult,
@@ -84,6 +89,7 @@ def grade_rasters(
 ) -> dg.MaterializeResult:
     """Block grades per metal and sampled site as Cloud-Optimized GeoTIFFs in rasters/: bands P50, P10, P90 of
     the block grade and P10, P90 of what one new sample in the cell would assay (g/t)."""
+    publishing = Publishing(folders, postgis, release_history)
     footprints = sites.accepted.set_index("site_id").geometry
     names, jobs, version = [], [], code_version()
     for element, fit in grade_models.fits.items():
@@ -101,7 +107,7 @@ def grade_rasters(
         # encoded by the workers, written here into the run's staging folder
         rasters = run_jobs(jobs, "grade rasters", unit="raster")
     # rasters/ holds the rasters of one run: those of sites no longer modelled are removed
-    with staging(context, output_release(context, publishing), stale=["rasters/*"]) as folder:
+    with staging(context, publishing, output_release(context, publishing), stale=["rasters/*"]) as folder:
         (folder / "rasters").mkdir(exist_ok=True)
         for name, content in zip(names, rasters):
             (folder / name).write_bytes(content)

@@ -24,11 +24,12 @@ MANIFEST = "models.json"
 TABLES = ("predictions", "site_level", "within_site", "reproduction")
 
 
-class GradeModelsIOManager(dg.ConfigurableIOManager):
+class GradeModelsIOManager(dg.IOManager):
     """Keeps ``grade_models`` as model ids into the model store plus Parquet validation tables."""
 
-    model_store: dg.ResourceDependency[ModelStoreResource]
-    folders: dg.ResourceDependency[RunFolders]
+    def __init__(self, model_store: ModelStoreResource, folders: RunFolders) -> None:
+        self.model_store = model_store
+        self.folders = folders
 
     def handle_output(self, context: dg.OutputContext, obj: GradeModels) -> None:
         """Write the model ids and tables to ``<instance storage>/grade_models`` (all or nothing)."""
@@ -65,3 +66,12 @@ class GradeModelsIOManager(dg.ConfigurableIOManager):
     @staticmethod
     def _folder(instance: dg.DagsterInstance) -> Path:
         return Path(instance.storage_directory()) / "grade_models"
+
+
+@dg.io_manager(
+    required_resource_keys={"model_store", "folders"},
+    description="grade_models through the model store: saved with their cards, loaded back checked.",
+)
+def grade_models_io_manager(context: dg.InitResourceContext) -> GradeModelsIOManager:
+    """The IO manager over the run's own ``model_store`` and ``folders`` (a launchpad override of either reaches it)."""
+    return GradeModelsIOManager(context.resources.model_store, context.resources.folders)

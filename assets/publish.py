@@ -22,7 +22,15 @@ import pandas as pd
 
 from residua.assets.estimates import SiteReviews
 from residua.assets.features import SiteVolumes
-from residua.assets.resources import Publishing, Workers
+from residua.assets.resources import (
+    InventoryRules,
+    MonteCarlo,
+    Postgis,
+    Publishing,
+    ReleaseHistory,
+    RunFolders,
+    Workers,
+)
 from residua.assets.settings import release_settings
 from residua.geodata.datadrop import DataDrop
 from residua.geodata.provenance import code_version
@@ -70,7 +78,9 @@ def _direct_key() -> str:
 
 
 @contextmanager
-def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable[str] = ()) -> Iterator[Path]:
+def staging(
+    context: dg.AssetExecutionContext, publishing: Publishing, release: Release, stale: Iterable[str] = ()
+) -> Iterator[Path]:
     """Stage this asset's files in ``release``, for the ``release`` asset to publish.
 
     ``stale``: patterns of the output files this asset owns (removed at publishing when not
@@ -87,12 +97,15 @@ def staging(context: dg.AssetExecutionContext, release: Release, stale: Iterable
         context.log.info("Staged %s; the release asset publishes it with the run's other files", name)
         return
     context.log.warning("This run does not include the release asset: publishing %s's files now", name)
-    _publish(context, context.resources.publishing, release)
+    _publish(context, publishing, release)
 
 
 @dg.asset(group_name="publish", deps=list(PUBLISHERS))
-def release(context: dg.AssetExecutionContext, publishing: Publishing) -> dg.MaterializeResult:
+def release(
+    context: dg.AssetExecutionContext, folders: RunFolders, postgis: Postgis, release_history: ReleaseHistory
+) -> dg.MaterializeResult:
     """Publish every file this run staged in one transaction (PostGIS tables with them) and record the release."""
+    publishing = Publishing(folders, postgis, release_history)
     staged = output_release(context, publishing)
     if not staged.done():
         staged.discard()
@@ -244,7 +257,11 @@ def _run_id(context: dg.AssetExecutionContext) -> str | None:
 @dg.asset(group_name="publish", deps=["drop_description"])
 def inventory(
     context: dg.AssetExecutionContext,
-    publishing: Publishing,
+    folders: RunFolders,
+    postgis: Postgis,
+    release_history: ReleaseHistory,
+    monte_carlo: MonteCarlo,
+    rules: InventoryRules,
     workers: Workers,
     data_drop: dg.ResourceParam[DataDrop],
     reference_tables: ReferenceTables,
@@ -258,6 +275,7 @@ def inventory(
     sampling_plan: gpd.GeoDataFrame,
 ) -> dg.MaterializeResult:
     """Ranked inventory files (styled GeoPackage, GeoJSON, Shapefile, FlatGeobuf, GeoParquet, CSV), PostGIS if set."""
+    publishing = Publishing(folders, postgis, release_history)
     origin = "SYNTHETIC demo data" if data_drop.synthetic else "user data"
     footprints = sites.accepted[["site_id", "geometry"]]
     ranked = gpd.GeoDataFrame(site_rankings.merge(footprints, on="site_id"), crs=STORAGE_CRS)
@@ -275,9 +293,9 @@ def inventory(
         "code_version": code_version(),
         "run_id": context.run.run_id,
         "run_time_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "n_draws": publishing.monte_carlo.n_draws,
-        "seed": publishing.monte_carlo.seed,
-        "plan_top_n": publishing.rules.plan_top_n,
+        "n_draws": monte_carlo.n_draws,
+        "seed": monte_carlo.seed,
+        "plan_top_n": rules.plan_top_n,
         **{f"input:{name}": digest for name, digest in data_drop.input_hashes.items()},
         **{f"reference:{name}": text for name, text in reference_tables.origins.items()},
     }
@@ -285,15 +303,14 @@ def inventory(
                            sites_file=data_drop.sites_path.name, models=_grade_model_ids(context))  # fmt: skip
     changes = _changes_since_last_release(context, publishing, data_drop, reference_tables, ranked, lineage)
     metadata["since_release"] = changes.attrs.get("since_release") or NO_EARLIER_RELEASE
-    postgis = publishing.postgis.target()
-    folders = publishing.folders
+    target = postgis.target()
     with (
-        staging(context, output_release(context, publishing), stale=INVENTORY_FILES) as folder,
+        staging(context, publishing, output_release(context, publishing), stale=INVENTORY_FILES) as folder,
         workers.local(),  # STAC items of the staged rasters: local processes see them
     ):
         staged = stage_inventory(
             folder, ranked, published_samples, quarantine, metadata, formats=folders.formats,
-            hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=postgis,
+            hubs=processing_hubs.hubs.assign(data_origin=origin), postgis=target,
             hub_assignments=processing_hubs.assignments.assign(data_origin=origin),
             sampling_plan=sampling_plan.assign(data_origin=origin),
             tables={"reviews": review_history(reviews.history, site_rankings["site_id"]),
@@ -302,9 +319,9 @@ def inventory(
     paths = {name: folders.out_path / path.relative_to(folder) for name, path in staged.items()}
     formats = ", ".join(folders.formats)
     context.log.info("Wrote %d ranked sites as %s for %s", len(ranked), formats, folders.out_path)
-    if postgis is not None:
+    if target is not None:
         context.log.info("Staged the layers in PostGIS (%s); they replace schema %s's tables with the files",
-                         postgis.redacted_url, postgis.schema)  # fmt: skip
+                         target.redacted_url, target.schema)  # fmt: skip
     return dg.MaterializeResult(
         metadata={
             "sites_ranked": len(ranked),
@@ -314,6 +331,6 @@ def inventory(
             "formats": formats,
             "sites_changed_since_last_release": int(changes["site_id"].nunique()),
             **{name: dg.MetadataValue.path(str(path)) for name, path in paths.items()},
-            **({"postgis": f"{postgis.redacted_url} schema {postgis.schema}"} if postgis is not None else {}),
+            **({"postgis": f"{target.redacted_url} schema {target.schema}"} if target is not None else {}),
         }
     )

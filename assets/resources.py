@@ -6,6 +6,7 @@ both from one flat set of overrides.
 """
 
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -173,15 +174,17 @@ class ReleaseHistory(dg.ConfigurableResource):
         return _instance_folder(self.releases_dir, instance, "releases")
 
 
-class Publishing(dg.ConfigurableResource):
-    """What publishing to the output folder needs: the folders, PostGIS and the release history, and the
-    shared settings a release records (draws, seed, inventory rules). Built from the run's own resources."""
+@dataclass(frozen=True)
+class Publishing:
+    """What publishing to the output folder needs: the folders, PostGIS and the release history.
 
-    folders: dg.ResourceDependency[RunFolders]
-    postgis: dg.ResourceDependency[Postgis]
-    release_history: dg.ResourceDependency[ReleaseHistory]
-    monte_carlo: dg.ResourceDependency[MonteCarlo]
-    rules: dg.ResourceDependency[InventoryRules]
+    A publishing asset takes the three resources by key (so a launchpad override of any of them
+    reaches it) and bundles them here for :mod:`residua.assets.publish`.
+    """
+
+    folders: RunFolders
+    postgis: Postgis
+    release_history: ReleaseHistory
 
     def store(self, instance: dg.DagsterInstance) -> ReleaseStore:
         """The release store, which may lie neither in the data drop nor in the output folder."""

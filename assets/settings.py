@@ -12,7 +12,10 @@ from pathlib import Path
 import dagster as dg
 
 from residua.assets.configs import ASSET_CONFIGS
-from residua.assets.resources import EXECUTION_RESOURCES, SHARED_RESOURCES, Publishing, RunFolders
+from residua.assets.resources import SHARED_RESOURCES, InventoryRules, MonteCarlo, Publishing, RunFolders
+
+#: The resources every publishing asset takes, by key.
+PUBLISHING_RESOURCES: tuple[str, ...] = ("folders", "postgis", "release_history")
 
 
 def _field_owners() -> dict[str, str]:
@@ -43,10 +46,9 @@ class RunSettings:
         """The data and output folders."""
         return self.resources["folders"]  # type: ignore[return-value]
 
-    @property
-    def publishing(self) -> Publishing:
-        """What the publishing assets take (the folders, PostGIS, release history and recorded settings)."""
-        return self.resources["publishing"]  # type: ignore[return-value]
+    def publishing_resources(self) -> dict[str, dg.ConfigurableResource]:
+        """The resources a publishing asset takes (``folders``, ``postgis``, ``release_history``), by key."""
+        return {key: self.resources[key] for key in PUBLISHING_RESOURCES}
 
     @property
     def out_path(self) -> Path:
@@ -60,7 +62,8 @@ class RunSettings:
 
     def run_config(self, assets: Iterable[str] | None = None) -> dict[str, object]:
         """Dagster run config of the per-asset tunables (of ``assets`` only, when given)."""
-        names = list(self.configs) if assets is None else [name for name in self.configs if name in set(assets)]
+        wanted = set(self.configs if assets is None else assets)
+        names = [name for name in self.configs if name in wanted]
         return {"ops": {name: {"config": self.configs[name].model_dump()} for name in names}}
 
 
@@ -82,35 +85,43 @@ def run_settings(**overrides: object) -> RunSettings:
     def given(cls: type) -> dict[str, object]:
         return {name: value for name, value in overrides.items() if name in cls.model_fields}
 
-    shared = {key: cls(**given(cls)) for key, cls in SHARED_RESOURCES.items()}
-    publishing = Publishing(**{key: shared[key] for key in Publishing.model_fields})
     return RunSettings(
-        resources={**shared, "publishing": publishing},
+        resources={key: cls(**given(cls)) for key, cls in SHARED_RESOURCES.items()},
         configs={name: cls(**given(cls)) for name, cls in ASSET_CONFIGS.items()},
     )
 
 
-def config_metadata(config: dg.Config) -> dict[str, dg.MetadataValue]:
-    """The config an asset ran with, as its materialization metadata (release manifests read it back)."""
-    return {CONFIG_METADATA_KEY: dg.MetadataValue.json(config.model_dump())}
+#: Asset -> the settings classes whose values its materializations record (:func:`config_metadata`): each
+#: asset with tunables its own config; ``simulation_inputs`` the shared draws, seed and inventory rules.
+RECORDED_SETTINGS: dict[str, tuple[type, ...]] = {
+    **{name: (cls,) for name, cls in ASSET_CONFIGS.items()},
+    "simulation_inputs": (MonteCarlo, InventoryRules),
+}
 
 
-def materialized_config(instance: dg.DagsterInstance, asset: str) -> dg.Config:
-    """The config of ``asset``'s latest materialization, whose values a publication uses (defaults if none)."""
+def config_metadata(*settings: dg.Config | dg.ConfigurableResource) -> dict[str, dg.MetadataValue]:
+    """The settings an asset ran with, as its materialization metadata (release manifests read them back)."""
+    values = {name: value for item in settings for name, value in item.model_dump().items()}
+    return {CONFIG_METADATA_KEY: dg.MetadataValue.json(values)}
+
+
+def materialized_config(instance: dg.DagsterInstance, asset: str) -> dict[str, object]:
+    """The settings of ``asset``'s latest materialization, whose values a publication uses (defaults if none)."""
     event = instance.get_latest_materialization_event(dg.AssetKey(asset))
     materialization = event.asset_materialization if event is not None else None
     recorded = materialization.metadata.get(CONFIG_METADATA_KEY) if materialization is not None else None
-    return ASSET_CONFIGS[asset](**(recorded.value if recorded is not None else {}))
+    given = recorded.value if recorded is not None else {}
+    values: dict[str, object] = {}
+    for cls in RECORDED_SETTINGS[asset]:
+        values.update(cls(**{name: value for name, value in given.items() if name in cls.model_fields}).model_dump())
+    return values
 
 
 def release_settings(context: dg.AssetExecutionContext, publishing: Publishing) -> dict[str, object]:
-    """The settings a release manifest records: those of the shared resources that change what is
-    published (not :data:`~residua.assets.resources.EXECUTION_RESOURCES`) and the config of every asset's latest
-    materialization (this run's where it ran them, an earlier run's for the values it reused)."""
-    values: dict[str, object] = {}
-    for key in Publishing.model_fields:
-        if key not in EXECUTION_RESOURCES:
-            values.update(getattr(publishing, key).model_dump())
-    for asset in ASSET_CONFIGS:
-        values.update(materialized_config(context.instance, asset).model_dump())
+    """The settings a release manifest records: the folders and formats published to, and the settings every
+    other asset's latest materialization ran with (this run's where it ran them, an earlier run's for values
+    it reused); the execution resources (:data:`~residua.assets.resources.EXECUTION_RESOURCES`) are left out."""
+    values: dict[str, object] = dict(publishing.folders.model_dump())
+    for asset in RECORDED_SETTINGS:
+        values.update(materialized_config(context.instance, asset))
     return dict(sorted(values.items()))

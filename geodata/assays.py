@@ -14,6 +14,8 @@ from residua.geodata.numbers import parse_decimal
 from residua.geodata.schema import ELEMENTS, UNIT_TO_GT, parse_assay_column
 
 _BELOW_DETECTION = re.compile(r"^<\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)$")
+#: |value| of negative "not analysed" codes in drillhole exports (-99, -999, -9999, ...), refused, not read as a limit.
+_NOT_ANALYSED = re.compile(r"9{2,}")
 _MISSING_STRINGS = {"", "nan", "na", "n/a", "-", "not assayed", "none", "null"}
 
 
@@ -40,7 +42,8 @@ def parse_assay(cell: object) -> AssayValue | None:
     convention of survey databases such as the USGS National Geochemical Database (Smith 2006,
     USGS Open-File Report 97-492: "a value of -2 was recorded" for below 2 ppm); see
     :func:`negative_limit_cells` to say so to the user. Raises AssayParseError for text that
-    is not a number, for zero and for infinities: such a row is quarantined by the caller.
+    is not a number, for zero, for negative "not analysed" codes (-99, -999, -9999) and for
+    infinities: such a row is quarantined by the caller.
 
     >>> parse_assay("<0.5")
     AssayValue(value=0.5, below_detection=True)
@@ -82,6 +85,11 @@ WHOLE_SAMPLE_GT = 1_000_000.0
 def _checked(number: float, cell: object, below_detection: bool) -> AssayValue:
     if not math.isfinite(number):
         raise AssayParseError(f"assay {cell!r} is not finite")
+    if number < 0 and _NOT_ANALYSED.fullmatch(f"{-number:g}"):
+        raise AssayParseError(
+            f"assay {cell!r} looks like a 'not analysed' code; leave the cell blank when not assayed, "
+            "or write '<DL' for below detection"
+        )
     if number < 0:  # the survey databases' way of writing '<DL' (see parse_assay)
         return AssayValue(-number, below_detection=True)
     if number == 0:
@@ -95,7 +103,7 @@ def _checked(number: float, cell: object, below_detection: bool) -> AssayValue:
 def negative_limit_cells(table: pd.DataFrame) -> dict[str, int]:
     """Assay cells written as negative numbers, per column: each is read as below detection at its absolute value.
 
-    >>> negative_limit_cells(pd.DataFrame({"te_ppm": ["-0.05", "3.1", "<0.05"], "ga_ppm": [12.0, -2.0, None]}))
+    >>> negative_limit_cells(pd.DataFrame({"te_ppm": ["-0.05", "3.1", "-999"], "ga_ppm": [12.0, -2.0, None]}))
     {'te_ppm': 1, 'ga_ppm': 1}
     """
     counts: dict[str, int] = {}
@@ -108,10 +116,12 @@ def negative_limit_cells(table: pd.DataFrame) -> dict[str, int]:
 
 
 def _is_negative_number(cell: object) -> bool:
+    """Whether ``cell`` is read as a negative detection limit (not a 'not analysed' code such as -999)."""
     if isinstance(cell, (int, float, np.integer, np.floating)) and not isinstance(cell, bool):
-        return float(cell) < 0
-    number = parse_decimal(str(cell).strip()) if isinstance(cell, str) else None
-    return number is not None and number < 0
+        number: float | None = float(cell)
+    else:
+        number = parse_decimal(str(cell).strip()) if isinstance(cell, str) else None
+    return number is not None and number < 0 and not _NOT_ANALYSED.fullmatch(f"{-number:g}")
 
 
 def negative_limit_note(table: pd.DataFrame, file_name: str) -> str | None:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pydantic
 import rasterio
 
 from residua.geodata.assays import negative_limit_note
@@ -24,6 +25,9 @@ from residua.geodata.zonal import find_covariates
 from residua.models.simulation import N_DRAWS, SEED
 from residua.pipelines import cli_features, cli_releases, cli_serve
 
+#: ``residua run`` options (argparse names) -> the settings they set.
+RUN_OPTIONS: dict[str, str] = {"draws": "n_draws", "seed": "seed", "min_dem_coverage": "min_dem_coverage",
+                               "block_size": "block_size_m"}  # fmt: skip
 SUMMARY_COLUMNS: dict[str, str] = {
     "rank": "rank",
     "site_id": "site",
@@ -110,13 +114,19 @@ def run_command(args: argparse.Namespace) -> int:
     except DataDropError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    given = {"n_draws": args.draws, "seed": args.seed, "min_dem_coverage": args.min_dem_coverage,
-             "block_size_m": args.block_size}  # fmt: skip
-    settings = default_settings(
-        data_dir=str(drop.root),
-        out_dir=str(args.out.resolve()),
-        **{name: value for name, value in given.items() if value is not None},
-    )
+    given = {setting: getattr(args, option) for option, setting in RUN_OPTIONS.items()}
+    try:
+        settings = default_settings(
+            data_dir=str(drop.root),
+            out_dir=str(args.out.resolve()),
+            **{name: value for name, value in given.items() if value is not None},
+        )
+    except pydantic.ValidationError as error:
+        options = {setting: "--" + option.replace("_", "-") for option, setting in RUN_OPTIONS.items()}
+        for problem in error.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else ""
+            print(f"error: {options.get(field, field)} {problem['input']!r}: {problem['msg']}", file=sys.stderr)
+        return 1
     banner = " [SYNTHETIC DATA]" if drop.synthetic else ""
     print(f"Residua: estimating {drop.title}{banner}\n  data: {drop.root}\n  out:  {settings.out_path}", flush=True)
     print_drop_notes(drop, sites, samples)

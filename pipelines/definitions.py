@@ -17,7 +17,7 @@ from residua.assets import (
     review_report,
     sampling,
 )
-from residua.assets.model_io import GradeModelsIOManager
+from residua.assets.model_io import grade_models_io_manager
 from residua.assets.resources import data_drop_resource
 from residua.assets.settings import RunSettings, run_settings
 from residua.pipelines.automation import build_inbox_sensor, build_refresh_schedule
@@ -45,9 +45,7 @@ def default_settings(**overrides: object) -> RunSettings:
 def pipeline_resources(settings: RunSettings) -> dict[str, object]:
     """The resources every run needs: the shared ones, the data drop they point at (opened once per run), and
     the IO manager that loads grade models from the model store, checked."""
-    resources = settings.resources
-    io_manager = GradeModelsIOManager(model_store=resources["model_store"], folders=resources["folders"])
-    return {**resources, "data_drop": data_drop_resource, "grade_models_io": io_manager}
+    return {**settings.resources, "data_drop": data_drop_resource, "grade_models_io": grade_models_io_manager}
 
 
 def build_jobs(settings: RunSettings) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:

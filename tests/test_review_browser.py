@@ -112,9 +112,9 @@ def _ids(page: object, selector: str) -> list[str]:
 
 def publish_review_report(drop: Path, out: Path) -> None:
     """Build report.html from ``out``'s inventory and publish it, as a run's review_report and release assets do."""
-    publishing = run_settings(data_dir=str(drop), out_dir=str(out)).publishing
-    review_report(context=dg.build_asset_context(), publishing=publishing, data_drop=bare_drop(drop))
-    release(context=dg.build_asset_context(), publishing=publishing)
+    publishing = run_settings(data_dir=str(drop), out_dir=str(out)).publishing_resources()
+    review_report(context=dg.build_asset_context(), data_drop=bare_drop(drop), **publishing)
+    release(context=dg.build_asset_context(), **publishing)
 
 
 def test_file_page_shows_every_site_and_links_map_and_table(browser, tmp_path):

@@ -271,10 +271,10 @@ def test_review_report_asset_writes_report_html(tmp_path):
     out, drop = tmp_path / "out", tmp_path / "drop"
     write_inventory(out, data_dir=drop)
     append_review(drop / "reviews.csv", "FA-002", "exclude", "dup of FA-001", "A. Rao")
-    publishing = run_settings(data_dir=str(drop), out_dir=str(out)).publishing
-    result = review_report(context=dg.build_asset_context(), publishing=publishing, data_drop=bare_drop(drop))
+    publishing = run_settings(data_dir=str(drop), out_dir=str(out)).publishing_resources()
+    result = review_report(context=dg.build_asset_context(), data_drop=bare_drop(drop), **publishing)
     assert not (out / "report.html").exists()  # staged: the release asset publishes it
-    release(context=dg.build_asset_context(), publishing=publishing)
+    release(context=dg.build_asset_context(), **publishing)
     page = (out / "report.html").read_text(encoding="utf-8")
     assert _embedded(page)["reviews"]["latest"]["FA-002"]["decision"] == "exclude"
     assert result.metadata["report"].value == str(out / "report.html")
@@ -285,9 +285,9 @@ def test_review_report_asset_without_gpkg_removes_a_stale_report(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "report.html").write_text("from an earlier run")
-    publishing = run_settings(data_dir=str(tmp_path), out_dir=str(out), formats=["csv"]).publishing
-    result = review_report(context=dg.build_asset_context(), publishing=publishing, data_drop=bare_drop(tmp_path))
-    release(context=dg.build_asset_context(), publishing=publishing)
+    publishing = run_settings(data_dir=str(tmp_path), out_dir=str(out), formats=["csv"]).publishing_resources()
+    result = review_report(context=dg.build_asset_context(), data_drop=bare_drop(tmp_path), **publishing)
+    release(context=dg.build_asset_context(), **publishing)
     assert not (out / "report.html").exists() and "skipped" in result.metadata
 
 

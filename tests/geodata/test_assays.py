@@ -58,6 +58,9 @@ def test_parse_assay_blank_is_none(cell):
     [
         ("n.a.", "not a number"),  # text that is not a known blank
         ("0", "zero"),  # zero must be written '<DL'
+        ("-999", "'not analysed' code"),  # a drillhole export's code, not a detection limit
+        (-9999.0, "'not analysed' code"),
+        ("-99", "'not analysed' code"),
         (0, "zero"),
         ("<0", "zero"),  # a zero detection limit is no limit
         ("inf", "'inf'"),  # infinity, named in the message

@@ -138,3 +138,9 @@ def test_run_notes_negative_assays_read_as_below_detection_before_it_starts(tmp_
     assert "note: samples.csv: negative assays read as below detection" in capsys.readouterr().out
     print_drop_notes(drop, read_sites(drop.sites_path), read_samples(drop.samples_path))
     assert "negative" not in capsys.readouterr().out  # nothing to say about a drop without them
+
+
+def test_run_refuses_an_option_out_of_range_naming_it(tmp_path, capsys):
+    assert main(["run", "--out", str(tmp_path / "out"), "--min-dem-coverage", "0"]) == 1
+    assert "error: --min-dem-coverage 0.0: Input should be greater than 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

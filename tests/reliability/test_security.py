@@ -205,13 +205,13 @@ def _invoke_grade_rasters(root: Path, site_ids: list[str]) -> Path:
     with dg.build_asset_context() as context:
         grade_rasters(
             context=context,
-            publishing=run_settings(out_dir=str(out)).publishing,
+            **run_settings(out_dir=str(out)).publishing_resources(),
             workers=Workers(),
             data_drop=drop,
             sites=ValidationResult(accepted, accepted.iloc[0:0], len(site_ids)),
             grade_models=GradeModels({"ga": SimpleNamespace(blocks=blocks)}),
         )
-        release(context=context, publishing=run_settings(out_dir=str(out)).publishing)
+        release(context=context, **run_settings(out_dir=str(out)).publishing_resources())
     return out
 
 
